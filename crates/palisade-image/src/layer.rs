@@ -1,0 +1,478 @@
+//! Reading one layer as a stream of checked entries.
+//!
+//! The pipeline for a layer blob is:
+//! raw bytes → digest of the blob → decompression (sniffed: gzip, zstd or none) → size guard →
+//! digest of the uncompressed tar (the diff ID) → [`crate::tar::TarReader`] → path checks and
+//! whiteout translation → the caller's [`EntryVisitor`].
+//!
+//! Both digests are compared after the last byte, so a layer whose content does not match the
+//! manifest (or the config's diff ID) is an error, never a warning.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::error::{Error, LayerContext};
+use crate::tar::TarReader;
+
+/// What a layer entry is, after whiteouts are translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind<'a> {
+    /// A regular file; its content can be read.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link and its target as stored (absolute targets are relative to the image root).
+    Symlink(&'a str),
+    /// A hard link to another path of the image (normalised like entry paths).
+    HardLink(&'a str),
+    /// `.wh.NAME`: the path (here: NAME, with its directory) is deleted from lower layers.
+    Whiteout,
+    /// `.wh..wh..opq`: the directory's content from lower layers is hidden.
+    OpaqueDir,
+    /// Devices, FIFOs and other special files.
+    Other,
+}
+
+/// One entry of a layer, with a normalised path: relative, `/`-separated, no `.` or `..`.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The path inside the image root, e.g. `var/lib/dpkg/status`.
+    pub path: &'a str,
+    /// What the entry is.
+    pub kind: EntryKind<'a>,
+    /// Permission bits, including setuid/setgid/sticky (`0o7777` mask).
+    pub mode: u32,
+    /// Owner user ID.
+    pub uid: u64,
+    /// Owner group ID.
+    pub gid: u64,
+    /// Size of the content in bytes (0 for anything but files).
+    pub size: u64,
+}
+
+/// Receives the entries of a layer in order.
+pub trait EntryVisitor {
+    /// Called for each entry. `content` yields the file's bytes for [`EntryKind::File`] (and
+    /// nothing for other kinds); reading it is optional. An error aborts the walk.
+    ///
+    /// # Errors
+    /// Errors from reading `content` (a truncated or corrupt layer) must be passed on.
+    fn visit(&mut self, entry: &Entry<'_>, content: &mut dyn Read) -> io::Result<()>;
+}
+
+impl<F: FnMut(&Entry<'_>, &mut dyn Read) -> io::Result<()>> EntryVisitor for F {
+    fn visit(&mut self, entry: &Entry<'_>, content: &mut dyn Read) -> io::Result<()> {
+        self(entry, content)
+    }
+}
+
+/// Limits applied while reading a layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most uncompressed bytes one layer may expand to.
+    pub max_layer_bytes: u64,
+    /// Once a layer has expanded past [`Limits::ratio_floor`] bytes, the most uncompressed bytes
+    /// per compressed byte (a gzip bomb expands by a factor of about 1000).
+    pub max_ratio: u64,
+    /// See [`Limits::max_ratio`].
+    pub ratio_floor: u64,
+    /// The most entries one layer may hold.
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_layer_bytes: 64 << 30,
+            max_ratio: 200,
+            ratio_floor: 256 << 20,
+            max_entries: 5_000_000,
+        }
+    }
+}
+
+/// What was learnt by reading a whole layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Digest of the blob as stored.
+    pub blob_digest: Digest,
+    /// Size of the blob as stored.
+    pub blob_size: u64,
+    /// Digest of the uncompressed tar (the diff ID).
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// Number of entries.
+    pub entries: u64,
+}
+
+/// The compression of a layer blob, found from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain tar.
+    None,
+    /// gzip (one or more members).
+    Gzip,
+    /// zstd (one or more frames).
+    Zstd,
+}
+
+impl Compression {
+    fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Counts bytes as they pass; shared with the size guard so it can compute the ratio.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+type Raw<'a> = BufReader<HashingReader<Counting<Box<dyn Read + 'a>>>>;
+
+enum Decoder<'a> {
+    None(Raw<'a>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Raw<'a>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'a, Raw<'a>>>),
+}
+
+impl<'a> Decoder<'a> {
+    fn into_raw(self) -> Raw<'a> {
+        match self {
+            Decoder::None(r) => r,
+            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Zstd(d) => d.finish(),
+        }
+    }
+}
+
+impl Read for Decoder<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::None(r) => r.read(buf),
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+        }
+    }
+}
+
+/// Refuses layers that expand beyond the limits.
+struct Guard<R> {
+    inner: R,
+    out: u64,
+    compressed: Arc<AtomicU64>,
+    limits: Limits,
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        if self.out > self.limits.max_layer_bytes {
+            return Err(io::Error::other(GuardTripped(format!(
+                "layer expands beyond {} bytes",
+                self.limits.max_layer_bytes
+            ))));
+        }
+        if self.out > self.limits.ratio_floor {
+            let c = self.compressed.load(Ordering::Relaxed).max(1);
+            if self.out / c > self.limits.max_ratio {
+                return Err(io::Error::other(GuardTripped(format!(
+                    "decompression bomb: {} bytes from {c} compressed bytes (ratio above {})",
+                    self.out, self.limits.max_ratio
+                ))));
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct GuardTripped(String);
+
+impl std::fmt::Display for GuardTripped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GuardTripped {}
+
+/// Streams a layer blob through `visitor`, checking digests when `expected_blob` /
+/// `expected_diff_id` are given.
+pub(crate) fn walk_blob<'a>(
+    blob: Box<dyn Read + 'a>,
+    ctx: &LayerContext,
+    expected_blob: Option<&Digest>,
+    expected_diff_id: Option<&Digest>,
+    limits: Limits,
+    visitor: &mut dyn EntryVisitor,
+) -> Result<LayerStats, Error> {
+    let io_err = |e: io::Error| Error::layer_io(ctx, e);
+    let compressed = Arc::new(AtomicU64::new(0));
+    let algorithm = expected_blob.map_or(Algorithm::Sha256, Digest::algorithm);
+    let hashing = HashingReader::new(
+        Counting {
+            inner: blob,
+            count: Arc::clone(&compressed),
+        },
+        algorithm,
+    );
+    let mut raw = BufReader::with_capacity(128 * 1024, hashing);
+    let head = raw.fill_buf().map_err(io_err)?;
+    let decoder = match Compression::sniff(head) {
+        Compression::None => Decoder::None(raw),
+        Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw))),
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(io_err)?;
+            // Bound the decoder's window (64 MiB): a frame asking for more is refused.
+            d.window_log_max(26).map_err(io_err)?;
+            Decoder::Zstd(Box::new(d))
+        }
+    };
+    let guard = Guard {
+        inner: decoder,
+        out: 0,
+        compressed,
+        limits,
+    };
+    let diff_algorithm = expected_diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
+    let uncompressed = HashingReader::new(guard, diff_algorithm);
+    let mut tar = TarReader::new(uncompressed);
+
+    let mut entries: u64 = 0;
+    let mut path_buf = String::new();
+    let mut link_buf = String::new();
+    while let Some(raw_entry) = tar.next_entry().map_err(io_err)? {
+        entries += 1;
+        if entries > limits.max_entries {
+            return Err(Error::Layer {
+                layer: ctx.clone(),
+                reason: format!("more than {} entries", limits.max_entries),
+            });
+        }
+        let Some(kind) = classify(&raw_entry, &mut path_buf, &mut link_buf)
+            .map_err(|reason| Error::UnsafeEntry {
+                layer: ctx.clone(),
+                entry: String::from_utf8_lossy(&raw_entry.path).into_owned(),
+                reason,
+            })?
+        else {
+            continue;
+        };
+        let entry = Entry {
+            path: &path_buf,
+            kind: match kind {
+                Kind::Symlink => EntryKind::Symlink(&link_buf),
+                Kind::HardLink => EntryKind::HardLink(&link_buf),
+                Kind::File => EntryKind::File,
+                Kind::Dir => EntryKind::Dir,
+                Kind::Whiteout => EntryKind::Whiteout,
+                Kind::Opaque => EntryKind::OpaqueDir,
+                Kind::Other => EntryKind::Other,
+            },
+            mode: raw_entry.mode,
+            uid: raw_entry.uid,
+            gid: raw_entry.gid,
+            size: if kind == Kind::File { raw_entry.size } else { 0 },
+        };
+        if kind == Kind::File {
+            let mut data = tar.data();
+            visitor.visit(&entry, &mut data).map_err(io_err)?;
+        } else {
+            visitor.visit(&entry, &mut io::empty()).map_err(io_err)?;
+        }
+    }
+
+    // Everything after the end-of-archive marker still counts for both digests.
+    let (diff_id, uncompressed_size, guard) = tar.into_inner().finish().map_err(io_err)?;
+    // Recover the raw reader from inside the decoder chain and read the blob to its end.
+    let (blob_digest, blob_size, _) = guard
+        .inner
+        .into_raw()
+        .into_inner()
+        .finish()
+        .map_err(io_err)?;
+    if let Some(expected) = expected_blob {
+        if *expected != blob_digest {
+            return Err(Error::DigestMismatch {
+                what: ctx.to_string(),
+                expected: expected.clone(),
+                actual: blob_digest,
+            });
+        }
+    }
+    if let Some(expected) = expected_diff_id {
+        if *expected != diff_id {
+            return Err(Error::DigestMismatch {
+                what: format!("{ctx} (uncompressed content, diff ID)"),
+                expected: expected.clone(),
+                actual: diff_id,
+            });
+        }
+    }
+    Ok(LayerStats {
+        blob_digest,
+        blob_size,
+        diff_id,
+        uncompressed_size,
+        entries,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+    Whiteout,
+    Opaque,
+    Other,
+}
+
+/// Normalises an entry's path (and link target) into the buffers and says what it is.
+/// `Ok(None)` means "nothing to report" (the root directory itself, aufs metadata).
+fn classify(e: &crate::tar::RawEntry, path: &mut String, link: &mut String) -> Result<Option<Kind>, String> {
+    let raw = String::from_utf8_lossy(&e.path);
+    if !normalise(&raw, path)? {
+        return Ok(None);
+    }
+    let (dir, base) = match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path.as_str()),
+    };
+    if let Some(rest) = base.strip_prefix(".wh.") {
+        if rest == ".wh..opq" {
+            let dir = dir.to_owned();
+            *path = dir;
+            return Ok(Some(Kind::Opaque));
+        }
+        if rest.starts_with(".wh.") || rest.is_empty() {
+            // aufs metadata (.wh..wh.plnk, .wh..wh.aufs): not part of the filesystem.
+            return Ok(None);
+        }
+        let target = if dir.is_empty() {
+            rest.to_owned()
+        } else {
+            format!("{dir}/{rest}")
+        };
+        *path = target;
+        return Ok(Some(Kind::Whiteout));
+    }
+    let kind = match e.typeflag {
+        b'0' | 0 | b'7' | b'S' => Kind::File,
+        b'5' => Kind::Dir,
+        b'2' => {
+            let target = String::from_utf8_lossy(&e.link);
+            check_symlink(path, &target)?;
+            link.clear();
+            link.push_str(&target);
+            Kind::Symlink
+        }
+        b'1' => {
+            let target = String::from_utf8_lossy(&e.link);
+            let mut normalised = String::new();
+            if !normalise(&target, &mut normalised)? {
+                return Err("hard link to the root directory".into());
+            }
+            *link = normalised;
+            Kind::HardLink
+        }
+        _ => Kind::Other,
+    };
+    Ok(Some(kind))
+}
+
+/// Writes the normalised form of a tar path into `out`; `Ok(false)` for the root itself.
+fn normalise(raw: &str, out: &mut String) -> Result<bool, String> {
+    out.clear();
+    if raw.starts_with('/') {
+        return Err("absolute path in a layer".into());
+    }
+    if raw.contains('\0') {
+        return Err("NUL byte in path".into());
+    }
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("path climbs out of the image root with '..'".into()),
+            p => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(p);
+            }
+        }
+    }
+    Ok(!out.is_empty())
+}
+
+/// A relative symlink target must stay inside the root when followed from the link's
+/// directory. Absolute targets are interpreted relative to the image root, so they are fine.
+fn check_symlink(path: &str, target: &str) -> Result<(), String> {
+    if target.is_empty() {
+        return Err("symlink with an empty target".into());
+    }
+    if target.contains('\0') {
+        return Err("NUL byte in symlink target".into());
+    }
+    if target.starts_with('/') {
+        return Ok(());
+    }
+    let mut depth: i64 = path.matches('/').count() as i64; // components of the parent dir
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!("symlink target {target:?} points outside the image root"));
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_paths() {
+        let mut s = String::new();
+        assert!(normalise("./usr//lib/./x", &mut s).unwrap());
+        assert_eq!(s, "usr/lib/x");
+        assert!(!normalise("./", &mut s).unwrap());
+        assert!(normalise("../etc/passwd", &mut s).is_err());
+        assert!(normalise("a/../../b", &mut s).is_err());
+        assert!(normalise("/etc/passwd", &mut s).is_err());
+    }
+
+    #[test]
+    fn symlink_escape_rules() {
+        assert!(check_symlink("etc/os-release", "../usr/lib/os-release").is_ok());
+        assert!(check_symlink("etc/os-release", "/usr/lib/os-release").is_ok());
+        assert!(check_symlink("etc/x", "../../etc/shadow").is_err());
+        assert!(check_symlink("x", "..").is_err());
+    }
+}
