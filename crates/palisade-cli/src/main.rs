@@ -1,1 +1,202 @@
-fn main() {}
+//! The `palisade` command. It only wires the library crates together: argument parsing,
+//! progress, output formats and exit codes live here; everything else lives in the crates.
+
+mod output;
+mod progress;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use palisade_catalog::{Catalog, CatalogOptions, LayerCache};
+use palisade_image::{OpenOptions, Platform, RegistryOptions};
+
+/// Exit codes, documented in the README.
+mod exit {
+    /// The command did what was asked.
+    pub(crate) const OK: u8 = 0;
+    /// The input could not be read or is invalid (bad source, corrupt image, bad flags).
+    pub(crate) const ERROR: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Container image trust, vulnerabilities and hardening under one policy",
+    long_about = None,
+    after_help = "Exit codes: 0 success, 2 error (unreadable or invalid input). Data and caches live in the XDG directories ($XDG_CACHE_HOME/palisade)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List what is inside an image (OS and packages), as a table or an SBOM.
+    Sbom(SbomArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SbomOutput {
+    /// A table for people.
+    Table,
+    /// Palisade's own JSON (the full catalog).
+    Json,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+}
+
+#[derive(Args, Debug)]
+struct SourceArgs {
+    /// The platform to pick from multi-platform images.
+    #[arg(long, default_value = "linux/amd64", env = "PALISADE_PLATFORM")]
+    platform: String,
+
+    /// The image to pick from an archive or layout holding several (a tag such as `app:1.0`).
+    #[arg(long, value_name = "NAME")]
+    image: Option<String>,
+
+    /// Registry host (`host[:port]`) that may be reached over plain HTTP (loopback always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registry: Vec<String>,
+
+    /// Extra CA certificates (PEM) to trust for registries, on top of the system roots.
+    #[arg(long, value_name = "FILE", env = "PALISADE_CA_FILE")]
+    ca_file: Option<PathBuf>,
+
+    /// Read every layer again instead of using the layer cache.
+    #[arg(long, env = "PALISADE_NO_CACHE")]
+    no_cache: bool,
+
+    /// The cache directory [default: $XDG_CACHE_HOME/palisade, else ~/.cache/palisade].
+    #[arg(long, value_name = "DIR", env = "PALISADE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct SbomArgs {
+    /// The image: oci-dir:PATH[:TAG], oci-archive:FILE, docker-archive:FILE, dir:PATH,
+    /// registry:REF, sbom:FILE, or an existing path / image reference without prefix.
+    source: String,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: SbomOutput,
+
+    /// Write the document to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    #[command(flatten)]
+    source_args: SourceArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::from(exit::OK);
+            }
+            let mut stderr = io::stderr().lock();
+            let _ = writeln!(stderr, "palisade: error: {err}");
+            for cause in err.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Sbom(args) => sbom(&args),
+    }
+}
+
+/// Opens and catalogs a source (or reads an SBOM given as `sbom:FILE`).
+fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, Option<String>)> {
+    if let Some(path) = source.strip_prefix("sbom:") {
+        let bytes = read_limited(path)?;
+        let catalog = palisade_catalog::read_sbom(&bytes, path)?;
+        return Ok((catalog, None));
+    }
+    let platform: Platform = args
+        .platform
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+        .context("--platform")?;
+    let options = OpenOptions {
+        platform,
+        image: args.image.clone(),
+        registry: RegistryOptions {
+            insecure: args.insecure_registry.clone(),
+            ca_file: args.ca_file.clone(),
+            ..RegistryOptions::default()
+        },
+        ..OpenOptions::default()
+    };
+    let image = palisade_image::open(source, &options)?;
+    let cache = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(LayerCache::default_dir)
+            .map(LayerCache::new)
+    };
+    let catalog_options = CatalogOptions { cache, threads: 0 };
+    let progress = progress::LayerBars::new(image.layers().len(), io::stderr().is_terminal());
+    let catalog = palisade_catalog::catalog_image(&image, &catalog_options, &progress)?;
+    progress.finish();
+    Ok((catalog, image.config().created.clone()))
+}
+
+fn read_limited(path: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+    let mut buf = Vec::new();
+    f.take(palisade_catalog::MAX_SBOM_BYTES + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {path}"))?;
+    Ok(buf)
+}
+
+fn sbom(args: &SbomArgs) -> Result<u8> {
+    let (catalog, created) = load_catalog(&args.source, &args.source_args)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    match args.format {
+        SbomOutput::Table => output::table(&catalog, &mut out)?,
+        SbomOutput::Json => output::json(&catalog, &mut out)?,
+        SbomOutput::Cyclonedx => output::json(&palisade_catalog::to_cyclonedx(&catalog), &mut out)?,
+        SbomOutput::Spdx => {
+            let created = palisade_catalog::spdx_created(created.as_deref());
+            output::json(&palisade_catalog::to_spdx(&catalog, &created), &mut out)?;
+        }
+    }
+    out.flush()?;
+    if !catalog.problems.is_empty() && args.format != SbomOutput::Table {
+        let mut stderr = io::stderr().lock();
+        for p in &catalog.problems {
+            writeln!(stderr, "palisade: warning: {}", output::problem_line(p))?;
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,274 @@
+//! The catalogers: which files each one needs, and what it extracts from them.
+//!
+//! Extraction happens while a layer streams past ([`Extractor`] is a layer visitor): each
+//! wanted file is read up to its size cap and parsed at once into a small [`FileData`], so
+//! no file content outlives its entry. The per-layer results are what the layer cache stores.
+
+pub(crate) mod apk;
+pub(crate) mod dpkg;
+pub(crate) mod golang;
+pub(crate) mod npm;
+pub(crate) mod os;
+pub(crate) mod python;
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use palisade_image::{Entry, EntryKind, EntryVisitor, Node};
+use serde::{Deserialize, Serialize};
+
+use crate::package::{Ecosystem, SourcePackage};
+
+/// Bumped whenever any cataloger's output changes, so cached layer results are redone.
+pub(crate) const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c1");
+
+/// A package as found in one file, before the distro and layer are known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Found {
+    pub(crate) ecosystem: Ecosystem,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) source: Option<SourcePackage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) licenses: Vec<String>,
+}
+
+impl Default for Ecosystem {
+    fn default() -> Self {
+        Ecosystem::Deb
+    }
+}
+
+/// Packages from one file, and problems that did not stop the parse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Parsed {
+    pub(crate) packages: Vec<Found>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) warnings: Vec<String>,
+}
+
+/// What was extracted from one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FileData {
+    /// `os-release` fields.
+    OsRelease(BTreeMap<String, String>),
+    /// The first line of a distro release file, with the distro it implies.
+    ReleaseFile { distro: String, line: String },
+    /// Packages (and warnings).
+    Packages(Parsed),
+    /// Packages of a package manager database plus the files they own.
+    Database { parsed: Parsed, owned: Vec<String> },
+    /// Files owned by an OS package (a dpkg `.list`).
+    OwnedFiles(Vec<String>),
+    /// The file could not be used; the message says why.
+    Error(String),
+}
+
+/// The kinds of file the catalogers read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    OsRelease,
+    ReleaseFile(&'static str),
+    DpkgStatus,
+    DpkgList,
+    ApkInstalled,
+    PythonMetadata,
+    PackageJson,
+    PackageLock,
+}
+
+impl Wanted {
+    fn cap(self) -> u64 {
+        match self {
+            Wanted::OsRelease | Wanted::ReleaseFile(_) => os::MAX_RELEASE_BYTES,
+            Wanted::DpkgStatus => dpkg::MAX_STATUS_BYTES,
+            Wanted::DpkgList => dpkg::MAX_LIST_BYTES,
+            Wanted::ApkInstalled => apk::MAX_DB_BYTES,
+            Wanted::PythonMetadata => python::MAX_METADATA_BYTES,
+            Wanted::PackageJson => npm::MAX_PACKAGE_JSON_BYTES,
+            Wanted::PackageLock => npm::MAX_LOCK_BYTES,
+        }
+    }
+
+    fn parse(self, content: &[u8]) -> FileData {
+        let packages = |r: Result<Parsed, String>| match r {
+            Ok(p) => FileData::Packages(p),
+            Err(e) => FileData::Error(e),
+        };
+        match self {
+            Wanted::OsRelease => match os::parse_os_release(content) {
+                Ok(f) => FileData::OsRelease(f),
+                Err(e) => FileData::Error(e),
+            },
+            Wanted::ReleaseFile(distro) => match os::parse_release_file(content) {
+                Ok(line) => FileData::ReleaseFile {
+                    distro: distro.to_owned(),
+                    line,
+                },
+                Err(e) => FileData::Error(e),
+            },
+            Wanted::DpkgStatus => packages(dpkg::parse_status(content)),
+            Wanted::DpkgList => FileData::OwnedFiles(dpkg::parse_list(content)),
+            Wanted::ApkInstalled => match apk::parse_installed(content) {
+                Ok((parsed, owned)) => FileData::Database { parsed, owned },
+                Err(e) => FileData::Error(e),
+            },
+            Wanted::PythonMetadata => packages(python::parse_metadata(content)),
+            Wanted::PackageJson => packages(npm::parse_package_json(content)),
+            Wanted::PackageLock => packages(npm::parse_lock(content)),
+        }
+    }
+}
+
+fn wanted(path: &str) -> Option<Wanted> {
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    match path {
+        "etc/os-release" | "usr/lib/os-release" => return Some(Wanted::OsRelease),
+        "var/lib/dpkg/status" => return Some(Wanted::DpkgStatus),
+        "lib/apk/db/installed" | "usr/lib/apk/db/installed" => return Some(Wanted::ApkInstalled),
+        _ => {}
+    }
+    if let Some((_, distro)) = os::RELEASE_FILES.iter().find(|(p, _)| *p == path) {
+        return Some(Wanted::ReleaseFile(distro));
+    }
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/status.d/") {
+        if !rest.contains('/') && !rest.ends_with(".md5sums") {
+            return Some(Wanted::DpkgStatus);
+        }
+    }
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/info/") {
+        if !rest.contains('/') && rest.ends_with(".list") {
+            return Some(Wanted::DpkgList);
+        }
+    }
+    if python::is_metadata_path(path) {
+        return Some(Wanted::PythonMetadata);
+    }
+    match file_name {
+        "package.json" => Some(Wanted::PackageJson),
+        "package-lock.json" if !path.contains("node_modules/") => Some(Wanted::PackageLock),
+        _ => None,
+    }
+}
+
+/// Reads at most `cap` bytes; `None` when the content is longer.
+fn read_capped(content: &mut dyn Read, cap: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
+    buf.clear();
+    content.take(cap + 1).read_to_end(buf)?;
+    Ok(buf.len() as u64 <= cap)
+}
+
+/// The smallest file worth checking for an executable header.
+const MIN_EXECUTABLE: u64 = 1024;
+
+/// A layer visitor that records what the catalogers need.
+pub(crate) struct Extractor {
+    pub(crate) nodes: Vec<(String, Node<FileData>)>,
+    buf: Vec<u8>,
+    chunk: Vec<u8>,
+}
+
+impl Extractor {
+    pub(crate) fn new() -> Self {
+        Extractor {
+            nodes: Vec::new(),
+            buf: Vec::new(),
+            chunk: vec![0u8; 256 * 1024],
+        }
+    }
+
+    fn scan_executable(&mut self, content: &mut dyn Read) -> io::Result<Option<FileData>> {
+        let mut head = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            let n = content.read(&mut head[got..])?;
+            if n == 0 {
+                return Ok(None);
+            }
+            got += n;
+        }
+        if head != *b"\x7fELF" {
+            return Ok(None);
+        }
+        let mut go = golang::GoScanner::new();
+        go.feed(&head);
+        while go.wants_more() {
+            let n = content.read(&mut self.chunk)?;
+            if n == 0 {
+                break;
+            }
+            go.feed(&self.chunk[..n]);
+        }
+        Ok(match go.finish() {
+            golang::ScanResult::Found { go_version, modinfo } => {
+                Some(FileData::Packages(golang::packages(&go_version, &modinfo)))
+            }
+            golang::ScanResult::OldFormat => Some(FileData::Error(
+                "Go binary with pre-1.18 build information, which is not read yet".into(),
+            )),
+            golang::ScanResult::None => None,
+        })
+    }
+}
+
+impl EntryVisitor for Extractor {
+    fn visit(&mut self, entry: &Entry<'_>, content: &mut dyn Read) -> io::Result<()> {
+        let node = match entry.kind {
+            EntryKind::Symlink(t) => Node::Symlink(t.to_owned()),
+            EntryKind::HardLink(t) => Node::HardLink(t.to_owned()),
+            EntryKind::Whiteout => Node::Whiteout,
+            EntryKind::OpaqueDir => Node::Opaque,
+            EntryKind::Dir | EntryKind::Other => return Ok(()),
+            EntryKind::File => {
+                if let Some(w) = wanted(entry.path) {
+                    let cap = w.cap();
+                    let mut buf = std::mem::take(&mut self.buf);
+                    let data = if read_capped(content, cap, &mut buf)? {
+                        w.parse(&buf)
+                    } else {
+                        FileData::Error(format!("larger than the {cap}-byte limit for this kind of file; skipped"))
+                    };
+                    if buf.capacity() > 1 << 20 {
+                        buf = Vec::new();
+                    }
+                    self.buf = buf;
+                    Node::File(data)
+                } else if entry.size >= MIN_EXECUTABLE {
+                    match self.scan_executable(content)? {
+                        Some(data) => Node::File(data),
+                        None => return Ok(()),
+                    }
+                } else {
+                    return Ok(());
+                }
+            }
+        };
+        self.nodes.push((entry.path.to_owned(), node));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_paths() {
+        assert_eq!(wanted("var/lib/dpkg/status"), Some(Wanted::DpkgStatus));
+        assert_eq!(wanted("var/lib/dpkg/status.d/base-files"), Some(Wanted::DpkgStatus));
+        assert_eq!(wanted("var/lib/dpkg/status.d/base-files.md5sums"), None);
+        assert_eq!(wanted("var/lib/dpkg/info/libc6:amd64.list"), Some(Wanted::DpkgList));
+        assert_eq!(
+            wanted("usr/local/lib/python3.11/site-packages/requests-2.19.1.dist-info/METADATA"),
+            Some(Wanted::PythonMetadata)
+        );
+        assert_eq!(wanted("app/node_modules/lodash/package.json"), Some(Wanted::PackageJson));
+        assert_eq!(wanted("app/package-lock.json"), Some(Wanted::PackageLock));
+        assert_eq!(wanted("app/node_modules/x/package-lock.json"), None);
+        assert_eq!(wanted("etc/passwd"), None);
+    }
+}
