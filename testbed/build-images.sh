@@ -49,7 +49,7 @@ for c in mmdebstrap umoci skopeo jq go npm tar dpkg-query sha256sum flock; do
 done
 
 # Serialise concurrent builds of the same OUT_DIR (e.g. parallel test binaries).
-exec 9>"$OUT.lock"
+exec 9>"$PARENT/.$(basename "$OUT").lock"
 flock 9
 if up_to_date; then
     log "up to date after waiting for another build: $OUT"
@@ -211,8 +211,9 @@ cat >"$NPMROOT/app/package.json" <<'EOF'
 EOF
 (
     cd "$NPMROOT/app"
+    # Lockfiles with "resolved" URLs, as npm writes by default (some npmrc files turn them off).
     npm install --save-exact --no-audit --no-fund --ignore-scripts --no-update-notifier \
-        --loglevel=error --cache "$W/npm-cache" "${NPM_PKGS[@]}" </dev/null >"$W/npm.log" 2>&1 \
+        --omit-lockfile-registry-resolved=false --loglevel=error --cache "$W/npm-cache" "${NPM_PKGS[@]}" </dev/null >"$W/npm.log" 2>&1 \
         || { cat "$W/npm.log" >&2; exit 1; }
 )
 [[ -f "$NPMROOT/app/package-lock.json" ]] || die "npm wrote no package-lock.json"

@@ -29,7 +29,7 @@ start() {
     fi
     rm -f "$DIR/pid" "$DIR/addr"
     mkdir -p "$DIR/data"
-    local attempt port pid i
+    local attempt port pid
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
         cat >"$DIR/config.yml" <<EOF
@@ -53,7 +53,7 @@ EOF
         # Own session, no terminal, so it outlives this script and ignores its signals.
         setsid docker-registry serve "$DIR/config.yml" </dev/null >>"$DIR/registry.log" 2>&1 &
         pid=$!
-        for i in $(seq 1 100); do    # up to 10 s
+        for _ in $(seq 1 100); do    # up to 10 s
             if ! kill -0 "$pid" 2>/dev/null; then break; fi
             if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/v2/" 2>/dev/null; then
                 echo "$pid" >"$DIR/pid"
@@ -74,11 +74,11 @@ EOF
 
 stop() {
     [[ -f "$DIR/pid" ]] || { echo "registry.sh: not running (no $DIR/pid)" >&2; return 0; }
-    local pid i
+    local pid
     pid=$(cat "$DIR/pid")
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid"
-        for i in $(seq 1 100); do    # up to 10 s, then SIGKILL
+        for _ in $(seq 1 100); do    # up to 10 s, then SIGKILL
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
