@@ -200,7 +200,13 @@ pub fn open_spec(spec: &SourceSpec, options: &OpenOptions) -> Result<Image, Erro
             let tag = tag.clone().or_else(|| options.image.clone());
             open_layout(Box::new(store), &name, tag.as_deref(), options)
         }
-        SourceSpec::DockerArchive { path } => open_docker_archive(path, &name, options),
+        SourceSpec::DockerArchive { path, image } => {
+            let mut options = options.clone();
+            if image.is_some() {
+                options.image.clone_from(image);
+            }
+            open_docker_archive(path, &name, &options)
+        }
         SourceSpec::Registry(reference) => {
             let store = RegistryStore::connect(reference, &options.registry)?;
             let (bytes, declared, digest) = store.fetch_manifest(&reference.manifest_reference())?;
@@ -374,6 +380,28 @@ impl Store for LayoutStore {
 struct ArchiveStore {
     path: PathBuf,
     members: HashMap<String, (u64, u64)>,
+    /// Symlinks and hard links between members (`docker save` links `<id>/layer.tar` to blobs).
+    links: HashMap<String, String>,
+}
+
+/// Joins a link target onto the directory of the member holding it, inside the archive.
+fn archive_link_target(member: &str, target: &str, hard: bool) -> Option<String> {
+    let base = if hard || target.starts_with('/') {
+        ""
+    } else {
+        member.rsplit_once('/').map_or("", |(d, _)| d)
+    };
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 impl ArchiveStore {
@@ -381,19 +409,31 @@ impl ArchiveStore {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut tar = crate::tar::TarReader::new(BufReader::with_capacity(256 * 1024, f));
         let mut members = HashMap::new();
+        let mut links = HashMap::new();
         while let Some(e) = tar.next_entry().map_err(|e| Error::io(path, e))? {
-            if e.typeflag == b'0' || e.typeflag == 0 {
-                let name = String::from_utf8_lossy(&e.path);
-                let name = name.trim_start_matches("./").to_owned();
-                members.insert(name, (tar.position(), e.size));
-                if members.len() > 1_000_000 {
-                    return Err(Error::malformed(path.display().to_string(), "more than 1,000,000 members"));
+            let name = String::from_utf8_lossy(&e.path);
+            let name = name.trim_start_matches("./").to_owned();
+            match e.typeflag {
+                b'0' | 0 => {
+                    members.insert(name, (tar.position(), e.size));
                 }
+                b'1' | b'2' => {
+                    let target = String::from_utf8_lossy(&e.link);
+                    let target = target.trim_start_matches("./");
+                    if let Some(t) = archive_link_target(&name, target, e.typeflag == b'1') {
+                        links.insert(name, t);
+                    }
+                }
+                _ => {}
+            }
+            if members.len() + links.len() > 1_000_000 {
+                return Err(Error::malformed(path.display().to_string(), "more than 1,000,000 members"));
             }
         }
         Ok(ArchiveStore {
             path: path.into(),
             members,
+            links,
         })
     }
 
@@ -403,12 +443,24 @@ impl ArchiveStore {
             BlobKey::Path(p) => p.trim_start_matches("./").to_owned(),
         }
     }
+
+    /// The offset and size of a member, following up to 8 links.
+    fn lookup(&self, member: &str) -> Option<(u64, u64)> {
+        let mut name = member.to_owned();
+        for _ in 0..8 {
+            if let Some(m) = self.members.get(&name) {
+                return Some(*m);
+            }
+            name = self.links.get(&name)?.clone();
+        }
+        None
+    }
 }
 
 impl Store for ArchiveStore {
     fn open(&self, key: &BlobKey) -> Result<Box<dyn Read + Send + '_>, Error> {
         let member = Self::member_name(key);
-        let Some(&(offset, size)) = self.members.get(&member) else {
+        let Some((offset, size)) = self.lookup(&member) else {
             return Err(match key {
                 BlobKey::Digest(d) => Error::MissingBlob {
                     source_name: self.path.display().to_string(),
@@ -459,6 +511,16 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
             .collect()
     };
     let entry = match &options.image {
+        Some(wanted) if wanted.strip_prefix('@').is_some_and(|n| n.parse::<usize>().is_ok()) => {
+            let n: usize = wanted[1..].parse().unwrap_or(0);
+            n.checked_sub(1)
+                .and_then(|i| entries.get(i))
+                .ok_or_else(|| Error::ImageNotFound {
+                    source_name: name.into(),
+                    reason: format!("no image number {n} (numbers start at 1)"),
+                    available: all_tags(&entries),
+                })?
+        }
         Some(wanted) => {
             let normalise = |s: &str| s.parse::<crate::reference::Reference>().map(|r| r.to_string()).ok();
             let wanted_norm = normalise(wanted);
@@ -521,7 +583,7 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
             digest: digest_from_member(member),
             diff_id: config.rootfs.diff_ids.get(i).cloned(),
             media_type: None,
-            size: store.members.get(member.trim_start_matches("./")).map(|m| m.1),
+            size: store.lookup(member.trim_start_matches("./")).map(|m| m.1),
             created_by: history.get(i).cloned().flatten(),
             key: Some(BlobKey::Path(member.clone())),
         })

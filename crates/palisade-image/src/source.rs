@@ -27,10 +27,13 @@ pub enum SourceSpec {
         /// The tag to pick when the layout holds several images.
         tag: Option<String>,
     },
-    /// The output of `docker save`.
+    /// The output of `docker save`; the optional part after the archive path picks an image
+    /// (`FILE:repo:tag`), like `--image`.
     DockerArchive {
         /// The archive.
         path: PathBuf,
+        /// The image to pick when the archive holds several.
+        image: Option<String>,
     },
     /// An unpacked root filesystem.
     Dir {
@@ -69,7 +72,12 @@ impl SourceSpec {
                         tag,
                     });
                 }
-                "docker-archive" => return Ok(SourceSpec::DockerArchive { path: rest.into() }),
+                "docker-archive" => {
+                    return Ok(SourceSpec::DockerArchive {
+                        path: path.into(),
+                        image: tag,
+                    });
+                }
                 "dir" => return Ok(SourceSpec::Dir { path: rest.into() }),
                 "registry" | "docker" => {
                     let rest = rest.trim_start_matches("//");
@@ -119,7 +127,10 @@ impl fmt::Display for SourceSpec {
                 write!(f, "oci-archive:{}", path.display())?;
                 tag.as_ref().map_or(Ok(()), |t| write!(f, ":{t}"))
             }
-            SourceSpec::DockerArchive { path } => write!(f, "docker-archive:{}", path.display()),
+            SourceSpec::DockerArchive { path, image } => {
+                write!(f, "docker-archive:{}", path.display())?;
+                image.as_ref().map_or(Ok(()), |i| write!(f, ":{i}"))
+            }
             SourceSpec::Dir { path } => write!(f, "dir:{}", path.display()),
             SourceSpec::Registry(r) => write!(f, "registry:{r}"),
         }
@@ -131,6 +142,13 @@ impl fmt::Display for SourceSpec {
 fn split_tag(rest: &str) -> (&str, Option<String>) {
     if Path::new(rest).exists() {
         return (rest, None);
+    }
+    // The longest prefix ending before a ':' that exists is the path (`FILE:repo:tag`).
+    for (i, _) in rest.match_indices(':') {
+        let (p, t) = (&rest[..i], &rest[i + 1..]);
+        if !t.is_empty() && Path::new(p).exists() {
+            return (p, Some(t.to_owned()));
+        }
     }
     match rest.rsplit_once(':') {
         Some((p, t)) if !t.is_empty() && !t.contains('/') => (p, Some(t.to_owned())),
@@ -152,14 +170,20 @@ fn detect_archive(path: &Path) -> Result<SourceSpec, String> {
         let name = String::from_utf8_lossy(&e.path);
         let name = name.trim_start_matches("./");
         if name == "manifest.json" {
-            return Ok(SourceSpec::DockerArchive { path: path.into() });
+            return Ok(SourceSpec::DockerArchive {
+                path: path.into(),
+                image: None,
+            });
         }
         if name == "oci-layout" {
             // Docker 25+ writes both files; manifest.json may come later, so keep looking a bit.
             let mut rest = 0;
             while let Some(e) = tar.next_entry().map_err(|e| e.to_string())? {
                 if String::from_utf8_lossy(&e.path).trim_start_matches("./") == "manifest.json" {
-                    return Ok(SourceSpec::DockerArchive { path: path.into() });
+                    return Ok(SourceSpec::DockerArchive {
+                path: path.into(),
+                image: None,
+            });
                 }
                 rest += 1;
                 if rest > 100_000 {
@@ -194,7 +218,10 @@ mod tests {
         );
         assert_eq!(
             SourceSpec::parse("docker-archive:/tmp/a.tar").unwrap(),
-            SourceSpec::DockerArchive { path: "/tmp/a.tar".into() }
+            SourceSpec::DockerArchive {
+                path: "/tmp/a.tar".into(),
+                image: None
+            }
         );
         assert_eq!(
             SourceSpec::parse("registry:127.0.0.1:5000/testbed/base:latest").unwrap().to_string(),

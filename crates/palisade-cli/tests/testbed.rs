@@ -1,0 +1,325 @@
+//! End to end on real images: the testbed's Debian bookworm base and the app image built on it
+//! (see `testbed/README.md`), read as OCI layout, OCI archive, docker archive, unpacked
+//! directory and from a real registry, checked against ground truth from dpkg-query, the
+//! packages' own metadata and `go version -m`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Builds the testbed images once per test process (the script itself is cached on disk).
+fn testbed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let out = root.join("target/testbed");
+        let status = Command::new("bash")
+            .arg(root.join("testbed/build-images.sh"))
+            .arg(&out)
+            .status()
+            .expect("running testbed/build-images.sh");
+        assert!(status.success(), "testbed/build-images.sh failed; run testbed/install-deps.sh first");
+        out
+    })
+}
+
+fn palisade(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("PALISADE_NO_CACHE")
+        .output()
+        .expect("running palisade")
+}
+
+fn sbom_json(source: &str, extra: &[&str], cache: &Path) -> Value {
+    let mut args = vec!["sbom", source, "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = palisade(&args, cache);
+    assert!(
+        out.status.success(),
+        "palisade sbom {source} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+/// (ecosystem, name, version, purl, introducing layer) of every package.
+fn package_set(v: &Value) -> BTreeSet<(String, String, String, String, Option<u64>)> {
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["ecosystem"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+                p["purl"].as_str().unwrap().to_owned(),
+                p["layer"]["index"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+fn of_type(v: &Value, ecosystem: &str) -> BTreeSet<(String, String)> {
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ecosystem"] == ecosystem)
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["version"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn tsv(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// A registry started for one test and stopped when dropped.
+struct Registry {
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let root = repo_root();
+        let out = Command::new("bash")
+            .arg(root.join("testbed/registry.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "registry start: {}", String::from_utf8_lossy(&out.stderr));
+        let addr = std::fs::read_to_string(dir.path().join("addr")).unwrap().trim().to_owned();
+        Registry { dir, addr }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("testbed/registry.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn base_image_matches_dpkg_query() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let v = sbom_json(&format!("oci-dir:{}:base", tb.join("oci").display()), &["--no-cache"], cache.path());
+
+    let distro = &v["distro"];
+    assert_eq!(distro["id"], "debian");
+    assert_eq!(distro["version_id"], "12");
+    assert_eq!(distro["codename"], "bookworm");
+
+    let expected: BTreeSet<(String, String, String, String, String)> = tsv(&tb.join("expected/base.dpkg.tsv"))
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone()))
+        .collect();
+    assert_eq!(expected.len(), 88);
+    let got: BTreeSet<(String, String, String, String, String)> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["ecosystem"], "deb");
+            assert_eq!(p["layer"]["index"], 0);
+            assert!(p["purl"].as_str().unwrap().contains("distro=debian-12"), "{p}");
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+                p["arch"].as_str().unwrap().to_owned(),
+                p["source"]["name"].as_str().unwrap().to_owned(),
+                p["source"]["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "dpkg packages differ from dpkg-query");
+}
+
+#[test]
+fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let push = Command::new("bash")
+        .arg(repo_root().join("testbed/push.sh"))
+        .arg(&registry.addr)
+        .arg(tb)
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "push: {}", String::from_utf8_lossy(&push.stderr));
+
+    let oci = sbom_json(&format!("oci-dir:{}:app", tb.join("oci").display()), &["--no-cache"], cache.path());
+    let sources = [
+        format!("oci-archive:{}", tb.join("app.oci.tar").display()),
+        format!("docker-archive:{}", tb.join("app.docker.tar").display()),
+        format!("registry:{}/testbed/app:latest", registry.addr),
+        // Unprefixed paths are detected.
+        tb.join("app.docker.tar").display().to_string(),
+        tb.join("app.oci.tar").display().to_string(),
+    ];
+    let want = package_set(&oci);
+    for s in &sources {
+        let v = sbom_json(s, &["--no-cache"], cache.path());
+        assert_eq!(package_set(&v), want, "{s} differs from the OCI layout");
+    }
+    // A docker archive with several images: pick one by name.
+    let multi = tb.join("multi.docker.tar");
+    let v = sbom_json(
+        &format!("docker-archive:{}", multi.display()),
+        &["--no-cache", "--image", "testbed/app:latest"],
+        cache.path(),
+    );
+    assert_eq!(package_set(&v), want);
+    let out = palisade(&["sbom", &format!("docker-archive:{}", multi.display())], cache.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("several images") && err.contains("testbed/app:latest"), "{err}");
+
+    // Ground truth.
+    let python: BTreeSet<(String, String)> = tsv(&tb.join("expected/app.python.tsv"))
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert_eq!(of_type(&oci, "python"), python);
+    let npm_installed: BTreeSet<(String, String)> = tsv(&tb.join("expected/app.npm.tsv"))
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    let npm = of_type(&oci, "npm");
+    assert!(npm_installed.is_subset(&npm), "{npm_installed:?} not all in {npm:?}");
+    let go_text = std::fs::read_to_string(tb.join("expected/app.go.txt")).unwrap();
+    let mut go_expected = BTreeSet::new();
+    for line in go_text.lines() {
+        let f: Vec<&str> = line.trim().split('\t').collect();
+        if (f[0] == "dep" || f[0] == "mod") && f.len() >= 3 {
+            go_expected.insert((f[1].to_owned(), f[2].to_owned()));
+        }
+    }
+    let go_version = go_text.lines().next().unwrap().rsplit(' ').next().unwrap().to_owned();
+    go_expected.insert(("stdlib".to_owned(), go_version));
+    assert_eq!(of_type(&oci, "go-module"), go_expected);
+
+    // Each package is attributed to the layer that added it.
+    for p in oci["packages"].as_array().unwrap() {
+        let layer = p["layer"]["index"].as_u64().unwrap();
+        let expected_layer = match p["ecosystem"].as_str().unwrap() {
+            "deb" => 0,
+            "python" => 1,
+            "npm" => 2,
+            "go-module" => 3,
+            other => panic!("unexpected ecosystem {other}"),
+        };
+        assert_eq!(layer, expected_layer, "{p}");
+        assert!(p["layer"]["diff_id"].as_str().unwrap().starts_with("sha256:"));
+    }
+    assert_eq!(oci["source"]["layers"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn unpacked_directory_gives_the_same_debian_packages() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = sbom_json(&format!("dir:{}", tb.join("base-rootfs").display()), &[], cache.path());
+    let oci = sbom_json(&format!("oci-dir:{}:base", tb.join("oci").display()), &["--no-cache"], cache.path());
+    assert_eq!(of_type(&dir, "deb"), of_type(&oci, "deb"));
+    assert_eq!(dir["distro"], oci["distro"]);
+}
+
+#[test]
+fn warm_cache_gives_identical_output_and_is_used() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let src = format!("oci-dir:{}:app", tb.join("oci").display());
+    let cold = palisade(&["sbom", &src, "--format", "cyclonedx"], cache.path());
+    assert!(cold.status.success());
+    let layers_dir = cache.path().join("palisade/layers");
+    let cached: Vec<_> = walk_files(&layers_dir);
+    assert_eq!(cached.len(), 4, "one cache entry per layer: {cached:?}");
+    let warm = palisade(&["sbom", &src, "--format", "cyclonedx"], cache.path());
+    assert!(warm.status.success());
+    assert_eq!(cold.stdout, warm.stdout, "warm output differs from cold");
+    // The cache is really read: a damaged entry is ignored and rewritten, never trusted.
+    for f in &cached {
+        std::fs::write(f, b"{ not json").unwrap();
+    }
+    let again = palisade(&["sbom", &src, "--format", "cyclonedx"], cache.path());
+    assert_eq!(again.stdout, cold.stdout);
+    assert!(std::fs::read(&cached[0]).unwrap().starts_with(b"{\"cataloger_version\""));
+    // --no-cache writes nothing.
+    let other = tempfile::tempdir().unwrap();
+    let out = palisade(&["sbom", &src, "--no-cache", "--format", "json"], other.path());
+    assert!(out.status.success());
+    assert!(!other.path().join("palisade").exists());
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn sbom_documents_round_trip_and_are_deterministic() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let src = format!("oci-dir:{}:app", tb.join("oci").display());
+    let native = sbom_json(&src, &[], cache.path());
+    for format in ["cyclonedx", "spdx"] {
+        let a = palisade(&["sbom", &src, "--format", format], cache.path());
+        let b = palisade(&["sbom", &src, "--format", format, "--no-cache"], cache.path());
+        assert!(a.status.success() && b.status.success());
+        assert_eq!(a.stdout, b.stdout, "{format} output is not deterministic");
+        let file = cache.path().join(format!("doc.{format}.json"));
+        std::fs::write(&file, &a.stdout).unwrap();
+        // Reading the SBOM back as a source gives the same packages.
+        let back = sbom_json(&format!("sbom:{}", file.display()), &[], cache.path());
+        let names = |v: &Value| -> BTreeSet<(String, String, String)> {
+            v["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["ecosystem"].as_str().unwrap().to_owned(),
+                        p["name"].as_str().unwrap().to_owned(),
+                        p["version"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(names(&back), names(&native), "{format} round trip");
+        assert_eq!(back["distro"]["id"], "debian");
+    }
+}
