@@ -148,7 +148,7 @@ impl<R: Read> Read for Counting<R> {
 type Raw<'a> = BufReader<HashingReader<Counting<Box<dyn Read + 'a>>>>;
 
 enum Decoder<'a> {
-    None(Raw<'a>),
+    None(Box<Raw<'a>>),
     Gzip(Box<flate2::bufread::MultiGzDecoder<Raw<'a>>>),
     Zstd(Box<zstd::stream::read::Decoder<'a, Raw<'a>>>),
 }
@@ -156,7 +156,7 @@ enum Decoder<'a> {
 impl<'a> Decoder<'a> {
     fn into_raw(self) -> Raw<'a> {
         match self {
-            Decoder::None(r) => r,
+            Decoder::None(r) => *r,
             Decoder::Gzip(d) => d.into_inner(),
             Decoder::Zstd(d) => d.finish(),
         }
@@ -238,7 +238,7 @@ pub(crate) fn walk_blob<'a>(
     let mut raw = BufReader::with_capacity(128 * 1024, hashing);
     let head = raw.fill_buf().map_err(io_err)?;
     let decoder = match Compression::sniff(head) {
-        Compression::None => Decoder::None(raw),
+        Compression::None => Decoder::None(Box::new(raw)),
         Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw))),
         Compression::Zstd => {
             let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(io_err)?;
@@ -310,23 +310,19 @@ pub(crate) fn walk_blob<'a>(
         .into_inner()
         .finish()
         .map_err(io_err)?;
-    if let Some(expected) = expected_blob {
-        if *expected != blob_digest {
-            return Err(Error::DigestMismatch {
-                what: ctx.to_string(),
-                expected: expected.clone(),
-                actual: blob_digest,
-            });
-        }
+    if let Some(expected) = expected_blob.filter(|e| **e != blob_digest) {
+        return Err(Error::DigestMismatch {
+            what: ctx.to_string(),
+            expected: expected.clone(),
+            actual: blob_digest,
+        });
     }
-    if let Some(expected) = expected_diff_id {
-        if *expected != diff_id {
-            return Err(Error::DigestMismatch {
-                what: format!("{ctx} (uncompressed content, diff ID)"),
-                expected: expected.clone(),
-                actual: diff_id,
-            });
-        }
+    if let Some(expected) = expected_diff_id.filter(|e| **e != diff_id) {
+        return Err(Error::DigestMismatch {
+            what: format!("{ctx} (uncompressed content, diff ID)"),
+            expected: expected.clone(),
+            actual: diff_id,
+        });
     }
     Ok(LayerStats {
         blob_digest,

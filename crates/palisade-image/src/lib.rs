@@ -28,6 +28,7 @@
 
 mod digest;
 mod error;
+#[doc(hidden)] pub mod fuzzing;
 mod image;
 mod layer;
 mod manifest;
@@ -46,5 +47,5 @@ pub use manifest::{
 };
 pub use merge::{MergedView, Node};
 pub use reference::{DOCKER_HUB, Reference, ReferenceError};
-pub use registry::RegistryOptions;
+pub use registry::{RegistryClient, RegistryOptions};
 pub use source::SourceSpec;

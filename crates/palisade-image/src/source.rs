@@ -100,7 +100,7 @@ impl SourceSpec {
                 }
                 return Ok(SourceSpec::Dir { path: path.into() });
             }
-            return detect_archive(path).map_err(|reason| invalid(reason));
+            return detect_archive(path).map_err(invalid);
         }
         input.parse::<Reference>().map(SourceSpec::Registry).map_err(|e| {
             invalid(format!(

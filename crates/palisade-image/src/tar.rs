@@ -318,20 +318,18 @@ fn verify_checksum(block: &[u8; BLOCK]) -> Result<(), String> {
 
 /// Parses a numeric header field: octal text (space or NUL padded) or GNU base-256.
 fn parse_number(field: &[u8]) -> Result<u64, String> {
-    if let Some(&first) = field.first() {
-        if first & 0x80 != 0 {
-            if first == 0xff {
-                return Err("negative base-256 number".into());
-            }
-            let mut v: u64 = u64::from(first & 0x7f);
-            for &b in &field[1..] {
-                v = v
-                    .checked_mul(256)
-                    .and_then(|v| v.checked_add(u64::from(b)))
-                    .ok_or("base-256 number overflows")?;
-            }
-            return Ok(v);
+    if let Some(&first) = field.first().filter(|&&f| f & 0x80 != 0) {
+        if first == 0xff {
+            return Err("negative base-256 number".into());
         }
+        let mut v: u64 = u64::from(first & 0x7f);
+        for &b in &field[1..] {
+            v = v
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(u64::from(b)))
+                .ok_or("base-256 number overflows")?;
+        }
+        return Ok(v);
     }
     let text: Vec<u8> = field
         .iter()
