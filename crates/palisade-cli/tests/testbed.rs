@@ -323,3 +323,47 @@ fn sbom_documents_round_trip_and_are_deterministic() {
         assert_eq!(back["distro"]["id"], "debian");
     }
 }
+
+/// The Python with the independent validators (installed by `tools/test-all.sh`).
+fn validator_python() -> PathBuf {
+    let p = std::env::var_os("PALISADE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/pyvenv/bin/python"));
+    assert!(
+        p.exists(),
+        "{} is missing: run tools/test-all.sh (it installs cyclonedx-python-lib and spdx-tools)",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn sbom_documents_are_valid_against_their_schemas() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let python = validator_python();
+    for tag in ["base", "app"] {
+        let src = format!("oci-dir:{}:{tag}", tb.join("oci").display());
+        for format in ["cyclonedx", "spdx"] {
+            let file = cache.path().join(format!("{tag}.{format}.json"));
+            let out = palisade(
+                &["sbom", &src, "--format", format, "--output", file.to_str().unwrap()],
+                cache.path(),
+            );
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.stdout.is_empty(), "--output must keep stdout empty");
+            let check = Command::new(&python)
+                .arg(repo_root().join("tools/validate-sbom.py"))
+                .arg(format)
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{tag} {format} is not valid:\n{}{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what the tests need (Debian
+# packages for the real testbed, Python validators for the SBOM schemas), builds the real
+# test images, then runs formatting, lint and every test. `.ci/run` calls exactly this.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies (Debian packages)"
+testbed/install-deps.sh
+
+step "installing the SBOM validators (PyPI: cyclonedx-python-lib, spdx-tools) into target/pyvenv"
+if ! target/pyvenv/bin/python -c 'import cyclonedx.validation.json, spdx_tools' 2>/dev/null; then
+  python3 -m venv target/pyvenv
+  target/pyvenv/bin/pip install --quiet --disable-pip-version-check 'cyclonedx-python-lib[json-validation]==11.*' 'spdx-tools==0.8.*'
+fi
+
+step "building the testbed images (cached in target/testbed)"
+testbed/build-images.sh target/testbed
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
