@@ -174,8 +174,8 @@ pub fn catalog_image(
                         let mut extractor = Extractor::new();
                         match image.walk_layer(i, &mut extractor) {
                             Ok(stats) => {
-                                if let Some(c) = cache {
-                                    if let Err(e) = c.store(&stats.diff_id, &extractor.nodes) {
+                                if let (Some(c), Some(diff_id)) = (cache, &stats.diff_id) {
+                                    if let Err(e) = c.store(diff_id, &extractor.nodes) {
                                         if let Ok(mut p) = cache_problems.lock() {
                                             p.push(Problem {
                                                 layer: Some(i),

@@ -747,11 +747,10 @@ fn walk_dir(root: &Path, ctx: &LayerContext, visitor: &mut dyn EntryVisitor) -> 
                 .map_err(|e| Error::layer_io(ctx, e))?;
         }
     }
-    let empty = Digest::sha256_of(b"");
     Ok(LayerStats {
-        blob_digest: empty.clone(),
+        blob_digest: None,
         blob_size: 0,
-        diff_id: empty,
+        diff_id: None,
         uncompressed_size: bytes,
         entries,
     })

@@ -96,12 +96,12 @@ impl Default for Limits {
 /// What was learnt by reading a whole layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerStats {
-    /// Digest of the blob as stored.
-    pub blob_digest: Digest,
+    /// Digest of the blob as stored (`None` for `dir:` sources, which have no blob).
+    pub blob_digest: Option<Digest>,
     /// Size of the blob as stored.
     pub blob_size: u64,
-    /// Digest of the uncompressed tar (the diff ID).
-    pub diff_id: Digest,
+    /// Digest of the uncompressed tar, the diff ID (`None` for `dir:` sources).
+    pub diff_id: Option<Digest>,
     /// Size of the uncompressed tar.
     pub uncompressed_size: u64,
     /// Number of entries.
@@ -165,11 +165,21 @@ impl<'a> Decoder<'a> {
 
 impl Read for Decoder<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Decoder::None(r) => r.read(buf),
-            Decoder::Gzip(d) => d.read(buf),
-            Decoder::Zstd(d) => d.read(buf),
-        }
+        let (result, format) = match self {
+            Decoder::None(r) => return r.read(buf),
+            Decoder::Gzip(d) => (d.read(buf), "gzip"),
+            Decoder::Zstd(d) => (d.read(buf), "zstd"),
+        };
+        // The decoders' own messages ("incomplete deflate stream", "incomplete frame") do not
+        // say which layer format failed, nor that a truncated blob is the usual cause.
+        result.map_err(|e| {
+            let what = if e.kind() == io::ErrorKind::UnexpectedEof {
+                "ends too early (truncated blob)"
+            } else {
+                "is corrupt"
+            };
+            io::Error::new(e.kind(), format!("{format} compressed data {what}: {e}"))
+        })
     }
 }
 
@@ -325,9 +335,9 @@ pub(crate) fn walk_blob<'a>(
         });
     }
     Ok(LayerStats {
-        blob_digest,
+        blob_digest: Some(blob_digest),
         blob_size,
-        diff_id,
+        diff_id: Some(diff_id),
         uncompressed_size,
         entries,
     })

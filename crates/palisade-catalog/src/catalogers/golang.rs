@@ -102,6 +102,19 @@ impl GoScanner {
     }
 }
 
+/// Scans a whole file held in memory (no copying).
+pub(crate) fn scan_whole(data: &[u8]) -> ScanResult {
+    let Some(i) = memchr::memmem::find_iter(data, MAGIC).find(|i| i % 16 == 0) else {
+        return ScanResult::None;
+    };
+    let end = data.len().min(i + MAX_CAPTURE);
+    match parse_inline(&data[i..end]) {
+        Parse::Found { go_version, modinfo } => ScanResult::Found { go_version, modinfo },
+        Parse::Pointer => ScanResult::OldFormat,
+        Parse::NeedMore | Parse::Invalid => ScanResult::None,
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Parse {
     NeedMore,
@@ -299,5 +312,176 @@ mod tests {
         let mut s = GoScanner::new();
         s.feed(&[0xffu8; 10_000]);
         assert_eq!(s.finish(), ScanResult::None);
+    }
+}
+
+/// Reads build information in the pointer format of Go 1.13–1.17 from a whole ELF file:
+/// the header holds addresses of two Go string headers, resolved through the program headers.
+pub(crate) fn parse_pointer_format(elf: &[u8]) -> Option<(String, String)> {
+    let magic_at = memchr::memmem::find_iter(elf, MAGIC).find(|i| i % 16 == 0)?;
+    let header = elf.get(magic_at..magic_at + 32)?;
+    let ptr_size = usize::from(header[14]);
+    let big_endian = header[15] & 1 != 0;
+    if ptr_size != 4 && ptr_size != 8 {
+        return None;
+    }
+    let layout = ElfLayout::parse(elf)?;
+    let word = |bytes: &[u8]| -> Option<u64> {
+        let b = bytes.get(..ptr_size)?;
+        let mut v: u64 = 0;
+        if big_endian {
+            for &x in b {
+                v = (v << 8) | u64::from(x);
+            }
+        } else {
+            for &x in b.iter().rev() {
+                v = (v << 8) | u64::from(x);
+            }
+        }
+        Some(v)
+    };
+    let read_go_string = |addr: u64| -> Option<String> {
+        let hdr = layout.slice(elf, addr, 2 * ptr_size)?;
+        let data = word(hdr)?;
+        let len = usize::try_from(word(&hdr[ptr_size..])?).ok()?;
+        if len > MAX_CAPTURE {
+            return None;
+        }
+        Some(String::from_utf8_lossy(layout.slice(elf, data, len)?).into_owned())
+    };
+    let version = read_go_string(word(&header[16..])?)?;
+    let modinfo = read_go_string(word(&header[16 + ptr_size..])?)?;
+    version.starts_with("go").then(|| (version, strip_sentinels(&modinfo)))
+}
+
+/// The loadable segments of an ELF file: virtual address ranges and where they are in the file.
+struct ElfLayout {
+    segments: Vec<(u64, u64, u64)>, // vaddr, file offset, file size
+}
+
+impl ElfLayout {
+    fn parse(elf: &[u8]) -> Option<ElfLayout> {
+        if elf.get(..4)? != b"\x7fELF" {
+            return None;
+        }
+        let is64 = match elf.get(4)? {
+            1 => false,
+            2 => true,
+            _ => return None,
+        };
+        let big = match elf.get(5)? {
+            1 => false,
+            2 => true,
+            _ => return None,
+        };
+        let rd = |off: usize, n: usize| -> Option<u64> {
+            let b = elf.get(off..off + n)?;
+            let mut v: u64 = 0;
+            if big {
+                for &x in b {
+                    v = (v << 8) | u64::from(x);
+                }
+            } else {
+                for &x in b.iter().rev() {
+                    v = (v << 8) | u64::from(x);
+                }
+            }
+            Some(v)
+        };
+        let (phoff, phentsize, phnum) = if is64 {
+            (rd(32, 8)?, rd(54, 2)?, rd(56, 2)?)
+        } else {
+            (rd(28, 4)?, rd(42, 2)?, rd(44, 2)?)
+        };
+        let mut segments = Vec::new();
+        for i in 0..phnum.min(4096) {
+            let base = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+            let p_type = rd(base, 4)?;
+            if p_type != 1 {
+                continue; // PT_LOAD only
+            }
+            let (offset, vaddr, filesz) = if is64 {
+                (rd(base + 8, 8)?, rd(base + 16, 8)?, rd(base + 32, 8)?)
+            } else {
+                (rd(base + 4, 4)?, rd(base + 8, 4)?, rd(base + 16, 4)?)
+            };
+            segments.push((vaddr, offset, filesz));
+        }
+        Some(ElfLayout { segments })
+    }
+
+    fn slice<'a>(&self, elf: &'a [u8], addr: u64, len: usize) -> Option<&'a [u8]> {
+        let (vaddr, offset, filesz) = self
+            .segments
+            .iter()
+            .find(|(v, _, s)| addr >= *v && addr - *v < *s)?;
+        let within = addr - vaddr;
+        if within.checked_add(len as u64)? > *filesz {
+            return None;
+        }
+        let start = usize::try_from(offset.checked_add(within)?).ok()?;
+        elf.get(start..start.checked_add(len)?)
+    }
+}
+
+#[cfg(test)]
+mod pointer_tests {
+    use super::*;
+
+    /// A minimal little-endian ELF64 with one PT_LOAD segment mapping file offset 0 at
+    /// 0x400000, holding a pre-1.18 build-info header and the two Go strings it points to.
+    fn old_style_elf(version: &str, modinfo: &str) -> Vec<u8> {
+        let base: u64 = 0x40_0000;
+        let mut f = vec![0u8; 0x200];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2; // 64-bit
+        f[5] = 1; // little endian
+        f[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        f[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        f[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        // Program header at 64: PT_LOAD, offset 0, vaddr base, filesz set below.
+        f[64..68].copy_from_slice(&1u32.to_le_bytes());
+        f[64 + 16..64 + 24].copy_from_slice(&base.to_le_bytes());
+        // Build info header at 0x100.
+        let hdr = 0x100;
+        f[hdr..hdr + 14].copy_from_slice(MAGIC);
+        f[hdr + 14] = 8;
+        f[hdr + 15] = 0;
+        // String headers at 0x140 and 0x150, data after 0x200.
+        let v_data = f.len() as u64;
+        f.extend_from_slice(version.as_bytes());
+        let m_data = f.len() as u64;
+        f.extend_from_slice(modinfo.as_bytes());
+        let put = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        put(&mut f, hdr + 16, base + 0x140);
+        put(&mut f, hdr + 24, base + 0x150);
+        put(&mut f, 0x140, base + v_data);
+        put(&mut f, 0x148, version.len() as u64);
+        put(&mut f, 0x150, base + m_data);
+        put(&mut f, 0x158, modinfo.len() as u64);
+        let filesz = f.len() as u64;
+        put(&mut f, 64 + 32, filesz);
+        f
+    }
+
+    #[test]
+    fn reads_pointer_format() {
+        let elf = old_style_elf("go1.16.15", "path\tx\nmod\tx\t(devel)\t\ndep\tgithub.com/a/b\tv1.2.3\th1:x=\n");
+        let mut s = GoScanner::new();
+        s.feed(&elf);
+        assert_eq!(s.finish(), ScanResult::OldFormat);
+        assert_eq!(scan_whole(&elf), ScanResult::OldFormat);
+        let (v, m) = parse_pointer_format(&elf).unwrap();
+        assert_eq!(v, "go1.16.15");
+        let p = packages(&v, &m);
+        assert!(p.packages.iter().any(|f| f.name == "github.com/a/b" && f.version == "v1.2.3"));
+    }
+
+    #[test]
+    fn bad_pointers_are_harmless() {
+        let mut elf = old_style_elf("go1.16.15", "mod\tx\t(devel)\t\n");
+        elf[0x140..0x148].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse_pointer_format(&elf).is_none());
+        assert!(parse_pointer_format(b"\x7fELF").is_none());
     }
 }
