@@ -55,18 +55,29 @@ impl LayerCache {
         self.dir
             .join("layers")
             .join(CATALOGER_VERSION)
-            .join(format!("{}-{}.json", diff_id.algorithm().name(), diff_id.hex()))
+            .join(format!(
+                "{}-{}.json",
+                diff_id.algorithm().name(),
+                diff_id.hex()
+            ))
     }
 
     pub(crate) fn load(&self, diff_id: &Digest) -> Option<Vec<(String, Node<FileData>)>> {
         let f = fs::File::open(self.path(diff_id)).ok()?;
         let entry: Entry = serde_json::from_reader(BufReader::new(f)).ok()?;
-        (entry.cataloger_version == CATALOGER_VERSION && entry.diff_id == *diff_id).then_some(entry.nodes)
+        (entry.cataloger_version == CATALOGER_VERSION && entry.diff_id == *diff_id)
+            .then_some(entry.nodes)
     }
 
-    pub(crate) fn store(&self, diff_id: &Digest, nodes: &[(String, Node<FileData>)]) -> io::Result<()> {
+    pub(crate) fn store(
+        &self,
+        diff_id: &Digest,
+        nodes: &[(String, Node<FileData>)],
+    ) -> io::Result<()> {
         let path = self.path(diff_id);
-        let dir = path.parent().ok_or_else(|| io::Error::other("cache path has no parent"))?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| io::Error::other("cache path has no parent"))?;
         fs::create_dir_all(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
         {

@@ -126,6 +126,8 @@ pub struct Catalog {
 }
 
 type Nodes = Vec<(String, Node<FileData>)>;
+/// A layer's recorded nodes and whether they came from the cache.
+type LayerResult = Result<(Nodes, bool), palisade_image::Error>;
 
 /// Catalogs `image`.
 ///
@@ -143,7 +145,7 @@ pub fn catalog_image(
         n => n,
     }
     .min(layers.len().max(1));
-    let results: Mutex<Vec<Option<Result<(Nodes, bool), palisade_image::Error>>>> =
+    let results: Mutex<Vec<Option<LayerResult>>> =
         Mutex::new((0..layers.len()).map(|_| None).collect());
     let cache_problems: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
@@ -164,7 +166,10 @@ pub fn catalog_image(
                         _ => None,
                     };
                     let result = if let Some(nodes) = cached {
-                        progress.event(LayerEvent::Done { index: i, cached: true });
+                        progress.event(LayerEvent::Done {
+                            index: i,
+                            cached: true,
+                        });
                         Ok((nodes, true))
                     } else {
                         progress.event(LayerEvent::Reading {
@@ -174,21 +179,23 @@ pub fn catalog_image(
                         let mut extractor = Extractor::new();
                         match image.walk_layer(i, &mut extractor) {
                             Ok(stats) => {
-                                if let (Some(c), Some(diff_id)) = (cache, &stats.diff_id) {
-                                    if let Err(e) = c.store(diff_id, &extractor.nodes) {
-                                        if let Ok(mut p) = cache_problems.lock() {
-                                            p.push(Problem {
-                                                layer: Some(i),
-                                                path: None,
-                                                message: format!(
-                                                    "could not write the layer cache in {}: {e}",
-                                                    c.dir().display()
-                                                ),
-                                            });
-                                        }
-                                    }
+                                if let (Some(c), Some(diff_id)) = (cache, &stats.diff_id)
+                                    && let Err(e) = c.store(diff_id, &extractor.nodes)
+                                    && let Ok(mut p) = cache_problems.lock()
+                                {
+                                    p.push(Problem {
+                                        layer: Some(i),
+                                        path: None,
+                                        message: format!(
+                                            "could not write the layer cache in {}: {e}",
+                                            c.dir().display()
+                                        ),
+                                    });
                                 }
-                                progress.event(LayerEvent::Done { index: i, cached: false });
+                                progress.event(LayerEvent::Done {
+                                    index: i,
+                                    cached: false,
+                                });
                                 Ok((extractor.nodes, false))
                             }
                             Err(e) => {
@@ -222,7 +229,10 @@ pub fn catalog_image(
     }
     let mut problems = cache_problems.into_inner().unwrap_or_default();
     let catalog = assemble(image, records, &mut problems);
-    Ok(Catalog { problems: finish_problems(problems), ..catalog })
+    Ok(Catalog {
+        problems: finish_problems(problems),
+        ..catalog
+    })
 }
 
 fn finish_problems(mut p: Vec<Problem>) -> Vec<Problem> {
@@ -233,7 +243,12 @@ fn finish_problems(mut p: Vec<Problem>) -> Vec<Problem> {
 
 /// The identity a package keeps across layers: used to find the layer that introduced it.
 fn identity(f: &Found) -> (Ecosystem, String, String, Option<String>) {
-    (f.ecosystem, f.name.clone(), f.version.clone(), f.arch.clone())
+    (
+        f.ecosystem,
+        f.name.clone(),
+        f.version.clone(),
+        f.arch.clone(),
+    )
 }
 
 fn found_in(data: &FileData) -> &[Found] {
@@ -245,7 +260,8 @@ fn found_in(data: &FileData) -> &[Found] {
 
 fn assemble(image: &Image, records: Vec<Nodes>, problems: &mut Vec<Problem>) -> Catalog {
     // Earliest layer in which each package appears.
-    let mut first_seen: HashMap<(Ecosystem, String, String, Option<String>), usize> = HashMap::new();
+    let mut first_seen: HashMap<(Ecosystem, String, String, Option<String>), usize> =
+        HashMap::new();
     for (i, nodes) in records.iter().enumerate() {
         for (_, node) in nodes {
             if let Node::File(data) = node {
@@ -309,7 +325,10 @@ fn assemble(image: &Image, records: Vec<Nodes>, problems: &mut Vec<Problem>) -> 
                         problems.push(Problem {
                             layer: (!is_dir).then_some(layer),
                             path: Some(abs.clone()),
-                            message: format!("package {:?} {:?} has no valid package URL; skipped", f.name, f.version),
+                            message: format!(
+                                "package {:?} {:?} has no valid package URL; skipped",
+                                f.name, f.version
+                            ),
                         });
                         continue;
                     };
@@ -336,10 +355,10 @@ fn assemble(image: &Image, records: Vec<Nodes>, problems: &mut Vec<Problem>) -> 
                             entry.licenses.push(l.clone());
                         }
                     }
-                    if let Some(lr) = &mut entry.layer {
-                        if introduced < lr.index {
-                            *lr = layer_ref(introduced);
-                        }
+                    if let Some(lr) = &mut entry.layer
+                        && introduced < lr.index
+                    {
+                        *lr = layer_ref(introduced);
                     }
                 }
             }
@@ -372,10 +391,14 @@ fn find_distro(view: &MergedView<FileData>) -> Option<Distro> {
             Some((_, _, FileData::OsRelease(fields))) => Some(os::distro_from_os_release(fields)),
             _ => None,
         });
-    let release_file = os::RELEASE_FILES.iter().find_map(|(p, _)| match view.resolve(p) {
-        Some((_, _, FileData::ReleaseFile { distro, line })) => Some((distro.clone(), line.clone())),
-        _ => None,
-    });
+    let release_file = os::RELEASE_FILES
+        .iter()
+        .find_map(|(p, _)| match view.resolve(p) {
+            Some((_, _, FileData::ReleaseFile { distro, line })) => {
+                Some((distro.clone(), line.clone()))
+            }
+            _ => None,
+        });
     match (os_release, release_file) {
         (Some(mut d), Some((id, line))) => {
             if d.id == id || d.id_like.contains(&id) {

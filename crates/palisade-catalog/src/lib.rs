@@ -26,15 +26,19 @@
 mod cache;
 mod catalog;
 mod catalogers;
+#[doc(hidden)]
+pub mod fuzzing;
 mod package;
 mod purl;
 mod sbom;
 
 pub use cache::LayerCache;
 pub use catalog::{
-    Catalog, CatalogOptions, LayerEvent, LayerInfo, NoProgress, Problem, Progress, SourceInfo, catalog_image, counts,
-    evidence_paths,
+    Catalog, CatalogOptions, LayerEvent, LayerInfo, NoProgress, Problem, Progress, SourceInfo,
+    catalog_image, counts, evidence_paths,
 };
 pub use catalogers::python::normalise_name as normalise_python_name;
 pub use package::{Distro, Ecosystem, LayerRef, Location, Package, SourcePackage};
-pub use sbom::{MAX_SBOM_BYTES, SbomError, SbomFormat, read_sbom, spdx_created, to_cyclonedx, to_spdx};
+pub use sbom::{
+    MAX_SBOM_BYTES, SbomError, SbomFormat, read_sbom, spdx_created, to_cyclonedx, to_spdx,
+};

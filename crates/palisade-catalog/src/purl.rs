@@ -8,9 +8,21 @@ use crate::package::{Distro, Ecosystem};
 /// The PURL of a found package. Returns `None` only if the name cannot form a valid PURL.
 pub(crate) fn purl(f: &Found, distro: Option<&Distro>) -> Option<String> {
     let (ty, namespace, name): (&str, Option<String>, String) = match f.ecosystem {
-        Ecosystem::Deb => ("deb", Some(distro.map_or("debian", |d| d.id.as_str()).to_owned()), f.name.clone()),
-        Ecosystem::Apk => ("apk", Some(distro.map_or("alpine", |d| d.id.as_str()).to_owned()), f.name.clone()),
-        Ecosystem::Rpm => ("rpm", Some(distro.map_or("redhat", |d| d.id.as_str()).to_owned()), f.name.clone()),
+        Ecosystem::Deb => (
+            "deb",
+            Some(distro.map_or("debian", |d| d.id.as_str()).to_owned()),
+            f.name.clone(),
+        ),
+        Ecosystem::Apk => (
+            "apk",
+            Some(distro.map_or("alpine", |d| d.id.as_str()).to_owned()),
+            f.name.clone(),
+        ),
+        Ecosystem::Rpm => (
+            "rpm",
+            Some(distro.map_or("redhat", |d| d.id.as_str()).to_owned()),
+            f.name.clone(),
+        ),
         Ecosystem::Python => ("pypi", None, f.name.to_ascii_lowercase().replace('_', "-")),
         Ecosystem::Npm => match f.name.strip_prefix('@').and_then(|s| s.split_once('/')) {
             Some((scope, n)) => ("npm", Some(format!("@{scope}")), n.to_owned()),
@@ -86,13 +98,20 @@ mod tests {
 
     #[test]
     fn language_packages() {
-        assert_eq!(purl(&found(Ecosystem::Python, "PyYAML", "5.3"), None).unwrap(), "pkg:pypi/pyyaml@5.3");
+        assert_eq!(
+            purl(&found(Ecosystem::Python, "PyYAML", "5.3"), None).unwrap(),
+            "pkg:pypi/pyyaml@5.3"
+        );
         assert_eq!(
             purl(&found(Ecosystem::Npm, "@babel/core", "7.0.0"), None).unwrap(),
             "pkg:npm/%40babel/core@7.0.0"
         );
         assert_eq!(
-            purl(&found(Ecosystem::GoModule, "golang.org/x/net", "v0.7.0"), None).unwrap(),
+            purl(
+                &found(Ecosystem::GoModule, "golang.org/x/net", "v0.7.0"),
+                None
+            )
+            .unwrap(),
             "pkg:golang/golang.org/x/net@v0.7.0"
         );
     }

@@ -55,15 +55,26 @@ fn uuid_from(hash: &[u8; 32]) -> String {
     b[6] = (b[6] & 0x0f) | 0x50; // version 5 style (name-based, SHA)
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn subject_name(source: &SourceInfo) -> String {
-    source.reference.clone().unwrap_or_else(|| source.name.clone())
+    source
+        .reference
+        .clone()
+        .unwrap_or_else(|| source.name.clone())
 }
 
 fn package_properties(p: &Package) -> Vec<Value> {
-    let mut props = vec![json!({"name": format!("{PROP}:package:type"), "value": p.ecosystem.as_str()})];
+    let mut props =
+        vec![json!({"name": format!("{PROP}:package:type"), "value": p.ecosystem.as_str()})];
     if let Some(a) = &p.arch {
         props.push(json!({"name": format!("{PROP}:package:arch"), "value": a}));
     }
@@ -82,7 +93,9 @@ fn package_properties(p: &Package) -> Vec<Value> {
     for (i, loc) in p.locations.iter().enumerate() {
         props.push(json!({"name": format!("{PROP}:location:{i}:path"), "value": loc.path}));
         if let Some(l) = loc.layer {
-            props.push(json!({"name": format!("{PROP}:location:{i}:layer"), "value": l.to_string()}));
+            props.push(
+                json!({"name": format!("{PROP}:location:{i}:layer"), "value": l.to_string()}),
+            );
         }
     }
     props
@@ -129,7 +142,12 @@ pub fn to_cyclonedx(catalog: &Catalog) -> Value {
             "purl": p.purl,
         });
         if !p.licenses.is_empty() {
-            c["licenses"] = Value::Array(p.licenses.iter().map(|l| json!({"license": {"name": l}})).collect());
+            c["licenses"] = Value::Array(
+                p.licenses
+                    .iter()
+                    .map(|l| json!({"license": {"name": l}}))
+                    .collect(),
+            );
         }
         c["properties"] = Value::Array(package_properties(p));
         components.push(c);
@@ -142,7 +160,8 @@ pub fn to_cyclonedx(catalog: &Catalog) -> Value {
     if let Some(d) = &catalog.source.manifest_digest {
         subject["version"] = json!(d);
     }
-    let mut subject_props = vec![json!({"name": format!("{PROP}:source"), "value": catalog.source.name})];
+    let mut subject_props =
+        vec![json!({"name": format!("{PROP}:source"), "value": catalog.source.name})];
     if let Some(d) = &catalog.source.config_digest {
         subject_props.push(json!({"name": format!("{PROP}:image:config-digest"), "value": d}));
     }
@@ -151,7 +170,9 @@ pub fn to_cyclonedx(catalog: &Catalog) -> Value {
     }
     for l in &catalog.source.layers {
         if let Some(d) = &l.diff_id {
-            subject_props.push(json!({"name": format!("{PROP}:image:layer:{}:diff-id", l.index), "value": d}));
+            subject_props.push(
+                json!({"name": format!("{PROP}:image:layer:{}:diff-id", l.index), "value": d}),
+            );
         }
     }
     subject["properties"] = Value::Array(subject_props);
@@ -177,7 +198,13 @@ pub fn to_cyclonedx(catalog: &Catalog) -> Value {
 fn spdx_id(prefix: &str, text: &str) -> String {
     let clean: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(60)
         .collect();
     let h = hex::encode(&Sha256::digest(text.as_bytes())[..6]);
@@ -270,10 +297,8 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
                 "referenceLocator": p.purl,
             }],
         });
-        if let Some(s) = &p.source {
-            if s.name != p.name {
-                pkg["summary"] = json!(format!("built from source package {}", s.name));
-            }
+        if let Some(s) = p.source.as_ref().filter(|s| s.name != p.name) {
+            pkg["summary"] = json!(format!("built from source package {}", s.name));
         }
         packages.push(pkg);
         relationships.push(json!({
@@ -301,7 +326,10 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
 /// the Unix epoch (so output stays reproducible).
 #[must_use]
 pub fn spdx_created(image_created: Option<&str>) -> String {
-    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<i64>().ok()) {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
         return rfc3339_from_unix(secs);
     }
     if let Some(c) = image_created {
@@ -351,7 +379,8 @@ pub fn read_sbom(bytes: &[u8], path: &str) -> Result<Catalog, SbomError> {
     if bytes.len() as u64 > MAX_SBOM_BYTES {
         return Err(err(format!("larger than {MAX_SBOM_BYTES} bytes")));
     }
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| err(format!("not valid JSON: {e}")))?;
     let mut catalog = if v.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
         read_cyclonedx(&v)
     } else if v.get("spdxVersion").is_some() {
@@ -363,7 +392,12 @@ pub fn read_sbom(bytes: &[u8], path: &str) -> Result<Catalog, SbomError> {
     };
     catalog.source.name = format!("sbom:{path}");
     catalog.packages.sort_by(|a, b| {
-        (a.ecosystem, &a.name, &a.version, &a.purl).cmp(&(b.ecosystem, &b.name, &b.version, &b.purl))
+        (a.ecosystem, &a.name, &a.version, &a.purl).cmp(&(
+            b.ecosystem,
+            &b.name,
+            &b.version,
+            &b.purl,
+        ))
     });
     Ok(catalog)
 }
@@ -373,7 +407,12 @@ fn props_of(c: &Value) -> BTreeMap<String, String> {
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|p| Some((p.get("name")?.as_str()?.to_owned(), p.get("value")?.as_str()?.to_owned())))
+                .filter_map(|p| {
+                    Some((
+                        p.get("name")?.as_str()?.to_owned(),
+                        p.get("value")?.as_str()?.to_owned(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -384,27 +423,47 @@ fn read_cyclonedx(v: &Value) -> Catalog {
     if let Some(subject) = v.pointer("/metadata/component") {
         let props = props_of(subject);
         catalog.source = SourceInfo {
-            reference: subject.get("name").and_then(Value::as_str).map(str::to_owned),
-            manifest_digest: subject.get("version").and_then(Value::as_str).map(str::to_owned),
+            reference: subject
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            manifest_digest: subject
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             config_digest: props.get(&format!("{PROP}:image:config-digest")).cloned(),
             platform: props.get(&format!("{PROP}:image:platform")).cloned(),
             ..SourceInfo::default()
         };
     }
-    for c in v.get("components").and_then(Value::as_array).into_iter().flatten() {
+    for c in v
+        .get("components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if c.get("type").and_then(Value::as_str) == Some("operating-system") {
             let props = props_of(c);
             catalog.distro = Some(Distro {
-                id: c.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                id: c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 version_id: c.get("version").and_then(Value::as_str).map(str::to_owned),
-                pretty_name: c.get("description").and_then(Value::as_str).map(str::to_owned),
+                pretty_name: c
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 codename: props.get(&format!("{PROP}:distro:codename")).cloned(),
                 detail_version: props.get(&format!("{PROP}:distro:detail-version")).cloned(),
                 id_like: Vec::new(),
             });
             continue;
         }
-        let Some(purl) = c.get("purl").and_then(Value::as_str) else { continue };
+        let Some(purl) = c.get("purl").and_then(Value::as_str) else {
+            continue;
+        };
         let licenses = c
             .get("licenses")
             .and_then(Value::as_array)
@@ -420,7 +479,13 @@ fn read_cyclonedx(v: &Value) -> Catalog {
                     .collect()
             })
             .unwrap_or_default();
-        if let Some(p) = package_from(purl, c.get("name").and_then(Value::as_str), c.get("version").and_then(Value::as_str), &props_of(c), licenses) {
+        if let Some(p) = package_from(
+            purl,
+            c.get("name").and_then(Value::as_str),
+            c.get("version").and_then(Value::as_str),
+            &props_of(c),
+            licenses,
+        ) {
             catalog.packages.push(p);
         }
     }
@@ -432,18 +497,36 @@ fn read_cyclonedx(v: &Value) -> Catalog {
 
 fn read_spdx(v: &Value) -> Catalog {
     let mut catalog = Catalog::default();
-    for p in v.get("packages").and_then(Value::as_array).into_iter().flatten() {
+    for p in v
+        .get("packages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match p.get("primaryPackagePurpose").and_then(Value::as_str) {
             Some("CONTAINER") => {
                 catalog.source.reference = p.get("name").and_then(Value::as_str).map(str::to_owned);
-                catalog.source.manifest_digest = p.get("versionInfo").and_then(Value::as_str).map(str::to_owned);
+                catalog.source.manifest_digest = p
+                    .get("versionInfo")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 continue;
             }
             Some("OPERATING-SYSTEM") => {
                 catalog.distro = Some(Distro {
-                    id: p.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                    version_id: p.get("versionInfo").and_then(Value::as_str).map(str::to_owned),
-                    pretty_name: p.get("description").and_then(Value::as_str).map(str::to_owned),
+                    id: p
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    version_id: p
+                        .get("versionInfo")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    pretty_name: p
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     ..Distro::default()
                 });
                 continue;
@@ -454,12 +537,19 @@ fn read_spdx(v: &Value) -> Catalog {
             .get("externalRefs")
             .and_then(Value::as_array)
             .and_then(|refs| {
-                refs.iter().find(|r| r.get("referenceType").and_then(Value::as_str) == Some("purl"))
+                refs.iter()
+                    .find(|r| r.get("referenceType").and_then(Value::as_str) == Some("purl"))
             })
             .and_then(|r| r.get("referenceLocator"))
             .and_then(Value::as_str);
         let Some(purl) = purl else { continue };
-        if let Some(pkg) = package_from(purl, p.get("name").and_then(Value::as_str), p.get("versionInfo").and_then(Value::as_str), &BTreeMap::new(), Vec::new()) {
+        if let Some(pkg) = package_from(
+            purl,
+            p.get("name").and_then(Value::as_str),
+            p.get("versionInfo").and_then(Value::as_str),
+            &BTreeMap::new(),
+            Vec::new(),
+        ) {
             catalog.packages.push(pkg);
         }
     }
@@ -473,7 +563,9 @@ fn distro_from_purls(packages: &[Package]) -> Option<Distro> {
     packages.iter().find(|p| p.ecosystem.is_os()).and_then(|p| {
         let purl = PackageUrl::from_str(&p.purl).ok()?;
         let q = purl.qualifiers().get("distro")?.to_string();
-        let (id, version) = q.split_once('-').map_or((q.clone(), None), |(a, b)| (a.to_owned(), Some(b.to_owned())));
+        let (id, version) = q.split_once('-').map_or((q.clone(), None), |(a, b)| {
+            (a.to_owned(), Some(b.to_owned()))
+        });
         Some(Distro {
             id,
             version_id: version,
@@ -510,7 +602,9 @@ fn package_from(
         _ => parsed.name().to_string(),
     };
     let name = name.map_or(purl_name, str::to_owned);
-    let version = version.map(str::to_owned).or_else(|| parsed.version().map(|v| v.to_string()))?;
+    let version = version
+        .map(str::to_owned)
+        .or_else(|| parsed.version().map(|v| v.to_string()))?;
     let q = parsed.qualifiers();
     let arch = props
         .get(&format!("{PROP}:package:arch"))
@@ -520,7 +614,9 @@ fn package_from(
         .get(&format!("{PROP}:package:source-name"))
         .map(|n| SourcePackage {
             name: n.clone(),
-            version: props.get(&format!("{PROP}:package:source-version")).cloned(),
+            version: props
+                .get(&format!("{PROP}:package:source-version"))
+                .cloned(),
         })
         .or_else(|| {
             if !ecosystem.is_os() {
@@ -546,10 +642,14 @@ fn package_from(
         });
     let mut locations = Vec::new();
     for i in 0.. {
-        let Some(path) = props.get(&format!("{PROP}:location:{i}:path")) else { break };
+        let Some(path) = props.get(&format!("{PROP}:location:{i}:path")) else {
+            break;
+        };
         locations.push(Location {
             path: path.clone(),
-            layer: props.get(&format!("{PROP}:location:{i}:layer")).and_then(|l| l.parse().ok()),
+            layer: props
+                .get(&format!("{PROP}:location:{i}:layer"))
+                .and_then(|l| l.parse().ok()),
         });
     }
     let layer = props
@@ -580,7 +680,10 @@ mod tests {
     fn timestamps() {
         assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_from_unix(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(spdx_created(Some("2024-05-06T07:08:09.123456789Z")).len(), 20);
+        assert_eq!(
+            spdx_created(Some("2024-05-06T07:08:09.123456789Z")).len(),
+            20
+        );
     }
 
     #[test]

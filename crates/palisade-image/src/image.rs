@@ -12,8 +12,8 @@ use crate::digest::Digest;
 use crate::error::{Error, LayerContext};
 use crate::layer::{Entry, EntryKind, EntryVisitor, LayerStats, Limits, walk_blob};
 use crate::manifest::{
-    Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform, media_type, parse_document,
-    select_platform,
+    Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform, media_type,
+    parse_document, select_platform,
 };
 use crate::registry::{RegistryOptions, RegistryStore};
 use crate::source::SourceSpec;
@@ -209,11 +209,19 @@ pub fn open_spec(spec: &SourceSpec, options: &OpenOptions) -> Result<Image, Erro
         }
         SourceSpec::Registry(reference) => {
             let store = RegistryStore::connect(reference, &options.registry)?;
-            let (bytes, declared, digest) = store.fetch_manifest(&reference.manifest_reference())?;
+            let (bytes, declared, digest) =
+                store.fetch_manifest(&reference.manifest_reference())?;
             let manifest_what = format!("manifest of {name}");
             let doc = parse_document(&bytes, declared.as_deref(), &manifest_what)?;
             let (manifest, manifest_digest) = resolve(&store, doc, digest, options, &name)?;
-            finish(Box::new(store), &name, Some(reference.to_string()), manifest, manifest_digest, options)
+            finish(
+                Box::new(store),
+                &name,
+                Some(reference.to_string()),
+                manifest,
+                manifest_digest,
+                options,
+            )
         }
     }
 }
@@ -309,19 +317,30 @@ fn layer_history(config: &ImageConfig) -> Vec<Option<String>> {
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-fn open_layout(store: Box<dyn Store>, name: &str, tag: Option<&str>, options: &OpenOptions) -> Result<Image, Error> {
+fn open_layout(
+    store: Box<dyn Store>,
+    name: &str,
+    tag: Option<&str>,
+    options: &OpenOptions,
+) -> Result<Image, Error> {
     let what = format!("index.json of {name}");
     let bytes = read_document(store.open(&BlobKey::Path("index.json".into()))?, &what)?;
-    let index: crate::manifest::Index = match parse_document(&bytes, Some(media_type::OCI_INDEX), &what)? {
-        Document::Index(i) => i,
-        Document::Manifest(_) => return Err(Error::malformed(&what, "expected an image index")),
-    };
+    let index: crate::manifest::Index =
+        match parse_document(&bytes, Some(media_type::OCI_INDEX), &what)? {
+            Document::Index(i) => i,
+            Document::Manifest(_) => {
+                return Err(Error::malformed(&what, "expected an image index"));
+            }
+        };
     let tag_of = |d: &Descriptor| d.annotations.get(REF_NAME).cloned();
     let chosen: Descriptor = if let Some(tag) = tag {
         index
             .manifests
             .iter()
-            .find(|d| tag_of(d).is_some_and(|t| t == tag || t.rsplit_once(':').is_some_and(|(_, x)| x == tag)))
+            .find(|d| {
+                tag_of(d)
+                    .is_some_and(|t| t == tag || t.rsplit_once(':').is_some_and(|(_, x)| x == tag))
+            })
             .cloned()
             .ok_or_else(|| Error::ImageNotFound {
                 source_name: name.into(),
@@ -338,7 +357,8 @@ fn open_layout(store: Box<dyn Store>, name: &str, tag: Option<&str>, options: &O
         } else {
             return Err(Error::ImageNotFound {
                 source_name: name.into(),
-                reason: "the layout holds several images; pick one with PATH:TAG or --image TAG".into(),
+                reason: "the layout holds several images; pick one with PATH:TAG or --image TAG"
+                    .into(),
                 available: tags,
             });
         }
@@ -358,7 +378,11 @@ struct LayoutStore {
 impl Store for LayoutStore {
     fn open(&self, key: &BlobKey) -> Result<Box<dyn Read + Send + '_>, Error> {
         let path = match key {
-            BlobKey::Digest(d) => self.root.join("blobs").join(d.algorithm().name()).join(d.hex()),
+            BlobKey::Digest(d) => self
+                .root
+                .join("blobs")
+                .join(d.algorithm().name())
+                .join(d.hex()),
             BlobKey::Path(p) => self.root.join(p),
         };
         match File::open(&path) {
@@ -427,7 +451,10 @@ impl ArchiveStore {
                 _ => {}
             }
             if members.len() + links.len() > 1_000_000 {
-                return Err(Error::malformed(path.display().to_string(), "more than 1,000,000 members"));
+                return Err(Error::malformed(
+                    path.display().to_string(),
+                    "more than 1,000,000 members",
+                ));
             }
         }
         Ok(ArchiveStore {
@@ -474,7 +501,8 @@ impl Store for ArchiveStore {
             });
         };
         let mut f = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.path, e))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(&self.path, e))?;
         Ok(Box::new(BufReader::with_capacity(256 * 1024, f).take(size)))
     }
 }
@@ -489,7 +517,9 @@ struct DockerArchiveEntry {
 }
 
 fn digest_from_member(member: &str) -> Option<Digest> {
-    let rest = member.trim_start_matches("./").strip_prefix("blobs/sha256/")?;
+    let rest = member
+        .trim_start_matches("./")
+        .strip_prefix("blobs/sha256/")?;
     Digest::sha256_from_hex(rest).ok()
 }
 
@@ -497,7 +527,8 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
     let store = ArchiveStore::index(path)?;
     let what = format!("manifest.json of {name}");
     let bytes = read_document(store.open(&BlobKey::Path("manifest.json".into()))?, &what)?;
-    let entries: Vec<DockerArchiveEntry> = serde_json::from_slice(&bytes).map_err(|e| Error::malformed(&what, e))?;
+    let entries: Vec<DockerArchiveEntry> =
+        serde_json::from_slice(&bytes).map_err(|e| Error::malformed(&what, e))?;
     let all_tags = |entries: &[DockerArchiveEntry]| -> Vec<String> {
         entries
             .iter()
@@ -511,7 +542,11 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
             .collect()
     };
     let entry = match &options.image {
-        Some(wanted) if wanted.strip_prefix('@').is_some_and(|n| n.parse::<usize>().is_ok()) => {
+        Some(wanted)
+            if wanted
+                .strip_prefix('@')
+                .is_some_and(|n| n.parse::<usize>().is_ok()) =>
+        {
             let n: usize = wanted[1..].parse().unwrap_or(0);
             n.checked_sub(1)
                 .and_then(|i| entries.get(i))
@@ -522,14 +557,19 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
                 })?
         }
         Some(wanted) => {
-            let normalise = |s: &str| s.parse::<crate::reference::Reference>().map(|r| r.to_string()).ok();
+            let normalise = |s: &str| {
+                s.parse::<crate::reference::Reference>()
+                    .map(|r| r.to_string())
+                    .ok()
+            };
             let wanted_norm = normalise(wanted);
             entries
                 .iter()
                 .find(|e| {
                     e.repo_tags.as_ref().is_some_and(|tags| {
-                        tags.iter()
-                            .any(|t| t == wanted || (wanted_norm.is_some() && normalise(t) == wanted_norm))
+                        tags.iter().any(|t| {
+                            t == wanted || (wanted_norm.is_some() && normalise(t) == wanted_norm)
+                        })
                     })
                 })
                 .ok_or_else(|| Error::ImageNotFound {
@@ -551,7 +591,10 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
         },
     };
     let config_what = format!("config {} of {name}", entry.config);
-    let config_raw = read_document(store.open(&BlobKey::Path(entry.config.clone()))?, &config_what)?;
+    let config_raw = read_document(
+        store.open(&BlobKey::Path(entry.config.clone()))?,
+        &config_what,
+    )?;
     // Old layouts name the config after its digest (`<hex>.json`), new ones store it as a blob.
     let config_digest = digest_from_member(&entry.config).or_else(|| {
         entry
@@ -562,7 +605,8 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
     if let Some(d) = &config_digest {
         verify(&config_raw, d, &config_what)?;
     }
-    let config: ImageConfig = serde_json::from_slice(&config_raw).map_err(|e| Error::malformed(&config_what, e))?;
+    let config: ImageConfig =
+        serde_json::from_slice(&config_raw).map_err(|e| Error::malformed(&config_what, e))?;
     if config.rootfs.diff_ids.len() != entry.layers.len() {
         return Err(Error::malformed(
             &config_what,
@@ -656,7 +700,10 @@ impl Image {
         LayerContext {
             source: self.source.clone(),
             index,
-            digest: self.layers.get(index).and_then(|l| l.digest.clone().or(l.diff_id.clone())),
+            digest: self
+                .layers
+                .get(index)
+                .and_then(|l| l.digest.clone().or(l.diff_id.clone())),
         }
     }
 
@@ -665,7 +712,11 @@ impl Image {
     /// # Errors
     /// On I/O errors, unsafe entries, limits exceeded and digest mismatches. When an error is
     /// returned, whatever the visitor saw must be discarded.
-    pub fn walk_layer(&self, index: usize, visitor: &mut dyn EntryVisitor) -> Result<LayerStats, Error> {
+    pub fn walk_layer(
+        &self,
+        index: usize,
+        visitor: &mut dyn EntryVisitor,
+    ) -> Result<LayerStats, Error> {
         let ctx = self.layer_context(index);
         let layer = self.layers.get(index).ok_or_else(|| Error::Layer {
             layer: ctx.clone(),
@@ -679,7 +730,14 @@ impl Image {
                     reason: "layer has no location".into(),
                 })?;
                 let blob = store.open(key)?;
-                walk_blob(blob, &ctx, layer.digest.as_ref(), layer.diff_id.as_ref(), self.limits, visitor)
+                walk_blob(
+                    blob,
+                    &ctx,
+                    layer.digest.as_ref(),
+                    layer.diff_id.as_ref(),
+                    self.limits,
+                    visitor,
+                )
             }
         }
     }
@@ -688,7 +746,11 @@ impl Image {
 /// Top-level directories of a live system that hold no installed software.
 const VIRTUAL_DIRS: &[&str] = &["proc", "sys", "dev"];
 
-fn walk_dir(root: &Path, ctx: &LayerContext, visitor: &mut dyn EntryVisitor) -> Result<LayerStats, Error> {
+fn walk_dir(
+    root: &Path,
+    ctx: &LayerContext,
+    visitor: &mut dyn EntryVisitor,
+) -> Result<LayerStats, Error> {
     let mut entries = 0u64;
     let mut bytes = 0u64;
     let walker = walkdir::WalkDir::new(root)
@@ -696,7 +758,10 @@ fn walk_dir(root: &Path, ctx: &LayerContext, visitor: &mut dyn EntryVisitor) -> 
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            !(e.depth() == 1 && VIRTUAL_DIRS.iter().any(|v| e.file_name() == std::ffi::OsStr::new(v)))
+            !(e.depth() == 1
+                && VIRTUAL_DIRS
+                    .iter()
+                    .any(|v| e.file_name() == std::ffi::OsStr::new(v)))
         });
     for item in walker {
         // Unreadable parts of a live filesystem are skipped, as `find` would report them.
@@ -704,9 +769,13 @@ fn walk_dir(root: &Path, ctx: &LayerContext, visitor: &mut dyn EntryVisitor) -> 
         if item.depth() == 0 {
             continue;
         }
-        let Ok(rel) = item.path().strip_prefix(root) else { continue };
+        let Ok(rel) = item.path().strip_prefix(root) else {
+            continue;
+        };
         let Some(rel) = rel.to_str() else { continue };
-        let Ok(meta) = item.path().symlink_metadata() else { continue };
+        let Ok(meta) = item.path().symlink_metadata() else {
+            continue;
+        };
         let ft = meta.file_type();
         let link;
         let kind = if ft.is_symlink() {

@@ -145,7 +145,7 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-type Raw<'a> = BufReader<HashingReader<Counting<Box<dyn Read + 'a>>>>;
+type Raw<'a> = BufReader<HashingReader<Counting<Box<dyn Read + Send + 'a>>>>;
 
 enum Decoder<'a> {
     None(Box<Raw<'a>>),
@@ -227,8 +227,12 @@ impl std::error::Error for GuardTripped {}
 
 /// Streams a layer blob through `visitor`, checking digests when `expected_blob` /
 /// `expected_diff_id` are given.
+///
+/// Two threads share the work: one reads the blob, hashes it and decompresses it; the other
+/// hashes the uncompressed stream, walks the tar and runs the visitor. They are joined by a
+/// small bounded channel, so memory stays a few hundred KiB whatever the layer's size.
 pub(crate) fn walk_blob<'a>(
-    blob: Box<dyn Read + 'a>,
+    blob: Box<dyn Read + Send + 'a>,
     ctx: &LayerContext,
     expected_blob: Option<&Digest>,
     expected_diff_id: Option<&Digest>,
@@ -246,25 +250,177 @@ pub(crate) fn walk_blob<'a>(
         algorithm,
     );
     let mut raw = BufReader::with_capacity(128 * 1024, hashing);
-    let head = raw.fill_buf().map_err(io_err)?;
-    let decoder = match Compression::sniff(head) {
-        Compression::None => Decoder::None(Box::new(raw)),
-        Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw))),
-        Compression::Zstd => {
-            let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(io_err)?;
-            // Bound the decoder's window (64 MiB): a frame asking for more is refused.
-            d.window_log_max(26).map_err(io_err)?;
-            Decoder::Zstd(Box::new(d))
-        }
-    };
-    let guard = Guard {
-        inner: decoder,
-        out: 0,
-        compressed,
-        limits,
-    };
+    let compression = Compression::sniff(raw.fill_buf().map_err(io_err)?);
     let diff_algorithm = expected_diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
-    let uncompressed = HashingReader::new(guard, diff_algorithm);
+    // An uncompressed blob is its own diff ID: hashing it twice would be wasted work.
+    let diff_is_blob = compression == Compression::None && diff_algorithm == algorithm;
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(CHANNEL_CHUNKS);
+        let producer = scope.spawn(move || -> io::Result<(Digest, u64)> {
+            let decoder = match compression {
+                Compression::None => Decoder::None(Box::new(raw)),
+                Compression::Gzip => {
+                    Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
+                }
+                Compression::Zstd => {
+                    let mut d = zstd::stream::read::Decoder::with_buffer(raw)?;
+                    // Bound the decoder's window (64 MiB): a frame asking for more is refused.
+                    d.window_log_max(26)?;
+                    Decoder::Zstd(Box::new(d))
+                }
+            };
+            let mut guard = Guard {
+                inner: decoder,
+                out: 0,
+                compressed,
+                limits,
+            };
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let mut filled = 0;
+                let read = loop {
+                    match guard.read(&mut chunk[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == chunk.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                if let Err(e) = read {
+                    let msg = e.to_string();
+                    let _ = tx.send(Err(e));
+                    return Err(io::Error::other(msg));
+                }
+                if filled == 0 {
+                    break;
+                }
+                chunk.truncate(filled);
+                if tx.send(Ok(chunk)).is_err() {
+                    // The reader side stopped (it has its own error to report).
+                    return Err(io::Error::other("layer walk stopped"));
+                }
+            }
+            drop(tx);
+            let (digest, size, _) = guard.inner.into_raw().into_inner().finish()?;
+            Ok((digest, size))
+        });
+
+        let channel = ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        };
+        let walked = walk_tar(channel, ctx, limits, diff_algorithm, !diff_is_blob, visitor);
+        // Whatever happened, the producer must finish before we return (its receiver is gone
+        // if the walk failed, so it stops at its next send).
+        let produced = producer.join();
+        let (entries, diff_id, uncompressed_size) = walked?;
+        let (blob_digest, blob_size) = match produced {
+            Ok(r) => r.map_err(io_err)?,
+            Err(_) => {
+                return Err(Error::Layer {
+                    layer: ctx.clone(),
+                    reason: "the decompression thread failed".into(),
+                });
+            }
+        };
+        let diff_id = diff_id.unwrap_or_else(|| blob_digest.clone());
+        if let Some(expected) = expected_blob.filter(|e| **e != blob_digest) {
+            return Err(Error::DigestMismatch {
+                what: ctx.to_string(),
+                expected: expected.clone(),
+                actual: blob_digest,
+            });
+        }
+        if let Some(expected) = expected_diff_id.filter(|e| **e != diff_id) {
+            return Err(Error::DigestMismatch {
+                what: format!("{ctx} (uncompressed content, diff ID)"),
+                expected: expected.clone(),
+                actual: diff_id,
+            });
+        }
+        Ok(LayerStats {
+            blob_digest: Some(blob_digest),
+            blob_size,
+            diff_id: Some(diff_id),
+            uncompressed_size,
+            entries,
+        })
+    })
+}
+
+/// Size of the chunks passed between the two threads of a layer walk.
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight between them.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// Reads the chunks the decompression thread sends.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // sender finished
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Hashes the uncompressed stream unless told not to.
+enum MaybeHashing<R> {
+    Hashing(Box<HashingReader<R>>),
+    Plain(R, u64),
+}
+
+impl<R: Read> Read for MaybeHashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            MaybeHashing::Hashing(h) => h.read(buf),
+            MaybeHashing::Plain(r, count) => {
+                let n = r.read(buf)?;
+                *count += n as u64;
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// Walks the uncompressed tar; returns the entry count, the diff ID (when hashed) and the
+/// uncompressed size.
+fn walk_tar(
+    input: ChannelReader,
+    ctx: &LayerContext,
+    limits: Limits,
+    diff_algorithm: Algorithm,
+    hash: bool,
+    visitor: &mut dyn EntryVisitor,
+) -> Result<(u64, Option<Digest>, u64), Error> {
+    let io_err = |e: io::Error| Error::layer_io(ctx, e);
+    let uncompressed = if hash {
+        MaybeHashing::Hashing(Box::new(HashingReader::new(input, diff_algorithm)))
+    } else {
+        MaybeHashing::Plain(input, 0)
+    };
     let mut tar = TarReader::new(uncompressed);
 
     let mut entries: u64 = 0;
@@ -278,12 +434,13 @@ pub(crate) fn walk_blob<'a>(
                 reason: format!("more than {} entries", limits.max_entries),
             });
         }
-        let Some(kind) = classify(&raw_entry, &mut path_buf, &mut link_buf)
-            .map_err(|reason| Error::UnsafeEntry {
+        let Some(kind) = classify(&raw_entry, &mut path_buf, &mut link_buf).map_err(|reason| {
+            Error::UnsafeEntry {
                 layer: ctx.clone(),
                 entry: String::from_utf8_lossy(&raw_entry.path).into_owned(),
                 reason,
-            })?
+            }
+        })?
         else {
             continue;
         };
@@ -301,7 +458,11 @@ pub(crate) fn walk_blob<'a>(
             mode: raw_entry.mode,
             uid: raw_entry.uid,
             gid: raw_entry.gid,
-            size: if kind == Kind::File { raw_entry.size } else { 0 },
+            size: if kind == Kind::File {
+                raw_entry.size
+            } else {
+                0
+            },
         };
         if kind == Kind::File {
             let mut data = tar.data();
@@ -311,35 +472,16 @@ pub(crate) fn walk_blob<'a>(
         }
     }
 
-    // Everything after the end-of-archive marker still counts for both digests.
-    let (diff_id, uncompressed_size, guard) = tar.into_inner().finish().map_err(io_err)?;
-    // Recover the raw reader from inside the decoder chain and read the blob to its end.
-    let (blob_digest, blob_size, _) = guard
-        .inner
-        .into_raw()
-        .into_inner()
-        .finish()
-        .map_err(io_err)?;
-    if let Some(expected) = expected_blob.filter(|e| **e != blob_digest) {
-        return Err(Error::DigestMismatch {
-            what: ctx.to_string(),
-            expected: expected.clone(),
-            actual: blob_digest,
-        });
-    }
-    if let Some(expected) = expected_diff_id.filter(|e| **e != diff_id) {
-        return Err(Error::DigestMismatch {
-            what: format!("{ctx} (uncompressed content, diff ID)"),
-            expected: expected.clone(),
-            actual: diff_id,
-        });
-    }
-    Ok(LayerStats {
-        blob_digest: Some(blob_digest),
-        blob_size,
-        diff_id: Some(diff_id),
-        uncompressed_size,
-        entries,
+    // Everything after the end-of-archive marker still counts for the digest.
+    Ok(match tar.into_inner() {
+        MaybeHashing::Hashing(h) => {
+            let (diff_id, size, _) = (*h).finish().map_err(io_err)?;
+            (entries, Some(diff_id), size)
+        }
+        MaybeHashing::Plain(mut r, count) => {
+            let rest = io::copy(&mut r, &mut io::sink()).map_err(io_err)?;
+            (entries, None, count + rest)
+        }
     })
 }
 
@@ -356,7 +498,11 @@ enum Kind {
 
 /// Normalises an entry's path (and link target) into the buffers and says what it is.
 /// `Ok(None)` means "nothing to report" (the root directory itself, aufs metadata).
-fn classify(e: &crate::tar::RawEntry, path: &mut String, link: &mut String) -> Result<Option<Kind>, String> {
+fn classify(
+    e: &crate::tar::RawEntry,
+    path: &mut String,
+    link: &mut String,
+) -> Result<Option<Kind>, String> {
     let raw = String::from_utf8_lossy(&e.path);
     if !normalise(&raw, path)? {
         return Ok(None);
@@ -450,7 +596,9 @@ fn check_symlink(path: &str, target: &str) -> Result<(), String> {
             ".." => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(format!("symlink target {target:?} points outside the image root"));
+                    return Err(format!(
+                        "symlink target {target:?} points outside the image root"
+                    ));
                 }
             }
             _ => depth += 1,

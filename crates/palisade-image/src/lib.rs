@@ -28,7 +28,8 @@
 
 mod digest;
 mod error;
-#[doc(hidden)] pub mod fuzzing;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod layer;
 mod manifest;
@@ -43,7 +44,8 @@ pub use error::{Error, LayerContext};
 pub use image::{Image, Layer, OpenOptions, open, open_spec};
 pub use layer::{Compression, Entry, EntryKind, EntryVisitor, LayerStats, Limits};
 pub use manifest::{
-    ContainerConfig, Descriptor, History, ImageConfig, Index, MAX_DOCUMENT_BYTES, Manifest, Platform, RootFs, media_type,
+    ContainerConfig, Descriptor, History, ImageConfig, Index, MAX_DOCUMENT_BYTES, Manifest,
+    Platform, RootFs, media_type,
 };
 pub use merge::{MergedView, Node};
 pub use reference::{DOCKER_HUB, Reference, ReferenceError};

@@ -236,7 +236,11 @@ impl FromStr for Platform {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform {
                 os: (*os).to_owned(),
@@ -248,7 +252,9 @@ impl FromStr for Platform {
                 architecture: (*arch).to_owned(),
                 variant: Some((*variant).to_owned()),
             }),
-            _ => Err(format!("invalid platform {s:?}: expected OS/ARCH[/VARIANT], e.g. linux/amd64")),
+            _ => Err(format!(
+                "invalid platform {s:?}: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+            )),
         }
     }
 }
@@ -262,7 +268,11 @@ pub(crate) enum Document {
 
 /// Parses a manifest or index, using the declared media type when there is one and the
 /// document's own `mediaType` or shape otherwise.
-pub(crate) fn parse_document(bytes: &[u8], declared: Option<&str>, what: &str) -> Result<Document, Error> {
+pub(crate) fn parse_document(
+    bytes: &[u8],
+    declared: Option<&str>,
+    what: &str,
+) -> Result<Document, Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Probe {
@@ -275,12 +285,14 @@ pub(crate) fn parse_document(bytes: &[u8], declared: Option<&str>, what: &str) -
         #[serde(default)]
         config: Option<serde_json::Value>,
     }
-    let probe: Probe = serde_json::from_slice(bytes).map_err(|e| Error::malformed(what, format!("not valid JSON: {e}")))?;
+    let probe: Probe = serde_json::from_slice(bytes)
+        .map_err(|e| Error::malformed(what, format!("not valid JSON: {e}")))?;
     let media_type = declared
         .filter(|m| !m.is_empty() && *m != "application/json" && *m != "application/octet-stream")
         .map(str::to_owned)
         .or(probe.media_type.clone());
-    if probe.schema_version == Some(1) || media_type.as_deref() == Some(media_type::DOCKER_SCHEMA1) {
+    if probe.schema_version == Some(1) || media_type.as_deref() == Some(media_type::DOCKER_SCHEMA1)
+    {
         return Err(Error::UnsupportedMediaType {
             what: what.into(),
             media_type: media_type.unwrap_or_else(|| "Docker schema 1".into()),
@@ -304,7 +316,8 @@ pub(crate) fn parse_document(bytes: &[u8], declared: Option<&str>, what: &str) -
         let index: Index = serde_json::from_slice(bytes).map_err(|e| Error::malformed(what, e))?;
         Ok(Document::Index(index))
     } else {
-        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::malformed(what, e))?;
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::malformed(what, e))?;
         for (i, layer) in manifest.layers.iter().enumerate() {
             if !media_type::LAYERS.contains(&layer.media_type.as_str()) {
                 return Err(Error::UnsupportedMediaType {
@@ -318,7 +331,11 @@ pub(crate) fn parse_document(bytes: &[u8], declared: Option<&str>, what: &str) -
 }
 
 /// Picks the manifest for `platform` from an index.
-pub(crate) fn select_platform<'a>(index: &'a Index, platform: &Platform, source: &str) -> Result<&'a Descriptor, Error> {
+pub(crate) fn select_platform<'a>(
+    index: &'a Index,
+    platform: &Platform,
+    source: &str,
+) -> Result<&'a Descriptor, Error> {
     // Attestation manifests (BuildKit) carry platform unknown/unknown: never candidates.
     let candidates: Vec<&Descriptor> = index
         .manifests

@@ -65,7 +65,11 @@ impl<T> MergedView<T> {
     }
 
     /// Stacks one layer's recorded entries on top of the view.
-    pub fn apply_layer(&mut self, layer: usize, nodes: impl IntoIterator<Item = (String, Node<T>)>) {
+    pub fn apply_layer(
+        &mut self,
+        layer: usize,
+        nodes: impl IntoIterator<Item = (String, Node<T>)>,
+    ) {
         let mut inserts = Vec::new();
         for (path, node) in nodes {
             match node {
@@ -172,18 +176,27 @@ mod tests {
     #[test]
     fn whiteouts_and_opaque_dirs() {
         let mut v = MergedView::new();
-        v.apply_layer(0, [
-            ("etc/a".to_owned(), f("a0")),
-            ("etc/b".to_owned(), f("b0")),
-            ("opt/x/1".to_owned(), f("x1")),
-        ]);
-        v.apply_layer(1, [
-            ("etc/a".to_owned(), Node::Whiteout),
-            ("opt/x".to_owned(), Node::Opaque),
-            ("opt/x/2".to_owned(), f("x2")),
-            ("etc/b".to_owned(), f("b1")),
-        ]);
-        let files: Vec<_> = v.files().map(|(p, l, t)| (p.to_owned(), l, t.clone())).collect();
+        v.apply_layer(
+            0,
+            [
+                ("etc/a".to_owned(), f("a0")),
+                ("etc/b".to_owned(), f("b0")),
+                ("opt/x/1".to_owned(), f("x1")),
+            ],
+        );
+        v.apply_layer(
+            1,
+            [
+                ("etc/a".to_owned(), Node::Whiteout),
+                ("opt/x".to_owned(), Node::Opaque),
+                ("opt/x/2".to_owned(), f("x2")),
+                ("etc/b".to_owned(), f("b1")),
+            ],
+        );
+        let files: Vec<_> = v
+            .files()
+            .map(|(p, l, t)| (p.to_owned(), l, t.clone()))
+            .collect();
         assert_eq!(
             files,
             vec![
@@ -196,13 +209,22 @@ mod tests {
     #[test]
     fn symlinks_stay_inside_the_root() {
         let mut v = MergedView::new();
-        v.apply_layer(0, [
-            ("usr/lib/os-release".to_owned(), f("debian")),
-            ("etc/os-release".to_owned(), Node::Symlink("../usr/lib/os-release".into())),
-            ("lib".to_owned(), Node::Symlink("usr/lib".into())),
-            ("evil".to_owned(), Node::Symlink("../../../../usr/lib/os-release".into())),
-            ("loop".to_owned(), Node::Symlink("loop".into())),
-        ]);
+        v.apply_layer(
+            0,
+            [
+                ("usr/lib/os-release".to_owned(), f("debian")),
+                (
+                    "etc/os-release".to_owned(),
+                    Node::Symlink("../usr/lib/os-release".into()),
+                ),
+                ("lib".to_owned(), Node::Symlink("usr/lib".into())),
+                (
+                    "evil".to_owned(),
+                    Node::Symlink("../../../../usr/lib/os-release".into()),
+                ),
+                ("loop".to_owned(), Node::Symlink("loop".into())),
+            ],
+        );
         assert_eq!(v.resolve("etc/os-release").unwrap().2, "debian");
         assert_eq!(v.resolve("lib/os-release").unwrap().0, "usr/lib/os-release");
         // `..` stops at the root, as in a chroot.

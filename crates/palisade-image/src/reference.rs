@@ -98,7 +98,10 @@ impl FromStr for Reference {
             return Err(err("empty or too long"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (r, Some(d.parse::<Digest>().map_err(|e| err(&e.to_string()))?)),
+            Some((r, d)) => (
+                r,
+                Some(d.parse::<Digest>().map_err(|e| err(&e.to_string()))?),
+            ),
             None => (input, None),
         };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
@@ -109,7 +112,8 @@ impl FromStr for Reference {
         if let Some(t) = tag {
             let valid = !t.is_empty()
                 && t.len() <= 128
-                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
                 && !t.starts_with(['.', '-']);
             if !valid {
                 return Err(err("invalid tag"));
@@ -117,7 +121,10 @@ impl FromStr for Reference {
         }
         let (registry, repository) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.chars().any(|c| c.is_ascii_uppercase()) =>
             {
                 (first.to_owned(), remainder.to_owned())
             }
@@ -136,13 +143,21 @@ impl FromStr for Reference {
         if repository.is_empty()
             || !repository.split('/').all(|c| {
                 !c.is_empty()
-                    && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
                     && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             })
         {
-            return Err(err("repository must be lowercase letters, digits and separators ('.', '_', '-', '/')"));
+            return Err(err(
+                "repository must be lowercase letters, digits and separators ('.', '_', '-', '/')",
+            ));
         }
-        if registry.is_empty() || !registry.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
+        if registry.is_empty()
+            || !registry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        {
             return Err(err("invalid registry host"));
         }
         let tag = match (tag, &digest) {
@@ -182,10 +197,19 @@ mod tests {
 
     #[test]
     fn short_names_go_to_docker_hub() {
-        assert_eq!(r("debian:bookworm").to_string(), "docker.io/library/debian:bookworm");
+        assert_eq!(
+            r("debian:bookworm").to_string(),
+            "docker.io/library/debian:bookworm"
+        );
         assert_eq!(r("debian").to_string(), "docker.io/library/debian:latest");
-        assert_eq!(r("bitnami/redis").to_string(), "docker.io/bitnami/redis:latest");
-        assert_eq!(r("index.docker.io/library/alpine:3.19").registry(), "docker.io");
+        assert_eq!(
+            r("bitnami/redis").to_string(),
+            "docker.io/bitnami/redis:latest"
+        );
+        assert_eq!(
+            r("index.docker.io/library/alpine:3.19").registry(),
+            "docker.io"
+        );
         assert_eq!(r("debian").api_host(), "registry-1.docker.io");
     }
 
@@ -204,7 +228,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "UPPER/Case", "a:b:c", "app:", "app@sha256:xyz", "a//b", "reg.io/../x"] {
+        for bad in [
+            "",
+            "UPPER/Case",
+            "a:b:c",
+            "app:",
+            "app@sha256:xyz",
+            "a//b",
+            "reg.io/../x",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad}");
         }
     }

@@ -161,12 +161,18 @@ fn detect_archive(path: &Path) -> Result<SourceSpec, String> {
     let mut head = [0u8; 4];
     let n = f.read(&mut head).map_err(|e| format!("cannot read: {e}"))?;
     if n >= 2 && head[..2] == [0x1f, 0x8b] {
-        return Err("a gzip-compressed file: decompress it first (e.g. `gunzip -k`), then pass the .tar".into());
+        return Err(
+            "a gzip-compressed file: decompress it first (e.g. `gunzip -k`), then pass the .tar"
+                .into(),
+        );
     }
     let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mut tar = crate::tar::TarReader::new(std::io::BufReader::new(f));
     let mut seen = 0u32;
-    while let Some(e) = tar.next_entry().map_err(|e| format!("not a tar archive of an image: {e}"))? {
+    while let Some(e) = tar
+        .next_entry()
+        .map_err(|e| format!("not a tar archive of an image: {e}"))?
+    {
         let name = String::from_utf8_lossy(&e.path);
         let name = name.trim_start_matches("./");
         if name == "manifest.json" {
@@ -181,9 +187,9 @@ fn detect_archive(path: &Path) -> Result<SourceSpec, String> {
             while let Some(e) = tar.next_entry().map_err(|e| e.to_string())? {
                 if String::from_utf8_lossy(&e.path).trim_start_matches("./") == "manifest.json" {
                     return Ok(SourceSpec::DockerArchive {
-                path: path.into(),
-                image: None,
-            });
+                        path: path.into(),
+                        image: None,
+                    });
                 }
                 rest += 1;
                 if rest > 100_000 {
@@ -200,7 +206,10 @@ fn detect_archive(path: &Path) -> Result<SourceSpec, String> {
             break;
         }
     }
-    Err("a file that is neither a docker-archive (manifest.json) nor an oci-archive (oci-layout)".into())
+    Err(
+        "a file that is neither a docker-archive (manifest.json) nor an oci-archive (oci-layout)"
+            .into(),
+    )
 }
 
 #[cfg(test)]
@@ -224,7 +233,9 @@ mod tests {
             }
         );
         assert_eq!(
-            SourceSpec::parse("registry:127.0.0.1:5000/testbed/base:latest").unwrap().to_string(),
+            SourceSpec::parse("registry:127.0.0.1:5000/testbed/base:latest")
+                .unwrap()
+                .to_string(),
             "registry:127.0.0.1:5000/testbed/base:latest"
         );
     }

@@ -117,7 +117,10 @@ impl<R: Read> TarReader<R> {
                 }
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("archive ends inside the header of entry {}", self.entries + 1),
+                    format!(
+                        "archive ends inside the header of entry {}",
+                        self.entries + 1
+                    ),
                 ));
             }
             filled += n;
@@ -137,7 +140,10 @@ impl<R: Read> TarReader<R> {
         self.inner.read_exact(&mut v).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("archive ends inside the {what} of entry {}", self.entries + 1),
+                format!(
+                    "archive ends inside the {what} of entry {}",
+                    self.entries + 1
+                ),
             )
         })?;
         self.pos += size;
@@ -170,8 +176,7 @@ impl<R: Read> TarReader<R> {
                 return Ok(None);
             }
             let entry_no = self.entries + 1;
-            verify_checksum(&block)
-                .map_err(|m| format_err(format!("entry {entry_no}: {m}")))?;
+            verify_checksum(&block).map_err(|m| format_err(format!("entry {entry_no}: {m}")))?;
             let typeflag = block[156];
             let size = parse_number(&block[124..136])
                 .map_err(|m| format_err(format!("entry {entry_no}: size field: {m}")))?;
@@ -232,7 +237,9 @@ impl<R: Read> TarReader<R> {
                             if !self.read_block(&mut block)? {
                                 return Err(io::Error::new(
                                     io::ErrorKind::UnexpectedEof,
-                                    format!("archive ends inside sparse headers of entry {entry_no}"),
+                                    format!(
+                                        "archive ends inside sparse headers of entry {entry_no}"
+                                    ),
                                 ));
                             }
                             if block[504] == 0 {
@@ -378,7 +385,9 @@ impl Pax {
                 return Err("record length out of range".into());
             }
             let record = &data[space + 1..len];
-            let record = record.strip_suffix(b"\n").ok_or("record not ended by newline")?;
+            let record = record
+                .strip_suffix(b"\n")
+                .ok_or("record not ended by newline")?;
             let eq = memchr::memchr(b'=', record).ok_or("record without '='")?;
             let (key, value) = (&record[..eq], &record[eq + 1..]);
             let number = || -> Result<u64, String> {

@@ -29,7 +29,9 @@ pub(crate) fn parse_installed(content: &[u8]) -> Result<(Parsed, Vec<String>), S
 
     let finish = |c: Cur, parsed: &mut Parsed, owned: &mut Vec<String>, bad: &mut usize| {
         if c.bad {
-            parsed.warnings.push(format!("line {}: malformed stanza skipped", c.line));
+            parsed
+                .warnings
+                .push(format!("line {}: malformed stanza skipped", c.line));
             *bad += 1;
             return;
         }
@@ -46,13 +48,13 @@ pub(crate) fn parse_installed(content: &[u8]) -> Result<(Parsed, Vec<String>), S
                     version,
                     arch: c.arch,
                     licenses: c.license.into_iter().collect(),
-                    ..Found::default()
                 });
             }
             _ => {
-                parsed
-                    .warnings
-                    .push(format!("line {}: package without name or version skipped", c.line));
+                parsed.warnings.push(format!(
+                    "line {}: package without name or version skipped",
+                    c.line
+                ));
                 *bad += 1;
             }
         }
@@ -83,11 +85,13 @@ pub(crate) fn parse_installed(content: &[u8]) -> Result<(Parsed, Vec<String>), S
             b'o' => c.origin = Some(value),
             b'L' => c.license = Some(value),
             b'F' => c.dir = value,
-            b'R' => {
-                if c.files.len() < 1_000_000 {
-                    let path = if c.dir.is_empty() { value } else { format!("{}/{value}", c.dir) };
-                    c.files.push(path);
-                }
+            b'R' if c.files.len() < 1_000_000 => {
+                let path = if c.dir.is_empty() {
+                    value
+                } else {
+                    format!("{}/{value}", c.dir)
+                };
+                c.files.push(path);
             }
             _ => {}
         }
@@ -121,6 +125,9 @@ mod tests {
         assert_eq!(p.packages.len(), 1);
         assert_eq!(p.warnings.len(), 1);
         let huge = format!("P:x\nV:1\nT:{}\n", "y".repeat(3_000_000));
-        assert_eq!(parse_installed(huge.as_bytes()).unwrap().0.packages.len(), 1);
+        assert_eq!(
+            parse_installed(huge.as_bytes()).unwrap().0.packages.len(),
+            1
+        );
     }
 }

@@ -73,14 +73,17 @@ pub(crate) fn parse_status(content: &[u8]) -> Result<Parsed, String> {
     let mut bad = 0usize;
     for stanza in stanzas(&text) {
         if let Some(line) = stanza.bad_line {
-            parsed.warnings.push(format!("line {line}: not a control field; stanza skipped"));
+            parsed
+                .warnings
+                .push(format!("line {line}: not a control field; stanza skipped"));
             bad += 1;
             continue;
         }
         let Some(name) = stanza.get("Package").filter(|n| valid_name(n)) else {
-            parsed
-                .warnings
-                .push(format!("line {}: stanza without a valid Package field; skipped", stanza.line));
+            parsed.warnings.push(format!(
+                "line {}: stanza without a valid Package field; skipped",
+                stanza.line
+            ));
             bad += 1;
             continue;
         };
@@ -133,14 +136,16 @@ pub(crate) fn parse_status(content: &[u8]) -> Result<Parsed, String> {
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 256
-        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
 }
 
 fn valid_version(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 256
         && v.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-~:".contains(&b))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".+-~:".contains(&b))
 }
 
 /// Parses a `.list` file into the paths it names (relative to the root, without `/.`).
@@ -165,11 +170,20 @@ mod tests {
         let p = parse_status(STATUS.as_bytes()).unwrap();
         assert_eq!(p.packages.len(), 2);
         let libc = &p.packages[0];
-        assert_eq!((libc.name.as_str(), libc.version.as_str()), ("libc6", "2.36-9+deb12u7"));
+        assert_eq!(
+            (libc.name.as_str(), libc.version.as_str()),
+            ("libc6", "2.36-9+deb12u7")
+        );
         let src = libc.source.as_ref().unwrap();
-        assert_eq!((src.name.as_str(), src.version.as_deref()), ("glibc", Some("2.36-9+deb12u7")));
+        assert_eq!(
+            (src.name.as_str(), src.version.as_deref()),
+            ("glibc", Some("2.36-9+deb12u7"))
+        );
         let gcc = p.packages[1].source.as_ref().unwrap();
-        assert_eq!((gcc.name.as_str(), gcc.version.as_deref()), ("gcc-12", Some("12.2.0-14")));
+        assert_eq!(
+            (gcc.name.as_str(), gcc.version.as_deref()),
+            ("gcc-12", Some("12.2.0-14"))
+        );
     }
 
     #[test]
@@ -181,7 +195,10 @@ mod tests {
         assert_eq!(p.packages.len(), 1);
         assert_eq!(p.warnings.len(), 1);
         // A huge line does not break anything.
-        let huge = format!("Package: x\nVersion: 1\nDescription: {}\n", "y".repeat(5_000_000));
+        let huge = format!(
+            "Package: x\nVersion: 1\nDescription: {}\n",
+            "y".repeat(5_000_000)
+        );
         assert_eq!(parse_status(huge.as_bytes()).unwrap().packages.len(), 1);
         // Empty is valid: no packages.
         assert!(parse_status(b"").unwrap().packages.is_empty());
@@ -189,6 +206,9 @@ mod tests {
 
     #[test]
     fn list_files() {
-        assert_eq!(parse_list(b"/.\n/usr\n/usr/bin/ls\n"), vec!["usr", "usr/bin/ls"]);
+        assert_eq!(
+            parse_list(b"/.\n/usr\n/usr/bin/ls\n"),
+            vec!["usr", "usr/bin/ls"]
+        );
     }
 }

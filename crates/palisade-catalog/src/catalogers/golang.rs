@@ -69,7 +69,8 @@ impl GoScanner {
                 let mut window = std::mem::take(&mut self.tail);
                 window.extend_from_slice(chunk);
                 let base = self.tail_offset;
-                let found = memchr::memmem::find_iter(&window, MAGIC).find(|&i| (base + i as u64) % 16 == 0);
+                let found = memchr::memmem::find_iter(&window, MAGIC)
+                    .find(|&i| (base + i as u64).is_multiple_of(16));
                 if let Some(i) = found {
                     let mut c = Vec::with_capacity(64 * 1024);
                     let end = window.len().min(i + MAX_CAPTURE);
@@ -94,7 +95,13 @@ impl GoScanner {
         match self.capture {
             None => ScanResult::None,
             Some(c) => match parse_inline(&c) {
-                Parse::Found { go_version, modinfo } => ScanResult::Found { go_version, modinfo },
+                Parse::Found {
+                    go_version,
+                    modinfo,
+                } => ScanResult::Found {
+                    go_version,
+                    modinfo,
+                },
                 Parse::Pointer => ScanResult::OldFormat,
                 Parse::NeedMore | Parse::Invalid => ScanResult::None,
             },
@@ -104,12 +111,18 @@ impl GoScanner {
 
 /// Scans a whole file held in memory (no copying).
 pub(crate) fn scan_whole(data: &[u8]) -> ScanResult {
-    let Some(i) = memchr::memmem::find_iter(data, MAGIC).find(|i| i % 16 == 0) else {
+    let Some(i) = memchr::memmem::find_iter(data, MAGIC).find(|i| i.is_multiple_of(16)) else {
         return ScanResult::None;
     };
     let end = data.len().min(i + MAX_CAPTURE);
     match parse_inline(&data[i..end]) {
-        Parse::Found { go_version, modinfo } => ScanResult::Found { go_version, modinfo },
+        Parse::Found {
+            go_version,
+            modinfo,
+        } => ScanResult::Found {
+            go_version,
+            modinfo,
+        },
         Parse::Pointer => ScanResult::OldFormat,
         Parse::NeedMore | Parse::Invalid => ScanResult::None,
     }
@@ -148,7 +161,11 @@ fn read_string(c: &[u8], pos: usize) -> Result<(String, usize), Parse> {
     let start = pos + n;
     let end = start + len;
     if c.len() < end {
-        return Err(if end > MAX_CAPTURE { Parse::Invalid } else { Parse::NeedMore });
+        return Err(if end > MAX_CAPTURE {
+            Parse::Invalid
+        } else {
+            Parse::NeedMore
+        });
     }
     Ok((String::from_utf8_lossy(&c[start..end]).into_owned(), end))
 }
@@ -218,7 +235,11 @@ pub(crate) fn packages(go_version: &str, modinfo: &str) -> Parsed {
                 // the original path with the replacement's version, if any.
                 if let Some((orig, orig_version)) = pending.take() {
                     if path.starts_with('.') || path.starts_with('/') {
-                        let v = if version.is_empty() { orig_version } else { (*version).to_owned() };
+                        let v = if version.is_empty() {
+                            orig_version
+                        } else {
+                            (*version).to_owned()
+                        };
                         push(&orig, &v, &mut parsed);
                     } else {
                         push(path, version, &mut parsed);
@@ -274,7 +295,8 @@ mod tests {
 
     #[test]
     fn finds_build_info_across_chunk_boundaries() {
-        let sentinel_start = "0w\u{af}\u{c}\u{92}t\u{8}\u{2}A\u{e1}\u{c1}\u{7}\u{e6}\u{d6}\u{18}\u{e6}";
+        let sentinel_start =
+            "0w\u{af}\u{c}\u{92}t\u{8}\u{2}A\u{e1}\u{c1}\u{7}\u{e6}\u{d6}\u{18}\u{e6}";
         let _ = sentinel_start;
         let modinfo = "path\texample.com/app\nmod\texample.com/app\t(devel)\t\ndep\tgolang.org/x/net\tv0.7.0\th1:abc=\ndep\tgithub.com/a/b\tv1.0.0\th1:x=\n=>\tgithub.com/c/b\tv1.1.0\th1:y=\nbuild\t-compiler=gc\n";
         let data = blob("go1.19.8", modinfo);
@@ -283,12 +305,20 @@ mod tests {
             for c in data.chunks(chunk_size) {
                 s.feed(c);
             }
-            let ScanResult::Found { go_version, modinfo: m } = s.finish() else {
+            let ScanResult::Found {
+                go_version,
+                modinfo: m,
+            } = s.finish()
+            else {
                 panic!("chunk size {chunk_size}: not found");
             };
             assert_eq!(go_version, "go1.19.8");
             let p = packages(&go_version, &m);
-            let got: Vec<(String, String)> = p.packages.iter().map(|f| (f.name.clone(), f.version.clone())).collect();
+            let got: Vec<(String, String)> = p
+                .packages
+                .iter()
+                .map(|f| (f.name.clone(), f.version.clone()))
+                .collect();
             assert_eq!(
                 got,
                 vec![
@@ -318,7 +348,7 @@ mod tests {
 /// Reads build information in the pointer format of Go 1.13–1.17 from a whole ELF file:
 /// the header holds addresses of two Go string headers, resolved through the program headers.
 pub(crate) fn parse_pointer_format(elf: &[u8]) -> Option<(String, String)> {
-    let magic_at = memchr::memmem::find_iter(elf, MAGIC).find(|i| i % 16 == 0)?;
+    let magic_at = memchr::memmem::find_iter(elf, MAGIC).find(|i| i.is_multiple_of(16))?;
     let header = elf.get(magic_at..magic_at + 32)?;
     let ptr_size = usize::from(header[14]);
     let big_endian = header[15] & 1 != 0;
@@ -351,7 +381,9 @@ pub(crate) fn parse_pointer_format(elf: &[u8]) -> Option<(String, String)> {
     };
     let version = read_go_string(word(&header[16..])?)?;
     let modinfo = read_go_string(word(&header[16 + ptr_size..])?)?;
-    version.starts_with("go").then(|| (version, strip_sentinels(&modinfo)))
+    version
+        .starts_with("go")
+        .then(|| (version, strip_sentinels(&modinfo)))
 }
 
 /// The loadable segments of an ELF file: virtual address ranges and where they are in the file.
@@ -452,7 +484,8 @@ mod pointer_tests {
         f.extend_from_slice(version.as_bytes());
         let m_data = f.len() as u64;
         f.extend_from_slice(modinfo.as_bytes());
-        let put = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        let put =
+            |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
         put(&mut f, hdr + 16, base + 0x140);
         put(&mut f, hdr + 24, base + 0x150);
         put(&mut f, 0x140, base + v_data);
@@ -466,7 +499,10 @@ mod pointer_tests {
 
     #[test]
     fn reads_pointer_format() {
-        let elf = old_style_elf("go1.16.15", "path\tx\nmod\tx\t(devel)\t\ndep\tgithub.com/a/b\tv1.2.3\th1:x=\n");
+        let elf = old_style_elf(
+            "go1.16.15",
+            "path\tx\nmod\tx\t(devel)\t\ndep\tgithub.com/a/b\tv1.2.3\th1:x=\n",
+        );
         let mut s = GoScanner::new();
         s.feed(&elf);
         assert_eq!(s.finish(), ScanResult::OldFormat);
@@ -474,7 +510,11 @@ mod pointer_tests {
         let (v, m) = parse_pointer_format(&elf).unwrap();
         assert_eq!(v, "go1.16.15");
         let p = packages(&v, &m);
-        assert!(p.packages.iter().any(|f| f.name == "github.com/a/b" && f.version == "v1.2.3"));
+        assert!(
+            p.packages
+                .iter()
+                .any(|f| f.name == "github.com/a/b" && f.version == "v1.2.3")
+        );
     }
 
     #[test]

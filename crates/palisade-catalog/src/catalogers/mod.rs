@@ -7,9 +7,12 @@
 pub(crate) mod apk;
 pub(crate) mod dpkg;
 pub(crate) mod golang;
+pub(crate) mod java;
 pub(crate) mod npm;
 pub(crate) mod os;
 pub(crate) mod python;
+pub(crate) mod rpm;
+pub(crate) mod rust;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -34,12 +37,6 @@ pub(crate) struct Found {
     pub(crate) source: Option<SourcePackage>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) licenses: Vec<String>,
-}
-
-impl Default for Ecosystem {
-    fn default() -> Self {
-        Ecosystem::Deb
-    }
 }
 
 /// Packages from one file, and problems that did not stop the parse.
@@ -79,6 +76,11 @@ enum Wanted {
     PythonMetadata,
     PackageJson,
     PackageLock,
+    RpmSqlite,
+    RpmBdb,
+    RpmNdb,
+    JavaArchive,
+    CargoLock,
 }
 
 impl Wanted {
@@ -91,12 +93,19 @@ impl Wanted {
             Wanted::PythonMetadata => python::MAX_METADATA_BYTES,
             Wanted::PackageJson => npm::MAX_PACKAGE_JSON_BYTES,
             Wanted::PackageLock => npm::MAX_LOCK_BYTES,
+            Wanted::RpmSqlite | Wanted::RpmBdb | Wanted::RpmNdb => rpm::MAX_DB_BYTES,
+            Wanted::JavaArchive => java::MAX_ARCHIVE_BYTES,
+            Wanted::CargoLock => rust::MAX_CARGO_LOCK_BYTES,
         }
     }
 
-    fn parse(self, content: &[u8]) -> FileData {
+    fn parse(self, path: &str, content: &[u8]) -> FileData {
         let packages = |r: Result<Parsed, String>| match r {
             Ok(p) => FileData::Packages(p),
+            Err(e) => FileData::Error(e),
+        };
+        let database = |r: Result<(Parsed, Vec<String>), String>| match r {
+            Ok((parsed, owned)) => FileData::Database { parsed, owned },
             Err(e) => FileData::Error(e),
         };
         match self {
@@ -113,10 +122,12 @@ impl Wanted {
             },
             Wanted::DpkgStatus => packages(dpkg::parse_status(content)),
             Wanted::DpkgList => FileData::OwnedFiles(dpkg::parse_list(content)),
-            Wanted::ApkInstalled => match apk::parse_installed(content) {
-                Ok((parsed, owned)) => FileData::Database { parsed, owned },
-                Err(e) => FileData::Error(e),
-            },
+            Wanted::ApkInstalled => database(apk::parse_installed(content)),
+            Wanted::RpmSqlite => database(rpm::parse_sqlite(content)),
+            Wanted::RpmBdb => database(rpm::parse_bdb(content)),
+            Wanted::RpmNdb => database(rpm::parse_ndb(content)),
+            Wanted::JavaArchive => packages(java::parse_archive(content, path)),
+            Wanted::CargoLock => packages(rust::parse_cargo_lock(content)),
             Wanted::PythonMetadata => packages(python::parse_metadata(content)),
             Wanted::PackageJson => packages(npm::parse_package_json(content)),
             Wanted::PackageLock => packages(npm::parse_lock(content)),
@@ -130,25 +141,38 @@ fn wanted(path: &str) -> Option<Wanted> {
         "etc/os-release" | "usr/lib/os-release" => return Some(Wanted::OsRelease),
         "var/lib/dpkg/status" => return Some(Wanted::DpkgStatus),
         "lib/apk/db/installed" | "usr/lib/apk/db/installed" => return Some(Wanted::ApkInstalled),
+        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => {
+            return Some(Wanted::RpmSqlite);
+        }
+        "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/Packages" => return Some(Wanted::RpmBdb),
+        "var/lib/rpm/Packages.db" | "usr/lib/sysimage/rpm/Packages.db" => {
+            return Some(Wanted::RpmNdb);
+        }
         _ => {}
     }
     if let Some((_, distro)) = os::RELEASE_FILES.iter().find(|(p, _)| *p == path) {
         return Some(Wanted::ReleaseFile(distro));
     }
-    if let Some(rest) = path.strip_prefix("var/lib/dpkg/status.d/") {
-        if !rest.contains('/') && !rest.ends_with(".md5sums") {
-            return Some(Wanted::DpkgStatus);
-        }
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/status.d/")
+        && !rest.contains('/')
+        && !rest.ends_with(".md5sums")
+    {
+        return Some(Wanted::DpkgStatus);
     }
-    if let Some(rest) = path.strip_prefix("var/lib/dpkg/info/") {
-        if !rest.contains('/') && rest.ends_with(".list") {
-            return Some(Wanted::DpkgList);
-        }
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/info/")
+        && !rest.contains('/')
+        && rest.ends_with(".list")
+    {
+        return Some(Wanted::DpkgList);
     }
     if python::is_metadata_path(path) {
         return Some(Wanted::PythonMetadata);
     }
+    if java::is_archive_path(path) {
+        return Some(Wanted::JavaArchive);
+    }
     match file_name {
+        "Cargo.lock" => Some(Wanted::CargoLock),
         "package.json" => Some(Wanted::PackageJson),
         "package-lock.json" if !path.contains("node_modules/") => Some(Wanted::PackageLock),
         _ => None,
@@ -181,7 +205,13 @@ impl Extractor {
         }
     }
 
-    fn scan_executable(&mut self, content: &mut dyn Read) -> io::Result<Option<FileData>> {
+    /// Looks into an executable: Go build information, and (for files up to
+    /// [`MAX_WHOLE_EXECUTABLE`]) what needs the whole file.
+    fn scan_executable(
+        &mut self,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> io::Result<Option<FileData>> {
         let mut head = [0u8; 4];
         let mut got = 0;
         while got < 4 {
@@ -194,6 +224,18 @@ impl Extractor {
         if head != *b"\x7fELF" {
             return Ok(None);
         }
+        if size <= MAX_WHOLE_EXECUTABLE {
+            let mut whole = std::mem::take(&mut self.buf);
+            whole.clear();
+            whole.extend_from_slice(&head);
+            content.take(MAX_WHOLE_EXECUTABLE).read_to_end(&mut whole)?;
+            let result = Self::analyse_whole_executable(&whole);
+            if whole.capacity() > 1 << 20 {
+                whole = Vec::new();
+            }
+            self.buf = whole;
+            return Ok(result);
+        }
         let mut go = golang::GoScanner::new();
         go.feed(&head);
         while go.wants_more() {
@@ -204,16 +246,43 @@ impl Extractor {
             go.feed(&self.chunk[..n]);
         }
         Ok(match go.finish() {
-            golang::ScanResult::Found { go_version, modinfo } => {
-                Some(FileData::Packages(golang::packages(&go_version, &modinfo)))
-            }
-            golang::ScanResult::OldFormat => Some(FileData::Error(
-                "Go binary with pre-1.18 build information, which is not read yet".into(),
-            )),
+            golang::ScanResult::Found {
+                go_version,
+                modinfo,
+            } => Some(FileData::Packages(golang::packages(&go_version, &modinfo))),
+            golang::ScanResult::OldFormat => Some(FileData::Error(format!(
+                "Go binary with pre-1.18 build information, larger than {MAX_WHOLE_EXECUTABLE} bytes: not read"
+            ))),
             golang::ScanResult::None => None,
         })
     }
+
+    fn analyse_whole_executable(elf: &[u8]) -> Option<FileData> {
+        match golang::scan_whole(elf) {
+            golang::ScanResult::Found {
+                go_version,
+                modinfo,
+            } => {
+                return Some(FileData::Packages(golang::packages(&go_version, &modinfo)));
+            }
+            golang::ScanResult::OldFormat => {
+                return Some(match golang::parse_pointer_format(elf) {
+                    Some((v, m)) => FileData::Packages(golang::packages(&v, &m)),
+                    None => FileData::Error("Go build information could not be resolved".into()),
+                });
+            }
+            golang::ScanResult::None => {}
+        }
+        match rust::parse_auditable(elf)? {
+            Ok(parsed) => Some(FileData::Packages(parsed)),
+            Err(e) => Some(FileData::Error(e)),
+        }
+    }
 }
+
+/// Executables up to this size are read whole (Rust `cargo auditable` data and old Go build
+/// information need random access); larger ones are scanned as a stream.
+const MAX_WHOLE_EXECUTABLE: u64 = 32 << 20;
 
 impl EntryVisitor for Extractor {
     fn visit(&mut self, entry: &Entry<'_>, content: &mut dyn Read) -> io::Result<()> {
@@ -228,9 +297,11 @@ impl EntryVisitor for Extractor {
                     let cap = w.cap();
                     let mut buf = std::mem::take(&mut self.buf);
                     let data = if read_capped(content, cap, &mut buf)? {
-                        w.parse(&buf)
+                        w.parse(entry.path, &buf)
                     } else {
-                        FileData::Error(format!("larger than the {cap}-byte limit for this kind of file; skipped"))
+                        FileData::Error(format!(
+                            "larger than the {cap}-byte limit for this kind of file; skipped"
+                        ))
                     };
                     if buf.capacity() > 1 << 20 {
                         buf = Vec::new();
@@ -238,7 +309,7 @@ impl EntryVisitor for Extractor {
                     self.buf = buf;
                     Node::File(data)
                 } else if entry.size >= MIN_EXECUTABLE {
-                    match self.scan_executable(content)? {
+                    match self.scan_executable(entry.size, content)? {
                         Some(data) => Node::File(data),
                         None => return Ok(()),
                     }
@@ -259,16 +330,36 @@ mod tests {
     #[test]
     fn wanted_paths() {
         assert_eq!(wanted("var/lib/dpkg/status"), Some(Wanted::DpkgStatus));
-        assert_eq!(wanted("var/lib/dpkg/status.d/base-files"), Some(Wanted::DpkgStatus));
+        assert_eq!(
+            wanted("var/lib/dpkg/status.d/base-files"),
+            Some(Wanted::DpkgStatus)
+        );
         assert_eq!(wanted("var/lib/dpkg/status.d/base-files.md5sums"), None);
-        assert_eq!(wanted("var/lib/dpkg/info/libc6:amd64.list"), Some(Wanted::DpkgList));
+        assert_eq!(
+            wanted("var/lib/dpkg/info/libc6:amd64.list"),
+            Some(Wanted::DpkgList)
+        );
         assert_eq!(
             wanted("usr/local/lib/python3.11/site-packages/requests-2.19.1.dist-info/METADATA"),
             Some(Wanted::PythonMetadata)
         );
-        assert_eq!(wanted("app/node_modules/lodash/package.json"), Some(Wanted::PackageJson));
+        assert_eq!(
+            wanted("app/node_modules/lodash/package.json"),
+            Some(Wanted::PackageJson)
+        );
         assert_eq!(wanted("app/package-lock.json"), Some(Wanted::PackageLock));
         assert_eq!(wanted("app/node_modules/x/package-lock.json"), None);
         assert_eq!(wanted("etc/passwd"), None);
+        assert_eq!(wanted("var/lib/rpm/rpmdb.sqlite"), Some(Wanted::RpmSqlite));
+        assert_eq!(
+            wanted("usr/lib/sysimage/rpm/Packages.db"),
+            Some(Wanted::RpmNdb)
+        );
+        assert_eq!(wanted("var/lib/rpm/Packages"), Some(Wanted::RpmBdb));
+        assert_eq!(
+            wanted("opt/app/lib/guava-31.1-jre.jar"),
+            Some(Wanted::JavaArchive)
+        );
+        assert_eq!(wanted("src/app/Cargo.lock"), Some(Wanted::CargoLock));
     }
 }

@@ -25,7 +25,8 @@ pub(crate) fn parse_package_json(content: &[u8]) -> Result<Parsed, String> {
         #[serde(default)]
         licenses: Option<Value>,
     }
-    let m: Manifest = serde_json::from_slice(content).map_err(|e| format!("not valid JSON: {e}"))?;
+    let m: Manifest =
+        serde_json::from_slice(content).map_err(|e| format!("not valid JSON: {e}"))?;
     let (Some(Value::String(name)), Some(Value::String(version))) = (m.name, m.version) else {
         return Ok(Parsed::default());
     };
@@ -70,7 +71,8 @@ pub(crate) fn parse_lock(content: &[u8]) -> Result<Parsed, String> {
     let v: Value = serde_json::from_slice(content).map_err(|e| format!("not valid JSON: {e}"))?;
     let mut parsed = Parsed::default();
     let push = |name: &str, version: &str, parsed: &mut Parsed| {
-        if valid_name(name) && !version.is_empty() && version.len() <= 256 && !version.contains(':') {
+        if valid_name(name) && !version.is_empty() && version.len() <= 256 && !version.contains(':')
+        {
             parsed.packages.push(Found {
                 ecosystem: Ecosystem::Npm,
                 name: name.to_owned(),
@@ -84,7 +86,9 @@ pub(crate) fn parse_lock(content: &[u8]) -> Result<Parsed, String> {
             if key.is_empty() {
                 continue; // the project itself
             }
-            let Some(idx) = key.rfind("node_modules/") else { continue };
+            let Some(idx) = key.rfind("node_modules/") else {
+                continue;
+            };
             if entry.get("dev").and_then(Value::as_bool) == Some(true)
                 || entry.get("link").and_then(Value::as_bool) == Some(true)
             {
@@ -126,21 +130,37 @@ mod tests {
 
     #[test]
     fn package_json() {
-        let p = parse_package_json(br#"{"name":"lodash","version":"4.17.15","license":"MIT"}"#).unwrap();
+        let p = parse_package_json(br#"{"name":"lodash","version":"4.17.15","license":"MIT"}"#)
+            .unwrap();
         assert_eq!(p.packages[0].name, "lodash");
         assert_eq!(p.packages[0].licenses, vec!["MIT"]);
-        assert!(parse_package_json(br#"{"name":"x"}"#).unwrap().packages.is_empty());
+        assert!(
+            parse_package_json(br#"{"name":"x"}"#)
+                .unwrap()
+                .packages
+                .is_empty()
+        );
         assert!(parse_package_json(b"{not json").is_err());
     }
 
     #[test]
     fn locks_v1_and_v3() {
         let v1 = br#"{"lockfileVersion":1,"dependencies":{"minimist":{"version":"1.2.0"},"a":{"version":"1.0.0","dev":true},"b":{"version":"2.0.0","dependencies":{"c":{"version":"3.0.0"}}}}}"#;
-        let mut names: Vec<_> = parse_lock(v1).unwrap().packages.into_iter().map(|f| f.name).collect();
+        let mut names: Vec<_> = parse_lock(v1)
+            .unwrap()
+            .packages
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         names.sort();
         assert_eq!(names, vec!["b", "c", "minimist"]);
         let v3 = br#"{"lockfileVersion":3,"packages":{"":{"name":"app"},"node_modules/@scope/x":{"version":"1.0.0"},"node_modules/lodash":{"version":"4.17.15"},"node_modules/d":{"version":"1.0.0","dev":true}}}"#;
-        let mut names: Vec<_> = parse_lock(v3).unwrap().packages.into_iter().map(|f| f.name).collect();
+        let mut names: Vec<_> = parse_lock(v3)
+            .unwrap()
+            .packages
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         names.sort();
         assert_eq!(names, vec!["@scope/x", "lodash"]);
     }

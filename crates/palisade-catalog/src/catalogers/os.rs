@@ -22,7 +22,11 @@ pub(crate) fn parse_os_release(content: &[u8]) -> Result<BTreeMap<String, String
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
             continue;
         }
         fields.insert(key.to_owned(), unquote(value.trim()));
@@ -35,7 +39,10 @@ pub(crate) fn parse_os_release(content: &[u8]) -> Result<BTreeMap<String, String
 
 fn unquote(v: &str) -> String {
     let bytes = v.as_bytes();
-    if bytes.len() >= 2 && (bytes[0] == b'"' || bytes[0] == b'\'') && bytes[bytes.len() - 1] == bytes[0] {
+    if bytes.len() >= 2
+        && (bytes[0] == b'"' || bytes[0] == b'\'')
+        && bytes[bytes.len() - 1] == bytes[0]
+    {
         let inner = &v[1..v.len() - 1];
         if bytes[0] == b'"' {
             let mut out = String::with_capacity(inner.len());
@@ -97,14 +104,21 @@ pub(crate) fn parse_release_file(content: &[u8]) -> Result<String, String> {
 /// The version number inside a RHEL-style release line (`... release 9.3 (Blue Onyx)` → `9.3`).
 pub(crate) fn version_from_release_line(line: &str) -> Option<String> {
     let after = line.split(" release ").nth(1)?;
-    let v: String = after.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let v: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     (!v.is_empty()).then_some(v)
 }
 
 /// The distro when there is no os-release, from a release file.
 pub(crate) fn distro_from_release_file(id: &str, line: &str) -> Distro {
     let version = match id {
-        "debian" => line.split('.').next().filter(|m| m.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned),
+        "debian" => line
+            .split('.')
+            .next()
+            .filter(|m| m.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned),
         "alpine" => Some(line.to_owned()),
         _ => version_from_release_line(line),
     };
@@ -148,8 +162,16 @@ mod tests {
 
     #[test]
     fn release_lines() {
-        assert_eq!(version_from_release_line("Rocky Linux release 9.3 (Blue Onyx)").as_deref(), Some("9.3"));
-        assert_eq!(distro_from_release_file("debian", "12.7").version_id.as_deref(), Some("12"));
+        assert_eq!(
+            version_from_release_line("Rocky Linux release 9.3 (Blue Onyx)").as_deref(),
+            Some("9.3")
+        );
+        assert_eq!(
+            distro_from_release_file("debian", "12.7")
+                .version_id
+                .as_deref(),
+            Some("12")
+        );
         assert!(parse_release_file(b"").is_err());
     }
 }

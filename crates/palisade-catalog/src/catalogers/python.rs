@@ -40,7 +40,9 @@ pub(crate) fn parse_metadata(content: &[u8]) -> Result<Parsed, String> {
             "License" if !value.is_empty() && value != "UNKNOWN" && value.len() <= 200 => {
                 licenses.push(value.to_owned());
             }
-            "License-Expression" if !value.is_empty() => license_expression = Some(value.to_owned()),
+            "License-Expression" if !value.is_empty() => {
+                license_expression = Some(value.to_owned())
+            }
             _ => {}
         }
     }
@@ -66,7 +68,10 @@ pub(crate) fn parse_metadata(content: &[u8]) -> Result<Parsed, String> {
 }
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 200 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !n.is_empty()
+        && n.len() <= 200
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.
@@ -96,7 +101,10 @@ mod tests {
     fn parses_metadata() {
         let p = parse_metadata(b"Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\nLicense: Apache 2.0\nClassifier: x\n\nLong: description\nName: other\n").unwrap();
         let f = &p.packages[0];
-        assert_eq!((f.name.as_str(), f.version.as_str()), ("requests", "2.19.1"));
+        assert_eq!(
+            (f.name.as_str(), f.version.as_str()),
+            ("requests", "2.19.1")
+        );
         assert_eq!(f.licenses, vec!["Apache 2.0"]);
     }
 
