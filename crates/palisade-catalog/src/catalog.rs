@@ -241,8 +241,11 @@ fn finish_problems(mut p: Vec<Problem>) -> Vec<Problem> {
     p
 }
 
+/// What stays the same about a package across layers.
+type Identity = (Ecosystem, String, String, Option<String>);
+
 /// The identity a package keeps across layers: used to find the layer that introduced it.
-fn identity(f: &Found) -> (Ecosystem, String, String, Option<String>) {
+fn identity(f: &Found) -> Identity {
     (
         f.ecosystem,
         f.name.clone(),
@@ -259,14 +262,14 @@ fn found_in(data: &FileData) -> &[Found] {
 }
 
 fn assemble(image: &Image, records: Vec<Nodes>, problems: &mut Vec<Problem>) -> Catalog {
-    // Earliest layer in which each package appears.
-    let mut first_seen: HashMap<(Ecosystem, String, String, Option<String>), usize> =
-        HashMap::new();
+    // Earliest layer in which each package appears in the same file (a package database is
+    // rewritten by every layer that installs something; the package came with the first).
+    let mut first_seen: HashMap<(Identity, String), usize> = HashMap::new();
     for (i, nodes) in records.iter().enumerate() {
-        for (_, node) in nodes {
+        for (path, node) in nodes {
             if let Node::File(data) = node {
                 for f in found_in(data) {
-                    first_seen.entry(identity(f)).or_insert(i);
+                    first_seen.entry((identity(f), path.clone())).or_insert(i);
                 }
             }
         }
@@ -332,7 +335,10 @@ fn assemble(image: &Image, records: Vec<Nodes>, problems: &mut Vec<Problem>) -> 
                         });
                         continue;
                     };
-                    let introduced = first_seen.get(&identity(f)).copied().unwrap_or(layer);
+                    let introduced = first_seen
+                        .get(&(identity(f), path.to_owned()))
+                        .copied()
+                        .unwrap_or(layer);
                     let location = Location {
                         path: abs.clone(),
                         layer: (!is_dir).then_some(layer),

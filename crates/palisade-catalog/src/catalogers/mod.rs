@@ -187,7 +187,7 @@ fn read_capped(content: &mut dyn Read, cap: u64, buf: &mut Vec<u8>) -> io::Resul
 }
 
 /// The smallest file worth checking for an executable header.
-const MIN_EXECUTABLE: u64 = 1024;
+const MIN_EXECUTABLE: u64 = 64;
 
 /// A layer visitor that records what the catalogers need.
 pub(crate) struct Extractor {

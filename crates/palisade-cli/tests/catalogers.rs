@@ -1,0 +1,217 @@
+//! End to end through the binary for the catalogers the Debian testbed image does not
+//! exercise: an RPM database written by rpm 4.18, Java archives built with `jar`, a
+//! `Cargo.lock` and a `cargo auditable` section (fixtures made by real tools, see
+//! `crates/palisade-catalog/tests/*_fixtures.sh`), stacked in a two-layer OCI image whose upper
+//! layer deletes a file of the lower one.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+fn fixture(rel: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../palisade-catalog/tests/fixtures")
+        .join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn sha(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A layer tar from (path, content, mode) entries; a `None` content makes a whiteout of it.
+fn layer(entries: &[(&str, Option<&[u8]>, u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content, mode) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(*mode);
+        h.set_entry_type(tar::EntryType::Regular);
+        match content {
+            Some(data) => {
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, path, *data).unwrap();
+            }
+            None => {
+                let (dir, name) = path.rsplit_once('/').unwrap();
+                h.set_size(0);
+                b.append_data(&mut h, format!("{dir}/.wh.{name}"), &[][..])
+                    .unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Writes an OCI layout with the given uncompressed layers (stored gzip-compressed).
+fn write_layout(dir: &Path, layers: &[Vec<u8>]) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| -> String {
+        let d = sha(data);
+        std::fs::write(blobs.join(&d[7..]), data).unwrap();
+        d
+    };
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    for l in layers {
+        diff_ids.push(sha(l));
+        let gz = gzip(l);
+        descriptors.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(&gz), "size": gz.len()}));
+    }
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": layers.iter().map(|_| json!({"created_by": "test"})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(&config), "size": config.len()},
+        "layers": descriptors,
+    }))
+    .unwrap();
+    let m = put(&manifest);
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": m, "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "polyglot"}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+}
+
+fn sbom(source: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["sbom", source, "--format", "json", "--no-cache"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn packages(v: &Value, ecosystem: &str) -> BTreeSet<(String, String, u64)> {
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ecosystem"] == ecosystem)
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+                p["layer"]["index"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, &str, u64)]) -> BTreeSet<(String, String, u64)> {
+    items
+        .iter()
+        .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), *c))
+        .collect()
+}
+
+#[test]
+fn rpm_java_and_rust_packages_from_a_layered_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout: PathBuf = dir.path().join("layout");
+    let os_release =
+        b"NAME=\"Rocky Linux\"\nVERSION_ID=\"9.3\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n";
+    let rpmdb = fixture("rpm/rpmdb.sqlite");
+    let greeter = fixture("java/greeter-1.2.3.jar");
+    let war = fixture("java/webapp.war");
+    let lock = fixture("rust/Cargo.lock");
+    let elf = fixture("rust/hello.dep-v0.elf");
+    let lower = layer(&[
+        ("etc/os-release", Some(os_release), 0o644),
+        ("var/lib/rpm/rpmdb.sqlite", Some(&rpmdb), 0o644),
+        ("opt/old/greeter-1.2.3.jar", Some(&greeter), 0o644),
+    ]);
+    let upper = layer(&[
+        ("opt/old/greeter-1.2.3.jar", None, 0o644),
+        ("srv/webapp.war", Some(&war), 0o644),
+        ("src/hello/Cargo.lock", Some(&lock), 0o644),
+        ("usr/local/bin/hello", Some(&elf), 0o755),
+    ]);
+    write_layout(&layout, &[lower, upper]);
+    let v = sbom(&format!("oci-dir:{}", layout.display()));
+
+    assert_eq!(v["distro"]["id"], "rocky");
+    // Exactly what `rpm -qa` printed for this database (gpg-pubkey is not a package).
+    assert_eq!(
+        packages(&v, "rpm"),
+        set(&[
+            ("hello-epoch", "2:1.0-3", 0),
+            ("libother", "0:0.9-1.el9", 0),
+            ("twodirs", "2.5.1-7.fc40", 0)
+        ])
+    );
+    let rpm_purls: Vec<&str> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ecosystem"] == "rpm")
+        .map(|p| p["purl"].as_str().unwrap())
+        .collect();
+    assert!(
+        rpm_purls
+            .iter()
+            .all(|p| p.starts_with("pkg:rpm/rocky/") && p.contains("distro=rocky-9.3")),
+        "{rpm_purls:?}"
+    );
+
+    // The war's own pom.properties and the jars inside it; the deleted jar of the lower layer
+    // is gone, but the same jar nested in the war (upper layer) is still reported.
+    let java = packages(&v, "java-archive");
+    assert!(java.iter().all(|(_, _, layer)| *layer == 1), "{java:?}");
+    assert!(
+        java.iter()
+            .any(|(n, ver, _)| n.ends_with(":greeter") && ver == "1.2.3"),
+        "{java:?}"
+    );
+    let java_paths: Vec<&str> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ecosystem"] == "java-archive")
+        .flat_map(|p| {
+            p["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["path"].as_str().unwrap())
+        })
+        .collect();
+    assert!(
+        java_paths.iter().all(|p| p.starts_with("/srv/webapp.war")),
+        "{java_paths:?}"
+    );
+
+    // Cargo.lock: registry packages; the auditable binary: its runtime packages and the root.
+    assert_eq!(
+        packages(&v, "rust-crate"),
+        set(&[
+            ("autocfg", "1.4.0", 1),
+            ("itoa", "1.0.11", 1),
+            ("palisade-hello", "0.3.1", 1)
+        ])
+    );
+}
