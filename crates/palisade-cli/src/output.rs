@@ -43,7 +43,9 @@ pub(crate) fn table(catalog: &Catalog, out: &mut dyn Write) -> io::Result<()> {
                 p.name.clone(),
                 p.version.clone(),
                 p.ecosystem.to_string(),
-                p.layer.as_ref().map_or_else(|| "-".to_owned(), |l| (l.index + 1).to_string()),
+                p.layer
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |l| (l.index + 1).to_string()),
             ]
         })
         .collect();
@@ -77,7 +79,11 @@ pub(crate) fn table(catalog: &Catalog, out: &mut dyn Write) -> io::Result<()> {
         out,
         "\n{} packages{}",
         catalog.packages.len(),
-        if summary.is_empty() { String::new() } else { format!(" ({})", summary.join(", ")) }
+        if summary.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", summary.join(", "))
+        }
     )?;
     for p in &catalog.problems {
         writeln!(out, "warning: {}", problem_line(p))?;

@@ -10,8 +10,11 @@ pub(crate) struct LayerBars {
 impl LayerBars {
     pub(crate) fn new(layers: usize, enabled: bool) -> Self {
         let bar = enabled.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(layers as u64), ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("{spinner} reading layers {pos}/{len} {wide_msg}") {
+            let bar =
+                ProgressBar::with_draw_target(Some(layers as u64), ProgressDrawTarget::stderr());
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} reading layers {pos}/{len} {wide_msg}")
+            {
                 bar.set_style(style);
             }
             bar.enable_steady_tick(std::time::Duration::from_millis(120));

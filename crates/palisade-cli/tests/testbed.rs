@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Builds the testbed images once per test process (the script itself is cached on disk).
@@ -25,7 +28,10 @@ fn testbed() -> &'static Path {
             .arg(&out)
             .status()
             .expect("running testbed/build-images.sh");
-        assert!(status.success(), "testbed/build-images.sh failed; run testbed/install-deps.sh first");
+        assert!(
+            status.success(),
+            "testbed/build-images.sh failed; run testbed/install-deps.sh first"
+        );
         out
     })
 }
@@ -75,7 +81,12 @@ fn of_type(v: &Value, ecosystem: &str) -> BTreeSet<(String, String)> {
         .unwrap()
         .iter()
         .filter(|p| p["ecosystem"] == ecosystem)
-        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["version"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -104,8 +115,15 @@ impl Registry {
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "registry start: {}", String::from_utf8_lossy(&out.stderr));
-        let addr = std::fs::read_to_string(dir.path().join("addr")).unwrap().trim().to_owned();
+        assert!(
+            out.status.success(),
+            "registry start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addr = std::fs::read_to_string(dir.path().join("addr"))
+            .unwrap()
+            .trim()
+            .to_owned();
         Registry { dir, addr }
     }
 }
@@ -124,17 +142,30 @@ impl Drop for Registry {
 fn base_image_matches_dpkg_query() {
     let tb = testbed();
     let cache = tempfile::tempdir().unwrap();
-    let v = sbom_json(&format!("oci-dir:{}:base", tb.join("oci").display()), &["--no-cache"], cache.path());
+    let v = sbom_json(
+        &format!("oci-dir:{}:base", tb.join("oci").display()),
+        &["--no-cache"],
+        cache.path(),
+    );
 
     let distro = &v["distro"];
     assert_eq!(distro["id"], "debian");
     assert_eq!(distro["version_id"], "12");
     assert_eq!(distro["codename"], "bookworm");
 
-    let expected: BTreeSet<(String, String, String, String, String)> = tsv(&tb.join("expected/base.dpkg.tsv"))
-        .into_iter()
-        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone()))
-        .collect();
+    let expected: BTreeSet<(String, String, String, String, String)> =
+        tsv(&tb.join("expected/base.dpkg.tsv"))
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].clone(),
+                    r[1].clone(),
+                    r[2].clone(),
+                    r[3].clone(),
+                    r[4].clone(),
+                )
+            })
+            .collect();
     assert_eq!(expected.len(), 88);
     let got: BTreeSet<(String, String, String, String, String)> = v["packages"]
         .as_array()
@@ -143,7 +174,10 @@ fn base_image_matches_dpkg_query() {
         .map(|p| {
             assert_eq!(p["ecosystem"], "deb");
             assert_eq!(p["layer"]["index"], 0);
-            assert!(p["purl"].as_str().unwrap().contains("distro=debian-12"), "{p}");
+            assert!(
+                p["purl"].as_str().unwrap().contains("distro=debian-12"),
+                "{p}"
+            );
             (
                 p["name"].as_str().unwrap().to_owned(),
                 p["version"].as_str().unwrap().to_owned(),
@@ -167,9 +201,17 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
         .arg(tb)
         .output()
         .unwrap();
-    assert!(push.status.success(), "push: {}", String::from_utf8_lossy(&push.stderr));
+    assert!(
+        push.status.success(),
+        "push: {}",
+        String::from_utf8_lossy(&push.stderr)
+    );
 
-    let oci = sbom_json(&format!("oci-dir:{}:app", tb.join("oci").display()), &["--no-cache"], cache.path());
+    let oci = sbom_json(
+        &format!("oci-dir:{}:app", tb.join("oci").display()),
+        &["--no-cache"],
+        cache.path(),
+    );
     let sources = [
         format!("oci-archive:{}", tb.join("app.oci.tar").display()),
         format!("docker-archive:{}", tb.join("app.docker.tar").display()),
@@ -191,10 +233,16 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
         cache.path(),
     );
     assert_eq!(package_set(&v), want);
-    let out = palisade(&["sbom", &format!("docker-archive:{}", multi.display())], cache.path());
+    let out = palisade(
+        &["sbom", &format!("docker-archive:{}", multi.display())],
+        cache.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("several images") && err.contains("testbed/app:latest"), "{err}");
+    assert!(
+        err.contains("several images") && err.contains("testbed/app:latest"),
+        "{err}"
+    );
 
     // Ground truth.
     let python: BTreeSet<(String, String)> = tsv(&tb.join("expected/app.python.tsv"))
@@ -207,7 +255,10 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
         .map(|r| (r[0].clone(), r[1].clone()))
         .collect();
     let npm = of_type(&oci, "npm");
-    assert!(npm_installed.is_subset(&npm), "{npm_installed:?} not all in {npm:?}");
+    assert!(
+        npm_installed.is_subset(&npm),
+        "{npm_installed:?} not all in {npm:?}"
+    );
     let go_text = std::fs::read_to_string(tb.join("expected/app.go.txt")).unwrap();
     let mut go_expected = BTreeSet::new();
     for line in go_text.lines() {
@@ -216,7 +267,14 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
             go_expected.insert((f[1].to_owned(), f[2].to_owned()));
         }
     }
-    let go_version = go_text.lines().next().unwrap().rsplit(' ').next().unwrap().to_owned();
+    let go_version = go_text
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     go_expected.insert(("stdlib".to_owned(), go_version));
     assert_eq!(of_type(&oci, "go-module"), go_expected);
 
@@ -231,7 +289,12 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
             other => panic!("unexpected ecosystem {other}"),
         };
         assert_eq!(layer, expected_layer, "{p}");
-        assert!(p["layer"]["diff_id"].as_str().unwrap().starts_with("sha256:"));
+        assert!(
+            p["layer"]["diff_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
     }
     assert_eq!(oci["source"]["layers"].as_array().unwrap().len(), 4);
 }
@@ -240,8 +303,16 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
 fn unpacked_directory_gives_the_same_debian_packages() {
     let tb = testbed();
     let cache = tempfile::tempdir().unwrap();
-    let dir = sbom_json(&format!("dir:{}", tb.join("base-rootfs").display()), &[], cache.path());
-    let oci = sbom_json(&format!("oci-dir:{}:base", tb.join("oci").display()), &["--no-cache"], cache.path());
+    let dir = sbom_json(
+        &format!("dir:{}", tb.join("base-rootfs").display()),
+        &[],
+        cache.path(),
+    );
+    let oci = sbom_json(
+        &format!("oci-dir:{}:base", tb.join("oci").display()),
+        &["--no-cache"],
+        cache.path(),
+    );
     assert_eq!(of_type(&dir, "deb"), of_type(&oci, "deb"));
     assert_eq!(dir["distro"], oci["distro"]);
 }
@@ -265,10 +336,17 @@ fn warm_cache_gives_identical_output_and_is_used() {
     }
     let again = palisade(&["sbom", &src, "--format", "cyclonedx"], cache.path());
     assert_eq!(again.stdout, cold.stdout);
-    assert!(std::fs::read(&cached[0]).unwrap().starts_with(b"{\"cataloger_version\""));
+    assert!(
+        std::fs::read(&cached[0])
+            .unwrap()
+            .starts_with(b"{\"cataloger_version\"")
+    );
     // --no-cache writes nothing.
     let other = tempfile::tempdir().unwrap();
-    let out = palisade(&["sbom", &src, "--no-cache", "--format", "json"], other.path());
+    let out = palisade(
+        &["sbom", &src, "--no-cache", "--format", "json"],
+        other.path(),
+    );
     assert!(out.status.success());
     assert!(!other.path().join("palisade").exists());
 }
@@ -298,7 +376,10 @@ fn sbom_documents_round_trip_and_are_deterministic() {
     let native = sbom_json(&src, &[], cache.path());
     for format in ["cyclonedx", "spdx"] {
         let a = palisade(&["sbom", &src, "--format", format], cache.path());
-        let b = palisade(&["sbom", &src, "--format", format, "--no-cache"], cache.path());
+        let b = palisade(
+            &["sbom", &src, "--format", format, "--no-cache"],
+            cache.path(),
+        );
         assert!(a.status.success() && b.status.success());
         assert_eq!(a.stdout, b.stdout, "{format} output is not deterministic");
         let file = cache.path().join(format!("doc.{format}.json"));
@@ -347,10 +428,21 @@ fn sbom_documents_are_valid_against_their_schemas() {
         for format in ["cyclonedx", "spdx"] {
             let file = cache.path().join(format!("{tag}.{format}.json"));
             let out = palisade(
-                &["sbom", &src, "--format", format, "--output", file.to_str().unwrap()],
+                &[
+                    "sbom",
+                    &src,
+                    "--format",
+                    format,
+                    "--output",
+                    file.to_str().unwrap(),
+                ],
                 cache.path(),
             );
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(out.stdout.is_empty(), "--output must keep stdout empty");
             let check = Command::new(&python)
                 .arg(repo_root().join("tools/validate-sbom.py"))
