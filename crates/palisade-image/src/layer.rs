@@ -149,17 +149,19 @@ type Raw<'a> = BufReader<HashingReader<Counting<Box<dyn Read + Send + 'a>>>>;
 
 enum Decoder<'a> {
     None(Box<Raw<'a>>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<Raw<'a>>>),
+    Gzip(Box<crate::gzip::Gunzip<Raw<'a>>>),
     Zstd(Box<zstd::stream::read::Decoder<'a, Raw<'a>>>),
 }
 
 impl<'a> Decoder<'a> {
-    fn into_raw(self) -> Raw<'a> {
-        match self {
+    fn into_raw(self) -> io::Result<Raw<'a>> {
+        Ok(match self {
             Decoder::None(r) => *r,
-            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Gzip(d) => d
+                .into_inner()
+                .ok_or_else(|| io::Error::other("gzip decoder failed"))?,
             Decoder::Zstd(d) => d.finish(),
-        }
+        })
     }
 }
 
@@ -257,12 +259,12 @@ pub(crate) fn walk_blob<'a>(
 
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(CHANNEL_CHUNKS);
+        // Emptied chunks go back to the producer, so buffers are reused, not zeroed anew.
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let producer = scope.spawn(move || -> io::Result<(Digest, u64)> {
             let decoder = match compression {
                 Compression::None => Decoder::None(Box::new(raw)),
-                Compression::Gzip => {
-                    Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
-                }
+                Compression::Gzip => Decoder::Gzip(Box::new(crate::gzip::Gunzip::new(raw))),
                 Compression::Zstd => {
                     let mut d = zstd::stream::read::Decoder::with_buffer(raw)?;
                     // Bound the decoder's window (64 MiB): a frame asking for more is refused.
@@ -277,7 +279,8 @@ pub(crate) fn walk_blob<'a>(
                 limits,
             };
             loop {
-                let mut chunk = vec![0u8; CHUNK];
+                let mut chunk = recycle_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                chunk.resize(CHUNK, 0);
                 let mut filled = 0;
                 let read = loop {
                     match guard.read(&mut chunk[filled..]) {
@@ -307,12 +310,13 @@ pub(crate) fn walk_blob<'a>(
                 }
             }
             drop(tx);
-            let (digest, size, _) = guard.inner.into_raw().into_inner().finish()?;
+            let (digest, size, _) = guard.inner.into_raw()?.into_inner().finish()?;
             Ok((digest, size))
         });
 
         let channel = ChannelReader {
             rx,
+            recycle: recycle_tx,
             chunk: Vec::new(),
             pos: 0,
         };
@@ -363,6 +367,7 @@ const CHANNEL_CHUNKS: usize = 4;
 /// Reads the chunks the decompression thread sends.
 struct ChannelReader {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    recycle: std::sync::mpsc::Sender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
 }
@@ -372,7 +377,10 @@ impl Read for ChannelReader {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                    let used = std::mem::replace(&mut self.chunk, chunk);
+                    if used.capacity() > 0 {
+                        let _ = self.recycle.send(used);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
@@ -521,6 +529,10 @@ fn classify(
             // aufs metadata (.wh..wh.plnk, .wh..wh.aufs): not part of the filesystem.
             return Ok(None);
         }
+        if rest == "." || rest == ".." {
+            // `.wh..` / `.wh...` would delete `dir/.` or `dir/..`: not a path of the image.
+            return Err(format!("whiteout of {rest:?}"));
+        }
         let target = if dir.is_empty() {
             rest.to_owned()
         } else {
@@ -620,6 +632,37 @@ mod tests {
         assert!(normalise("../etc/passwd", &mut s).is_err());
         assert!(normalise("a/../../b", &mut s).is_err());
         assert!(normalise("/etc/passwd", &mut s).is_err());
+    }
+
+    #[test]
+    fn whiteouts_of_dot_and_dot_dot_are_refused() {
+        let entry = |path: &[u8]| crate::tar::RawEntry {
+            path: path.to_vec(),
+            link: Vec::new(),
+            typeflag: b'0',
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 0,
+        };
+        let (mut p, mut l) = (String::new(), String::new());
+        for bad in [&b"a/.wh.."[..], b".wh...", b"a/b/.wh..."] {
+            assert!(
+                classify(&entry(bad), &mut p, &mut l).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            classify(&entry(b"a/.wh.b"), &mut p, &mut l),
+            Ok(Some(Kind::Whiteout))
+        );
+        assert_eq!(p, "a/b");
+        assert_eq!(
+            classify(&entry(b".wh..wh..opq"), &mut p, &mut l),
+            Ok(Some(Kind::Opaque))
+        );
+        assert_eq!(p, "");
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod digest;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod gzip;
 mod image;
 mod layer;
 mod manifest;
