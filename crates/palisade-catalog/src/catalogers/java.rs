@@ -15,7 +15,7 @@ use std::io::{Cursor, Read};
 
 use zip::ZipArchive;
 
-use crate::catalogers::{Found, Parsed};
+use crate::catalogers::{Found, Parsed, shorten};
 use crate::package::Ecosystem;
 
 /// The most bytes of a top-level archive worth reading into memory (for the caller).
@@ -640,19 +640,6 @@ fn valid_version(v: &str) -> bool {
 
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
-}
-
-/// `s`, cut to a length fit for a message.
-fn shorten(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]

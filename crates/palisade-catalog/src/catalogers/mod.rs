@@ -179,6 +179,19 @@ fn wanted(path: &str) -> Option<Wanted> {
     }
 }
 
+/// `s`, cut to a length fit for a message.
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// Reads at most `cap` bytes; `None` when the content is longer.
 fn read_capped(content: &mut dyn Read, cap: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
     buf.clear();

@@ -28,7 +28,7 @@ use flate2::read::ZlibDecoder;
 use object::{Object, ObjectSection};
 use serde::Deserialize;
 
-use crate::catalogers::{Found, Parsed};
+use crate::catalogers::{Found, Parsed, shorten};
 use crate::package::Ecosystem;
 
 /// The most bytes of a `Cargo.lock` that are read (for the caller).
@@ -263,19 +263,6 @@ impl Output {
         }
         self.parsed
     }
-}
-
-/// `s`, cut to a length fit for a message.
-fn shorten(s: &str) -> String {
-    const MAX: usize = 300;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
