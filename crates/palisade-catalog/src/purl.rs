@@ -42,7 +42,13 @@ pub(crate) fn purl(f: &Found, distro: Option<&Distro>) -> Option<String> {
     if let Some(ns) = &namespace {
         p.with_namespace(ns.as_str()).ok()?;
     }
-    p.with_version(f.version.as_str()).ok()?;
+    // The Go standard library is versioned `go1.22.2` in binaries but `1.22.2` in PURLs and
+    // in the Go vulnerability database.
+    let version = match f.ecosystem {
+        Ecosystem::GoModule if f.name == "stdlib" => f.version.strip_prefix("go").unwrap_or(&f.version),
+        _ => f.version.as_str(),
+    };
+    p.with_version(version).ok()?;
     if f.ecosystem.is_os() {
         if let Some(arch) = &f.arch {
             p.add_qualifier("arch", arch.as_str()).ok()?;
@@ -113,6 +119,10 @@ mod tests {
             )
             .unwrap(),
             "pkg:golang/golang.org/x/net@v0.7.0"
+        );
+        assert_eq!(
+            purl(&found(Ecosystem::GoModule, "stdlib", "go1.19.8"), None).unwrap(),
+            "pkg:golang/stdlib@1.19.8"
         );
     }
 }
