@@ -6,7 +6,7 @@
 //! broken. Errors are fine: the catalog turns them into warnings. Panics, hangs and unbounded
 //! allocations are bugs. Each returns whether the parser accepted the input.
 
-use crate::catalogers::{Parsed, apk, dpkg, golang, npm, os, python};
+use crate::catalogers::{Parsed, apk, dpkg, golang, java, npm, os, python, rpm, rust};
 use crate::purl::purl;
 
 /// What every cataloger promises about the packages it returns.
@@ -164,4 +164,49 @@ pub fn go_buildinfo(data: &[u8]) -> bool {
         }
         golang::ScanResult::OldFormat | golang::ScanResult::None => false,
     }
+}
+
+/// The three rpmdb formats: the same bytes as SQLite, Berkeley DB hash and NDB.
+#[must_use]
+pub fn rpmdb(data: &[u8]) -> bool {
+    let mut any = false;
+    for parse in [rpm::parse_sqlite, rpm::parse_bdb, rpm::parse_ndb] {
+        if let Ok((parsed, owned)) = parse(data) {
+            check(&parsed);
+            assert!(owned.iter().all(|p| !p.starts_with('/')), "owned paths are relative");
+            any = true;
+        }
+    }
+    any
+}
+
+/// Java archives (`.jar`, `.war`, `.ear`), nested ones included.
+#[must_use]
+pub fn java_archive(data: &[u8]) -> bool {
+    match java::parse_archive(data, "fuzz.war") {
+        Ok(parsed) => {
+            check(&parsed);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `Cargo.lock`, and the same bytes as a `cargo auditable` ELF and as a bare `.dep-v0` section.
+#[must_use]
+pub fn rust_packages(data: &[u8]) -> bool {
+    let mut any = false;
+    if let Ok(parsed) = rust::parse_cargo_lock(data) {
+        check(&parsed);
+        any = true;
+    }
+    if let Some(Ok(parsed)) = rust::parse_auditable(data) {
+        check(&parsed);
+        any = true;
+    }
+    if let Ok(parsed) = rust::parse_dep_v0(data) {
+        check(&parsed);
+        any = true;
+    }
+    any
 }

@@ -106,9 +106,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::OK);
             }
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "palisade: error: {err}");
+            let top = err.to_string();
+            let _ = writeln!(stderr, "palisade: error: {top}");
+            // Library errors already quote their cause; print only what adds something.
             for cause in err.chain().skip(1) {
-                let _ = writeln!(stderr, "  caused by: {cause}");
+                let cause = cause.to_string();
+                if !top.contains(&cause) {
+                    let _ = writeln!(stderr, "  caused by: {cause}");
+                }
             }
             ExitCode::from(exit::ERROR)
         }

@@ -386,7 +386,18 @@ impl Store for LayoutStore {
             BlobKey::Path(p) => self.root.join(p),
         };
         match File::open(&path) {
-            Ok(f) => Ok(Box::new(BufReader::with_capacity(256 * 1024, f))),
+            Ok(f) => {
+                // Only regular files: a blob that is a device or a FIFO (`/dev/zero`, a pipe)
+                // would never end or never answer.
+                let meta = f.metadata().map_err(|e| Error::io(&path, e))?;
+                if !meta.is_file() {
+                    return Err(Error::malformed(
+                        path.display().to_string(),
+                        "not a regular file (devices, FIFOs and directories are not blobs)",
+                    ));
+                }
+                Ok(Box::new(BufReader::with_capacity(256 * 1024, f)))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => match key {
                 BlobKey::Digest(d) => Err(Error::MissingBlob {
                     source_name: format!("oci-dir:{}", self.root.display()),
@@ -730,14 +741,29 @@ impl Image {
                     reason: "layer has no location".into(),
                 })?;
                 let blob = store.open(key)?;
-                walk_blob(
+                // Never read more than the manifest promises (plus one byte to notice a lie).
+                let blob: Box<dyn Read + Send + '_> = match layer.size {
+                    Some(size) => Box::new(blob.take(size.saturating_add(1))),
+                    None => blob,
+                };
+                let stats = walk_blob(
                     blob,
                     &ctx,
                     layer.digest.as_ref(),
                     layer.diff_id.as_ref(),
                     self.limits,
                     visitor,
-                )
+                )?;
+                if let Some(size) = layer.size.filter(|s| *s != stats.blob_size) {
+                    return Err(Error::Layer {
+                        layer: ctx,
+                        reason: format!(
+                            "the blob is {} bytes but the manifest says {size}",
+                            stats.blob_size
+                        ),
+                    });
+                }
+                Ok(stats)
             }
         }
     }

@@ -589,11 +589,21 @@ fn normalise(raw: &str, out: &mut String) -> Result<bool, String> {
     Ok(!out.is_empty())
 }
 
+/// The longest symlink target Linux can store (`PATH_MAX` less the NUL). Longer ones exist in
+/// no real filesystem; resolving them is what costs (a PAX record may carry 1 MiB of `x/x/…`).
+const MAX_SYMLINK_TARGET: usize = 4095;
+
 /// A relative symlink target must stay inside the root when followed from the link's
 /// directory. Absolute targets are interpreted relative to the image root, so they are fine.
 fn check_symlink(path: &str, target: &str) -> Result<(), String> {
     if target.is_empty() {
         return Err("symlink with an empty target".into());
+    }
+    if target.len() > MAX_SYMLINK_TARGET {
+        return Err(format!(
+            "symlink target of {} bytes, longer than the {MAX_SYMLINK_TARGET} bytes Linux allows",
+            target.len()
+        ));
     }
     if target.contains('\0') {
         return Err("NUL byte in symlink target".into());
@@ -671,5 +681,7 @@ mod tests {
         assert!(check_symlink("etc/os-release", "/usr/lib/os-release").is_ok());
         assert!(check_symlink("etc/x", "../../etc/shadow").is_err());
         assert!(check_symlink("x", "..").is_err());
+        assert!(check_symlink("x", &"a/".repeat(2047)).is_ok());
+        assert!(check_symlink("x", &"a/".repeat(2048)).is_err());
     }
 }
