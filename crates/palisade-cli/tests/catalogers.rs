@@ -1,8 +1,8 @@
 //! End to end through the binary for the catalogers the Debian testbed image does not
 //! exercise: an RPM database written by rpm 4.18, Java archives built with `jar`, a
 //! `Cargo.lock` and a `cargo auditable` section (fixtures made by real tools, see
-//! `crates/palisade-catalog/tests/*_fixtures.sh`), stacked in a two-layer OCI image whose upper
-//! layer deletes a file of the lower one.
+//! `crates/palisade-catalog/tests/*_fixtures.sh`), stacked in a two-layer OCI image (gzip below,
+//! zstd above) whose upper layer deletes a file of the lower one.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -52,7 +52,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// Writes an OCI layout with the given uncompressed layers (stored gzip-compressed).
+/// Writes an OCI layout with the given uncompressed layers (stored gzip- and zstd-compressed).
 fn write_layout(dir: &Path, layers: &[Vec<u8>]) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -63,10 +63,19 @@ fn write_layout(dir: &Path, layers: &[Vec<u8>]) {
     };
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
-    for l in layers {
+    for (i, l) in layers.iter().enumerate() {
         diff_ids.push(sha(l));
-        let gz = gzip(l);
-        descriptors.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(&gz), "size": gz.len()}));
+        // Alternate the compressions: gzip, zstd, gzip, …
+        let (stored, media_type) = if i % 2 == 0 {
+            (gzip(l), "application/vnd.oci.image.layer.v1.tar+gzip")
+        } else {
+            (
+                zstd::encode_all(&l[..], 3).unwrap(),
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+            )
+        };
+        descriptors
+            .push(json!({"mediaType": media_type, "digest": put(&stored), "size": stored.len()}));
     }
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",

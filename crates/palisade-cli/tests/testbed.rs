@@ -207,24 +207,40 @@ fn app_image_is_the_same_from_every_source_and_matches_ground_truth() {
         String::from_utf8_lossy(&push.stderr)
     );
 
+    for tag in ["base", "app"] {
+        let oci = sbom_json(
+            &format!("oci-dir:{}:{tag}", tb.join("oci").display()),
+            &["--no-cache"],
+            cache.path(),
+        );
+        let sources = [
+            format!(
+                "oci-archive:{}",
+                tb.join(format!("{tag}.oci.tar")).display()
+            ),
+            format!(
+                "docker-archive:{}",
+                tb.join(format!("{tag}.docker.tar")).display()
+            ),
+            format!("registry:{}/testbed/{tag}:latest", registry.addr),
+            // Unprefixed paths are detected.
+            tb.join(format!("{tag}.docker.tar")).display().to_string(),
+            tb.join(format!("{tag}.oci.tar")).display().to_string(),
+        ];
+        let want = package_set(&oci);
+        assert!(want.len() >= 88, "{tag}: {} packages", want.len());
+        for s in &sources {
+            let v = sbom_json(s, &["--no-cache"], cache.path());
+            assert_eq!(package_set(&v), want, "{s} differs from the OCI layout");
+            assert_eq!(v["distro"], oci["distro"], "{s}");
+        }
+    }
     let oci = sbom_json(
         &format!("oci-dir:{}:app", tb.join("oci").display()),
         &["--no-cache"],
         cache.path(),
     );
-    let sources = [
-        format!("oci-archive:{}", tb.join("app.oci.tar").display()),
-        format!("docker-archive:{}", tb.join("app.docker.tar").display()),
-        format!("registry:{}/testbed/app:latest", registry.addr),
-        // Unprefixed paths are detected.
-        tb.join("app.docker.tar").display().to_string(),
-        tb.join("app.oci.tar").display().to_string(),
-    ];
     let want = package_set(&oci);
-    for s in &sources {
-        let v = sbom_json(s, &["--no-cache"], cache.path());
-        assert_eq!(package_set(&v), want, "{s} differs from the OCI layout");
-    }
     // A docker archive with several images: pick one by name.
     let multi = tb.join("multi.docker.tar");
     let v = sbom_json(
@@ -349,6 +365,44 @@ fn warm_cache_gives_identical_output_and_is_used() {
     );
     assert!(out.status.success());
     assert!(!other.path().join("palisade").exists());
+}
+
+#[test]
+fn processes_sharing_one_cache_agree() {
+    let tb = testbed();
+    let cache = tempfile::tempdir().unwrap();
+    let src = format!("oci-dir:{}:app", tb.join("oci").display());
+    // Four cold runs at once write the same entries; every one must succeed and agree, and a
+    // warm run afterwards must read whole entries only.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_palisade"))
+                .args(["sbom", &src, "--format", "json"])
+                .env("XDG_CACHE_HOME", cache.path())
+                .env_remove("PALISADE_NO_CACHE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout, outputs[0].stdout);
+        assert!(
+            o.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let files = walk_files(&cache.path().join("palisade/layers"));
+    assert_eq!(files.len(), 4, "{files:?}");
+    let warm = palisade(&["sbom", &src, "--format", "json"], cache.path());
+    assert_eq!(warm.stdout, outputs[0].stdout);
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {

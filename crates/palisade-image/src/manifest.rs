@@ -392,6 +392,26 @@ mod tests {
     }
 
     #[test]
+    fn missing_platform_lists_the_available_ones() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let index: Index = serde_json::from_str(&format!(
+            r#"{{"schemaVersion":2,"manifests":[
+              {{"mediaType":"{m}","digest":"{d}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
+              {{"mediaType":"{m}","digest":"{d}","size":1,"platform":{{"os":"linux","architecture":"s390x"}}}},
+              {{"mediaType":"{m}","digest":"{d}","size":1,"platform":{{"os":"unknown","architecture":"unknown"}}}}]}}"#,
+            m = media_type::OCI_MANIFEST
+        ))
+        .unwrap();
+        let err = select_platform(&index, &Platform::linux_amd64(), "registry:x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "registry:x: no image for platform linux/amd64; the image has: linux/arm64/v8, linux/s390x"
+        );
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        assert!(select_platform(&index, &arm, "registry:x").is_ok());
+    }
+
+    #[test]
     fn schema1_is_refused() {
         let err = parse_document(br#"{"schemaVersion":1,"name":"x"}"#, None, "m").unwrap_err();
         assert!(matches!(err, Error::UnsupportedMediaType { .. }));

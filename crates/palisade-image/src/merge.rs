@@ -265,6 +265,34 @@ mod tests {
     }
 
     #[test]
+    fn hard_links_resolve_to_their_target() {
+        let mut v = MergedView::new();
+        v.apply_layer(
+            0,
+            [
+                ("usr/bin/python3.11".to_owned(), f("elf")),
+                (
+                    "usr/bin/python3".to_owned(),
+                    Node::HardLink("usr/bin/python3.11".into()),
+                ),
+                (
+                    "usr/bin/dangling".to_owned(),
+                    Node::HardLink("nowhere".into()),
+                ),
+            ],
+        );
+        assert_eq!(
+            v.resolve("usr/bin/python3").unwrap(),
+            ("usr/bin/python3.11".to_owned(), 0, &"elf".to_owned())
+        );
+        assert!(v.resolve("usr/bin/dangling").is_none());
+        assert_eq!(
+            v.hard_links().collect::<Vec<_>>(),
+            vec![("usr/bin/python3", "usr/bin/python3.11")]
+        );
+    }
+
+    #[test]
     fn file_replacing_a_directory_hides_its_content() {
         let mut v = MergedView::new();
         v.apply_layer(0, [("d/x".to_owned(), f("x"))]);
