@@ -224,3 +224,37 @@ fn rpm_java_and_rust_packages_from_a_layered_image() {
         ])
     );
 }
+
+#[test]
+fn files_owned_by_os_packages_are_not_reported_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let status = b"Package: python3-six\nStatus: install ok installed\nArchitecture: all\nVersion: 1.16.0-4\n\n";
+    let list = b"/.\n/usr/lib/python3/dist-packages/six-1.16.0.dist-info\n/usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA\n";
+    let owned = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n";
+    let mine = b"Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\n";
+    let base = layer(&[
+        (
+            "etc/os-release",
+            Some(b"ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
+            0o644,
+        ),
+        ("var/lib/dpkg/status", Some(status), 0o644),
+        ("var/lib/dpkg/info/python3-six.list", Some(list), 0o644),
+        (
+            "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+            Some(owned),
+            0o644,
+        ),
+    ]);
+    let app = layer(&[(
+        "usr/local/lib/python3.11/site-packages/requests-2.19.1.dist-info/METADATA",
+        Some(mine),
+        0o644,
+    )]);
+    write_layout(&layout, &[base, app]);
+    let v = sbom(&format!("oci-dir:{}", layout.display()));
+    assert_eq!(packages(&v, "deb"), set(&[("python3-six", "1.16.0-4", 0)]));
+    // six's METADATA belongs to python3-six: only the pip-installed package is a Python one.
+    assert_eq!(packages(&v, "python"), set(&[("requests", "2.19.1", 1)]));
+}
