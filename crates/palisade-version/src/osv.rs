@@ -1,0 +1,540 @@
+//! OSV ranges: the `ranges` and `versions` of an OSV `affected[]` entry, and their evaluation
+//! exactly as the OSV schema's "Evaluation" section writes it.
+//!
+//! ```text
+//! affected  = v in versions  or  any range (not GIT) with BeforeLimits(v) and
+//!             walking the events sorted by version: introduced <= v → affected,
+//!             fixed <= v → not affected, last_affected < v → not affected
+//! ```
+//!
+//! `introduced: "0"` sorts before every version and `limit` values containing `*` after every
+//! version. Events of equal version keep their order in the record. `GIT` ranges (and types this
+//! crate does not know) are skipped and reported in [`Evaluation::skipped`].
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Error, Scheme, Version};
+
+/// The version part of an OSV `affected[]` entry. Other keys of the entry are ignored, so an
+/// entry deserializes into this directly (or flattens into a larger struct).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedVersions {
+    /// `affected[].ranges`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<Range>,
+    /// `affected[].versions`: versions affected outright.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+}
+
+/// One `affected[].ranges[]` entry (its `database_specific` is ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    /// `type`: how the events' versions are ordered.
+    #[serde(rename = "type")]
+    pub kind: RangeKind,
+    /// `repo`, required for `GIT` ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// `events`, in record order.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// A range `type`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum RangeKind {
+    /// `SEMVER`: SemVer 2.0.0 precedence, whatever the ecosystem.
+    Semver,
+    /// `ECOSYSTEM`: the ecosystem's own scheme.
+    Ecosystem,
+    /// `GIT`: commit hashes; needs the repository, so never evaluated here.
+    Git,
+    /// A type this crate does not know; skipped.
+    Other(String),
+}
+
+impl From<String> for RangeKind {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "SEMVER" => RangeKind::Semver,
+            "ECOSYSTEM" => RangeKind::Ecosystem,
+            "GIT" => RangeKind::Git,
+            _ => RangeKind::Other(s),
+        }
+    }
+}
+
+impl From<RangeKind> for String {
+    fn from(k: RangeKind) -> String {
+        match k {
+            RangeKind::Semver => "SEMVER".into(),
+            RangeKind::Ecosystem => "ECOSYSTEM".into(),
+            RangeKind::Git => "GIT".into(),
+            RangeKind::Other(s) => s,
+        }
+    }
+}
+
+/// One event: a JSON object with exactly one of the four keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// `{"introduced": v}`; `"0"` means before every version.
+    Introduced(String),
+    /// `{"fixed": v}`: `v` is the first unaffected version.
+    Fixed(String),
+    /// `{"last_affected": v}`: `v` is the last affected version.
+    LastAffected(String),
+    /// `{"limit": v}`: only versions below some limit are in the range; `"*"` is infinity.
+    Limit(String),
+}
+
+const EVENT_KEYS: &str = "introduced, fixed, last_affected or limit";
+
+impl Event {
+    /// The JSON key: `introduced`, `fixed`, `last_affected` or `limit`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Event::Introduced(_) => "introduced",
+            Event::Fixed(_) => "fixed",
+            Event::LastAffected(_) => "last_affected",
+            Event::Limit(_) => "limit",
+        }
+    }
+
+    /// The version string.
+    pub fn version(&self) -> &str {
+        match self {
+            Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v) | Event::Limit(v) => v,
+        }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.key(), self.version())?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventVisitor;
+
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = Event;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an OSV event object with one key: {EVENT_KEYS}")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+                let mut found: Option<Event> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let make: fn(String) -> Event = match key.as_str() {
+                        "introduced" => Event::Introduced,
+                        "fixed" => Event::Fixed,
+                        "last_affected" => Event::LastAffected,
+                        "limit" => Event::Limit,
+                        _ => {
+                            return Err(de::Error::custom(format_args!(
+                                "unknown OSV event key {key:?} (expected {EVENT_KEYS})"
+                            )));
+                        }
+                    };
+                    let event = make(map.next_value()?);
+                    if let Some(first) = &found {
+                        return Err(de::Error::custom(format_args!(
+                            "OSV event has two keys, {:?} and {:?}; it must have exactly one",
+                            first.key(),
+                            event.key()
+                        )));
+                    }
+                    found = Some(event);
+                }
+                found.ok_or_else(|| {
+                    de::Error::custom(format_args!("OSV event has no key (expected {EVENT_KEYS})"))
+                })
+            }
+        }
+
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+/// Why a version is affected: the range and the pair of events it falls between, or the
+/// `versions` list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Match {
+    /// Position of the matching range in `ranges`; `None` for a `versions` list match.
+    pub range_index: Option<usize>,
+    /// The `introduced` event the version is at or after (`"0"` for "every version").
+    pub introduced: Option<String>,
+    /// The event that closes the range above the version, if any: `None` means no fix.
+    pub fixed_or_last_affected: Option<Bound>,
+    /// The version is listed in `versions`.
+    pub via_versions_list: bool,
+}
+
+/// The upper end of a matched range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// Fixed in this version.
+    Fixed(String),
+    /// Affected up to and including this version.
+    LastAffected(String),
+    /// No fix or last affected version, but the range stops below this limit.
+    Limit(String),
+}
+
+impl fmt::Display for Match {
+    /// One line for a report: `range 0: introduced 0, fixed 1.2.3`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.via_versions_list {
+            return f.write_str("listed in the affected versions");
+        }
+        if let Some(i) = self.range_index {
+            write!(f, "range {i}: ")?;
+        }
+        match self.introduced.as_deref() {
+            Some("0") | None => f.write_str("introduced at the first version")?,
+            Some(v) => write!(f, "introduced {v}")?,
+        }
+        match &self.fixed_or_last_affected {
+            Some(Bound::Fixed(v)) => write!(f, ", fixed {v}"),
+            Some(Bound::LastAffected(v)) => write!(f, ", last affected {v}"),
+            Some(Bound::Limit(v)) => write!(f, ", no fix below limit {v}"),
+            None => f.write_str(", no fix"),
+        }
+    }
+}
+
+/// A range that was not evaluated, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Position of the range in `ranges`.
+    pub range_index: usize,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// Why a range was not evaluated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// `GIT` ranges are commit hashes: evaluating them needs the repository's history.
+    Git,
+    /// A range type this crate does not know.
+    UnknownType(String),
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            SkipReason::Git => write!(
+                f,
+                "range {}: GIT range skipped (needs the repository's commit graph)",
+                self.range_index
+            ),
+            SkipReason::UnknownType(t) => write!(
+                f,
+                "range {}: unknown range type {t:?} skipped",
+                self.range_index
+            ),
+        }
+    }
+}
+
+/// The outcome of evaluating a version against an `affected[]` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    /// Every reason the version is affected: a `versions` list match first, then the matching
+    /// ranges in record order. Empty when it is not affected.
+    pub matches: Vec<Match>,
+    /// Ranges that were not evaluated; a version can be affected through them unseen.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Evaluation {
+    /// Whether the version is affected.
+    pub fn is_affected(&self) -> bool {
+        !self.matches.is_empty()
+    }
+}
+
+/// A point on a range's line: an event's version, or one of the two special values.
+#[derive(Clone, Debug)]
+enum Point {
+    /// `introduced: "0"`.
+    Start,
+    At(Version),
+    /// A `limit` containing `*`.
+    End,
+}
+
+impl Point {
+    /// Orders two points; versions of one range share a scheme, so `partial_cmp` answers.
+    fn cmp(&self, other: &Point) -> Ordering {
+        match (self, other) {
+            (Point::Start, Point::Start) | (Point::End, Point::End) => Ordering::Equal,
+            (Point::Start, _) | (_, Point::End) => Ordering::Less,
+            (_, Point::Start) | (Point::End, _) => Ordering::Greater,
+            (Point::At(a), Point::At(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+        }
+    }
+
+    fn cmp_version(&self, v: &Version) -> Ordering {
+        match self {
+            Point::Start => Ordering::Less,
+            Point::End => Ordering::Greater,
+            Point::At(p) => p.partial_cmp(v).unwrap_or(Ordering::Equal),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct CompiledEvent {
+    event: Event,
+    point: Point,
+}
+
+#[derive(Clone, Debug)]
+struct CompiledRange {
+    index: usize,
+    scheme: Scheme,
+    /// Sorted by point, stable.
+    events: Vec<CompiledEvent>,
+    has_limit: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Listed {
+    text: String,
+    parsed: Option<Version>,
+}
+
+/// An [`AffectedVersions`] with every event parsed and sorted once, ready to evaluate many
+/// versions: build it when an advisory is loaded, so a bad range fails then.
+#[derive(Clone, Debug)]
+pub struct CompiledAffected {
+    scheme: Scheme,
+    versions: Vec<Listed>,
+    ranges: Vec<CompiledRange>,
+    skipped: Vec<Skipped>,
+}
+
+/// The scheme of `SEMVER` ranges for an ecosystem scheme: Go keeps its own (for `v` and
+/// `go` prefixes), Cargo its strict reading, every other ecosystem the npm reading.
+fn semver_scheme(scheme: Scheme) -> Scheme {
+    match scheme {
+        Scheme::Go | Scheme::SemverCargo => scheme,
+        _ => Scheme::SemverNpm,
+    }
+}
+
+impl AffectedVersions {
+    /// Parses and sorts every event with `scheme` (the package ecosystem's scheme; `SEMVER`
+    /// ranges use SemVer). A version an event's scheme cannot parse is an error naming the
+    /// range and event.
+    pub fn compile(&self, scheme: Scheme) -> Result<CompiledAffected, Error> {
+        let mut ranges = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, range) in self.ranges.iter().enumerate() {
+            let range_scheme = match &range.kind {
+                RangeKind::Ecosystem => scheme,
+                RangeKind::Semver => semver_scheme(scheme),
+                RangeKind::Git => {
+                    skipped.push(Skipped {
+                        range_index: index,
+                        reason: SkipReason::Git,
+                    });
+                    continue;
+                }
+                RangeKind::Other(t) => {
+                    skipped.push(Skipped {
+                        range_index: index,
+                        reason: SkipReason::UnknownType(t.clone()),
+                    });
+                    continue;
+                }
+            };
+            let events = range
+                .events
+                .iter()
+                .map(|event| {
+                    let point = match event {
+                        Event::Introduced(v) if v == "0" => Point::Start,
+                        Event::Limit(v) if v.contains('*') => Point::End,
+                        _ => Point::At(range_scheme.parse(event.version()).map_err(|e| {
+                            Error::InvalidRangeEvent {
+                                range_index: index,
+                                event: event.key(),
+                                error: Box::new(e),
+                            }
+                        })?),
+                    };
+                    Ok(CompiledEvent {
+                        event: event.clone(),
+                        point,
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            let has_limit = events.iter().any(|e| matches!(e.event, Event::Limit(_)));
+            let events = merge_sort(events, &|a: &CompiledEvent, b: &CompiledEvent| {
+                a.point.cmp(&b.point)
+            });
+            ranges.push(CompiledRange {
+                index,
+                scheme: range_scheme,
+                events,
+                has_limit,
+            });
+        }
+        let versions = self
+            .versions
+            .iter()
+            .map(|text| Listed {
+                text: text.clone(),
+                parsed: scheme.parse(text).ok(),
+            })
+            .collect();
+        Ok(CompiledAffected {
+            scheme,
+            versions,
+            ranges,
+            skipped,
+        })
+    }
+
+    /// [`AffectedVersions::compile`] then [`CompiledAffected::evaluate`].
+    pub fn evaluate(&self, scheme: Scheme, version: &str) -> Result<Evaluation, Error> {
+        self.compile(scheme)?.evaluate(version)
+    }
+}
+
+impl CompiledAffected {
+    /// The ecosystem scheme this was compiled with.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// Evaluates `version`. It is an error if a range must be walked and its scheme cannot
+    /// parse `version`; the `versions` list alone needs no parse (it matches equal text, or
+    /// an equal version when both parse).
+    pub fn evaluate(&self, version: &str) -> Result<Evaluation, Error> {
+        let mut parsed: Vec<(Scheme, Version)> = Vec::new();
+        let mut parse = |scheme: Scheme| -> Result<Version, Error> {
+            if let Some((_, v)) = parsed.iter().find(|(s, _)| *s == scheme) {
+                return Ok(v.clone());
+            }
+            let v = scheme.parse(version)?;
+            parsed.push((scheme, v.clone()));
+            Ok(v)
+        };
+        let mut matches = Vec::new();
+        let own = parse(self.scheme).ok();
+        let listed = self.versions.iter().any(|l| {
+            l.text == version || matches!((&l.parsed, &own), (Some(a), Some(b)) if a == b)
+        });
+        if listed {
+            matches.push(Match {
+                range_index: None,
+                introduced: None,
+                fixed_or_last_affected: None,
+                via_versions_list: true,
+            });
+        }
+        for range in &self.ranges {
+            let v = parse(range.scheme)?;
+            matches.extend(range.evaluate(&v));
+        }
+        Ok(Evaluation {
+            matches,
+            skipped: self.skipped.clone(),
+        })
+    }
+}
+
+impl CompiledRange {
+    fn evaluate(&self, v: &Version) -> Option<Match> {
+        // BeforeLimits: with no limit events an implicit `*` admits everything.
+        if self.has_limit
+            && !self
+                .events
+                .iter()
+                .any(|e| matches!(e.event, Event::Limit(_)) && e.point.cmp_version(v).is_gt())
+        {
+            return None;
+        }
+        let mut vulnerable = false;
+        let mut introduced_at = None;
+        for (k, e) in self.events.iter().enumerate() {
+            let at_or_below = e.point.cmp_version(v).is_le();
+            match e.event {
+                Event::Introduced(_) if at_or_below => {
+                    vulnerable = true;
+                    introduced_at = Some(k);
+                }
+                Event::Fixed(_) if at_or_below => vulnerable = false,
+                Event::LastAffected(_) if e.point.cmp_version(v).is_lt() => vulnerable = false,
+                _ => {}
+            }
+        }
+        let k = introduced_at.filter(|_| vulnerable)?;
+        let bound = self.events[k + 1..]
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::Fixed(x) => Some(Bound::Fixed(x.clone())),
+                Event::LastAffected(x) => Some(Bound::LastAffected(x.clone())),
+                _ => None,
+            })
+            .or_else(|| {
+                self.events
+                    .iter()
+                    .find(|e| matches!(e.event, Event::Limit(_)) && e.point.cmp_version(v).is_gt())
+                    .map(|e| Bound::Limit(e.event.version().to_owned()))
+            });
+        Some(Match {
+            range_index: Some(self.index),
+            introduced: Some(self.events[k].event.version().to_owned()),
+            fixed_or_last_affected: bound,
+            via_versions_list: false,
+        })
+    }
+}
+
+/// A stable merge sort that cannot panic whatever `cmp` answers (the standard sorts may panic
+/// on an inconsistent order, and events come from outside).
+fn merge_sort<T>(mut items: Vec<T>, cmp: &dyn Fn(&T, &T) -> Ordering) -> Vec<T> {
+    if items.len() <= 1 {
+        return items;
+    }
+    let right = items.split_off(items.len() / 2);
+    let left = merge_sort(items, cmp);
+    let right = merge_sort(right, cmp);
+    let mut out = Vec::with_capacity(left.len() + right.len());
+    let mut left = left.into_iter().peekable();
+    let mut right = right.into_iter().peekable();
+    loop {
+        let take_right = match (left.peek(), right.peek()) {
+            (Some(l), Some(r)) => cmp(r, l).is_lt(),
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (None, None) => break,
+        };
+        out.extend(if take_right {
+            right.next()
+        } else {
+            left.next()
+        });
+    }
+    out
+}
