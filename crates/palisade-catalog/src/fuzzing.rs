@@ -173,7 +173,10 @@ pub fn rpmdb(data: &[u8]) -> bool {
     for parse in [rpm::parse_sqlite, rpm::parse_bdb, rpm::parse_ndb] {
         if let Ok((parsed, owned)) = parse(data) {
             check(&parsed);
-            assert!(owned.iter().all(|p| !p.starts_with('/')), "owned paths are relative");
+            assert!(
+                owned.iter().all(|p| !p.starts_with('/')),
+                "owned paths are relative"
+            );
             any = true;
         }
     }

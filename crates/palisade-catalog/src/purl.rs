@@ -45,7 +45,9 @@ pub(crate) fn purl(f: &Found, distro: Option<&Distro>) -> Option<String> {
     // The Go standard library is versioned `go1.22.2` in binaries but `1.22.2` in PURLs and
     // in the Go vulnerability database.
     let version = match f.ecosystem {
-        Ecosystem::GoModule if f.name == "stdlib" => f.version.strip_prefix("go").unwrap_or(&f.version),
+        Ecosystem::GoModule if f.name == "stdlib" => {
+            f.version.strip_prefix("go").unwrap_or(&f.version)
+        }
         _ => f.version.as_str(),
     };
     p.with_version(version).ok()?;
