@@ -258,3 +258,69 @@ fn files_owned_by_os_packages_are_not_reported_again() {
     // six's METADATA belongs to python3-six: only the pip-installed package is a Python one.
     assert_eq!(packages(&v, "python"), set(&[("requests", "2.19.1", 1)]));
 }
+
+/// Runs the binary and returns (exit code, stdout, stderr) with temporary paths replaced.
+fn run_filtered(args: &[&str], tmp: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .output()
+        .unwrap();
+    let filter = |b: &[u8]| String::from_utf8_lossy(b).replace(&tmp.display().to_string(), "[TMP]");
+    (
+        out.status.code().unwrap_or(-1),
+        filter(&out.stdout),
+        filter(&out.stderr),
+    )
+}
+
+#[test]
+fn user_facing_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let status = b"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u7\n\n";
+    let broken = b"Name: broken\nVersion:\n";
+    let base = layer(&[
+        (
+            "etc/os-release",
+            Some(b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n"),
+            0o644,
+        ),
+        ("var/lib/dpkg/status", Some(status), 0o644),
+        (
+            "usr/lib/python3/dist-packages/broken-1.dist-info/METADATA",
+            Some(broken),
+            0o644,
+        ),
+    ]);
+    let app = layer(&[(
+        "app/node_modules/lodash/package.json",
+        Some(br#"{"name":"lodash","version":"4.17.15"}"#),
+        0o644,
+    )]);
+    write_layout(&layout, &[base, app]);
+    let source = format!("oci-dir:{}", layout.display());
+
+    let (code, stdout, stderr) = run_filtered(&["sbom", &source, "--no-cache"], dir.path());
+    assert_eq!(code, 0);
+    assert_eq!(stderr, "");
+    insta::assert_snapshot!(stdout, @r"
+    oci-dir:[TMP]/layout: Debian GNU/Linux 12 (bookworm)
+    NAME    VERSION         TYPE  LAYER
+    libc6   2.36-9+deb12u7  deb   1
+    lodash  4.17.15         npm   2
+
+    2 packages (1 deb, 1 npm)
+    warning: layer 1: /usr/lib/python3/dist-packages/broken-1.dist-info/METADATA: package broken: no valid Version header
+    ");
+
+    let (code, _, stderr) = run_filtered(
+        &["sbom", &format!("{}/nothing-here", dir.path().display())],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"palisade: error: invalid image source "[TMP]/nothing-here": no such file or directory, and not an image reference (invalid image reference "[TMP]/nothing-here": repository must be lowercase letters, digits and separators ('.', '_', '-', '/')); use a prefix such as oci-dir:, oci-archive:, docker-archive:, dir: or registry:"#);
+
+    let (code, _, stderr) = run_filtered(&["sbom", &format!("{source}:v9")], dir.path());
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"palisade: error: oci-dir:[TMP]/layout:v9: no image tagged "v9"; available: polyglot"#);
+}
