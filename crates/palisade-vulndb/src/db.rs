@@ -1,0 +1,378 @@
+//! The database file: one SQLite file, built into a temporary file and renamed into place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::{Advisory, Error, Import, Timestamp, normalize_name};
+
+/// The schema version this crate writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE feeds (
+    name TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    snapshot TEXT,
+    imported_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE advisories (id TEXT PRIMARY KEY, modified TEXT, json TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE affected (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    advisory_id TEXT NOT NULL REFERENCES advisories(id),
+    PRIMARY KEY (ecosystem, name, advisory_id)
+) WITHOUT ROWID;
+";
+
+/// A feed as the database records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// `osv/PyPI`, `alpine-secdb`.
+    pub name: String,
+    /// The path or URL it was read from.
+    pub source: String,
+    /// Records read from it.
+    pub records: u64,
+    /// The newest `modified` of its advisories.
+    pub snapshot: Option<Timestamp>,
+    /// When it was imported, as the caller said.
+    pub imported_at: Timestamp,
+}
+
+/// What `palisade db status` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The file's schema version (always [`SCHEMA_VERSION`] for an opened database).
+    pub schema_version: u32,
+    /// The newest `modified` of all advisories: the data's age, never the clock.
+    pub built: Option<Timestamp>,
+    /// Number of advisories.
+    pub advisories: u64,
+    /// The feeds, by name.
+    pub feeds: Vec<FeedStatus>,
+}
+
+/// A database opened read-only: a scan never writes to it.
+#[derive(Debug)]
+pub struct Database {
+    path: PathBuf,
+    conn: Connection,
+}
+
+fn sql(path: &Path, action: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Sqlite {
+        path,
+        action,
+        source,
+    }
+}
+
+impl Database {
+    /// Opens `path` read-only (`SQLITE_OPEN_READ_ONLY`, the `mode=ro` of a URI, plus
+    /// `PRAGMA query_only`) and checks its schema version.
+    pub fn open_read_only(path: &Path) -> Result<Database, Error> {
+        // Opening a missing file read-only would fail with a vague SQLite message.
+        std::fs::metadata(path)
+            .map_err(|e| Error::io("opening the vulnerability database", path, e))?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql(path, "opening read-only"))?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(sql(path, "setting query_only"))?;
+        let found: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap_or(None);
+        if found.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+            return Err(Error::SchemaVersion {
+                path: path.to_path_buf(),
+                found: found.unwrap_or_else(|| "none".into()),
+                expected: SCHEMA_VERSION,
+            });
+        }
+        Ok(Database {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    /// The advisories affecting package `name` in `ecosystem` (the OSV string, with its
+    /// release suffix: `PyPI`, `Alpine:v3.11`), sorted by id. The name is normalised as the
+    /// ecosystem requires (PEP 503 for PyPI).
+    pub fn advisories_for(&self, ecosystem: &str, name: &str) -> Result<Vec<Advisory>, Error> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.json FROM affected f JOIN advisories a ON a.id = f.advisory_id \
+                 WHERE f.ecosystem = ?1 AND f.name = ?2 ORDER BY a.id",
+            )
+            .map_err(sql(path, "preparing the lookup"))?;
+        let rows = stmt
+            .query_map(params![ecosystem, normalize_name(ecosystem, name)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql(path, "looking up advisories"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(sql(path, "reading an advisory"))?;
+            out.push(decode(path, &id, &json)?);
+        }
+        Ok(out)
+    }
+
+    /// One advisory by id.
+    pub fn advisory(&self, id: &str) -> Result<Option<Advisory>, Error> {
+        let path = &self.path;
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM advisories WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql(path, "reading an advisory"))?;
+        json.map(|j| decode(path, id, &j)).transpose()
+    }
+
+    /// Schema version, build time, advisory count and feeds.
+    pub fn status(&self) -> Result<Status, Error> {
+        let path = &self.path;
+        let built: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'built'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql(path, "reading meta"))?;
+        let advisories: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM advisories", [], |r| r.get(0))
+            .map_err(sql(path, "counting advisories"))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, source, records, snapshot, imported_at FROM feeds ORDER BY name")
+            .map_err(sql(path, "reading feeds"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(sql(path, "reading feeds"))?;
+        let ts = |t: &str| {
+            Timestamp::parse(t).map_err(|message| Error::Corrupt {
+                path: path.clone(),
+                message,
+            })
+        };
+        let mut feeds = Vec::new();
+        for row in rows {
+            let (name, source, records, snapshot, imported_at) =
+                row.map_err(sql(path, "reading feeds"))?;
+            feeds.push(FeedStatus {
+                name,
+                source,
+                records: u64::try_from(records).unwrap_or(0),
+                snapshot: snapshot.as_deref().map(ts).transpose()?,
+                imported_at: ts(&imported_at)?,
+            });
+        }
+        Ok(Status {
+            schema_version: SCHEMA_VERSION,
+            built: built.as_deref().map(ts).transpose()?,
+            advisories: u64::try_from(advisories).unwrap_or(0),
+            feeds,
+        })
+    }
+}
+
+fn decode(path: &Path, id: &str, json: &str) -> Result<Advisory, Error> {
+    serde_json::from_str(json).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("advisory {id}: {e}"),
+    })
+}
+
+/// Builds a database: feeds are merged in memory, written into a temporary file beside the
+/// target, checked, and renamed over the target by [`DatabaseBuilder::finish`]. Dropping the
+/// builder (or a crash) before `finish` leaves the previous file untouched.
+#[derive(Debug)]
+pub struct DatabaseBuilder {
+    path: PathBuf,
+    advisories: BTreeMap<String, Advisory>,
+    feeds: BTreeMap<String, FeedStatus>,
+}
+
+impl DatabaseBuilder {
+    /// A builder that will replace `path`.
+    pub fn new(path: &Path) -> DatabaseBuilder {
+        DatabaseBuilder {
+            path: path.to_path_buf(),
+            advisories: BTreeMap::new(),
+            feeds: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a feed's advisories; an id seen before is merged ([`Advisory::merge`]: newer
+    /// `modified` wins, provenances of both are kept). `imported_at` is recorded as given.
+    pub fn add(&mut self, import: Import, imported_at: Timestamp) {
+        for a in import.advisories {
+            match self.advisories.get_mut(&a.id) {
+                Some(existing) => existing.merge(a),
+                None => {
+                    self.advisories.insert(a.id.clone(), a);
+                }
+            }
+        }
+        let f = import.feed;
+        self.feeds.insert(
+            f.name.clone(),
+            FeedStatus {
+                name: f.name,
+                source: f.source,
+                records: f.records,
+                snapshot: f.snapshot,
+                imported_at,
+            },
+        );
+    }
+
+    /// Writes the database and atomically replaces the target with it, after `PRAGMA
+    /// integrity_check`. The same inputs give the same bytes.
+    pub fn finish(self) -> Result<Status, Error> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".palisade-db-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("creating a temporary database in", &dir, e))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let built = self
+            .advisories
+            .values()
+            .filter_map(Advisory::last_change)
+            .max()
+            .cloned();
+        {
+            let mut conn = Connection::open(&tmp_path).map_err(sql(&tmp_path, "creating"))?;
+            write(&mut conn, &tmp_path, &self, built.as_ref())?;
+            let check: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(sql(&tmp_path, "checking integrity"))?;
+            if check != "ok" {
+                return Err(Error::Corrupt {
+                    path: tmp_path,
+                    message: format!("integrity check of the new database failed: {check}"),
+                });
+            }
+            conn.close()
+                .map_err(|(_, e)| sql(&tmp_path, "closing")(e))?;
+        }
+        // The temporary file is created 0600; a database is for every user of the host.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io("setting permissions of", &tmp_path, e))?;
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("syncing", &tmp_path, e))?;
+        tmp.persist(&self.path)
+            .map_err(|e| Error::io("renaming the new database over", &self.path, e.error))?;
+        // Make the rename durable; not every platform lets a directory be synced.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(Status {
+            schema_version: SCHEMA_VERSION,
+            built,
+            advisories: self.advisories.len() as u64,
+            feeds: self.feeds.into_values().collect(),
+        })
+    }
+}
+
+fn write(
+    conn: &mut Connection,
+    path: &Path,
+    b: &DatabaseBuilder,
+    built: Option<&Timestamp>,
+) -> Result<(), Error> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA page_size = 4096;",
+    )
+    .map_err(sql(path, "configuring"))?;
+    let tx = conn.transaction().map_err(sql(path, "starting"))?;
+    tx.execute_batch(SCHEMA)
+        .map_err(sql(path, "creating the schema"))?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+        [SCHEMA_VERSION.to_string()],
+    )
+    .map_err(sql(path, "writing meta"))?;
+    if let Some(built) = built {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('built', ?1)",
+            [built.as_str()],
+        )
+        .map_err(sql(path, "writing meta"))?;
+    }
+    {
+        let mut feed = tx
+            .prepare("INSERT INTO feeds VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(sql(path, "writing feeds"))?;
+        for f in b.feeds.values() {
+            feed.execute(params![
+                f.name,
+                f.source,
+                i64::try_from(f.records).unwrap_or(i64::MAX),
+                f.snapshot.as_ref().map(Timestamp::as_str),
+                f.imported_at.as_str()
+            ])
+            .map_err(sql(path, "writing feeds"))?;
+        }
+        let mut adv = tx
+            .prepare("INSERT INTO advisories VALUES (?1, ?2, ?3)")
+            .map_err(sql(path, "writing advisories"))?;
+        let mut aff = tx
+            .prepare("INSERT OR IGNORE INTO affected VALUES (?1, ?2, ?3)")
+            .map_err(sql(path, "writing the index"))?;
+        for a in b.advisories.values() {
+            let json = serde_json::to_string(a).map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("advisory {}: {e}", a.id),
+            })?;
+            adv.execute(params![
+                a.id,
+                a.modified.as_ref().map(Timestamp::as_str),
+                json
+            ])
+            .map_err(sql(path, "writing advisories"))?;
+            for f in &a.affected {
+                aff.execute(params![f.ecosystem, f.normalized_name, a.id])
+                    .map_err(sql(path, "writing the index"))?;
+            }
+        }
+    }
+    tx.commit().map_err(sql(path, "committing"))?;
+    Ok(())
+}

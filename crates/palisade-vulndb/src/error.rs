@@ -1,0 +1,85 @@
+//! The crate's error type: every message names the operation, the file and the record.
+
+use std::path::PathBuf;
+
+/// What went wrong, and on which input.
+///
+/// Messages read `importing OSV PyPI/all.zip: PYSEC-2019-1.json: affected[0].ranges[1]: …`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`reading`, `renaming the new database over`, …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A feed file or one of its records is malformed.
+    #[error("importing {feed}: {record}: {message}")]
+    Record {
+        /// The feed and file, e.g. `OSV PyPI/all.zip` or `Alpine secdb v3.11/main.yaml`.
+        feed: String,
+        /// The record: a zip entry name, a file name, or `packages[12] (openssl)`.
+        record: String,
+        /// What is wrong, with the path inside the record (`affected[0].ranges[1]: …`).
+        message: String,
+    },
+    /// A feed file as a whole is unreadable (not a zip, too many entries, too large…).
+    #[error("importing {feed}: {message}")]
+    Feed {
+        /// The feed and file.
+        feed: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// SQLite failed on the database file.
+    #[error("vulnerability database {path}: {action}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// The database file was written by another version of Palisade (or is not one).
+    #[error(
+        "vulnerability database {path} has schema version {found}, this palisade reads version {expected}; \
+         run `palisade db update` (or `palisade db import`) to rebuild it"
+    )]
+    SchemaVersion {
+        /// The database file.
+        path: PathBuf,
+        /// The version found, or `none` when the file has no Palisade metadata.
+        found: String,
+        /// The version this crate reads and writes.
+        expected: u32,
+    },
+    /// The database file is structurally broken (failed `PRAGMA integrity_check`, or holds a
+    /// record that does not parse).
+    #[error("vulnerability database {path}: {message}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Vulnerability feeds and the local database: importers (OSV JSON and bulk zips, Alpine
+//! secdb) into one advisory model that keeps distro facts, and the database file a scan opens
+//! read-only and an update replaces atomically.
+//!
+//! Not for: images, packages' discovery, matching policy. `palisade-version` orders versions;
+//! this crate stores which versions each advisory names.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use palisade_vulndb::{Database, DatabaseBuilder, Limits, Timestamp, import_osv};
+//!
+//! let import = import_osv(Path::new("feeds/osv/PyPI/all.zip"), &Limits::default())?;
+//! let mut builder = DatabaseBuilder::new(Path::new("vuln.db"));
+//! builder.add(import, Timestamp::parse("2026-08-21T00:00:00Z").unwrap());
+//! builder.finish()?;
+//!
+//! let db = Database::open_read_only(Path::new("vuln.db"))?;
+//! for advisory in db.advisories_for("PyPI", "Django")? {
+//!     println!("{advisory}");
+//! }
+//! # Ok::<(), palisade_vulndb::Error>(())
+//! ```
+//!
+//! # Database schema (version [`SCHEMA_VERSION`])
+//!
+//! - `meta(key, value)`: `schema_version`, `built` (newest `modified` of the data, not the
+//!   clock, so the same feeds give the same file).
+//! - `feeds(name, source, records, snapshot, imported_at)`.
+//! - `advisories(id, modified, json)`: the [`Advisory`] as JSON, checked again when read.
+//! - `affected(ecosystem, name, advisory_id)`: the lookup index, by normalised name.
+
+#![deny(missing_docs)]
+
+mod advisory;
+mod alpine;
+mod db;
+mod error;
+mod import;
+mod osv;
+mod timestamp;
+
+pub use advisory::{
+    Advisory, Affected, DistroFacts, DistroStatus, Provenance, Reference, Severity, SeverityKind,
+    normalize_name,
+};
+pub use alpine::import_alpine_secdb;
+pub use db::{Database, DatabaseBuilder, FeedStatus, SCHEMA_VERSION, Status};
+pub use error::Error;
+pub use import::{FeedInfo, Import, Limits};
+pub use osv::{import_osv, parse_osv_record};
+pub use timestamp::Timestamp;

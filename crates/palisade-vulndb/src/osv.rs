@@ -1,0 +1,202 @@
+//! The OSV importer: one `.json` record, a directory of them, or a bulk `ECOSYSTEM/all.zip`.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::advisory::RawOsvRecord;
+use crate::import::{
+    Import, Limits, dedup_sorted, list_files, newest_modified, range_warnings, read_capped,
+};
+use crate::{Advisory, Error, FeedInfo, Provenance};
+
+/// Imports OSV records from `path`: a `.zip` bulk export, a directory (every `*.json` below
+/// it), or a single `.json` file. The feed is named `osv/<ECOSYSTEM>` after the zip's folder
+/// (`osv/PyPI/all.zip` → `osv/PyPI`), `osv/<dir>` for a directory, `osv/<file>` for a file.
+pub fn import_osv(path: &Path, limits: &Limits) -> Result<Import, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if meta.is_dir() {
+        import_dir(path, limits)
+    } else if file_name.ends_with(".zip") {
+        import_zip(path, limits)
+    } else {
+        let feed = format!("OSV {file_name}");
+        let bytes = read_capped(path, limits.max_record_bytes)?;
+        let mut advisory = parse_record(&bytes, &feed, file_name)?;
+        let mut warnings = Vec::new();
+        range_warnings(&advisory, &feed, file_name, &mut warnings);
+        let name = format!("osv/{}", file_name.trim_end_matches(".json"));
+        advisory.provenance.push(Provenance {
+            feed: name.clone(),
+            record: file_name.to_owned(),
+        });
+        finish(name, path, 1, vec![advisory], warnings)
+    }
+}
+
+/// Parses one OSV JSON record; errors read `importing {feed}: {record}: …`.
+pub fn parse_osv_record(bytes: &[u8], feed: &str, record: &str) -> Result<Advisory, Error> {
+    parse_record(bytes, feed, record)
+}
+
+fn parse_record(bytes: &[u8], feed: &str, record: &str) -> Result<Advisory, Error> {
+    let err = |message: String| Error::Record {
+        feed: feed.to_owned(),
+        record: record.to_owned(),
+        message,
+    };
+    let raw: RawOsvRecord =
+        serde_json::from_slice(bytes).map_err(|e| err(format!("not an OSV record: {e}")))?;
+    Advisory::try_from(raw).map_err(err)
+}
+
+fn finish(
+    name: String,
+    path: &Path,
+    records: u64,
+    advisories: Vec<Advisory>,
+    warnings: Vec<String>,
+) -> Result<Import, Error> {
+    let advisories = dedup_sorted(advisories);
+    Ok(Import {
+        feed: FeedInfo {
+            name,
+            source: path.display().to_string(),
+            records,
+            snapshot: newest_modified(&advisories),
+        },
+        advisories,
+        warnings,
+    })
+}
+
+fn parent_name(path: &Path) -> String {
+    path.parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn import_dir(dir: &Path, limits: &Limits) -> Result<Import, Error> {
+    let dir_name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("osv")
+        .to_owned();
+    let name = format!("osv/{dir_name}");
+    let files = list_files(dir, &[".json"], limits)?;
+    let mut total = 0u64;
+    let mut advisories = Vec::with_capacity(files.len());
+    let mut warnings = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(dir).unwrap_or(file).display().to_string();
+        let bytes = read_capped(file, limits.max_record_bytes)?;
+        total += bytes.len() as u64;
+        if total > limits.max_total_bytes {
+            return Err(Error::Feed {
+                feed: format!("OSV {dir_name}/"),
+                message: format!("more than {} bytes of records", limits.max_total_bytes),
+            });
+        }
+        let feed = format!("OSV {dir_name}/");
+        let mut a = parse_record(&bytes, &feed, &rel)?;
+        range_warnings(&a, &feed, &rel, &mut warnings);
+        a.provenance.push(Provenance {
+            feed: name.clone(),
+            record: rel,
+        });
+        advisories.push(a);
+    }
+    finish(name, dir, files.len() as u64, advisories, warnings)
+}
+
+fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
+    let ecosystem = parent_name(path);
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("all.zip");
+    let feed = format!("OSV {ecosystem}/{file_name}");
+    let name = format!("osv/{ecosystem}");
+    let feed_err = |message: String| Error::Feed {
+        feed: feed.clone(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| feed_err(format!("not a readable zip archive: {e}")))?;
+    if archive.len() > limits.max_entries {
+        return Err(feed_err(format!(
+            "{} entries, more than the limit of {}",
+            archive.len(),
+            limits.max_entries
+        )));
+    }
+    let mut total = 0u64;
+    let mut records = 0u64;
+    let mut advisories = Vec::with_capacity(archive.len());
+    let mut warnings = Vec::new();
+    let mut buf = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| feed_err(format!("entry {i}: {e}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let entry_name = entry
+            .name()
+            .map_err(|e| feed_err(format!("entry {i}: unreadable name: {e}")))?
+            .into_owned();
+        if !entry_name.ends_with(".json") {
+            continue;
+        }
+        let claimed = entry.size();
+        if claimed > limits.max_record_bytes {
+            return Err(Error::Record {
+                feed,
+                record: entry_name,
+                message: format!(
+                    "entry claims {claimed} bytes, more than the {}-byte record limit",
+                    limits.max_record_bytes
+                ),
+            });
+        }
+        buf.clear();
+        (&mut entry)
+            .take(limits.max_record_bytes + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Record {
+                feed: feed.clone(),
+                record: entry_name.clone(),
+                message: format!("reading the entry: {e}"),
+            })?;
+        if buf.len() as u64 > limits.max_record_bytes {
+            return Err(Error::Record {
+                feed,
+                record: entry_name,
+                message: format!(
+                    "entry is larger than the {}-byte record limit",
+                    limits.max_record_bytes
+                ),
+            });
+        }
+        total += buf.len() as u64;
+        if total > limits.max_total_bytes {
+            return Err(feed_err(format!(
+                "more than {} bytes uncompressed",
+                limits.max_total_bytes
+            )));
+        }
+        let mut a = parse_record(&buf, &feed, &entry_name)?;
+        range_warnings(&a, &feed, &entry_name, &mut warnings);
+        a.provenance.push(Provenance {
+            feed: name.clone(),
+            record: entry_name,
+        });
+        advisories.push(a);
+        records += 1;
+    }
+    finish(name, path, records, advisories, warnings)
+}
