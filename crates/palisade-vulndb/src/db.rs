@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::{Advisory, Error, Import, Timestamp, normalize_name};
+use crate::{
+    Advisory, Enrichment, EnrichmentImport, Error, FeedInfo, Import, KevEntry, KevImport,
+    Timestamp, normalize_name,
+};
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -25,6 +28,14 @@ CREATE TABLE affected (
     name TEXT NOT NULL,
     advisory_id TEXT NOT NULL REFERENCES advisories(id),
     PRIMARY KEY (ecosystem, name, advisory_id)
+) WITHOUT ROWID;
+CREATE TABLE enrichment (cve TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE kev (
+    cve TEXT PRIMARY KEY,
+    date_added TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    ransomware INTEGER NOT NULL,
+    json TEXT NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -145,6 +156,40 @@ impl Database {
         json.map(|j| decode(path, id, &j)).transpose()
     }
 
+    /// What NVD and CISA KEV say about `cve`: NVD's [`Enrichment`] with the KEV entry in
+    /// [`Enrichment::kev`]; an entry with only the KEV facts when NVD's is missing; `None`
+    /// when neither knows the CVE.
+    pub fn enrichment(&self, cve: &str) -> Result<Option<Enrichment>, Error> {
+        let path = &self.path;
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM enrichment WHERE cve = ?1", [cve], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql(path, "reading enrichment"))?;
+        let kev_json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM kev WHERE cve = ?1", [cve], |r| r.get(0))
+            .optional()
+            .map_err(sql(path, "reading the KEV catalog"))?;
+        let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
+            path: path.clone(),
+            message: format!("{what} {cve}: {e}"),
+        };
+        let kev: Option<KevEntry> = kev_json
+            .map(|j| serde_json::from_str(&j).map_err(|e| corrupt("KEV entry", e)))
+            .transpose()?;
+        let mut out: Option<Enrichment> = json
+            .map(|j| serde_json::from_str(&j).map_err(|e| corrupt("enrichment", e)))
+            .transpose()?;
+        if let Some(k) = kev {
+            out.get_or_insert_with(|| Enrichment::new(cve.to_owned()))
+                .kev = Some(k);
+        }
+        Ok(out)
+    }
+
     /// Schema version, build time, advisory count and feeds.
     pub fn status(&self) -> Result<Status, Error> {
         let path = &self.path;
@@ -216,6 +261,8 @@ pub struct DatabaseBuilder {
     path: PathBuf,
     advisories: BTreeMap<String, Advisory>,
     feeds: BTreeMap<String, FeedStatus>,
+    enrichment: BTreeMap<String, Enrichment>,
+    kev: BTreeMap<String, KevEntry>,
 }
 
 impl DatabaseBuilder {
@@ -225,6 +272,8 @@ impl DatabaseBuilder {
             path: path.to_path_buf(),
             advisories: BTreeMap::new(),
             feeds: BTreeMap::new(),
+            enrichment: BTreeMap::new(),
+            kev: BTreeMap::new(),
         }
     }
 
@@ -239,7 +288,34 @@ impl DatabaseBuilder {
                 }
             }
         }
-        let f = import.feed;
+        self.add_feed(import.feed, imported_at);
+    }
+
+    /// Adds NVD enrichment (listed in `feeds`); for a CVE seen before, the entry with the newer
+    /// `last_modified` is kept.
+    pub fn add_enrichment(&mut self, import: EnrichmentImport, imported_at: Timestamp) {
+        for e in import.enrichment {
+            match self.enrichment.get_mut(&e.cve) {
+                Some(existing) if existing.last_modified >= e.last_modified => {}
+                Some(existing) => *existing = e,
+                None => {
+                    self.enrichment.insert(e.cve.clone(), e);
+                }
+            }
+        }
+        self.add_feed(import.feed, imported_at);
+    }
+
+    /// Adds the CISA KEV catalog (listed in `feeds`); it replaces the entries of a catalog
+    /// added before for the same CVEs.
+    pub fn add_kev(&mut self, import: KevImport, imported_at: Timestamp) {
+        for k in import.entries {
+            self.kev.insert(k.cve.clone(), k);
+        }
+        self.add_feed(import.feed, imported_at);
+    }
+
+    fn add_feed(&mut self, f: FeedInfo, imported_at: Timestamp) {
         self.feeds.insert(
             f.name.clone(),
             FeedStatus {
@@ -371,6 +447,28 @@ fn write(
                 aff.execute(params![f.ecosystem, f.normalized_name, a.id])
                     .map_err(sql(path, "writing the index"))?;
             }
+        }
+        let mut enr = tx
+            .prepare("INSERT INTO enrichment VALUES (?1, ?2)")
+            .map_err(sql(path, "writing enrichment"))?;
+        for e in b.enrichment.values() {
+            let json = serde_json::to_string(e).map_err(|err| Error::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("enrichment {}: {err}", e.cve),
+            })?;
+            enr.execute(params![e.cve, json])
+                .map_err(sql(path, "writing enrichment"))?;
+        }
+        let mut kev = tx
+            .prepare("INSERT INTO kev VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(sql(path, "writing the KEV catalog"))?;
+        for k in b.kev.values() {
+            let json = serde_json::to_string(k).map_err(|err| Error::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("KEV entry {}: {err}", k.cve),
+            })?;
+            kev.execute(params![k.cve, k.date_added, k.due_date, k.ransomware, json])
+                .map_err(sql(path, "writing the KEV catalog"))?;
         }
     }
     tx.commit().map_err(sql(path, "committing"))?;

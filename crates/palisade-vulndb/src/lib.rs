@@ -28,14 +28,20 @@
 //! - `feeds(name, source, records, snapshot, imported_at)`.
 //! - `advisories(id, modified, json)`: the [`Advisory`] as JSON, checked again when read.
 //! - `affected(ecosystem, name, advisory_id)`: the lookup index, by normalised name.
+//! - `enrichment(cve, json)`: NVD's [`Enrichment`] per CVE (CVSS, CWEs, status).
+//! - `kev(cve, date_added, due_date, ransomware, json)`: the CISA KEV catalog.
 
 #![deny(missing_docs)]
 
 mod advisory;
 mod alpine;
 mod db;
+mod debian;
 mod error;
 mod import;
+mod kev;
+mod matcher;
+mod nvd;
 mod osv;
 mod timestamp;
 
@@ -45,7 +51,11 @@ pub use advisory::{
 };
 pub use alpine::import_alpine_secdb;
 pub use db::{Database, DatabaseBuilder, FeedStatus, SCHEMA_VERSION, Status};
+pub use debian::{debian_release_number, import_debian_tracker};
 pub use error::Error;
 pub use import::{FeedInfo, Import, Limits};
+pub use kev::{KevEntry, KevImport, import_kev};
+pub use matcher::{Finding, FindingPackage, FindingStatus, MatchReport, Matcher, Skip};
+pub use nvd::{CvssScore, Enrichment, EnrichmentImport, import_nvd};
 pub use osv::{import_osv, parse_osv_record};
 pub use timestamp::Timestamp;

@@ -1,0 +1,650 @@
+//! Matching installed packages against advisories: which ecosystem and name each package is
+//! looked up by, how its version is evaluated, and one finding per vulnerability per package.
+//!
+//! - Language packages are looked up by OSV ecosystem and name (PEP 503 for PyPI) and their
+//!   installed version is evaluated against the advisory's ranges and `versions` list.
+//! - Distro packages are looked up by *source* package (Debian source, Alpine origin) and
+//!   release; the installed binary version is compared, in the distro's scheme, with the
+//!   tracker's fixed version, so a backported fix is never flagged. The tracker's status says
+//!   whether there is a fix at all.
+//! - Findings from several feeds about the same vulnerability (same id, or a shared alias) are
+//!   folded into one, keeping the record that has a fix.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use palisade_catalog::{Distro, Ecosystem, LayerRef, Package};
+use palisade_version::osv::{Bound, Match, RangeKind};
+
+use crate::{Advisory, Affected, Database, DistroFacts, DistroStatus, Error, Severity};
+use crate::{SeverityKind, normalize_name};
+
+/// Matches packages against a [`Database`] or against advisories held in memory.
+#[derive(Debug)]
+pub struct Matcher<'a> {
+    source: Source<'a>,
+}
+
+#[derive(Debug)]
+enum Source<'a> {
+    Database(&'a Database),
+    /// `(ecosystem, normalised name)` → the advisories with an entry for it, in slice order.
+    Memory(HashMap<(String, String), Vec<&'a Advisory>>),
+}
+
+/// What a match run found, and what it could not evaluate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MatchReport {
+    /// One finding per vulnerability per package, sorted by package then advisory id.
+    pub findings: Vec<Finding>,
+    /// Packages or advisory entries that could not be evaluated, with the reason; they
+    /// produced no finding. Sorted like the findings.
+    pub skipped: Vec<Skip>,
+}
+
+/// One vulnerability affecting one installed package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finding {
+    /// The id of the advisory kept for this vulnerability (`GHSA-…`, `PYSEC-…`, `CVE-…`).
+    pub advisory_id: String,
+    /// Every other id the vulnerability goes by: the kept advisory's aliases and the ids and
+    /// aliases of the records folded into it. Sorted.
+    pub aliases: Vec<String>,
+    /// The package.
+    pub package: FindingPackage,
+    /// Versions that fix it; empty when there is no fix.
+    pub fixed_versions: Vec<String>,
+    /// Fixed, unfixed, or a distro's decision not to fix (yet).
+    pub status: FindingStatus,
+    /// One line saying why it matched: the range or the tracker's verdict.
+    pub why: String,
+    /// The advisory's own rating (CVSS v3 preferred, then v4, v2, others), for enrichment to
+    /// refine (vendor severity, NVD, scores). `None` when the advisory gives none.
+    pub severity: Option<Severity>,
+}
+
+/// The package a finding or skip is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FindingPackage {
+    /// The packaging system.
+    pub ecosystem: Ecosystem,
+    /// Name as installed.
+    pub name: String,
+    /// Version as installed.
+    pub version: String,
+    /// Package URL.
+    pub purl: String,
+    /// The source package it was matched by, for OS packages.
+    pub source: Option<String>,
+    /// The layer that introduced it.
+    pub layer: Option<LayerRef>,
+}
+
+/// Whether a fix exists, or what the distro decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingStatus {
+    /// A fixed version exists ([`Finding::fixed_versions`]).
+    Fixed,
+    /// No fix yet.
+    Unfixed,
+    /// The distro will not fix it.
+    WontFix,
+    /// The distro ignores it (Debian `ignored`).
+    Ignored,
+    /// The distro postponed the fix (Debian `postponed`).
+    Postponed,
+}
+
+impl FindingStatus {
+    /// `fixed`, `unfixed`, `wont-fix`, `ignored`, `postponed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Fixed => "fixed",
+            FindingStatus::Unfixed => "unfixed",
+            FindingStatus::WontFix => "wont-fix",
+            FindingStatus::Ignored => "ignored",
+            FindingStatus::Postponed => "postponed",
+        }
+    }
+}
+
+impl fmt::Display for FindingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A package, or one advisory entry for it, that was not evaluated.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skip {
+    /// The package.
+    pub package: FindingPackage,
+    /// The advisory whose entry could not be evaluated; `None` when the whole package was
+    /// not matched (e.g. RPM, or a Debian package with no known release).
+    pub advisory_id: Option<String>,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+impl<'a> Matcher<'a> {
+    /// A matcher reading advisories from `db` as packages are looked up.
+    pub fn new(db: &'a Database) -> Matcher<'a> {
+        Matcher {
+            source: Source::Database(db),
+        }
+    }
+
+    /// A matcher over advisories in memory (tests, or a small feed read directly).
+    pub fn from_advisories(advisories: &'a [Advisory]) -> Matcher<'a> {
+        let mut index: HashMap<(String, String), Vec<&'a Advisory>> = HashMap::new();
+        for a in advisories {
+            for entry in &a.affected {
+                let list = index
+                    .entry((entry.ecosystem.clone(), entry.normalized_name.clone()))
+                    .or_default();
+                if !list.iter().any(|x| std::ptr::eq(*x, a)) {
+                    list.push(a);
+                }
+            }
+        }
+        Matcher {
+            source: Source::Memory(index),
+        }
+    }
+
+    fn lookup(&self, ecosystem: &str, name: &str) -> Result<Vec<Cow<'a, Advisory>>, Error> {
+        match &self.source {
+            Source::Database(db) => Ok(db
+                .advisories_for(ecosystem, name)?
+                .into_iter()
+                .map(Cow::Owned)
+                .collect()),
+            Source::Memory(index) => Ok(index
+                .get(&(ecosystem.to_owned(), normalize_name(ecosystem, name)))
+                .map(|v| v.iter().map(|a| Cow::Borrowed(*a)).collect())
+                .unwrap_or_default()),
+        }
+    }
+
+    /// Matches `packages`; `distro` is the image's operating system, needed for OS packages
+    /// (without it they are skipped with a reason). The only errors are database reads.
+    pub fn match_packages(
+        &self,
+        packages: &[Package],
+        distro: Option<&Distro>,
+    ) -> Result<MatchReport, Error> {
+        let mut report = MatchReport::default();
+        for pkg in packages {
+            let fp = finding_package(pkg);
+            let target = match Target::of(pkg, distro) {
+                Ok(t) => t,
+                Err(reason) => {
+                    report.skipped.push(Skip {
+                        package: fp,
+                        advisory_id: None,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let mut advisories: BTreeMap<String, Cow<'a, Advisory>> = BTreeMap::new();
+            for eco in &target.ecosystems {
+                for a in self.lookup(eco, &target.name)? {
+                    advisories.entry(a.id.clone()).or_insert(a);
+                }
+            }
+            let mut raw = Vec::new();
+            for advisory in advisories.values() {
+                if advisory.withdrawn.is_some() {
+                    continue;
+                }
+                match evaluate(advisory, &target, pkg) {
+                    Outcome::Affected(hit) => raw.push(hit),
+                    Outcome::NotAffected => {}
+                    Outcome::Skipped(reason) => report.skipped.push(Skip {
+                        package: fp.clone(),
+                        advisory_id: Some(advisory.id.clone()),
+                        reason,
+                    }),
+                }
+            }
+            for hit in dedup(raw) {
+                report.findings.push(Finding {
+                    advisory_id: hit.id,
+                    aliases: hit.aliases,
+                    package: fp.clone(),
+                    fixed_versions: hit.fixed,
+                    status: hit.status,
+                    why: hit.why,
+                    severity: hit.severity,
+                });
+            }
+        }
+        report
+            .findings
+            .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
+        report.skipped.sort();
+        Ok(report)
+    }
+}
+
+fn finding_package(pkg: &Package) -> FindingPackage {
+    FindingPackage {
+        ecosystem: pkg.ecosystem,
+        name: pkg.name.clone(),
+        version: pkg.version.clone(),
+        purl: pkg.purl.clone(),
+        source: pkg
+            .ecosystem
+            .is_os()
+            .then(|| pkg.source.as_ref().map(|s| s.name.clone()))
+            .flatten(),
+        layer: pkg.layer.clone(),
+    }
+}
+
+/// Where a package is looked up.
+struct Target {
+    /// OSV ecosystem strings, in order of preference (`Debian:bookworm`, `Debian:12`).
+    ecosystems: Vec<String>,
+    /// The name looked up: the package name, or the source package for OS packages.
+    name: String,
+    /// OS packages: matched by source package through a distro tracker.
+    distro: bool,
+}
+
+impl Target {
+    fn of(pkg: &Package, distro: Option<&Distro>) -> Result<Target, String> {
+        let language = |eco: &str| Target {
+            ecosystems: vec![eco.to_owned()],
+            name: pkg.name.clone(),
+            distro: false,
+        };
+        let source_name = || {
+            pkg.source
+                .as_ref()
+                .map_or_else(|| pkg.name.clone(), |s| s.name.clone())
+        };
+        Ok(match pkg.ecosystem {
+            Ecosystem::Python => language("PyPI"),
+            Ecosystem::Npm => language("npm"),
+            // `stdlib` (version `go1.19.8`) is OSV's own package name for the standard
+            // library; the Go scheme reads `go` release tags.
+            Ecosystem::GoModule => language("Go"),
+            Ecosystem::RustCrate => language("crates.io"),
+            Ecosystem::JavaArchive => language("Maven"),
+            // TODO: RPM distros (RHEL, Rocky, Alma, SUSE) need their own feeds imported first.
+            Ecosystem::Rpm => {
+                return Err(
+                    "RPM packages are not matched yet: no RPM advisory feed is supported".into(),
+                );
+            }
+            Ecosystem::Deb => {
+                let d = distro.ok_or(
+                    "deb package not matched: the image's distro release is unknown (no os-release)",
+                )?;
+                if d.id != "debian" {
+                    return Err(format!(
+                        "deb package not matched: no advisory feed for distro {:?} (only Debian)",
+                        d.id
+                    ));
+                }
+                let mut ecosystems = Vec::new();
+                if let Some(c) = d.codename.as_deref().filter(|c| !c.is_empty()) {
+                    ecosystems.push(format!("Debian:{c}"));
+                }
+                if let Some(major) = d
+                    .version_id
+                    .as_deref()
+                    .and_then(|v| v.split('.').next())
+                    .filter(|m| !m.is_empty())
+                {
+                    ecosystems.push(format!("Debian:{major}"));
+                }
+                if ecosystems.is_empty() {
+                    return Err(
+                        "deb package not matched: the Debian release has no codename or VERSION_ID"
+                            .into(),
+                    );
+                }
+                Target {
+                    ecosystems,
+                    name: source_name(),
+                    distro: true,
+                }
+            }
+            Ecosystem::Apk => {
+                let d = distro.ok_or(
+                    "apk package not matched: the image's distro release is unknown (no os-release)",
+                )?;
+                if d.id != "alpine" {
+                    return Err(format!(
+                        "apk package not matched: no advisory feed for distro {:?} (only Alpine)",
+                        d.id
+                    ));
+                }
+                let branch = d.version_id.as_deref().and_then(|v| {
+                    let mut parts = v.split('.');
+                    let major = parts
+                        .next()
+                        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))?;
+                    let minor: String = parts
+                        .next()?
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    (!major.is_empty() && !minor.is_empty()).then(|| format!("v{major}.{minor}"))
+                });
+                let Some(branch) = branch else {
+                    return Err(format!(
+                        "apk package not matched: cannot tell the Alpine branch from VERSION_ID {:?}",
+                        d.version_id
+                    ));
+                };
+                Target {
+                    ecosystems: vec![format!("Alpine:{branch}")],
+                    name: source_name(),
+                    distro: true,
+                }
+            }
+        })
+    }
+}
+
+/// One advisory's verdict for one package, before deduplication.
+struct Hit {
+    id: String,
+    aliases: Vec<String>,
+    fixed: Vec<String>,
+    status: FindingStatus,
+    why: String,
+    severity: Option<Severity>,
+}
+
+enum Outcome {
+    Affected(Hit),
+    NotAffected,
+    Skipped(String),
+}
+
+fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package) -> Outcome {
+    let entries: Vec<&Affected> = advisory
+        .affected
+        .iter()
+        .filter(|e| {
+            target.ecosystems.contains(&e.ecosystem)
+                && e.normalized_name == normalize_name(&e.ecosystem, &target.name)
+        })
+        .collect();
+    // (status, fixed versions, why) of each entry the version is affected by.
+    let mut verdicts: Vec<(FindingStatus, Vec<String>, String)> = Vec::new();
+    let mut skipped: Option<String> = None;
+    for entry in entries {
+        let verdict = if target.distro {
+            distro_verdict(advisory, entry, pkg, target)
+        } else {
+            language_verdict(advisory, entry, pkg)
+        };
+        match verdict {
+            Ok(Some(v)) => verdicts.push(v),
+            Ok(None) => {}
+            Err(reason) => {
+                skipped.get_or_insert(reason);
+            }
+        }
+    }
+    // Prefer a verdict with a fix, then the status order (fixed, unfixed, wont-fix, …).
+    verdicts.sort_by_key(|(status, fixed, _)| (fixed.is_empty(), *status));
+    let mut verdicts = verdicts.into_iter();
+    let Some((status, mut fixed, why)) = verdicts.next() else {
+        return skipped.map_or(Outcome::NotAffected, Outcome::Skipped);
+    };
+    for (_, more, _) in verdicts {
+        for f in more {
+            if !fixed.contains(&f) {
+                fixed.push(f);
+            }
+        }
+    }
+    Outcome::Affected(Hit {
+        id: advisory.id.clone(),
+        aliases: advisory.aliases.clone(),
+        fixed,
+        status,
+        why,
+        severity: preferred_severity(&advisory.severity),
+    })
+}
+
+type Verdict = Result<Option<(FindingStatus, Vec<String>, String)>, String>;
+
+/// The entry's evaluation of the installed version: `Ok(None)` when not affected.
+fn evaluate_entry(entry: &Affected, version: &str) -> Result<Vec<Match>, String> {
+    let Some(scheme) = entry.scheme else {
+        return Err(format!(
+            "{} {}: entry not evaluable: {}",
+            entry.ecosystem,
+            entry.name,
+            entry.unevaluable.as_deref().unwrap_or("no version scheme")
+        ));
+    };
+    let v = &entry.versions;
+    let evaluable_ranges = v
+        .ranges
+        .iter()
+        .any(|r| matches!(r.kind, RangeKind::Ecosystem | RangeKind::Semver));
+    if !evaluable_ranges && v.versions.is_empty() && !v.ranges.is_empty() {
+        return Err(format!(
+            "{} {}: only GIT or unknown ranges, which need a repository to evaluate",
+            entry.ecosystem, entry.name
+        ));
+    }
+    let compiled = v.compile(scheme).map_err(|e| {
+        format!(
+            "{} {}: ranges do not compile: {e}",
+            entry.ecosystem, entry.name
+        )
+    })?;
+    let eval = compiled.evaluate(version).map_err(|e| {
+        format!(
+            "{} {}: installed version {version:?} is not a {scheme} version: {e}",
+            entry.ecosystem, entry.name
+        )
+    })?;
+    Ok(eval.matches)
+}
+
+fn fixes(matches: &[Match]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in matches {
+        if let Some(Bound::Fixed(f)) = &m.fixed_or_last_affected
+            && !out.contains(f)
+        {
+            out.push(f.clone());
+        }
+    }
+    out
+}
+
+fn language_verdict(advisory: &Advisory, entry: &Affected, pkg: &Package) -> Verdict {
+    let matches = evaluate_entry(entry, &pkg.version)?;
+    let Some(first) = matches.first() else {
+        return Ok(None);
+    };
+    let fixed = fixes(&matches);
+    // The line names the range with a fix when there is one.
+    let shown = matches
+        .iter()
+        .find(|m| matches!(m.fixed_or_last_affected, Some(Bound::Fixed(_))))
+        .unwrap_or(first);
+    let status = if fixed.is_empty() {
+        FindingStatus::Unfixed
+    } else {
+        FindingStatus::Fixed
+    };
+    let why = format!(
+        "{} {} {}: {shown} ({})",
+        entry.ecosystem, pkg.name, pkg.version, advisory.id
+    );
+    Ok(Some((status, fixed, why)))
+}
+
+fn distro_verdict(
+    advisory: &Advisory,
+    entry: &Affected,
+    pkg: &Package,
+    target: &Target,
+) -> Verdict {
+    let default_facts;
+    let facts = match &entry.distro {
+        Some(f) => f,
+        None => {
+            // An OSV distro record (e.g. `Debian:12` DSA/DLA) without tracker facts: its
+            // ranges carry the fix.
+            default_facts = DistroFacts {
+                release: None,
+                repository: None,
+                source_package: true,
+                status: DistroStatus::Fixed,
+                urgency: None,
+                nodsa: None,
+                note: None,
+            };
+            &default_facts
+        }
+    };
+    let (base, release) = entry
+        .ecosystem
+        .split_once(':')
+        .unwrap_or((entry.ecosystem.as_str(), ""));
+    let feed = if base == "Alpine" { "secdb" } else { "tracker" };
+    let who = if target.name == pkg.name {
+        format!("source {}", target.name)
+    } else {
+        format!("source {} (binary {})", target.name, pkg.name)
+    };
+    let head = format!("{base} {release} {feed}: {who} {}", pkg.version);
+    let status = match &facts.status {
+        DistroStatus::NotAffected => return Ok(None),
+        DistroStatus::Fixed => FindingStatus::Fixed,
+        DistroStatus::Unfixed => FindingStatus::Unfixed,
+        DistroStatus::WontFix => FindingStatus::WontFix,
+        DistroStatus::Ignored => FindingStatus::Ignored,
+        DistroStatus::Postponed => FindingStatus::Postponed,
+        DistroStatus::Other(word) => {
+            return Err(format!(
+                "{} {}: tracker status {word:?} is not understood",
+                entry.ecosystem, entry.name
+            ));
+        }
+    };
+    let no_versions = entry.versions.ranges.is_empty() && entry.versions.versions.is_empty();
+    let matches = if status != FindingStatus::Fixed && no_versions {
+        // The tracker says the release's package is affected, whatever its version.
+        Vec::new()
+    } else {
+        let m = evaluate_entry(entry, &pkg.version)?;
+        if m.is_empty() {
+            return Ok(None);
+        }
+        m
+    };
+    let fixed = fixes(&matches);
+    let id = &advisory.id;
+    let why = match status {
+        FindingStatus::Fixed if !fixed.is_empty() => {
+            format!("{head} < fixed {} ({id})", fixed.join(", "))
+        }
+        FindingStatus::Fixed => match matches.first() {
+            Some(m) => format!("{head}: {m} ({id})"),
+            None => format!("{head}: affected ({id})"),
+        },
+        FindingStatus::Unfixed => format!("{head}: unfixed, no fixed version yet ({id})"),
+        other => {
+            let word = match other {
+                FindingStatus::WontFix => "will not fix",
+                FindingStatus::Ignored => "ignored",
+                _ => "postponed",
+            };
+            match facts.nodsa.as_deref().filter(|n| !n.is_empty()) {
+                Some(reason) => format!("{head}: {word} ({reason}) ({id})"),
+                None => format!("{head}: {word} ({id})"),
+            }
+        }
+    };
+    let status = if status == FindingStatus::Fixed && fixed.is_empty() {
+        FindingStatus::Unfixed
+    } else {
+        status
+    };
+    Ok(Some((status, fixed, why)))
+}
+
+fn preferred_severity(all: &[Severity]) -> Option<Severity> {
+    let rank = |k: &SeverityKind| match k {
+        SeverityKind::CvssV3 => 0,
+        SeverityKind::CvssV4 => 1,
+        SeverityKind::CvssV2 => 2,
+        SeverityKind::Ubuntu => 3,
+        SeverityKind::Other(_) => 4,
+    };
+    all.iter().min_by_key(|s| rank(&s.kind)).cloned()
+}
+
+/// Folds hits about the same vulnerability (same id or a shared alias, transitively) into
+/// one: the kept record is the one with a fix, then the better status, then the smallest id.
+fn dedup(hits: Vec<Hit>) -> Vec<Hit> {
+    let n = hits.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (i, h) in hits.iter().enumerate() {
+        for key in std::iter::once(&h.id).chain(&h.aliases) {
+            match owner.get(key.as_str()) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    if a != b {
+                        parent[a.max(b)] = a.min(b);
+                    }
+                }
+                None => {
+                    owner.insert(key, i);
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut slots: Vec<Option<Hit>> = hits.into_iter().map(Some).collect();
+    let mut out = Vec::new();
+    for members in groups.into_values() {
+        let mut group: Vec<Hit> = members.iter().filter_map(|&i| slots[i].take()).collect();
+        group.sort_by(|a, b| {
+            (a.fixed.is_empty(), a.status, &a.id).cmp(&(b.fixed.is_empty(), b.status, &b.id))
+        });
+        let mut group = group.into_iter();
+        let Some(mut kept) = group.next() else {
+            continue;
+        };
+        let mut names: BTreeSet<String> = kept.aliases.drain(..).collect();
+        for other in group {
+            names.insert(other.id);
+            names.extend(other.aliases);
+        }
+        names.remove(&kept.id);
+        kept.aliases = names.into_iter().collect();
+        out.push(kept);
+    }
+    out
+}

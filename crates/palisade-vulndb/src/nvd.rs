@@ -1,0 +1,413 @@
+//! The NVD CVE API 2.0 importer: enrichment (CVSS scores and vectors, CWEs, NVD status) per
+//! CVE, not advisories. NVD names no package versions a scan could match; a finding takes its
+//! CVSS from here when neither the vendor nor the advisory gives one.
+//!
+//! Input: one API response page (or a feed file of the same shape), `{"vulnerabilities":
+//! [{"cve": {id, published, lastModified, vulnStatus, descriptions, metrics: {cvssMetricV40?,
+//! cvssMetricV31?, cvssMetricV30?, cvssMetricV2?}, weaknesses, …}}]}`.
+//!
+//! Base scores are computed from the vectors with the `cvss` crate (v2.0, v3.0, v3.1 and v4.0
+//! all parse); a vector that does not parse keeps NVD's given score, with a warning, and a
+//! computed score that differs from the given one by more than 0.05 is reported too.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::import::{Limits, read_capped};
+use crate::kev::KevEntry;
+use crate::{Error, FeedInfo, Timestamp};
+
+/// What the database knows about one CVE beyond advisories: NVD's scores and weaknesses, and
+/// CISA KEV's facts. [`crate::Database::enrichment`] returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Enrichment {
+    /// `CVE-2019-19844`.
+    pub cve: String,
+    /// The CVSS ratings NVD lists (NVD's own and other sources'), newest CVSS version first,
+    /// in record order within a version. Empty when NVD has none yet.
+    #[serde(default)]
+    pub cvss: Vec<CvssScore>,
+    /// `CWE-640`, … (NVD's `weaknesses`, deduplicated, `NVD-CWE-Other`/`NVD-CWE-noinfo` kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cwes: Vec<String>,
+    /// NVD's `vulnStatus` (`Analyzed`, `Awaiting Analysis`, `Modified`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvd_status: Option<String>,
+    /// NVD's `published`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Timestamp>,
+    /// NVD's `lastModified` (NVD writes UTC without a zone; read as UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<Timestamp>,
+    /// The English description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The CISA KEV entry, when the CVE is known to be exploited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kev: Option<KevEntry>,
+}
+
+/// One CVSS rating.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CvssScore {
+    /// `2.0`, `3.0`, `3.1`, `4.0`.
+    pub version: String,
+    /// The vector as written (`CVSS:3.1/AV:N/…`; v2 vectors have no prefix).
+    pub vector: String,
+    /// The base score: computed from the vector, or NVD's when the vector does not parse.
+    pub base_score: f64,
+    /// The base score NVD gives.
+    pub given_score: f64,
+    /// Whether `base_score` was computed from the vector.
+    pub computed: bool,
+    /// NVD's `baseSeverity` (v3/v4) or the metric's `baseSeverity` (v2), as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Who scored it: `nvd@nist.gov`, or a CNA/ADP's identifier.
+    pub source: String,
+    /// NVD's `type`: `Primary` (true) or `Secondary`.
+    pub primary: bool,
+}
+
+impl Enrichment {
+    /// An entry with nothing but the CVE id.
+    pub fn new(cve: String) -> Enrichment {
+        Enrichment {
+            cve,
+            cvss: Vec::new(),
+            cwes: Vec::new(),
+            nvd_status: None,
+            published: None,
+            last_modified: None,
+            description: None,
+            kev: None,
+        }
+    }
+
+    /// The highest base score among the ratings whose version starts with `major`
+    /// (`"3"` for v3.0 and v3.1, `"4"`, `"2"`), whatever their source.
+    pub fn max_base_score(&self, major: &str) -> Option<f64> {
+        self.cvss
+            .iter()
+            .filter(|s| s.version.split('.').next() == Some(major))
+            .map(|s| s.base_score)
+            .reduce(f64::max)
+    }
+
+    /// The rating to show: the newest CVSS version present, NVD's primary one first.
+    pub fn preferred(&self) -> Option<&CvssScore> {
+        let newest = self.cvss.first()?.version.clone();
+        self.cvss
+            .iter()
+            .filter(|s| s.version == newest)
+            .find(|s| s.primary)
+            .or(self.cvss.first())
+    }
+}
+
+/// The enrichment records of one feed, for [`crate::DatabaseBuilder::add_enrichment`].
+#[derive(Clone, Debug)]
+pub struct EnrichmentImport {
+    /// The feed (`nvd`).
+    pub feed: FeedInfo,
+    /// One entry per CVE, sorted by CVE id.
+    pub enrichment: Vec<Enrichment>,
+    /// Problems kept going past (a vector that does not parse, a score that does not agree).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    vulnerabilities: Vec<RawItem>,
+}
+
+#[derive(Deserialize)]
+struct RawItem {
+    cve: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCve {
+    id: String,
+    #[serde(default)]
+    published: Option<String>,
+    #[serde(default)]
+    last_modified: Option<String>,
+    #[serde(default)]
+    vuln_status: Option<String>,
+    #[serde(default)]
+    descriptions: Vec<RawDescription>,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    weaknesses: Vec<RawWeakness>,
+}
+
+#[derive(Deserialize)]
+struct RawDescription {
+    lang: String,
+    value: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RawMetrics {
+    #[serde(default, rename = "cvssMetricV40")]
+    v40: Vec<RawMetric>,
+    #[serde(default, rename = "cvssMetricV31")]
+    v31: Vec<RawMetric>,
+    #[serde(default, rename = "cvssMetricV30")]
+    v30: Vec<RawMetric>,
+    #[serde(default, rename = "cvssMetricV2")]
+    v2: Vec<RawMetric>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMetric {
+    source: String,
+    #[serde(rename = "type")]
+    kind: String,
+    cvss_data: RawCvssData,
+    /// v2 puts the severity beside `cvssData`.
+    #[serde(default)]
+    base_severity: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCvssData {
+    version: String,
+    vector_string: String,
+    base_score: f64,
+    #[serde(default)]
+    base_severity: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawWeakness {
+    #[serde(default)]
+    description: Vec<RawDescription>,
+}
+
+/// NVD writes `2019-12-18T19:15:00.000`: UTC without a zone.
+fn nvd_time(field: &str, t: Option<String>) -> Result<Option<Timestamp>, String> {
+    t.map(|t| {
+        let zoned = t.len() > 19 && (t.ends_with(['Z', 'z']) || t[19..].contains(['+', '-']));
+        let text = if zoned { t } else { format!("{t}Z") };
+        Timestamp::parse(&text).map_err(|e| format!("{field}: {e}"))
+    })
+    .transpose()
+}
+
+impl TryFrom<RawMetric> for CvssScore {
+    /// The problem with the vector, when it does not parse or disagrees; the score is kept.
+    type Error = (CvssScore, String);
+
+    fn try_from(raw: RawMetric) -> Result<CvssScore, (CvssScore, String)> {
+        let d = raw.cvss_data;
+        let mut score = CvssScore {
+            version: d.version,
+            base_score: d.base_score,
+            given_score: d.base_score,
+            computed: false,
+            severity: d.base_severity.or(raw.base_severity),
+            source: raw.source,
+            primary: raw.kind == "Primary",
+            vector: d.vector_string,
+        };
+        match score.vector.parse::<cvss::Cvss>() {
+            Ok(v) => {
+                let computed = v.score();
+                score.base_score = computed;
+                score.computed = true;
+                if (computed - score.given_score).abs() > 0.05 {
+                    let msg = format!(
+                        "vector {} scores {computed}, NVD gives {}; the computed score is kept",
+                        score.vector, score.given_score
+                    );
+                    return Err((score, msg));
+                }
+                Ok(score)
+            }
+            Err(e) => {
+                let msg = format!(
+                    "vector {:?} does not parse ({e}); NVD's score {} is kept",
+                    score.vector, score.given_score
+                );
+                Err((score, msg))
+            }
+        }
+    }
+}
+
+/// One record in the model, with the warnings about its metrics.
+struct NvdRecord {
+    enrichment: Enrichment,
+    warnings: Vec<String>,
+}
+
+impl TryFrom<RawCve> for NvdRecord {
+    type Error = String;
+
+    fn try_from(raw: RawCve) -> Result<NvdRecord, String> {
+        if !raw.id.starts_with("CVE-") {
+            return Err(format!("id {:?} is not a CVE id", raw.id));
+        }
+        let mut e = Enrichment::new(raw.id);
+        e.published = nvd_time("published", raw.published)?;
+        e.last_modified = nvd_time("lastModified", raw.last_modified)?;
+        e.nvd_status = raw.vuln_status;
+        e.description = raw
+            .descriptions
+            .into_iter()
+            .find(|d| d.lang == "en")
+            .map(|d| d.value);
+        let mut warnings = Vec::new();
+        let m = raw.metrics;
+        for (key, metrics) in [
+            ("cvssMetricV40", m.v40),
+            ("cvssMetricV31", m.v31),
+            ("cvssMetricV30", m.v30),
+            ("cvssMetricV2", m.v2),
+        ] {
+            for (i, metric) in metrics.into_iter().enumerate() {
+                match CvssScore::try_from(metric) {
+                    Ok(s) => e.cvss.push(s),
+                    Err((s, w)) => {
+                        warnings.push(format!("metrics.{key}[{i}]: {w}"));
+                        e.cvss.push(s);
+                    }
+                }
+            }
+        }
+        for w in raw.weaknesses {
+            for d in w.description {
+                if !e.cwes.contains(&d.value) {
+                    e.cwes.push(d.value);
+                }
+            }
+        }
+        Ok(NvdRecord {
+            enrichment: e,
+            warnings,
+        })
+    }
+}
+
+/// Imports an NVD CVE API 2.0 response page (feed `nvd`) as enrichment. The file may be as
+/// large as [`Limits::max_total_bytes`] and hold at most [`Limits::max_entries`] records; a
+/// record that does not parse is an error naming it (`vulnerabilities[3] (CVE-…): …`). A CVE
+/// listed twice keeps its newest `lastModified`.
+pub fn import_nvd(path: &Path, limits: &Limits) -> Result<EnrichmentImport, Error> {
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("nvd.json")
+        .to_owned();
+    let feed = format!("NVD {file_name}");
+    let bytes = read_capped(path, limits.max_total_bytes)?;
+    let page: RawPage = serde_json::from_slice(&bytes).map_err(|e| Error::Feed {
+        feed: feed.clone(),
+        message: format!("not an NVD CVE API 2.0 response: {e}"),
+    })?;
+    if page.vulnerabilities.len() > limits.max_entries {
+        return Err(Error::Feed {
+            feed,
+            message: format!(
+                "{} records, more than the limit of {}",
+                page.vulnerabilities.len(),
+                limits.max_entries
+            ),
+        });
+    }
+    let records = page.vulnerabilities.len() as u64;
+    let mut out: Vec<Enrichment> = Vec::with_capacity(page.vulnerabilities.len());
+    let mut warnings = Vec::new();
+    for (i, item) in page.vulnerabilities.into_iter().enumerate() {
+        let id = item
+            .cve
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned();
+        let record = format!("vulnerabilities[{i}] ({id})");
+        let err = |message: String| Error::Record {
+            feed: feed.clone(),
+            record: record.clone(),
+            message,
+        };
+        let raw: RawCve = serde_json::from_value(item.cve).map_err(|e| err(e.to_string()))?;
+        let NvdRecord {
+            enrichment: e,
+            warnings: ws,
+        } = NvdRecord::try_from(raw).map_err(err)?;
+        warnings.extend(
+            ws.into_iter()
+                .map(|w| format!("importing {feed}: {record}: {w}")),
+        );
+        out.push(e);
+    }
+    out.sort_by(|a, b| {
+        a.cve
+            .cmp(&b.cve)
+            .then_with(|| b.last_modified.cmp(&a.last_modified))
+    });
+    out.dedup_by(|later, first| later.cve == first.cve);
+    let snapshot = out.iter().filter_map(|e| e.last_modified.clone()).max();
+    Ok(EnrichmentImport {
+        feed: FeedInfo {
+            name: "nvd".into(),
+            source: path.display().to_string(),
+            records,
+            snapshot,
+        },
+        enrichment: out,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvd_times_are_utc() {
+        let t = nvd_time("x", Some("2019-12-18T19:15:00.000".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.as_str(), "2019-12-18T19:15:00.000Z");
+        let t = nvd_time("x", Some("2019-12-18T19:15:00Z".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.as_str(), "2019-12-18T19:15:00Z");
+    }
+
+    #[test]
+    fn scores_are_computed_and_bad_vectors_keep_the_given_score() {
+        let m = |v: &str, s: f64| RawMetric {
+            source: "nvd@nist.gov".into(),
+            kind: "Primary".into(),
+            cvss_data: RawCvssData {
+                version: "3.1".into(),
+                vector_string: v.into(),
+                base_score: s,
+                base_severity: None,
+            },
+            base_severity: None,
+        };
+        let s =
+            CvssScore::try_from(m("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8)).unwrap();
+        assert!(s.computed && s.primary);
+        assert!((s.base_score - 9.8).abs() < 1e-9);
+        let (s, w) = CvssScore::try_from(m("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 5.0))
+            .unwrap_err();
+        assert!((s.base_score - 9.8).abs() < 1e-9, "{w}");
+        let (s, w) = CvssScore::try_from(m("CVSS:3.1/nonsense", 7.5)).unwrap_err();
+        assert!(!s.computed && (s.base_score - 7.5).abs() < 1e-9);
+        assert!(w.contains("does not parse"), "{w}");
+    }
+}
