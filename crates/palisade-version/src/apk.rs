@@ -2,7 +2,6 @@
 //! apk-tools' `apk_version_compare` does.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::cmp_digits;
 use crate::{Error, Scheme};
@@ -241,25 +240,7 @@ impl Ord for ApkVersion {
     }
 }
 
-impl PartialOrd for ApkVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for ApkVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for ApkVersion {}
-
-impl fmt::Display for ApkVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(ApkVersion);
 
 #[cfg(test)]
 mod tests {

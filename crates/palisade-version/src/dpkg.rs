@@ -2,7 +2,6 @@
 //! describes and dpkg's `verrevcmp` implements.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::{Error, Scheme};
 
@@ -178,25 +177,7 @@ impl Ord for DpkgVersion {
     }
 }
 
-impl PartialOrd for DpkgVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for DpkgVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for DpkgVersion {}
-
-impl fmt::Display for DpkgVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(DpkgVersion);
 
 #[cfg(test)]
 mod tests {

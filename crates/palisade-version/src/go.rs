@@ -2,7 +2,6 @@
 //! the `v` as OSV writes them, and Go release tags (`go1.21.3`, `go1.21rc2`).
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::all_digits;
 use crate::semver::{Core, Parts};
@@ -97,25 +96,7 @@ impl Ord for GoVersion {
     }
 }
 
-impl PartialOrd for GoVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for GoVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for GoVersion {}
-
-impl fmt::Display for GoVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(GoVersion);
 
 #[cfg(test)]
 mod tests {

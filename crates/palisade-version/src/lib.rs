@@ -73,6 +73,33 @@
 
 #![deny(missing_docs)]
 
+/// Implements `PartialOrd`, `PartialEq` and `Eq` from a version type's `Ord` (so equality is the
+/// scheme's, e.g. `1.0 == 1.0.0` in Maven), and `Display` as the original text (`self.text`).
+macro_rules! ordered_by_cmp {
+    ($t:ty) => {
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<::std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == ::std::cmp::Ordering::Equal
+            }
+        }
+
+        impl Eq for $t {}
+
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+    };
+}
+pub(crate) use ordered_by_cmp;
+
 mod apk;
 mod dpkg;
 mod error;

@@ -3,7 +3,6 @@
 //! `-` and at those changes, and well-known qualifiers.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::Num;
 use crate::{Error, Scheme};
@@ -283,25 +282,7 @@ impl Ord for MavenVersion {
     }
 }
 
-impl PartialOrd for MavenVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for MavenVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for MavenVersion {}
-
-impl fmt::Display for MavenVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(MavenVersion);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,6 @@
 //! Python package versions as PEP 440 defines them (the grammar and ordering of `packaging`).
 
 use std::cmp::Ordering;
-use std::fmt;
 use std::fmt::Write as _;
 
 use crate::num::Num;
@@ -273,25 +272,7 @@ impl Ord for Pep440Version {
     }
 }
 
-impl PartialOrd for Pep440Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Pep440Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl Eq for Pep440Version {}
-
-impl fmt::Display for Pep440Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(Pep440Version);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,6 @@
 //! the version and then the release, after the epoch.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::{Num, cmp_digits};
 use crate::{Error, Scheme};
@@ -183,25 +182,7 @@ impl Ord for RpmVersion {
     }
 }
 
-impl PartialOrd for RpmVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for RpmVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for RpmVersion {}
-
-impl fmt::Display for RpmVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(RpmVersion);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,6 @@
 //! letter makes a pre-release.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::Num;
 use crate::{Error, Scheme};
@@ -137,25 +136,7 @@ impl Ord for GemVersion {
     }
 }
 
-impl PartialOrd for GemVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for GemVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for GemVersion {}
-
-impl fmt::Display for GemVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(GemVersion);
 
 #[cfg(test)]
 mod tests {

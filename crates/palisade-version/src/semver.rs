@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::{Num, all_digits};
 use crate::{Error, Scheme};
@@ -214,25 +213,7 @@ impl Ord for SemVersion {
     }
 }
 
-impl PartialOrd for SemVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for SemVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for SemVersion {}
-
-impl fmt::Display for SemVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+crate::ordered_by_cmp!(SemVersion);
 
 #[cfg(test)]
 mod tests {
