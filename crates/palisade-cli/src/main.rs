@@ -1,8 +1,10 @@
 //! The `palisade` command. It only wires the library crates together: argument parsing,
 //! progress, output formats and exit codes live here; everything else lives in the crates.
 
+mod db;
 mod output;
 mod progress;
+mod scan;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ mod exit {
     pub(crate) const OK: u8 = 0;
     /// The input could not be read or is invalid (bad source, corrupt image, bad flags).
     pub(crate) const ERROR: u8 = 2;
+    // `palisade scan` returns its `--exit-code N` when findings are left after the filters.
 }
 
 #[derive(Parser, Debug)]
@@ -27,7 +30,7 @@ mod exit {
     version,
     about = "Container image trust, vulnerabilities and hardening under one policy",
     long_about = None,
-    after_help = "Exit codes: 0 success, 2 error (unreadable or invalid input). Data and caches live in the XDG directories ($XDG_CACHE_HOME/palisade)."
+    after_help = "Exit codes: 0 success, 2 error (unreadable or invalid input); `scan --exit-code N` returns N when findings are left after its filters. Data and caches live in the XDG directories ($XDG_CACHE_HOME/palisade, $XDG_DATA_HOME/palisade/vuln.db)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +41,10 @@ struct Cli {
 enum Command {
     /// List what is inside an image (OS and packages), as a table or an SBOM.
     Sbom(SbomArgs),
+    /// List the known vulnerabilities of an image (or SBOM) and gate CI on them.
+    Scan(scan::ScanArgs),
+    /// Manage the vulnerability database (import feeds, show status).
+    Db(db::DbArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,7 +60,7 @@ enum SbomOutput {
 }
 
 #[derive(Args, Debug)]
-struct SourceArgs {
+pub(crate) struct SourceArgs {
     /// The platform to pick from multi-platform images.
     #[arg(long, default_value = "linux/amd64", env = "PALISADE_PLATFORM")]
     platform: String,
@@ -130,11 +137,13 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Sbom(args) => sbom(&args),
+        Command::Scan(args) => scan::run(&args),
+        Command::Db(args) => db::run(&args),
     }
 }
 
 /// Opens and catalogs a source (or reads an SBOM given as `sbom:FILE`).
-fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, Option<String>)> {
+pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, Option<String>)> {
     if let Some(path) = source.strip_prefix("sbom:") {
         let bytes = read_limited(path)?;
         let catalog = palisade_catalog::read_sbom(&bytes, path)?;

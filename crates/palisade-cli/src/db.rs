@@ -1,0 +1,394 @@
+//! `palisade db import` and `palisade db status`: building the vulnerability database from
+//! local feed files, and showing what it holds.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use palisade_vulndb::{Database, DatabaseBuilder, Limits, Timestamp};
+use serde_json::{Value, json};
+
+use crate::{exit, output};
+
+/// `--db`, shared by `db` and `scan`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DbPathArgs {
+    /// The vulnerability database file
+    /// [default: $XDG_DATA_HOME/palisade/vuln.db, else ~/.local/share/palisade/vuln.db].
+    #[arg(long, value_name = "FILE", env = "PALISADE_DB")]
+    pub(crate) db: Option<PathBuf>,
+}
+
+impl DbPathArgs {
+    /// The database path: `--db`, else `$PALISADE_DB` (both via clap), else the XDG default.
+    pub(crate) fn path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.db {
+            return Ok(p.clone());
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".local/share"))
+            })
+            .context("no database path: pass --db, or set PALISADE_DB, XDG_DATA_HOME or HOME")?;
+        Ok(data.join("palisade").join("vuln.db"))
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DbArgs {
+    #[command(subcommand)]
+    command: DbCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Build a new database from local feed files (replaces the previous one atomically).
+    ///
+    /// Each PATH's kind is detected: an OSV `.zip` export or directory of OSV `.json` records;
+    /// an Alpine secdb directory (`v3.N/*.yaml`) or `.yaml` file; a `.json` file holding a CISA
+    /// KEV catalog, an NVD CVE API 2.0 page, a single OSV record, an Alpine secdb, or the Debian
+    /// security tracker's JSON.
+    Import(ImportArgs),
+    /// Show the database's schema version, build date and feeds.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// Feed files or directories; the new database holds exactly these.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    db: DbPathArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StatusFormat {
+    /// A summary for people.
+    Table,
+    /// JSON.
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    #[command(flatten)]
+    db: DbPathArgs,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: StatusFormat,
+
+    /// Warn when the data is older than this many days (the exit code stays 0).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    max_age: u64,
+}
+
+pub(crate) fn run(args: &DbArgs) -> Result<u8> {
+    match &args.command {
+        DbCommand::Import(a) => import(a),
+        DbCommand::Status(a) => status(a),
+    }
+}
+
+/// What a feed input is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Osv,
+    Alpine,
+    Debian,
+    Nvd,
+    Kev,
+}
+
+fn detect(path: &Path) -> Result<Kind> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.is_dir() {
+        return Ok(if is_alpine_dir(path) {
+            Kind::Alpine
+        } else {
+            Kind::Osv
+        });
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if name.ends_with(".zip") {
+        return Ok(Kind::Osv);
+    }
+    if name.ends_with(".yaml") || name.ends_with(".yml") {
+        return Ok(Kind::Alpine);
+    }
+    if !name.ends_with(".json") {
+        bail!(
+            "{}: unknown feed kind (expected a .zip, .json or .yaml file, or a directory)",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let Some(obj) = value.as_object() else {
+        bail!("{}: unknown feed kind (not a JSON object)", path.display());
+    };
+    if obj.contains_key("catalogVersion") {
+        return Ok(Kind::Kev);
+    }
+    let nvd_items = obj
+        .get("vulnerabilities")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.first().is_none_or(|i| i.get("cve").is_some()));
+    if obj.get("format").and_then(Value::as_str) == Some("NVD_CVE") || nvd_items {
+        return Ok(Kind::Nvd);
+    }
+    if obj.contains_key("id") && obj.contains_key("affected") {
+        return Ok(Kind::Osv);
+    }
+    if obj.contains_key("distroversion") && obj.contains_key("packages") {
+        return Ok(Kind::Alpine);
+    }
+    if !obj.is_empty() && obj.values().all(Value::is_object) {
+        return Ok(Kind::Debian);
+    }
+    bail!(
+        "{}: unknown feed kind (not KEV, NVD, OSV, Alpine secdb or Debian tracker JSON)",
+        path.display()
+    )
+}
+
+/// A directory shaped like alpine-secdb: `v3.N/` folders holding `.yaml` files.
+fn is_alpine_dir(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with('v')
+            && name[1..].starts_with(|c: char| c.is_ascii_digit())
+            && e.path().is_dir()
+            && std::fs::read_dir(e.path()).is_ok_and(|mut files| {
+                files.any(|f| {
+                    f.ok().is_some_and(|f| {
+                        let n = f.file_name();
+                        let n = n.to_string_lossy();
+                        n.ends_with(".yaml") || n.ends_with(".yml")
+                    })
+                })
+            })
+    })
+}
+
+fn import(args: &ImportArgs) -> Result<u8> {
+    let db_path = args.db.path()?;
+    if let Some(dir) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let limits = Limits::default();
+    let now = now_timestamp();
+    let mut builder = DatabaseBuilder::new(&db_path);
+    let mut lines = Vec::new();
+    for path in &args.paths {
+        let kind = detect(path)?;
+        let ctx = || format!("importing {}", path.display());
+        let (feed, warnings) = match kind {
+            Kind::Osv | Kind::Alpine | Kind::Debian => {
+                let import = match kind {
+                    Kind::Osv => palisade_vulndb::import_osv(path, &limits),
+                    Kind::Alpine => palisade_vulndb::import_alpine_secdb(path, &limits),
+                    _ => palisade_vulndb::import_debian_tracker(path, &limits),
+                }
+                .with_context(ctx)?;
+                let out = (import.feed.clone(), import.warnings.len());
+                builder.add(import, now.clone());
+                out
+            }
+            Kind::Nvd => {
+                let import = palisade_vulndb::import_nvd(path, &limits).with_context(ctx)?;
+                let out = (import.feed.clone(), import.warnings.len());
+                builder.add_enrichment(import, now.clone());
+                out
+            }
+            Kind::Kev => {
+                let import = palisade_vulndb::import_kev(path, &limits).with_context(ctx)?;
+                let out = (import.feed.clone(), import.warnings.len());
+                builder.add_kev(import, now.clone());
+                out
+            }
+        };
+        lines.push(format!(
+            "imported {}: {} records{}{} from {}",
+            feed.name,
+            feed.records,
+            feed.snapshot
+                .as_ref()
+                .map_or_else(String::new, |s| format!(", snapshot {s}")),
+            if warnings == 0 {
+                String::new()
+            } else {
+                format!(", {warnings} warnings")
+            },
+            path.display()
+        ));
+    }
+    let status = builder
+        .finish()
+        .with_context(|| format!("writing {}", db_path.display()))?;
+    let mut stderr = io::stderr().lock();
+    for l in &lines {
+        writeln!(stderr, "{l}")?;
+    }
+    writeln!(
+        stderr,
+        "wrote {}: {} advisories from {} feeds, built {}",
+        db_path.display(),
+        status.advisories,
+        status.feeds.len(),
+        status
+            .built
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), ToString::to_string)
+    )?;
+    Ok(exit::OK)
+}
+
+fn status(args: &StatusArgs) -> Result<u8> {
+    let db_path = args.db.path()?;
+    let db = Database::open_read_only(&db_path)?;
+    let status = db.status()?;
+    let now = unix_now();
+    let age_days = status
+        .built
+        .as_ref()
+        .map(|b| (now - b.unix_seconds()).max(0) / 86_400);
+    let stale = age_days.is_none_or(|a| u64::try_from(a).unwrap_or(0) > args.max_age);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match args.format {
+        StatusFormat::Json => {
+            let feeds: Vec<Value> = status
+                .feeds
+                .iter()
+                .map(|f| {
+                    json!({
+                        "name": f.name,
+                        "source": f.source,
+                        "records": f.records,
+                        "snapshot": f.snapshot.as_ref().map(Timestamp::as_str),
+                        "imported_at": f.imported_at.as_str(),
+                    })
+                })
+                .collect();
+            let doc = json!({
+                "path": db_path.display().to_string(),
+                "schema_version": status.schema_version,
+                "built": status.built.as_ref().map(Timestamp::as_str),
+                "age_days": age_days,
+                "max_age_days": args.max_age,
+                "stale": stale,
+                "advisories": status.advisories,
+                "feeds": feeds,
+            });
+            output::json(&doc, &mut out)?;
+        }
+        StatusFormat::Table => {
+            writeln!(out, "database:       {}", db_path.display())?;
+            writeln!(out, "schema version: {}", status.schema_version)?;
+            writeln!(
+                out,
+                "built:          {}{}",
+                status.built.as_ref().map_or("-", Timestamp::as_str),
+                age_days.map_or_else(String::new, |a| format!(" ({a} days ago)"))
+            )?;
+            writeln!(out, "advisories:     {}", status.advisories)?;
+            writeln!(out, "feeds:          {}", status.feeds.len())?;
+            let rows: Vec<[String; 4]> = status
+                .feeds
+                .iter()
+                .map(|f| {
+                    [
+                        f.name.clone(),
+                        f.records.to_string(),
+                        f.snapshot
+                            .as_ref()
+                            .map_or_else(|| "-".to_owned(), ToString::to_string),
+                        f.imported_at.to_string(),
+                    ]
+                })
+                .collect();
+            crate::scan::columns(
+                &["FEED", "RECORDS", "SNAPSHOT", "IMPORTED"],
+                &rows,
+                &mut out,
+            )?;
+        }
+    }
+    out.flush()?;
+    if stale {
+        let mut stderr = io::stderr().lock();
+        match age_days {
+            Some(a) => writeln!(
+                stderr,
+                "palisade: warning: the vulnerability database is {a} days old (more than --max-age {}); run `palisade db import` with newer feeds",
+                args.max_age
+            )?,
+            None => writeln!(
+                stderr,
+                "palisade: warning: the vulnerability database has no build date"
+            )?,
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The clock as an RFC 3339 timestamp (UTC, whole seconds).
+fn now_timestamp() -> Timestamp {
+    let secs = unix_now();
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let text = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    Timestamp::parse(&text).unwrap_or_else(|_| {
+        Timestamp::parse("1970-01-01T00:00:00Z").expect("a valid constant timestamp")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_a_valid_timestamp_near_the_clock() {
+        let t = now_timestamp();
+        assert!((t.unix_seconds() - unix_now()).abs() <= 2, "{t}");
+    }
+}

@@ -1,0 +1,482 @@
+//! `palisade scan`: catalog a source, match it against the vulnerability database, score and
+//! filter the findings, report them, and pick the exit code.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use palisade_vulndb::{Database, Enrichment, Finding, FindingStatus, Matcher, SeverityKind};
+use serde::Serialize;
+
+use crate::db::DbPathArgs;
+use crate::{SourceArgs, exit, load_catalog, output};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScanOutput {
+    /// A table for people, grouped by package.
+    Table,
+    /// A stable JSON document.
+    Json,
+}
+
+/// A severity derived from the CVSS base score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum Level {
+    /// CVSS ≥ 9.0.
+    Critical,
+    /// CVSS ≥ 7.0.
+    High,
+    /// CVSS ≥ 4.0.
+    Medium,
+    /// CVSS > 0.
+    Low,
+    /// No score known.
+    Unknown,
+}
+
+impl Level {
+    const ALL: [Level; 5] = [
+        Level::Critical,
+        Level::High,
+        Level::Medium,
+        Level::Low,
+        Level::Unknown,
+    ];
+
+    fn from_score(score: Option<f64>) -> Level {
+        match score {
+            Some(s) if s >= 9.0 => Level::Critical,
+            Some(s) if s >= 7.0 => Level::High,
+            Some(s) if s >= 4.0 => Level::Medium,
+            Some(s) if s > 0.0 => Level::Low,
+            _ => Level::Unknown,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Critical => "CRITICAL",
+            Level::High => "HIGH",
+            Level::Medium => "MEDIUM",
+            Level::Low => "LOW",
+            Level::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 no finding left after the filters (or --exit-code 0, the default); \
+N (the --exit-code value) at least one finding left after the filters; 2 error (bad source, \
+missing or unreadable database, bad flags).\n\n\
+Severity comes from the CVSS base score: the advisory's own CVSS v3/v4 vector, else NVD's \
+score for its CVE alias (primary v3.x first); CRITICAL >= 9, HIGH >= 7, MEDIUM >= 4, LOW > 0, \
+else UNKNOWN."
+)]
+pub(crate) struct ScanArgs {
+    /// The image: oci-dir:PATH[:TAG], oci-archive:FILE, docker-archive:FILE, dir:PATH,
+    /// registry:REF, sbom:FILE, or an existing path / image reference without prefix.
+    source: String,
+
+    #[command(flatten)]
+    db: DbPathArgs,
+
+    /// Keep only findings of these severities (comma-separated) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    severity: Vec<Level>,
+
+    /// Keep only findings whose CVSS base score is at least N (unscored findings are dropped)
+    /// [default: no minimum].
+    #[arg(long, value_name = "N")]
+    min_cvss: Option<f64>,
+
+    /// Drop findings with no fix: unfixed, wont-fix, ignored and postponed.
+    #[arg(long)]
+    ignore_unfixed: bool,
+
+    /// The exit code when at least one finding is left after the filters.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    exit_code: u8,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: ScanOutput,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    #[command(flatten)]
+    source_args: SourceArgs,
+}
+
+/// A CVSS rating chosen for a finding.
+#[derive(Clone, Debug, Serialize)]
+struct Cvss {
+    score: f64,
+    vector: String,
+    /// `advisory`, or `nvd:CVE-…`.
+    source: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PackageOut {
+    name: String,
+    version: String,
+    #[serde(rename = "type")]
+    kind: String,
+    purl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_package: Option<String>,
+    /// 1-based layer index, as the tables show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layer: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct FindingOut {
+    id: String,
+    aliases: Vec<String>,
+    package: PackageOut,
+    severity: Level,
+    cvss: Option<Cvss>,
+    status: &'static str,
+    fixed_versions: Vec<String>,
+    kev: bool,
+    why: String,
+}
+
+#[derive(Debug, Serialize)]
+struct DbOut {
+    schema_version: u32,
+    built: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SkipOut {
+    package: String,
+    version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    advisory_id: Option<String>,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    source: String,
+    distro: Option<String>,
+    db: DbOut,
+    findings: Vec<FindingOut>,
+    counts: BTreeMap<&'static str, usize>,
+    skipped: Vec<SkipOut>,
+}
+
+pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
+    if let Some(n) = args.min_cvss
+        && !(0.0..=10.0).contains(&n)
+    {
+        anyhow::bail!("--min-cvss {n}: expected a score from 0 to 10");
+    }
+    let db_path = args.db.path()?;
+    let db = Database::open_read_only(&db_path)?;
+    let status = db.status()?;
+    let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
+    let report = Matcher::new(&db)
+        .match_packages(&catalog.packages, catalog.distro.as_ref())
+        .context("matching packages")?;
+
+    let mut findings = Vec::new();
+    for f in report.findings {
+        let out = evaluate(&db, f)?;
+        if keep(args, &out) {
+            findings.push(out);
+        }
+    }
+    findings.sort_by(|a, b| {
+        (
+            &a.package.name,
+            &a.package.version,
+            &a.package.kind,
+            &a.package.purl,
+            &a.id,
+        )
+            .cmp(&(
+                &b.package.name,
+                &b.package.version,
+                &b.package.kind,
+                &b.package.purl,
+                &b.id,
+            ))
+    });
+    let mut counts: BTreeMap<&'static str, usize> =
+        Level::ALL.iter().map(|l| (l.as_str(), 0)).collect();
+    for f in &findings {
+        *counts.entry(f.severity.as_str()).or_default() += 1;
+    }
+    let skipped = report
+        .skipped
+        .into_iter()
+        .map(|s| SkipOut {
+            package: s.package.name,
+            version: s.package.version,
+            advisory_id: s.advisory_id,
+            reason: s.reason,
+        })
+        .collect();
+    let doc = Report {
+        source: catalog.source.name.clone(),
+        distro: catalog
+            .distro
+            .as_ref()
+            .map(|d| d.pretty_name.clone().unwrap_or_else(|| d.purl_qualifier())),
+        db: DbOut {
+            schema_version: status.schema_version,
+            built: status.built.as_ref().map(ToString::to_string),
+        },
+        findings,
+        counts,
+        skipped,
+    };
+
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    match args.format {
+        ScanOutput::Json => output::json(&doc, &mut out)?,
+        ScanOutput::Table => table(&doc, &mut out)?,
+    }
+    out.flush()?;
+    Ok(if doc.findings.is_empty() {
+        exit::OK
+    } else {
+        args.exit_code
+    })
+}
+
+fn keep(args: &ScanArgs, f: &FindingOut) -> bool {
+    if !args.severity.is_empty() && !args.severity.contains(&f.severity) {
+        return false;
+    }
+    if let Some(min) = args.min_cvss
+        && f.cvss.as_ref().is_none_or(|c| c.score < min)
+    {
+        return false;
+    }
+    !(args.ignore_unfixed && f.status != FindingStatus::Fixed.as_str())
+}
+
+/// Scores a finding (the advisory's CVSS v3/v4 vector, else NVD's for a CVE id) and looks up
+/// its KEV flag.
+fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
+    let own = f.severity.as_ref().and_then(|s| {
+        matches!(s.kind, SeverityKind::CvssV3 | SeverityKind::CvssV4)
+            .then(|| s.score.parse::<cvss::Cvss>().ok())
+            .flatten()
+            .map(|v| Cvss {
+                score: v.score(),
+                vector: s.score.clone(),
+                source: "advisory".to_owned(),
+            })
+    });
+    let mut nvd: Option<Cvss> = None;
+    let mut kev = false;
+    let cves = std::iter::once(&f.advisory_id)
+        .chain(&f.aliases)
+        .filter(|id| id.starts_with("CVE-"));
+    for cve in cves {
+        let Some(e) = db
+            .enrichment(cve)
+            .with_context(|| format!("reading enrichment for {cve}"))?
+        else {
+            continue;
+        };
+        kev |= e.kev.is_some();
+        if let Some(c) = nvd_score(&e)
+            && nvd.as_ref().is_none_or(|n| c.score > n.score)
+        {
+            nvd = Some(c);
+        }
+    }
+    let cvss = own.or(nvd);
+    let p = f.package;
+    Ok(FindingOut {
+        id: f.advisory_id,
+        aliases: f.aliases,
+        package: PackageOut {
+            name: p.name,
+            version: p.version,
+            kind: p.ecosystem.to_string(),
+            purl: p.purl,
+            source_package: p.source,
+            layer: p.layer.map(|l| l.index + 1),
+        },
+        severity: Level::from_score(cvss.as_ref().map(|c| c.score)),
+        cvss,
+        status: f.status.as_str(),
+        fixed_versions: f.fixed_versions,
+        kev,
+        why: f.why,
+    })
+}
+
+/// NVD's primary v3.x score, else the highest v3.x score, else the preferred rating.
+fn nvd_score(e: &Enrichment) -> Option<Cvss> {
+    let v3 = |s: &&palisade_vulndb::CvssScore| s.version.starts_with("3.");
+    let pick = e
+        .cvss
+        .iter()
+        .filter(v3)
+        .find(|s| s.primary)
+        .or_else(|| {
+            e.cvss
+                .iter()
+                .filter(v3)
+                .max_by(|a, b| a.base_score.total_cmp(&b.base_score))
+        })
+        .or_else(|| e.preferred())?;
+    Some(Cvss {
+        score: pick.base_score,
+        vector: pick.vector.clone(),
+        source: format!("nvd:{}", e.cve),
+    })
+}
+
+fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: {}",
+        doc.source,
+        doc.distro.as_deref().unwrap_or("no known operating system")
+    )?;
+    writeln!(
+        out,
+        "database: schema {}, built {}",
+        doc.db.schema_version,
+        doc.db.built.as_deref().unwrap_or("-")
+    )?;
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut headings: Vec<(usize, String)> = Vec::new();
+    let mut last: Option<(&str, &str, &str, &str)> = None;
+    for f in &doc.findings {
+        let key = (
+            f.package.name.as_str(),
+            f.package.version.as_str(),
+            f.package.kind.as_str(),
+            f.package.purl.as_str(),
+        );
+        if last != Some(key) {
+            headings.push((
+                rows.len(),
+                format!(
+                    "{} {} ({}, layer {})",
+                    f.package.name,
+                    f.package.version,
+                    f.package.kind,
+                    f.package
+                        .layer
+                        .map_or_else(|| "-".to_owned(), |l| l.to_string())
+                ),
+            ));
+            last = Some(key);
+        }
+        let cve = f.aliases.iter().find(|a| a.starts_with("CVE-"));
+        rows.push([
+            match cve {
+                Some(c) if !f.id.starts_with("CVE-") => format!("{} ({c})", f.id),
+                _ => f.id.clone(),
+            },
+            match &f.cvss {
+                Some(c) => format!("{} ({:.1})", f.severity.as_str(), c.score),
+                None => f.severity.as_str().to_owned(),
+            },
+            f.status.to_owned(),
+            if f.fixed_versions.is_empty() {
+                "-".to_owned()
+            } else {
+                f.fixed_versions.join(", ")
+            },
+            if f.kev { "KEV" } else { "" }.to_owned(),
+        ]);
+    }
+    let header = ["ID", "SEVERITY", "STATUS", "FIXED IN", "KEV"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut next = headings.iter().peekable();
+    for (i, r) in rows.iter().enumerate() {
+        if let Some((_, h)) = next.next_if(|(at, _)| *at == i) {
+            writeln!(out, "\n{h}")?;
+            line(&header.map(str::to_owned), &widths, out)?;
+        }
+        line(r, &widths, out)?;
+    }
+    let summary: Vec<String> = Level::ALL
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                doc.counts.get(l.as_str()).copied().unwrap_or(0),
+                l.as_str()
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "\n{} vulnerabilities ({})",
+        doc.findings.len(),
+        summary.join(", ")
+    )?;
+    if !doc.skipped.is_empty() {
+        writeln!(
+            out,
+            "{} package entries not evaluated (see --format json)",
+            doc.skipped.len()
+        )?;
+    }
+    Ok(())
+}
+
+fn line<const N: usize>(
+    cells: &[String; N],
+    widths: &[usize; N],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut s = String::from("  ");
+    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+        if i + 1 == N {
+            s.push_str(c);
+        } else {
+            s.push_str(&format!("{c:<w$}  "));
+        }
+    }
+    writeln!(out, "{}", s.trim_end())
+}
+
+/// A left-aligned table with a header row.
+pub(crate) fn columns<const N: usize>(
+    header: &[&str; N],
+    rows: &[[String; N]],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut widths = header.map(str::len);
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    line(&header.map(str::to_owned), &widths, out)?;
+    for r in rows {
+        line(r, &widths, out)?;
+    }
+    Ok(())
+}

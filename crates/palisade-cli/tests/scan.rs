@@ -1,0 +1,309 @@
+//! `palisade db import` / `db status` / `scan` end to end on the real testbed images and the
+//! real feed snapshots in `../shared/feeds`: the CI gate of the README (Acceptance 4).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn feeds() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/feeds")
+        .canonicalize()
+        .expect("../shared/feeds next to the repository")
+}
+
+/// Builds the testbed images once per test process (the script itself is cached on disk).
+fn testbed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let out = root.join("target/testbed");
+        let status = Command::new("bash")
+            .arg(root.join("testbed/build-images.sh"))
+            .arg(&out)
+            .status()
+            .expect("running testbed/build-images.sh");
+        assert!(
+            status.success(),
+            "testbed/build-images.sh failed; run testbed/install-deps.sh first"
+        );
+        out
+    })
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    cache: PathBuf,
+}
+
+/// One database per test binary: OSV PyPI, Go and crates.io, the NVD excerpt and KEV.
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data/vuln.db");
+        let cache = dir.path().join("cache");
+        let f = feeds();
+        let inputs: Vec<PathBuf> = vec![
+            f.join("osv/PyPI/all.zip"),
+            f.join("osv/Go/all.zip"),
+            f.join("osv/crates.io/all.zip"),
+            f.join("nvd/nvdcve-2.0-excerpt.json"),
+            f.join("kev/known_exploited_vulnerabilities.json"),
+        ];
+        let mut args: Vec<String> = vec!["db".into(), "import".into()];
+        args.extend(inputs.iter().map(|p| p.display().to_string()));
+        args.push("--db".into());
+        args.push(db.display().to_string());
+        let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &cache);
+        assert!(
+            out.status.success(),
+            "db import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(db.is_file());
+        Env {
+            _dir: dir,
+            db,
+            cache,
+        }
+    })
+}
+
+fn run(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("PALISADE_NO_CACHE")
+        .env_remove("PALISADE_DB")
+        .output()
+        .expect("running palisade")
+}
+
+fn image(tag: &str) -> String {
+    format!("oci-dir:{}:{tag}", testbed().join("oci").display())
+}
+
+fn scan(source: &str, extra: &[&str]) -> Output {
+    let e = env();
+    let db = e.db.display().to_string();
+    let mut args = vec!["scan", source, "--db", &db];
+    args.extend_from_slice(extra);
+    run(&args, &e.cache)
+}
+
+fn scan_json(source: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["--format", "json"];
+    args.extend_from_slice(extra);
+    let out = scan(source, &args);
+    let code = out.status.code().expect("exit code");
+    assert_ne!(
+        code,
+        2,
+        "scan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        code,
+        serde_json::from_slice(&out.stdout).expect("JSON report"),
+    )
+}
+
+fn findings(v: &Value) -> &Vec<Value> {
+    v["findings"].as_array().unwrap()
+}
+
+#[test]
+fn cvss_gate_fails_on_the_app_image() {
+    let (code, v) = scan_json(&image("app"), &["--min-cvss", "9", "--exit-code", "1"]);
+    assert_eq!(code, 1);
+    let f = findings(&v);
+    assert!(!f.is_empty());
+    for x in f {
+        assert!(x["cvss"]["score"].as_f64().unwrap() >= 9.0, "{x}");
+        assert_eq!(x["severity"], "CRITICAL");
+    }
+    assert!(
+        f.iter().any(|x| {
+            let t = x["package"]["type"].as_str().unwrap();
+            (t == "python" || t == "go-module") && x["cvss"]["score"].as_f64().unwrap() >= 9.0
+        }),
+        "no PyPI or Go advisory with CVSS >= 9: {v}"
+    );
+    assert_eq!(
+        v["counts"]["CRITICAL"].as_u64().unwrap(),
+        f.len() as u64,
+        "{v}"
+    );
+
+    // The table says the same.
+    let out = scan(&image("app"), &["--min-cvss", "9", "--exit-code", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CRITICAL ("), "{text}");
+    assert!(
+        text.contains(&format!("{} vulnerabilities", f.len())),
+        "{text}"
+    );
+}
+
+#[test]
+fn cvss_gate_passes_on_the_base_image() {
+    let (code, v) = scan_json(&image("base"), &["--min-cvss", "9", "--exit-code", "1"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(findings(&v).is_empty());
+}
+
+#[test]
+fn severity_gate() {
+    let (code, v) = scan_json(
+        &image("app"),
+        &["--severity", "CRITICAL", "--exit-code", "1"],
+    );
+    assert_eq!(code, 1);
+    assert!(!findings(&v).is_empty());
+    assert!(findings(&v).iter().all(|x| x["severity"] == "CRITICAL"));
+
+    let (code, v) = scan_json(
+        &image("base"),
+        &["--severity", "CRITICAL", "--exit-code", "1"],
+    );
+    assert_eq!(code, 0, "{v}");
+}
+
+#[test]
+fn exit_code_defaults_to_zero_and_unfixed_can_be_dropped() {
+    let (code, all) = scan_json(&image("app"), &[]);
+    assert_eq!(code, 0);
+    let (_, fixed) = scan_json(&image("app"), &["--ignore-unfixed"]);
+    assert!(findings(&fixed).iter().all(|x| x["status"] == "fixed"));
+    assert!(findings(&fixed).len() <= findings(&all).len());
+}
+
+#[test]
+fn json_is_byte_identical_across_runs() {
+    let a = scan(&image("app"), &["--format", "json"]);
+    let b = scan(&image("app"), &["--format", "json"]);
+    assert_eq!(a.status.code(), Some(0));
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn status_lists_five_feeds() {
+    let e = env();
+    let db = e.db.display().to_string();
+    let out = run(&["db", "status", "--db", &db, "--format", "json"], &e.cache);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["cisa-kev", "nvd", "osv/Go", "osv/PyPI", "osv/crates.io"]
+    );
+    assert!(v["schema_version"].as_u64().is_some());
+
+    let out = run(&["db", "status", "--db", &db], &e.cache);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("feeds:          5"), "{text}");
+    // The snapshot is months older than a week: a warning, still exit 0.
+    let out = run(&["db", "status", "--db", &db, "--max-age", "7"], &e.cache);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("warning"), "{err}");
+}
+
+#[test]
+fn scan_reads_an_sbom_without_the_image() {
+    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    let sbom = dir.path().join("app.cdx.json");
+    let sbom_s = sbom.display().to_string();
+    let out = run(
+        &[
+            "sbom",
+            &image("app"),
+            "--format",
+            "cyclonedx",
+            "--output",
+            &sbom_s,
+        ],
+        &e.cache,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, v) = scan_json(
+        &format!("sbom:{sbom_s}"),
+        &["--min-cvss", "9", "--exit-code", "3"],
+    );
+    assert_eq!(code, 3);
+    assert!(!findings(&v).is_empty());
+}
+
+#[test]
+fn corrupt_zip_fails_and_keeps_the_previous_database() {
+    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vuln.db");
+    std::fs::copy(&e.db, &db).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let corrupt = dir.path().join("corrupt.zip");
+    let good = std::fs::read(feeds().join("osv/crates.io/all.zip")).unwrap();
+    std::fs::write(&corrupt, &good[..good.len() / 2]).unwrap();
+    let db_s = db.display().to_string();
+    let out = run(
+        &[
+            "db",
+            "import",
+            &feeds().join("osv/crates.io/all.zip").display().to_string(),
+            &corrupt.display().to_string(),
+            "--db",
+            &db_s,
+        ],
+        &e.cache,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("corrupt.zip"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    // No temporary file left behind either.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+#[test]
+fn missing_database_is_an_error() {
+    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db").display().to_string();
+    let out = run(&["scan", &image("app"), "--db", &db], &e.cache);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none.db"));
+}
