@@ -335,9 +335,15 @@ impl Advisory {
         *self = newer;
     }
 
-    /// The newest of `modified` and `published`, for the database's build time.
+    /// The newest of `modified` and `published`, for the database's build time. Dates before
+    /// 1970 are placeholders, not dates (the Go vulnerability database's OSV files all say
+    /// `"modified": "0001-01-01T00:00:00Z"`), and are left out.
     pub(crate) fn last_change(&self) -> Option<&Timestamp> {
-        self.modified.as_ref().or(self.published.as_ref())
+        [self.modified.as_ref(), self.published.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter(|t| t.unix_seconds() >= 0)
+            .max()
     }
 }
 

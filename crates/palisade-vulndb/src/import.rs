@@ -134,7 +134,11 @@ pub(crate) fn dedup_sorted(mut advisories: Vec<Advisory>) -> Vec<Advisory> {
 }
 
 pub(crate) fn newest_modified(advisories: &[Advisory]) -> Option<Timestamp> {
-    advisories.iter().filter_map(|a| a.modified.clone()).max()
+    advisories
+        .iter()
+        .filter_map(Advisory::last_change)
+        .max()
+        .cloned()
 }
 
 /// Warnings for affected entries kept unevaluable because their ranges do not compile.

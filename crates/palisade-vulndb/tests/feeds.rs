@@ -61,6 +61,14 @@ fn osv_snapshots_import_every_record() {
         assert_eq!(import.feed.name, format!("osv/{eco}"));
         assert_eq!(import.feed.records, zip_json_entries(&zip), "{eco}");
         assert_eq!(import.feed.records, readme, "{eco}");
+        // The Go files all say `"modified": "0001-01-01T00:00:00Z"`: a placeholder, never the
+        // snapshot date.
+        let snapshot = import.feed.snapshot.as_ref().expect("snapshot date");
+        assert!(
+            snapshot.as_str() >= "2020",
+            "{eco}: snapshot {}",
+            snapshot.as_str()
+        );
         assert_eq!(
             import.advisories.len() as u64,
             readme,
