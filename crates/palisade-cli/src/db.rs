@@ -58,6 +58,9 @@ enum DbCommand {
     Import(ImportArgs),
     /// Show the database's schema version, build date and feeds.
     Status(StatusArgs),
+    /// Download the feeds (upstream, or `--mirror`) into a cache next to the database, with
+    /// conditional requests, and rebuild the database from them (atomically).
+    Update(crate::update::UpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -96,12 +99,13 @@ pub(crate) fn run(args: &DbArgs) -> Result<u8> {
     match &args.command {
         DbCommand::Import(a) => import(a),
         DbCommand::Status(a) => status(a),
+        DbCommand::Update(a) => crate::update::run(a),
     }
 }
 
 /// What a feed input is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Osv,
     Alpine,
     Debian,
@@ -109,7 +113,7 @@ enum Kind {
     Kev,
 }
 
-fn detect(path: &Path) -> Result<Kind> {
+pub(crate) fn detect(path: &Path) -> Result<Kind> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.is_dir() {
         return Ok(if is_alpine_dir(path) {
@@ -357,7 +361,7 @@ fn unix_now() -> i64 {
 }
 
 /// The clock as an RFC 3339 timestamp (UTC, whole seconds).
-fn now_timestamp() -> Timestamp {
+pub(crate) fn now_timestamp() -> Timestamp {
     let secs = unix_now();
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

@@ -2,9 +2,12 @@
 //! progress, output formats and exit codes live here; everything else lives in the crates.
 
 mod db;
+mod ignore;
 mod output;
 mod progress;
+mod sarif;
 mod scan;
+mod update;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;

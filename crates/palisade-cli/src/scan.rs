@@ -9,9 +9,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use palisade_vulndb::{Database, Enrichment, Finding, FindingStatus, Matcher, SeverityKind};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::db::DbPathArgs;
-use crate::{SourceArgs, exit, load_catalog, output};
+use crate::ignore::{self, ExpiredOut, IgnoreList};
+use crate::{SourceArgs, exit, load_catalog, output, sarif};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ScanOutput {
@@ -19,6 +21,10 @@ pub(crate) enum ScanOutput {
     Table,
     /// A stable JSON document.
     Json,
+    /// SARIF 2.1.0: one rule per advisory, one result per finding.
+    Sarif,
+    /// The CycloneDX 1.6 SBOM with a `vulnerabilities` array.
+    Cyclonedx,
 }
 
 /// A severity derived from the CVSS base score.
@@ -57,7 +63,7 @@ impl Level {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Level::Critical => "CRITICAL",
             Level::High => "HIGH",
@@ -102,6 +108,11 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     exit_code: u8,
 
+    /// Accepted findings: a YAML list of {id, package?, reason, expires?} (id: advisory id or
+    /// alias; expires: YYYY-MM-DD, after which the entry stops applying and the report says so).
+    #[arg(long, value_name = "FILE")]
+    ignorefile: Option<PathBuf>,
+
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     format: ScanOutput,
@@ -116,20 +127,20 @@ pub(crate) struct ScanArgs {
 
 /// A CVSS rating chosen for a finding.
 #[derive(Clone, Debug, Serialize)]
-struct Cvss {
-    score: f64,
-    vector: String,
+pub(crate) struct Cvss {
+    pub(crate) score: f64,
+    pub(crate) vector: String,
     /// `advisory`, or `nvd:CVE-…`.
-    source: String,
+    pub(crate) source: String,
 }
 
 #[derive(Debug, Serialize)]
-struct PackageOut {
-    name: String,
-    version: String,
+pub(crate) struct PackageOut {
+    pub(crate) name: String,
+    pub(crate) version: String,
     #[serde(rename = "type")]
     kind: String,
-    purl: String,
+    pub(crate) purl: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_package: Option<String>,
     /// 1-based layer index, as the tables show it.
@@ -138,16 +149,49 @@ struct PackageOut {
 }
 
 #[derive(Debug, Serialize)]
-struct FindingOut {
-    id: String,
-    aliases: Vec<String>,
-    package: PackageOut,
-    severity: Level,
-    cvss: Option<Cvss>,
-    status: &'static str,
-    fixed_versions: Vec<String>,
-    kev: bool,
-    why: String,
+pub(crate) struct FindingOut {
+    pub(crate) id: String,
+    pub(crate) aliases: Vec<String>,
+    pub(crate) package: PackageOut,
+    pub(crate) severity: Level,
+    pub(crate) cvss: Option<Cvss>,
+    pub(crate) status: &'static str,
+    pub(crate) fixed_versions: Vec<String>,
+    pub(crate) kev: bool,
+    pub(crate) why: String,
+    /// The first file that shows the package is there (SARIF location); not in the JSON.
+    #[serde(skip)]
+    pub(crate) evidence: Option<String>,
+}
+
+/// A finding suppressed by the ignore file.
+#[derive(Debug, Serialize)]
+struct IgnoredOut {
+    #[serde(flatten)]
+    finding: FindingOut,
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+}
+
+/// An advisory's texts, for SARIF rules and CycloneDX descriptions.
+#[derive(Debug, Default)]
+pub(crate) struct AdvisoryText {
+    pub(crate) summary: String,
+    pub(crate) details: Option<String>,
+}
+
+/// What to do about a finding: `Upgrade NAME to FIXED` or `No fixed version yet`.
+pub(crate) fn fix_text(f: &FindingOut) -> String {
+    if f.fixed_versions.is_empty() {
+        "No fixed version yet".to_owned()
+    } else {
+        format!(
+            "Upgrade {} to {}",
+            f.package.name,
+            f.fixed_versions.join(" or ")
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +217,12 @@ struct Report {
     findings: Vec<FindingOut>,
     counts: BTreeMap<&'static str, usize>,
     skipped: Vec<SkipOut>,
+    /// Findings suppressed by `--ignorefile` (absent without one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored: Vec<IgnoredOut>,
+    /// Ignore-file entries past their `expires` date (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignore_expired: Vec<ExpiredOut>,
 }
 
 pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
@@ -181,6 +231,10 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     {
         anyhow::bail!("--min-cvss {n}: expected a score from 0 to 10");
     }
+    let ignores = match &args.ignorefile {
+        Some(path) => IgnoreList::load(path, &ignore::today())?,
+        None => IgnoreList::default(),
+    };
     let db_path = args.db.path()?;
     let db = Database::open_read_only(&db_path)?;
     let status = db.status()?;
@@ -189,14 +243,32 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         .match_packages(&catalog.packages, catalog.distro.as_ref())
         .context("matching packages")?;
 
+    let evidence: BTreeMap<&str, &str> = catalog
+        .packages
+        .iter()
+        .rev()
+        .filter_map(|p| Some((p.purl.as_str(), p.locations.first()?.path.as_str())))
+        .collect();
     let mut findings = Vec::new();
+    let mut ignored = Vec::new();
     for f in report.findings {
-        let out = evaluate(&db, f)?;
-        if keep(args, &out) {
-            findings.push(out);
+        let mut out = evaluate(&db, f)?;
+        if !keep(args, &out) {
+            continue;
+        }
+        out.evidence = evidence
+            .get(out.package.purl.as_str())
+            .map(|s| (*s).to_owned());
+        match ignores.matching(&out.id, &out.aliases, &out.package.name) {
+            Some(e) => ignored.push(IgnoredOut {
+                reason: e.reason.clone(),
+                expires: e.expires.clone(),
+                finding: out,
+            }),
+            None => findings.push(out),
         }
     }
-    findings.sort_by(|a, b| {
+    let order = |a: &FindingOut, b: &FindingOut| {
         (
             &a.package.name,
             &a.package.version,
@@ -211,7 +283,9 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
                 &b.package.purl,
                 &b.id,
             ))
-    });
+    };
+    findings.sort_by(order);
+    ignored.sort_by(|a, b| order(&a.finding, &b.finding));
     let mut counts: BTreeMap<&'static str, usize> =
         Level::ALL.iter().map(|l| (l.as_str(), 0)).collect();
     for f in &findings {
@@ -240,7 +314,16 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         findings,
         counts,
         skipped,
+        ignored,
+        ignore_expired: ignores.expired,
     };
+    if !doc.ignore_expired.is_empty() {
+        // Every format says it on standard error too (SARIF and CycloneDX have no place for it).
+        let mut stderr = io::stderr().lock();
+        for e in &doc.ignore_expired {
+            writeln!(stderr, "warning: {}", e.message)?;
+        }
+    }
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(io::BufWriter::new(
@@ -251,6 +334,16 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     match args.format {
         ScanOutput::Json => output::json(&doc, &mut out)?,
         ScanOutput::Table => table(&doc, &mut out)?,
+        ScanOutput::Sarif => {
+            let texts = advisory_texts(&db, &doc.findings)?;
+            output::json(&sarif::to_sarif(&doc.findings, &texts), &mut out)?;
+        }
+        ScanOutput::Cyclonedx => {
+            let texts = advisory_texts(&db, &doc.findings)?;
+            let mut bom = palisade_catalog::to_cyclonedx(&catalog);
+            bom["vulnerabilities"] = Value::Array(cyclonedx_vulnerabilities(&doc.findings, &texts));
+            output::json(&bom, &mut out)?;
+        }
     }
     out.flush()?;
     Ok(if doc.findings.is_empty() {
@@ -323,6 +416,7 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
         fixed_versions: f.fixed_versions,
         kev,
         why: f.why,
+        evidence: None,
     })
 }
 
@@ -436,6 +530,16 @@ fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
         doc.findings.len(),
         summary.join(", ")
     )?;
+    if !doc.ignored.is_empty() {
+        writeln!(
+            out,
+            "{} findings suppressed by the ignore file (see --format json)",
+            doc.ignored.len()
+        )?;
+    }
+    for e in &doc.ignore_expired {
+        writeln!(out, "{}", e.message)?;
+    }
     if !doc.skipped.is_empty() {
         writeln!(
             out,
@@ -479,4 +583,129 @@ pub(crate) fn columns<const N: usize>(
         line(r, &widths, out)?;
     }
     Ok(())
+}
+
+/// The summary and details of each advisory among `findings`.
+fn advisory_texts(
+    db: &Database,
+    findings: &[FindingOut],
+) -> Result<BTreeMap<String, AdvisoryText>> {
+    let mut texts = BTreeMap::new();
+    for f in findings {
+        if texts.contains_key(&f.id) {
+            continue;
+        }
+        let a = db
+            .advisory(&f.id)
+            .with_context(|| format!("reading advisory {}", f.id))?;
+        texts.insert(
+            f.id.clone(),
+            a.map(|a| AdvisoryText {
+                summary: a.summary,
+                details: a.details,
+            })
+            .unwrap_or_default(),
+        );
+    }
+    Ok(texts)
+}
+
+/// The database that publishes an id, by its prefix.
+fn id_source(id: &str) -> &'static str {
+    if id.starts_with("CVE-") {
+        "NVD"
+    } else if id.starts_with("GHSA-") {
+        "GitHub"
+    } else if id.starts_with("GO-") {
+        "Go"
+    } else if id.starts_with("RUSTSEC-") {
+        "RustSec"
+    } else if id.starts_with("PYSEC-") {
+        "PyPA"
+    } else {
+        "OSV"
+    }
+}
+
+/// The CycloneDX rating method of a CVSS vector.
+fn cvss_method(vector: &str) -> &'static str {
+    if vector.starts_with("CVSS:3.1") {
+        "CVSSv31"
+    } else if vector.starts_with("CVSS:3") {
+        "CVSSv3"
+    } else if vector.starts_with("CVSS:4") {
+        "CVSSv4"
+    } else if vector.starts_with("AV:") || vector.starts_with("(AV:") {
+        "CVSSv2"
+    } else {
+        "other"
+    }
+}
+
+/// The CycloneDX `vulnerabilities` array: one entry per advisory, affecting the components
+/// (by `bom-ref`, their purl) it was found in.
+fn cyclonedx_vulnerabilities(
+    findings: &[FindingOut],
+    texts: &BTreeMap<String, AdvisoryText>,
+) -> Vec<Value> {
+    let mut by_id: BTreeMap<&str, Vec<&FindingOut>> = BTreeMap::new();
+    for f in findings {
+        by_id.entry(f.id.as_str()).or_default().push(f);
+    }
+    by_id
+        .into_iter()
+        .map(|(id, fs)| {
+            let first = fs[0];
+            let mut v = json!({
+                "bom-ref": format!("vulnerability:{id}"),
+                "id": id,
+                "source": {"name": id_source(id)},
+            });
+            if !first.aliases.is_empty() {
+                v["references"] = Value::Array(
+                    first
+                        .aliases
+                        .iter()
+                        .map(|a| json!({"id": a, "source": {"name": id_source(a)}}))
+                        .collect(),
+                );
+            }
+            let mut rating = json!({"severity": first.severity.as_str().to_lowercase()});
+            if let Some(c) = &first.cvss {
+                rating["score"] = json!(c.score);
+                rating["method"] = json!(cvss_method(&c.vector));
+                rating["vector"] = json!(c.vector);
+                let source = if c.source.starts_with("nvd:") {
+                    "NVD"
+                } else {
+                    id_source(id)
+                };
+                rating["source"] = json!({"name": source});
+            }
+            v["ratings"] = json!([rating]);
+            if let Some(t) = texts.get(id)
+                && !t.summary.trim().is_empty()
+            {
+                v["description"] = json!(t.summary.trim());
+            }
+            if let Some(d) = texts.get(id).and_then(|t| t.details.as_deref())
+                && !d.trim().is_empty()
+            {
+                v["detail"] = json!(d.trim());
+            }
+            let mut fixes: Vec<String> = fs.iter().map(|f| fix_text(f)).collect();
+            fixes.dedup();
+            v["recommendation"] = json!(fixes.join("; "));
+            let mut refs: Vec<&str> = fs.iter().map(|f| f.package.purl.as_str()).collect();
+            refs.sort_unstable();
+            refs.dedup();
+            v["affects"] = Value::Array(refs.iter().map(|r| json!({"ref": r})).collect());
+            let kev = fs.iter().any(|f| f.kev);
+            v["properties"] = json!([
+                {"name": "palisade:kev", "value": kev.to_string()},
+                {"name": "palisade:status", "value": first.status},
+            ]);
+            v
+        })
+        .collect()
 }

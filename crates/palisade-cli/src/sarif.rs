@@ -1,0 +1,170 @@
+//! `palisade scan --format sarif`: SARIF 2.1.0, one rule per advisory, one result per finding.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::scan::{AdvisoryText, FindingOut, Level, fix_text};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The SARIF level of a severity: `error` for CRITICAL/HIGH, `warning` for MEDIUM, else `note`.
+fn level(l: Level) -> &'static str {
+    match l {
+        Level::Critical | Level::High => "error",
+        Level::Medium => "warning",
+        Level::Low | Level::Unknown => "note",
+    }
+}
+
+/// The project's address: the package's `repository`, else the workspace's.
+fn information_uri() -> &'static str {
+    match env!("CARGO_PKG_REPOSITORY") {
+        "" => "https://example.invalid/palisade",
+        r => r,
+    }
+}
+
+/// The SARIF log for `findings` (already in their report order).
+pub(crate) fn to_sarif(findings: &[FindingOut], texts: &BTreeMap<String, AdvisoryText>) -> Value {
+    // One rule per advisory id, in id order; the findings of each give the fix text.
+    let mut by_rule: BTreeMap<&str, Vec<&FindingOut>> = BTreeMap::new();
+    for f in findings {
+        by_rule.entry(f.id.as_str()).or_default().push(f);
+    }
+    let index: BTreeMap<&str, usize> = by_rule.keys().enumerate().map(|(i, k)| (*k, i)).collect();
+    let rules: Vec<Value> = by_rule
+        .iter()
+        .map(|(id, fs)| rule(id, fs, texts.get(*id)))
+        .collect();
+    let results: Vec<Value> = findings
+        .iter()
+        .map(|f| result(f, index[f.id.as_str()]))
+        .collect();
+    json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "palisade",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": information_uri(),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+fn rule(id: &str, fs: &[&FindingOut], text: Option<&AdvisoryText>) -> Value {
+    let first = fs[0];
+    let summary = text
+        .map(|t| t.summary.trim())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(id);
+    let full = text
+        .and_then(|t| t.details.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(summary);
+    let mut fixes: Vec<String> = fs.iter().map(|f| fix_text(f)).collect();
+    fixes.dedup();
+    let aliases = if first.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" Aliases: {}.", first.aliases.join(", "))
+    };
+    let help_text = format!("{summary}.{aliases} Fix: {}.", fixes.join("; "));
+    let mut md = format!("**{id}**: {summary}\n\n");
+    if !first.aliases.is_empty() {
+        md.push_str(&format!("Aliases: {}\n\n", first.aliases.join(", ")));
+    }
+    md.push_str("Fix:\n\n");
+    for fix in &fixes {
+        md.push_str(&format!("- {fix}\n"));
+    }
+    let mut props = json!({
+        "tags": ["security", "vulnerability", first.severity.as_str()],
+    });
+    if let Some(c) = &first.cvss {
+        props["security-severity"] = json!(format!("{:.1}", c.score));
+    }
+    if fs.iter().any(|f| f.kev) {
+        props["kev"] = json!(true);
+    }
+    json!({
+        "id": id,
+        "name": id,
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": full},
+        "help": {"text": help_text, "markdown": md},
+        "defaultConfiguration": {"level": level(first.severity)},
+        "properties": props,
+    })
+}
+
+fn result(f: &FindingOut, rule_index: usize) -> Value {
+    let text = format!(
+        "{}@{}: {} ({}). {}.",
+        f.package.name,
+        f.package.version,
+        f.why,
+        f.id,
+        fix_text(f)
+    );
+    let mut loc = json!({
+        "logicalLocations": [{
+            "name": f.package.name,
+            "fullyQualifiedName": f.package.purl,
+            "kind": "package",
+        }],
+    });
+    if let Some(path) = &f.evidence {
+        loc["physicalLocation"] = json!({"artifactLocation": {"uri": uri(path)}});
+    }
+    let mut props = json!({
+        "purl": f.package.purl,
+        "status": f.status,
+        "kev": f.kev,
+    });
+    if let Some(c) = &f.cvss {
+        props["cvss"] = json!(c.score);
+        props["cvssVector"] = json!(c.vector);
+    }
+    json!({
+        "ruleId": f.id,
+        "ruleIndex": rule_index,
+        "level": level(f.severity),
+        "message": {"text": text},
+        "locations": [loc],
+        "properties": props,
+    })
+}
+
+/// A relative URI reference for a path inside the image: no leading `/`, reserved bytes
+/// percent-encoded.
+fn uri(path: &str) -> String {
+    let mut s = String::new();
+    for b in path.trim_start_matches('/').bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/+@".contains(&b) {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        assert_eq!(
+            uri("/usr/lib/python3/dist-packages/a b-1.0.dist-info/METADATA"),
+            "usr/lib/python3/dist-packages/a%20b-1.0.dist-info/METADATA"
+        );
+        assert_eq!(uri("/a/b:c#d"), "a/b%3Ac%23d");
+    }
+}
