@@ -342,7 +342,7 @@ fn status(args: &StatusArgs) -> Result<u8> {
         match age_days {
             Some(a) => writeln!(
                 stderr,
-                "palisade: warning: the vulnerability database is {a} days old (more than --max-age {}); run `palisade db import` with newer feeds",
+                "palisade: warning: the vulnerability database is {a} days old (more than --max-age {}); run `palisade db update` (or `palisade db import` with newer feeds)",
                 args.max_age
             )?,
             None => writeln!(
