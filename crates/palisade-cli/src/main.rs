@@ -3,11 +3,13 @@
 
 mod db;
 mod ignore;
+mod junit;
 mod output;
 mod progress;
 mod sarif;
 mod scan;
 mod update;
+mod vex;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;

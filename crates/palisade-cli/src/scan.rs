@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::db::DbPathArgs;
 use crate::ignore::{self, ExpiredOut, IgnoreList};
-use crate::{SourceArgs, exit, load_catalog, output, sarif};
+use crate::vex::{VexOut, VexSet};
+use crate::{SourceArgs, exit, junit, load_catalog, output, sarif};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ScanOutput {
@@ -25,6 +26,8 @@ pub(crate) enum ScanOutput {
     Sarif,
     /// The CycloneDX 1.6 SBOM with a `vulnerabilities` array.
     Cyclonedx,
+    /// JUnit XML: a failing testcase per finding, a passing one per clean package.
+    Junit,
 }
 
 /// A severity derived from the CVSS base score.
@@ -113,6 +116,12 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     ignorefile: Option<PathBuf>,
 
+    /// VEX documents (OpenVEX JSON or CycloneDX VEX, detected by content): a `not_affected`
+    /// statement with a justification (CycloneDX: also `false_positive`) suppresses the findings
+    /// it names by advisory id or alias and package PURL; other statuses annotate them.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    vex: Vec<PathBuf>,
+
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     format: ScanOutput,
@@ -159,12 +168,15 @@ pub(crate) struct FindingOut {
     pub(crate) fixed_versions: Vec<String>,
     pub(crate) kev: bool,
     pub(crate) why: String,
+    /// The VEX statement that applies to the finding, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) vex: Option<VexOut>,
     /// The first file that shows the package is there (SARIF location); not in the JSON.
     #[serde(skip)]
     pub(crate) evidence: Option<String>,
 }
 
-/// A finding suppressed by the ignore file.
+/// A finding suppressed by the ignore file or a VEX `not_affected` statement.
 #[derive(Debug, Serialize)]
 struct IgnoredOut {
     #[serde(flatten)]
@@ -217,7 +229,7 @@ struct Report {
     findings: Vec<FindingOut>,
     counts: BTreeMap<&'static str, usize>,
     skipped: Vec<SkipOut>,
-    /// Findings suppressed by `--ignorefile` (absent without one).
+    /// Findings suppressed by `--ignorefile` or `--vex` (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ignored: Vec<IgnoredOut>,
     /// Ignore-file entries past their `expires` date (absent when none).
@@ -235,6 +247,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         Some(path) => IgnoreList::load(path, &ignore::today())?,
         None => IgnoreList::default(),
     };
+    let vex = VexSet::load(&args.vex)?;
     let db_path = args.db.path()?;
     let db = Database::open_read_only(&db_path)?;
     let status = db.status()?;
@@ -259,13 +272,23 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         out.evidence = evidence
             .get(out.package.purl.as_str())
             .map(|s| (*s).to_owned());
-        match ignores.matching(&out.id, &out.aliases, &out.package.name) {
-            Some(e) => ignored.push(IgnoredOut {
+        if let Some(e) = ignores.matching(&out.id, &out.aliases, &out.package.name) {
+            ignored.push(IgnoredOut {
                 reason: e.reason.clone(),
                 expires: e.expires.clone(),
                 finding: out,
+            });
+            continue;
+        }
+        let statement = vex.matching(&out.id, &out.aliases, &out.package.purl);
+        out.vex = statement.map(crate::vex::Statement::annotation);
+        match statement {
+            Some(s) if s.suppresses() => ignored.push(IgnoredOut {
+                reason: s.reason(),
+                expires: None,
+                finding: out,
             }),
-            None => findings.push(out),
+            _ => findings.push(out),
         }
     }
     let order = |a: &FindingOut, b: &FindingOut| {
@@ -344,6 +367,23 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
             bom["vulnerabilities"] = Value::Array(cyclonedx_vulnerabilities(&doc.findings, &texts));
             output::json(&bom, &mut out)?;
         }
+        ScanOutput::Junit => {
+            let packages: Vec<junit::ScannedPackage<'_>> = catalog
+                .packages
+                .iter()
+                .map(|p| junit::ScannedPackage {
+                    name: &p.name,
+                    version: &p.version,
+                    purl: &p.purl,
+                })
+                .collect();
+            let suppressed: Vec<(&FindingOut, &str)> = doc
+                .ignored
+                .iter()
+                .map(|i| (&i.finding, i.reason.as_str()))
+                .collect();
+            out.write_all(junit::to_junit(&doc.findings, &suppressed, &packages).as_bytes())?;
+        }
     }
     out.flush()?;
     Ok(if doc.findings.is_empty() {
@@ -416,6 +456,7 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
         fixed_versions: f.fixed_versions,
         kev,
         why: f.why,
+        vex: None,
         evidence: None,
     })
 }
@@ -490,7 +531,10 @@ fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
                 Some(c) => format!("{} ({:.1})", f.severity.as_str(), c.score),
                 None => f.severity.as_str().to_owned(),
             },
-            f.status.to_owned(),
+            match &f.vex {
+                Some(v) => format!("{} (VEX: {})", f.status, v.status),
+                None => f.status.to_owned(),
+            },
             if f.fixed_versions.is_empty() {
                 "-".to_owned()
             } else {
@@ -533,7 +577,7 @@ fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !doc.ignored.is_empty() {
         writeln!(
             out,
-            "{} findings suppressed by the ignore file (see --format json)",
+            "{} findings suppressed by the ignore file or VEX (see --format json)",
             doc.ignored.len()
         )?;
     }

@@ -11,11 +11,13 @@
 //!   folded into one, keeping the record that has a fix.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::rc::Rc;
 
 use palisade_catalog::{Distro, Ecosystem, LayerRef, Package};
-use palisade_version::osv::{Bound, Match, RangeKind};
+use palisade_version::osv::{Bound, CompiledAffected, Match, RangeKind};
 
 use crate::{Advisory, Affected, Database, DistroFacts, DistroStatus, Error, Severity};
 use crate::{SeverityKind, normalize_name};
@@ -176,6 +178,10 @@ impl<'a> Matcher<'a> {
         distro: Option<&Distro>,
     ) -> Result<MatchReport, Error> {
         let mut report = MatchReport::default();
+        // One database lookup (and one decoding of its advisories) per (ecosystem, name) per
+        // call, however many packages share it (several images' layers, or versions).
+        let mut looked_up: HashMap<(String, String), Rc<Vec<Cow<'a, Advisory>>>> = HashMap::new();
+        let cache = CompileCache::default();
         for pkg in packages {
             let fp = finding_package(pkg);
             let target = match Target::of(pkg, distro) {
@@ -189,18 +195,29 @@ impl<'a> Matcher<'a> {
                     continue;
                 }
             };
-            let mut advisories: BTreeMap<String, Cow<'a, Advisory>> = BTreeMap::new();
+            let mut lists = Vec::with_capacity(target.ecosystems.len());
             for eco in &target.ecosystems {
-                for a in self.lookup(eco, &target.name)? {
-                    advisories.entry(a.id.clone()).or_insert(a);
-                }
+                let key = (eco.clone(), normalize_name(eco, &target.name));
+                let found = match looked_up.get(&key) {
+                    Some(found) => Rc::clone(found),
+                    None => {
+                        let found = Rc::new(self.lookup(eco, &target.name)?);
+                        looked_up.insert(key, Rc::clone(&found));
+                        found
+                    }
+                };
+                lists.push(found);
+            }
+            let mut advisories: BTreeMap<&str, &Advisory> = BTreeMap::new();
+            for a in lists.iter().flat_map(|l| l.iter()) {
+                advisories.entry(a.id.as_str()).or_insert(a);
             }
             let mut raw = Vec::new();
             for advisory in advisories.values() {
                 if advisory.withdrawn.is_some() {
                     continue;
                 }
-                match evaluate(advisory, &target, pkg) {
+                match evaluate(advisory, &target, pkg, &cache) {
                     Outcome::Affected(hit) => raw.push(hit),
                     Outcome::NotAffected => {}
                     Outcome::Skipped(reason) => report.skipped.push(Skip {
@@ -369,7 +386,7 @@ enum Outcome {
     Skipped(String),
 }
 
-fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package) -> Outcome {
+fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package, cache: &CompileCache) -> Outcome {
     let entries: Vec<&Affected> = advisory
         .affected
         .iter()
@@ -383,9 +400,9 @@ fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package) -> Outcome {
     let mut skipped: Option<String> = None;
     for entry in entries {
         let verdict = if target.distro {
-            distro_verdict(advisory, entry, pkg, target)
+            distro_verdict(advisory, entry, pkg, target, cache)
         } else {
-            language_verdict(advisory, entry, pkg)
+            language_verdict(advisory, entry, pkg, cache)
         };
         match verdict {
             Ok(Some(v)) => verdicts.push(v),
@@ -421,7 +438,32 @@ fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package) -> Outcome {
 type Verdict = Result<Option<(FindingStatus, Vec<String>, String)>, String>;
 
 /// The entry's evaluation of the installed version: `Ok(None)` when not affected.
-fn evaluate_entry(entry: &Affected, version: &str) -> Result<Vec<Match>, String> {
+/// Compiled ranges per affected entry, within one `match_packages` call: the entries live in
+/// that call's lookup results, so their addresses are stable keys.
+#[derive(Default)]
+struct CompileCache(RefCell<HashMap<*const Affected, Rc<Result<CompiledAffected, String>>>>);
+
+impl CompileCache {
+    fn get(
+        &self,
+        entry: &Affected,
+        compile: impl FnOnce() -> Result<CompiledAffected, String>,
+    ) -> Rc<Result<CompiledAffected, String>> {
+        let key: *const Affected = entry;
+        if let Some(c) = self.0.borrow().get(&key) {
+            return Rc::clone(c);
+        }
+        let c = Rc::new(compile());
+        self.0.borrow_mut().insert(key, Rc::clone(&c));
+        c
+    }
+}
+
+fn evaluate_entry(
+    entry: &Affected,
+    version: &str,
+    cache: &CompileCache,
+) -> Result<Vec<Match>, String> {
     let Some(scheme) = entry.scheme else {
         return Err(format!(
             "{} {}: entry not evaluable: {}",
@@ -441,12 +483,15 @@ fn evaluate_entry(entry: &Affected, version: &str) -> Result<Vec<Match>, String>
             entry.ecosystem, entry.name
         ));
     }
-    let compiled = v.compile(scheme).map_err(|e| {
-        format!(
-            "{} {}: ranges do not compile: {e}",
-            entry.ecosystem, entry.name
-        )
-    })?;
+    let compiled = cache.get(entry, || {
+        v.compile(scheme).map_err(|e| {
+            format!(
+                "{} {}: ranges do not compile: {e}",
+                entry.ecosystem, entry.name
+            )
+        })
+    });
+    let compiled = compiled.as_ref().as_ref().map_err(Clone::clone)?;
     let eval = compiled.evaluate(version).map_err(|e| {
         format!(
             "{} {}: installed version {version:?} is not a {scheme} version: {e}",
@@ -468,8 +513,13 @@ fn fixes(matches: &[Match]) -> Vec<String> {
     out
 }
 
-fn language_verdict(advisory: &Advisory, entry: &Affected, pkg: &Package) -> Verdict {
-    let matches = evaluate_entry(entry, &pkg.version)?;
+fn language_verdict(
+    advisory: &Advisory,
+    entry: &Affected,
+    pkg: &Package,
+    cache: &CompileCache,
+) -> Verdict {
+    let matches = evaluate_entry(entry, &pkg.version, cache)?;
     let Some(first) = matches.first() else {
         return Ok(None);
     };
@@ -496,6 +546,7 @@ fn distro_verdict(
     entry: &Affected,
     pkg: &Package,
     target: &Target,
+    cache: &CompileCache,
 ) -> Verdict {
     let default_facts;
     let facts = match &entry.distro {
@@ -545,7 +596,7 @@ fn distro_verdict(
         // The tracker says the release's package is affected, whatever its version.
         Vec::new()
     } else {
-        let m = evaluate_entry(entry, &pkg.version)?;
+        let m = evaluate_entry(entry, &pkg.version, cache)?;
         if m.is_empty() {
             return Ok(None);
         }

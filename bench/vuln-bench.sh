@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Vulnerability-scanning bench (issue 3, Acceptance 5). Prints:
+#   (a) the `import_all` example's time to import all of ../shared/feeds   (target < 5 s)
+#   (b) the `match_bench` example's median `match_packages` time            (target < 100 ms)
+#   (c) warm `palisade scan` vs warm `palisade sbom` on the testbed app image
+#       (oci-dir:target/testbed/oci:app), median of RUNS, and their ratio   (target < 1.10x)
+# The DB for (c) is built with `palisade db import` of the OSV zips, the NVD excerpt and KEV
+# into target/bench/vuln.db. Environment: FEEDS=../shared/feeds, RUNS=5, SKIP_BUILD=1,
+# PALISADE=/path (see lib.sh). A benchmark reports: it exits 0 unless something fails to run.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FEEDS=${FEEDS:-$REPO/../shared/feeds}
+RUNS=${RUNS:-5}
+[[ -d $FEEDS/osv ]] || die "no OSV snapshots at $FEEDS/osv"
+FEEDS=$(cd "$FEEDS" && pwd)
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "cargo build --release -p palisade-vulndb --examples"
+    (cd "$REPO" && cargo build --release -p palisade-vulndb --examples) >&2 || die "cargo build failed"
+fi
+ensure_palisade
+ensure_testbed
+note=$(load_note || true)
+[[ -n $note ]] && log "$note"
+
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "PASS" : "FAIL" }'; }
+
+# (a) import
+log "(a) import_all"
+import_line=$("$TARGET/release/examples/import_all" "$FEEDS" "$OUT/import_all.db" 2>&1 | tail -1)
+import_s=$(sed -nE 's/.*written in ([0-9.]+)(m?s) total.*/\1 \2/p' <<<"$import_line" \
+    | awk '{ print ($2 == "ms") ? $1 / 1000 : $1 }')
+rm -f "$OUT/import_all.db"
+
+# (b) match_bench
+log "(b) match_bench"
+match_line=$("$TARGET/release/examples/match_bench" "$FEEDS" 2>/dev/null | tail -1)
+match_ms=$(sed -nE 's/.*median ([0-9.]+) ms.*/\1/p' <<<"$match_line")
+
+# (c) scan vs sbom, warm
+log "(c) palisade db import -> $OUT/vuln.db"
+"$PALISADE" db import --db "$OUT/vuln.db" \
+    "$FEEDS/osv/PyPI/all.zip" "$FEEDS/osv/Go/all.zip" "$FEEDS/osv/crates.io/all.zip" \
+    "$FEEDS/nvd/nvdcve-2.0-excerpt.json" "$FEEDS/kev/known_exploited_vulnerabilities.json" >&2 \
+    || die "palisade db import failed"
+src="oci-dir:$TESTBED/oci:app"
+scan_cmd="$PALISADE scan --db $OUT/vuln.db --format json --output /dev/null $src"
+sbom_cmd="$PALISADE sbom $src"
+json=$OUT/vuln-scan-vs-sbom.json
+if command -v hyperfine >/dev/null; then
+    hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$json" \
+        -n sbom "$sbom_cmd" -n scan "$scan_cmd" >&2 || die "hyperfine failed"
+else
+    python3 "$BENCH_DIR/timing.py" run --runs "$RUNS" --warmup 2 --export-json "$json" \
+        -n sbom "$sbom_cmd" -n scan "$scan_cmd" || die "timing failed"
+fi
+read -r sbom_s scan_s < <(python3 - "$json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(r["sbom"], r["scan"])
+PY
+)
+ratio=$(awk -v a="$scan_s" -v b="$sbom_s" 'BEGIN { printf "%.3f", a / b }')
+
+echo "palisade vuln bench ($(tree_rev), $(nproc) cores)"
+printf '(a) import all feeds (import_all):     %8.2f s    target < 5 s      %s\n' \
+    "${import_s:-nan}" "$(verdict "${import_s:-1e9}" 5)"
+printf '(b) match_packages, 5,000 packages:    %8.1f ms   target < 100 ms   %s\n' \
+    "${match_ms:-nan}" "$(verdict "${match_ms:-1e9}" 100)"
+printf '(c) warm sbom (median of %d):           %8.3f s\n' "$RUNS" "$sbom_s"
+printf '    warm scan (median of %d):           %8.3f s\n' "$RUNS" "$scan_s"
+printf '    scan / sbom:                       %8.3fx    target < 1.10x    %s\n' \
+    "$ratio" "$(verdict "$ratio" 1.10)"
+echo "    ($match_line)"
+[[ -n $note ]] && echo "$note"
+exit 0

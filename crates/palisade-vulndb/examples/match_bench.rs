@@ -1,0 +1,154 @@
+//! Times [`Matcher::match_packages`] on a 5,000-package input built from the OSV snapshots:
+//! `cargo run --release -p palisade-vulndb --example match_bench -- ../shared/feeds [DB]`.
+//!
+//! The database is built once from the PyPI, Go and crates.io `all.zip` exports (into a
+//! temporary directory unless `DB` is given). The input takes every (ecosystem, package)
+//! named in those feeds, up to 5,000, each at an old version (the first version the
+//! advisory lists, else a low version of the ecosystem's scheme). It prints the median of
+//! five `match_packages` runs, after one warm-up run.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use palisade_catalog::{Ecosystem, Package};
+use palisade_vulndb::{Database, DatabaseBuilder, Limits, Matcher, Timestamp, import_osv};
+
+const PACKAGES: usize = 5_000;
+const RUNS: usize = 5;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args_os().skip(1);
+    let feeds = PathBuf::from(args.next().ok_or("usage: match_bench FEEDS_DIR [DB]")?);
+    let tmp = tempfile::tempdir()?;
+    let db_path = args
+        .next()
+        .map_or_else(|| tmp.path().join("vuln.db"), PathBuf::from);
+
+    // (ecosystem, name) → an old version, over every package the feeds name.
+    let mut names: BTreeMap<(&'static str, String), String> = BTreeMap::new();
+    let mut builder = DatabaseBuilder::new(&db_path);
+    let at = Timestamp::parse("2026-09-01T00:00:00Z")?;
+    for eco in ["PyPI", "Go", "crates.io"] {
+        let import = import_osv(
+            &feeds.join("osv").join(eco).join("all.zip"),
+            &Limits::default(),
+        )?;
+        for a in &import.advisories {
+            for e in &a.affected {
+                if e.ecosystem != eco {
+                    continue;
+                }
+                let fallback = match (eco, e.name.as_str()) {
+                    ("PyPI", _) => "0.1",
+                    ("Go", "stdlib" | "toolchain") => "go1.12",
+                    ("Go", _) => "v0.0.1",
+                    _ => "0.1.0",
+                };
+                let version = e.versions.versions.first().map_or(fallback, String::as_str);
+                names
+                    .entry((eco, e.name.clone()))
+                    .or_insert_with(|| version.to_owned());
+            }
+        }
+        builder.add(import, at.clone());
+    }
+    builder.finish()?;
+    eprintln!(
+        "{} distinct (ecosystem, package) pairs in the feeds; using {}",
+        names.len(),
+        names.len().min(PACKAGES)
+    );
+
+    // Spread the sample over the three ecosystems rather than taking the first 5,000 in order.
+    let step = (names.len() as f64 / PACKAGES as f64).max(1.0);
+    let all: Vec<_> = names.into_iter().collect();
+    let mut packages = Vec::new();
+    let mut i = 0.0_f64;
+    while (i as usize) < all.len() && packages.len() < PACKAGES {
+        let ((eco, name), version) = &all[i as usize];
+        packages.push(package(eco, name, version));
+        i += step;
+    }
+
+    // The feeds name fewer than 5,000 packages: fill up with the same names at another old
+    // version, as a second image would carry them.
+    let mut again = all.iter().cycle();
+    while packages.len() < PACKAGES {
+        let Some(((eco, name), _)) = again.next() else {
+            break;
+        };
+        let version = match (*eco, name.as_str()) {
+            ("PyPI", _) => "0.0.1",
+            ("Go", "stdlib" | "toolchain") => "go1.11",
+            ("Go", _) => "v0.0.0-20180101000000-000000000000",
+            _ => "0.0.1",
+        };
+        packages.push(package(eco, name, version));
+    }
+
+    let db = Database::open_read_only(&db_path)?;
+    if std::env::var_os("MATCH_BENCH_LOOKUPS").is_some() {
+        let start = Instant::now();
+        let mut n = 0;
+        for p in &packages {
+            let eco = match p.ecosystem {
+                Ecosystem::Python => "PyPI",
+                Ecosystem::GoModule => "Go",
+                _ => "crates.io",
+            };
+            n += db.advisories_for(eco, &p.name)?.len();
+        }
+        eprintln!(
+            "lookups alone: {n} advisories decoded in {:.1?}",
+            start.elapsed()
+        );
+    }
+    let matcher = Matcher::new(&db);
+    let warm = matcher.match_packages(&packages, None)?;
+    let mut times: Vec<Duration> = Vec::new();
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let report = matcher.match_packages(&packages, None)?;
+        times.push(start.elapsed());
+        assert_eq!(report, warm, "runs disagree");
+    }
+    times.sort();
+    let median = times[RUNS / 2];
+    eprintln!(
+        "runs: {}",
+        times
+            .iter()
+            .map(|t| format!("{:.1} ms", t.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "match_packages: {} packages, {} findings, {} skipped: median {:.1} ms of {RUNS} (target < 100 ms)",
+        packages.len(),
+        warm.findings.len(),
+        warm.skipped.len(),
+        median.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn package(eco: &str, name: &str, version: &str) -> Package {
+    let (ecosystem, purl_type) = match eco {
+        "PyPI" => (Ecosystem::Python, "pypi"),
+        "Go" => (Ecosystem::GoModule, "golang"),
+        _ => (Ecosystem::RustCrate, "cargo"),
+    };
+    Package {
+        ecosystem,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        purl: format!("pkg:{purl_type}/{name}@{version}"),
+        arch: None,
+        source: None,
+        licenses: Vec::new(),
+        locations: Vec::new(),
+        layer: None,
+    }
+}
