@@ -3,126 +3,12 @@
 //! (validated by cyclonedx-python-lib), and `--ignorefile`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Command;
 
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn feeds() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/feeds")
-        .canonicalize()
-        .expect("../shared/feeds next to the repository")
-}
-
-/// Builds the testbed images once per test process (the script itself is cached on disk).
-fn testbed() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = repo_root();
-        let out = root.join("target/testbed");
-        let status = Command::new("bash")
-            .arg(root.join("testbed/build-images.sh"))
-            .arg(&out)
-            .status()
-            .expect("running testbed/build-images.sh");
-        assert!(
-            status.success(),
-            "testbed/build-images.sh failed; run testbed/install-deps.sh first"
-        );
-        out
-    })
-}
-
-struct Env {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    cache: PathBuf,
-}
-
-/// One database per test binary: OSV PyPI, Go and crates.io, the NVD excerpt and KEV.
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("data/vuln.db");
-        let cache = dir.path().join("cache");
-        let f = feeds();
-        let inputs: Vec<PathBuf> = vec![
-            f.join("osv/PyPI/all.zip"),
-            f.join("osv/Go/all.zip"),
-            f.join("osv/crates.io/all.zip"),
-            f.join("nvd/nvdcve-2.0-excerpt.json"),
-            f.join("kev/known_exploited_vulnerabilities.json"),
-        ];
-        let mut args: Vec<String> = vec!["db".into(), "import".into()];
-        args.extend(inputs.iter().map(|p| p.display().to_string()));
-        args.push("--db".into());
-        args.push(db.display().to_string());
-        let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &cache);
-        assert!(
-            out.status.success(),
-            "db import failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(db.is_file());
-        Env {
-            _dir: dir,
-            db,
-            cache,
-        }
-    })
-}
-
-fn run(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(args)
-        .env("XDG_CACHE_HOME", cache)
-        .env_remove("PALISADE_NO_CACHE")
-        .env_remove("PALISADE_DB")
-        .output()
-        .expect("running palisade")
-}
-
-fn image(tag: &str) -> String {
-    format!("oci-dir:{}:{tag}", testbed().join("oci").display())
-}
-
-fn scan(source: &str, extra: &[&str]) -> Output {
-    let e = env();
-    let db = e.db.display().to_string();
-    let mut args = vec!["scan", source, "--db", &db];
-    args.extend_from_slice(extra);
-    run(&args, &e.cache)
-}
-
-fn scan_json(source: &str, extra: &[&str]) -> (i32, Value) {
-    let mut args = vec!["--format", "json"];
-    args.extend_from_slice(extra);
-    let out = scan(source, &args);
-    let code = out.status.code().expect("exit code");
-    assert_ne!(
-        code,
-        2,
-        "scan failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        code,
-        serde_json::from_slice(&out.stdout).expect("JSON report"),
-    )
-}
-
-fn findings(v: &Value) -> &Vec<Value> {
-    v["findings"].as_array().unwrap()
-}
+mod common;
+use common::*;
 
 /// The Python with the independent validators (installed by `tools/test-all.sh`).
 fn validator_python() -> PathBuf {
