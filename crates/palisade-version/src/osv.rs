@@ -315,10 +315,34 @@ struct CompiledRange {
     has_limit: bool,
 }
 
+/// A `versions` list entry. It is parsed only when the installed version's text differs but
+/// its [`equality_signature`] agrees: long PyPI lists (hundreds of entries) then cost one
+/// hash comparison per entry instead of one parse.
 #[derive(Clone, Debug)]
 struct Listed {
     text: String,
-    parsed: Option<Version>,
+    signature: Option<u64>,
+}
+
+/// A necessary condition for two version strings to be equal under any scheme here: the
+/// sequence of non-zero ASCII digits before the first `+`, hashed. Equal versions have equal
+/// signatures because every scheme compares numbers by value (`1.0` = `1`, `01` = `1`) and
+/// words never stand for digits; `+` starts build metadata that SemVer ignores (PEP 440 local
+/// versions and dpkg's `+` are then merely compared more often). `None` (any non-ASCII byte)
+/// means "always parse".
+fn equality_signature(text: &str) -> Option<u64> {
+    if !text.is_ascii() {
+        return None;
+    }
+    // FNV-1a over the digits: no allocation, stable across runs.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes().take_while(|&b| b != b'+') {
+        if b.is_ascii_digit() && b != b'0' {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Some(hash)
 }
 
 /// An [`AffectedVersions`] with every event parsed and sorted once, ready to evaluate many
@@ -403,7 +427,7 @@ impl AffectedVersions {
             .iter()
             .map(|text| Listed {
                 text: text.clone(),
-                parsed: scheme.parse(text).ok(),
+                signature: equality_signature(text),
             })
             .collect();
         Ok(CompiledAffected {
@@ -412,6 +436,35 @@ impl AffectedVersions {
             ranges,
             skipped,
         })
+    }
+
+    /// The same entry without the `versions` entries that its ranges already cover: the
+    /// verdict (affected or not) is unchanged for every version, while lookups read and scan
+    /// far less (OSV lists every affected release of a PyPI range). Only ranges ordered by
+    /// `scheme` itself prune (an equal version then falls in the same ranges); a record that
+    /// does not compile is returned unchanged, so the error stays visible.
+    pub fn without_versions_covered_by_ranges(&self, scheme: Scheme) -> AffectedVersions {
+        let Ok(compiled) = self.compile(scheme) else {
+            return self.clone();
+        };
+        let covered = |text: &str| -> bool {
+            let Ok(v) = scheme.parse(text) else {
+                return false;
+            };
+            compiled
+                .ranges
+                .iter()
+                .any(|r| r.scheme == scheme && r.evaluate(&v).is_some())
+        };
+        AffectedVersions {
+            ranges: self.ranges.clone(),
+            versions: self
+                .versions
+                .iter()
+                .filter(|t| !covered(t))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// [`AffectedVersions::compile`] then [`CompiledAffected::evaluate`].
@@ -430,19 +483,27 @@ impl CompiledAffected {
     /// parse `version`; the `versions` list alone needs no parse (it matches equal text, or
     /// an equal version when both parse).
     pub fn evaluate(&self, version: &str) -> Result<Evaluation, Error> {
-        let mut parsed: Vec<(Scheme, Version)> = Vec::new();
-        let mut parse = |scheme: Scheme| -> Result<Version, Error> {
-            if let Some((_, v)) = parsed.iter().find(|(s, _)| *s == scheme) {
-                return Ok(v.clone());
-            }
-            let v = scheme.parse(version)?;
-            parsed.push((scheme, v.clone()));
-            Ok(v)
-        };
+        self.evaluate_installed(&mut Installed::new(version))
+    }
+
+    /// [`CompiledAffected::evaluate`] for a version evaluated against many entries: it is
+    /// parsed once per scheme, however many entries ask.
+    pub fn evaluate_installed(&self, installed: &mut Installed<'_>) -> Result<Evaluation, Error> {
+        let version = installed.text;
         let mut matches = Vec::new();
-        let own = parse(self.scheme).ok();
+        let signature = equality_signature(version);
+        let scheme = self.scheme;
         let listed = self.versions.iter().any(|l| {
-            l.text == version || matches!((&l.parsed, &own), (Some(a), Some(b)) if a == b)
+            if l.text == version {
+                return true;
+            }
+            if signature.is_some() && l.signature.is_some() && l.signature != signature {
+                return false;
+            }
+            match (scheme.parse(&l.text), installed.get(scheme)) {
+                (Ok(a), Ok(b)) => a == *b,
+                _ => false,
+            }
         });
         if listed {
             matches.push(Match {
@@ -453,13 +514,48 @@ impl CompiledAffected {
             });
         }
         for range in &self.ranges {
-            let v = parse(range.scheme)?;
-            matches.extend(range.evaluate(&v));
+            let v = installed.get(range.scheme).map_err(Clone::clone)?;
+            matches.extend(range.evaluate(v));
         }
         Ok(Evaluation {
             matches,
             skipped: self.skipped.clone(),
         })
+    }
+}
+
+/// An installed version being evaluated against many advisory entries, parsed at most once
+/// per scheme (an ecosystem's ranges and its `SEMVER` ranges may order differently).
+#[derive(Clone, Debug)]
+pub struct Installed<'t> {
+    text: &'t str,
+    parsed: Vec<(Scheme, Result<Version, Error>)>,
+}
+
+impl<'t> Installed<'t> {
+    /// The version as installed; nothing is parsed yet.
+    pub fn new(text: &'t str) -> Installed<'t> {
+        Installed {
+            text,
+            parsed: Vec::new(),
+        }
+    }
+
+    /// The version as text.
+    pub fn text(&self) -> &'t str {
+        self.text
+    }
+
+    /// The version parsed with `scheme` (parsed on first use).
+    pub fn get(&mut self, scheme: Scheme) -> Result<&Version, &Error> {
+        let at = match self.parsed.iter().position(|(s, _)| *s == scheme) {
+            Some(at) => at,
+            None => {
+                self.parsed.push((scheme, scheme.parse(self.text)));
+                self.parsed.len() - 1
+            }
+        };
+        self.parsed[at].1.as_ref()
     }
 }
 
@@ -514,7 +610,15 @@ impl CompiledRange {
 /// A stable merge sort that cannot panic whatever `cmp` answers (the standard sorts may panic
 /// on an inconsistent order, and events come from outside).
 fn merge_sort<T>(mut items: Vec<T>, cmp: &dyn Fn(&T, &T) -> Ordering) -> Vec<T> {
-    if items.len() <= 1 {
+    if items.len() <= 16 {
+        // Insertion sort by adjacent swaps: stable, no allocation, and ranges are short.
+        for i in 1..items.len() {
+            let mut j = i;
+            while j > 0 && cmp(&items[j], &items[j - 1]).is_lt() {
+                items.swap(j, j - 1);
+                j -= 1;
+            }
+        }
         return items;
     }
     let right = items.split_off(items.len() / 2);

@@ -146,6 +146,32 @@ macro_rules! scheme_properties {
                     check_sorts(vs)?;
                 }
 
+                /// An OSV `versions` list matches every version equal to an entry, whatever its
+                /// text (`1.0` = `1`, build metadata): the list's pre-filter never hides one.
+                #[test]
+                fn versions_lists_match_equal_versions(
+                    list in prop::collection::vec(prop_oneof![valid(), VERSIONISH.prop_map(String::from)], 2..10)
+                ) {
+                    let parsed: Vec<(String, Version)> = list
+                        .iter()
+                        .filter_map(|s| $scheme.parse(s).ok().map(|v| (s.clone(), v)))
+                        .collect();
+                    for (a, va) in &parsed {
+                        for (b, vb) in &parsed {
+                            let listed = palisade_version::osv::AffectedVersions {
+                                ranges: Vec::new(),
+                                versions: vec![b.clone()],
+                            };
+                            let hit = listed
+                                .compile($scheme)
+                                .and_then(|c| c.evaluate(a))
+                                .map(|e| e.is_affected())
+                                .unwrap_or(false);
+                            prop_assert_eq!(hit, va == vb, "{:?} listed, {:?} installed", b, a);
+                        }
+                    }
+                }
+
                 #[test]
                 fn errors_name_the_input(s in VERSIONISH) {
                     if let Err(e) = $scheme.parse(&s) {

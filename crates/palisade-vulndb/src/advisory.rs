@@ -141,12 +141,16 @@ pub struct Affected {
     pub distro: Option<DistroFacts>,
 }
 
-/// The serialized form of [`Affected`], checked again when read back.
+/// The serialized form of [`Affected`]. Reading it back does not compile the ranges again
+/// (the importer did, and the matcher compiles the entries it evaluates); it checks that the
+/// stored scheme is the ecosystem's, so a record cannot be evaluated with another ordering.
 #[derive(Deserialize)]
 struct StoredAffected {
     ecosystem: String,
     name: String,
     scheme: Option<Scheme>,
+    #[serde(default)]
+    unevaluable: Option<String>,
     versions: AffectedVersions,
     #[serde(default)]
     distro: Option<DistroFacts>,
@@ -155,15 +159,36 @@ struct StoredAffected {
 impl TryFrom<StoredAffected> for Affected {
     type Error = String;
     fn try_from(raw: StoredAffected) -> Result<Self, String> {
-        Affected::new(raw.ecosystem, raw.name, raw.versions, raw.distro).and_then(|a| {
-            if a.scheme == raw.scheme || raw.scheme.is_none() {
-                Ok(a)
-            } else {
-                Err(format!(
-                    "stored scheme {:?} does not match ecosystem {:?}",
-                    raw.scheme, a.ecosystem
-                ))
+        if raw.ecosystem.is_empty() {
+            return Err("package.ecosystem is empty".into());
+        }
+        if raw.name.is_empty() {
+            return Err("package.name is empty".into());
+        }
+        let expected = Scheme::from_osv_ecosystem(&raw.ecosystem);
+        let (scheme, unevaluable) = match raw.scheme {
+            Some(stored) if Some(stored) != expected => {
+                return Err(format!(
+                    "stored scheme {stored:?} does not match ecosystem {:?}",
+                    raw.ecosystem
+                ));
             }
+            Some(stored) => (Some(stored), None),
+            None => (
+                None,
+                Some(raw.unevaluable.unwrap_or_else(|| {
+                    format!("no version scheme for ecosystem {:?}", raw.ecosystem)
+                })),
+            ),
+        };
+        Ok(Affected {
+            normalized_name: normalize_name(&raw.ecosystem, &raw.name),
+            ecosystem: raw.ecosystem,
+            name: raw.name,
+            scheme,
+            unevaluable,
+            versions: raw.versions,
+            distro: raw.distro,
         })
     }
 }
@@ -546,8 +571,16 @@ mod tests {
         assert_eq!(back, a);
         assert_eq!(back.affected[0].normalized_name, "foo-bar");
         assert_eq!(back.severity[0].kind, SeverityKind::CvssV3);
-        let tampered = json.replace("2.0", "@@");
-        assert!(serde_json::from_str::<Advisory>(&tampered).is_err());
+        // A stored scheme that is not the ecosystem's is refused when read back.
+        let other_scheme = json.replace("\"pep440\"", "\"go\"");
+        assert_ne!(other_scheme, json);
+        let e = serde_json::from_str::<Advisory>(&other_scheme).unwrap_err();
+        assert!(e.to_string().contains("does not match ecosystem"), "{e}");
+        // Ranges are not compiled again on read (the matcher compiles what it evaluates and
+        // reports a range that does not compile as skipped, with the reason).
+        let tampered: Advisory = serde_json::from_str(&json.replace("2.0", "@@")).unwrap();
+        let entry = &tampered.affected[0];
+        assert!(entry.versions.compile(entry.scheme.unwrap()).is_err());
     }
 
     #[test]

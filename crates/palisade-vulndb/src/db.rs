@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    Advisory, Enrichment, EnrichmentImport, Error, FeedInfo, Import, KevEntry, KevImport,
-    Timestamp, normalize_name,
+    Advisory, Affected, Enrichment, EnrichmentImport, Error, FeedInfo, Import, KevEntry, KevImport,
+    Severity, Timestamp, normalize_name,
 };
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -27,6 +28,7 @@ CREATE TABLE affected (
     ecosystem TEXT NOT NULL,
     name TEXT NOT NULL,
     advisory_id TEXT NOT NULL REFERENCES advisories(id),
+    candidate TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, advisory_id)
 ) WITHOUT ROWID;
 CREATE TABLE enrichment (cve TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
@@ -97,6 +99,10 @@ impl Database {
         .map_err(sql(path, "opening read-only"))?;
         conn.pragma_update(None, "query_only", true)
             .map_err(sql(path, "setting query_only"))?;
+        // Read through a memory map rather than a pread per page: lookups touch many small
+        // pages. Updates replace the file by rename, never in place, so the mapping stays valid.
+        conn.pragma_update(None, "mmap_size", 256_i64 << 20)
+            .map_err(sql(path, "setting mmap_size"))?;
         let found: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -139,6 +145,39 @@ impl Database {
         for row in rows {
             let (id, json) = row.map_err(sql(path, "reading an advisory"))?;
             out.push(decode(path, &id, &json)?);
+        }
+        Ok(out)
+    }
+
+    /// What the matcher needs of the advisories affecting package `name` in `ecosystem`
+    /// (see [`Database::advisories_for`]): one [`MatchCandidate`] per advisory, sorted by id.
+    pub fn match_candidates(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<MatchCandidate>, Error> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT advisory_id, candidate FROM affected \
+                 WHERE ecosystem = ?1 AND name = ?2 ORDER BY advisory_id",
+            )
+            .map_err(sql(path, "preparing the lookup"))?;
+        let rows = stmt
+            .query_map(params![ecosystem, normalize_name(ecosystem, name)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql(path, "looking up advisories"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(sql(path, "reading an advisory"))?;
+            let candidate: MatchCandidate =
+                serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    message: format!("advisory {id} (match record for {ecosystem} {name}): {e}"),
+                })?;
+            out.push(candidate);
         }
         Ok(out)
     }
@@ -243,6 +282,60 @@ impl Database {
             advisories: u64::try_from(advisories).unwrap_or(0),
             feeds,
         })
+    }
+}
+
+/// What the matcher needs of one advisory for one `(ecosystem, normalised name)`: its ids,
+/// ratings, whether it was withdrawn, and only the entries for that package. Stored with the
+/// lookup index, so a lookup reads one small record per advisory instead of the whole
+/// advisory (text, references, every other package's ranges).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MatchCandidate {
+    /// The advisory id.
+    pub id: String,
+    /// Its aliases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Its severity ratings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severity: Vec<Severity>,
+    /// Whether it was withdrawn (it then produces no finding).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
+    /// Its entries for the package, in the advisory's order.
+    pub affected: Vec<Affected>,
+}
+
+impl MatchCandidate {
+    /// One candidate per `(ecosystem, normalised name)` the advisory names, in key order.
+    /// Each entry's `versions` list keeps only what its ranges do not already cover (see
+    /// [`AffectedVersions::without_versions_covered_by_ranges`]): same verdicts, smaller
+    /// records.
+    ///
+    /// [`AffectedVersions::without_versions_covered_by_ranges`]:
+    ///     palisade_version::osv::AffectedVersions::without_versions_covered_by_ranges
+    pub fn of(advisory: &Advisory) -> BTreeMap<(String, String), MatchCandidate> {
+        let mut out: BTreeMap<(String, String), MatchCandidate> = BTreeMap::new();
+        for entry in &advisory.affected {
+            let mut entry = entry.clone();
+            if let Some(scheme) = entry.scheme
+                && !entry.versions.versions.is_empty()
+            {
+                entry.versions = entry.versions.without_versions_covered_by_ranges(scheme);
+            }
+            out.entry((entry.ecosystem.clone(), entry.normalized_name.clone()))
+                .or_insert_with(|| MatchCandidate {
+                    id: advisory.id.clone(),
+                    aliases: advisory.aliases.clone(),
+                    severity: advisory.severity.clone(),
+                    withdrawn: advisory.withdrawn.is_some(),
+                    affected: Vec::new(),
+                })
+                .affected
+                .push(entry);
+        }
+        out
     }
 }
 
@@ -430,7 +523,7 @@ fn write(
             .prepare("INSERT INTO advisories VALUES (?1, ?2, ?3)")
             .map_err(sql(path, "writing advisories"))?;
         let mut aff = tx
-            .prepare("INSERT OR IGNORE INTO affected VALUES (?1, ?2, ?3)")
+            .prepare("INSERT INTO affected VALUES (?1, ?2, ?3, ?4)")
             .map_err(sql(path, "writing the index"))?;
         for a in b.advisories.values() {
             let json = serde_json::to_string(a).map_err(|e| Error::Corrupt {
@@ -443,8 +536,12 @@ fn write(
                 json
             ])
             .map_err(sql(path, "writing advisories"))?;
-            for f in &a.affected {
-                aff.execute(params![f.ecosystem, f.normalized_name, a.id])
+            for ((ecosystem, name), candidate) in MatchCandidate::of(a) {
+                let json = serde_json::to_string(&candidate).map_err(|e| Error::Corrupt {
+                    path: path.to_path_buf(),
+                    message: format!("advisory {}: {e}", a.id),
+                })?;
+                aff.execute(params![ecosystem, name, a.id, json])
                     .map_err(sql(path, "writing the index"))?;
             }
         }

@@ -27,7 +27,9 @@
 //!   clock, so the same feeds give the same file).
 //! - `feeds(name, source, records, snapshot, imported_at)`.
 //! - `advisories(id, modified, json)`: the [`Advisory`] as JSON, checked again when read.
-//! - `affected(ecosystem, name, advisory_id)`: the lookup index, by normalised name.
+//! - `affected(ecosystem, name, advisory_id, candidate)`: the lookup index, by normalised
+//!   name, with the [`MatchCandidate`] the matcher reads (ids, ratings and only that
+//!   package's entries), so a scan never decodes whole advisories.
 //! - `enrichment(cve, json)`: NVD's [`Enrichment`] per CVE (CVSS, CWEs, status).
 //! - `kev(cve, date_added, due_date, ransomware, json)`: the CISA KEV catalog.
 
@@ -50,7 +52,7 @@ pub use advisory::{
     normalize_name,
 };
 pub use alpine::import_alpine_secdb;
-pub use db::{Database, DatabaseBuilder, FeedStatus, SCHEMA_VERSION, Status};
+pub use db::{Database, DatabaseBuilder, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status};
 pub use debian::{debian_release_number, import_debian_tracker};
 pub use error::Error;
 pub use import::{FeedInfo, Import, Limits};

@@ -10,16 +10,17 @@
 //! - Findings from several feeds about the same vulnerability (same id, or a shared alias) are
 //!   folded into one, keeping the record that has a fix.
 
-use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::rc::Rc;
 
 use palisade_catalog::{Distro, Ecosystem, LayerRef, Package};
-use palisade_version::osv::{Bound, CompiledAffected, Match, RangeKind};
+use palisade_version::osv::{Bound, CompiledAffected, Installed, Match, RangeKind};
 
-use crate::{Advisory, Affected, Database, DistroFacts, DistroStatus, Error, Severity};
+use crate::{
+    Advisory, Affected, Database, DistroFacts, DistroStatus, Error, MatchCandidate, Severity,
+};
 use crate::{SeverityKind, normalize_name};
 
 /// Matches packages against a [`Database`] or against advisories held in memory.
@@ -31,8 +32,8 @@ pub struct Matcher<'a> {
 #[derive(Debug)]
 enum Source<'a> {
     Database(&'a Database),
-    /// `(ecosystem, normalised name)` → the advisories with an entry for it, in slice order.
-    Memory(HashMap<(String, String), Vec<&'a Advisory>>),
+    /// `(ecosystem, normalised name)` → the advisories with an entry for it, sorted by id.
+    Memory(HashMap<(String, String), Rc<[MatchCandidate]>>),
 }
 
 /// What a match run found, and what it could not evaluate.
@@ -139,35 +140,41 @@ impl<'a> Matcher<'a> {
     }
 
     /// A matcher over advisories in memory (tests, or a small feed read directly).
-    pub fn from_advisories(advisories: &'a [Advisory]) -> Matcher<'a> {
-        let mut index: HashMap<(String, String), Vec<&'a Advisory>> = HashMap::new();
+    pub fn from_advisories(advisories: &[Advisory]) -> Matcher<'a> {
+        let mut index: HashMap<(String, String), Vec<MatchCandidate>> = HashMap::new();
         for a in advisories {
-            for entry in &a.affected {
-                let list = index
-                    .entry((entry.ecosystem.clone(), entry.normalized_name.clone()))
-                    .or_default();
-                if !list.iter().any(|x| std::ptr::eq(*x, a)) {
-                    list.push(a);
-                }
+            for (key, candidate) in MatchCandidate::of(a) {
+                index.entry(key).or_default().push(candidate);
             }
         }
+        let index = index
+            .into_iter()
+            .map(|(key, mut list)| {
+                list.sort_by(|a, b| a.id.cmp(&b.id));
+                (key, Rc::from(list))
+            })
+            .collect();
         Matcher {
             source: Source::Memory(index),
         }
     }
 
-    fn lookup(&self, ecosystem: &str, name: &str) -> Result<Vec<Cow<'a, Advisory>>, Error> {
-        match &self.source {
-            Source::Database(db) => Ok(db
-                .advisories_for(ecosystem, name)?
-                .into_iter()
-                .map(Cow::Owned)
-                .collect()),
-            Source::Memory(index) => Ok(index
+    fn lookup(&self, ecosystem: &str, name: &str) -> Result<Prepared, Error> {
+        let candidates: Rc<[MatchCandidate]> = match &self.source {
+            Source::Database(db) => Rc::from(db.match_candidates(ecosystem, name)?),
+            Source::Memory(index) => index
                 .get(&(ecosystem.to_owned(), normalize_name(ecosystem, name)))
-                .map(|v| v.iter().map(|a| Cow::Borrowed(*a)).collect())
-                .unwrap_or_default()),
-        }
+                .cloned()
+                .unwrap_or_else(|| Rc::from(Vec::new())),
+        };
+        let compiled = candidates
+            .iter()
+            .map(|c| c.affected.iter().map(|_| OnceCell::new()).collect())
+            .collect();
+        Ok(Prepared {
+            candidates,
+            compiled,
+        })
     }
 
     /// Matches `packages`; `distro` is the image's operating system, needed for OS packages
@@ -180,8 +187,7 @@ impl<'a> Matcher<'a> {
         let mut report = MatchReport::default();
         // One database lookup (and one decoding of its advisories) per (ecosystem, name) per
         // call, however many packages share it (several images' layers, or versions).
-        let mut looked_up: HashMap<(String, String), Rc<Vec<Cow<'a, Advisory>>>> = HashMap::new();
-        let cache = CompileCache::default();
+        let mut looked_up: HashMap<(String, String), Rc<Prepared>> = HashMap::new();
         for pkg in packages {
             let fp = finding_package(pkg);
             let target = match Target::of(pkg, distro) {
@@ -208,21 +214,29 @@ impl<'a> Matcher<'a> {
                 };
                 lists.push(found);
             }
-            let mut advisories: BTreeMap<&str, &Advisory> = BTreeMap::new();
-            for a in lists.iter().flat_map(|l| l.iter()) {
-                advisories.entry(a.id.as_str()).or_insert(a);
+            // An advisory can have entries under several of the target's ecosystems
+            // (`Debian:bookworm` and `Debian:12`): evaluate them together.
+            let mut advisories: BTreeMap<&str, Vec<Part<'_>>> = BTreeMap::new();
+            for prepared in &lists {
+                for (candidate, compiled) in prepared.candidates.iter().zip(&prepared.compiled) {
+                    advisories
+                        .entry(candidate.id.as_str())
+                        .or_default()
+                        .push((candidate, compiled.as_slice()));
+                }
             }
+            let mut installed = Installed::new(&pkg.version);
             let mut raw = Vec::new();
-            for advisory in advisories.values() {
-                if advisory.withdrawn.is_some() {
+            for (id, parts) in &advisories {
+                if parts.iter().any(|(c, _)| c.withdrawn) {
                     continue;
                 }
-                match evaluate(advisory, &target, pkg, &cache) {
+                match evaluate(parts, &target, pkg, &mut installed) {
                     Outcome::Affected(hit) => raw.push(hit),
                     Outcome::NotAffected => {}
                     Outcome::Skipped(reason) => report.skipped.push(Skip {
                         package: fp.clone(),
-                        advisory_id: Some(advisory.id.clone()),
+                        advisory_id: Some((*id).to_owned()),
                         reason,
                     }),
                 }
@@ -386,29 +400,44 @@ enum Outcome {
     Skipped(String),
 }
 
-fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package, cache: &CompileCache) -> Outcome {
-    let entries: Vec<&Affected> = advisory
-        .affected
-        .iter()
-        .filter(|e| {
-            target.ecosystems.contains(&e.ecosystem)
-                && e.normalized_name == normalize_name(&e.ecosystem, &target.name)
-        })
-        .collect();
+/// One lookup's advisories, each entry compiled on first use (once per `match_packages`
+/// call, however many installed packages share the name).
+struct Prepared {
+    candidates: Rc<[MatchCandidate]>,
+    /// `compiled[i][j]`: candidate `i`'s entry `j`.
+    compiled: Vec<Vec<Compiled>>,
+}
+
+type Compiled = OnceCell<Result<CompiledAffected, String>>;
+
+/// One advisory's candidate from one of the target's ecosystems, with its compiled entries.
+type Part<'p> = (&'p MatchCandidate, &'p [Compiled]);
+
+fn evaluate(
+    parts: &[Part<'_>],
+    target: &Target,
+    pkg: &Package,
+    installed: &mut Installed<'_>,
+) -> Outcome {
+    let Some((advisory, _)) = parts.first() else {
+        return Outcome::NotAffected;
+    };
     // (status, fixed versions, why) of each entry the version is affected by.
     let mut verdicts: Vec<(FindingStatus, Vec<String>, String)> = Vec::new();
     let mut skipped: Option<String> = None;
-    for entry in entries {
-        let verdict = if target.distro {
-            distro_verdict(advisory, entry, pkg, target, cache)
-        } else {
-            language_verdict(advisory, entry, pkg, cache)
-        };
-        match verdict {
-            Ok(Some(v)) => verdicts.push(v),
-            Ok(None) => {}
-            Err(reason) => {
-                skipped.get_or_insert(reason);
+    for (candidate, compiled) in parts {
+        for (entry, cell) in candidate.affected.iter().zip(compiled.iter()) {
+            let verdict = if target.distro {
+                distro_verdict(&candidate.id, entry, cell, pkg, target, installed)
+            } else {
+                language_verdict(&candidate.id, entry, cell, pkg, installed)
+            };
+            match verdict {
+                Ok(Some(v)) => verdicts.push(v),
+                Ok(None) => {}
+                Err(reason) => {
+                    skipped.get_or_insert(reason);
+                }
             }
         }
     }
@@ -437,32 +466,12 @@ fn evaluate(advisory: &Advisory, target: &Target, pkg: &Package, cache: &Compile
 
 type Verdict = Result<Option<(FindingStatus, Vec<String>, String)>, String>;
 
-/// The entry's evaluation of the installed version: `Ok(None)` when not affected.
-/// Compiled ranges per affected entry, within one `match_packages` call: the entries live in
-/// that call's lookup results, so their addresses are stable keys.
-#[derive(Default)]
-struct CompileCache(RefCell<HashMap<*const Affected, Rc<Result<CompiledAffected, String>>>>);
-
-impl CompileCache {
-    fn get(
-        &self,
-        entry: &Affected,
-        compile: impl FnOnce() -> Result<CompiledAffected, String>,
-    ) -> Rc<Result<CompiledAffected, String>> {
-        let key: *const Affected = entry;
-        if let Some(c) = self.0.borrow().get(&key) {
-            return Rc::clone(c);
-        }
-        let c = Rc::new(compile());
-        self.0.borrow_mut().insert(key, Rc::clone(&c));
-        c
-    }
-}
-
+/// The entry's matches for the installed version (empty when not affected); the entry is
+/// compiled into `cell` on first use.
 fn evaluate_entry(
     entry: &Affected,
-    version: &str,
-    cache: &CompileCache,
+    cell: &Compiled,
+    installed: &mut Installed<'_>,
 ) -> Result<Vec<Match>, String> {
     let Some(scheme) = entry.scheme else {
         return Err(format!(
@@ -483,7 +492,7 @@ fn evaluate_entry(
             entry.ecosystem, entry.name
         ));
     }
-    let compiled = cache.get(entry, || {
+    let compiled = cell.get_or_init(|| {
         v.compile(scheme).map_err(|e| {
             format!(
                 "{} {}: ranges do not compile: {e}",
@@ -491,11 +500,13 @@ fn evaluate_entry(
             )
         })
     });
-    let compiled = compiled.as_ref().as_ref().map_err(Clone::clone)?;
-    let eval = compiled.evaluate(version).map_err(|e| {
+    let compiled = compiled.as_ref().map_err(Clone::clone)?;
+    let eval = compiled.evaluate_installed(installed).map_err(|e| {
         format!(
-            "{} {}: installed version {version:?} is not a {scheme} version: {e}",
-            entry.ecosystem, entry.name
+            "{} {}: installed version {:?} is not a {scheme} version: {e}",
+            entry.ecosystem,
+            entry.name,
+            installed.text()
         )
     })?;
     Ok(eval.matches)
@@ -514,12 +525,13 @@ fn fixes(matches: &[Match]) -> Vec<String> {
 }
 
 fn language_verdict(
-    advisory: &Advisory,
+    id: &str,
     entry: &Affected,
+    cell: &Compiled,
     pkg: &Package,
-    cache: &CompileCache,
+    installed: &mut Installed<'_>,
 ) -> Verdict {
-    let matches = evaluate_entry(entry, &pkg.version, cache)?;
+    let matches = evaluate_entry(entry, cell, installed)?;
     let Some(first) = matches.first() else {
         return Ok(None);
     };
@@ -535,18 +547,19 @@ fn language_verdict(
         FindingStatus::Fixed
     };
     let why = format!(
-        "{} {} {}: {shown} ({})",
-        entry.ecosystem, pkg.name, pkg.version, advisory.id
+        "{} {} {}: {shown} ({id})",
+        entry.ecosystem, pkg.name, pkg.version
     );
     Ok(Some((status, fixed, why)))
 }
 
 fn distro_verdict(
-    advisory: &Advisory,
+    id: &str,
     entry: &Affected,
+    cell: &Compiled,
     pkg: &Package,
     target: &Target,
-    cache: &CompileCache,
+    installed: &mut Installed<'_>,
 ) -> Verdict {
     let default_facts;
     let facts = match &entry.distro {
@@ -596,14 +609,13 @@ fn distro_verdict(
         // The tracker says the release's package is affected, whatever its version.
         Vec::new()
     } else {
-        let m = evaluate_entry(entry, &pkg.version, cache)?;
+        let m = evaluate_entry(entry, cell, installed)?;
         if m.is_empty() {
             return Ok(None);
         }
         m
     };
     let fixed = fixes(&matches);
-    let id = &advisory.id;
     let why = match status {
         FindingStatus::Fixed if !fixed.is_empty() => {
             format!("{head} < fixed {} ({id})", fixed.join(", "))
