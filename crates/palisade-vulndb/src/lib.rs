@@ -24,7 +24,7 @@
 //! # Database schema (version [`SCHEMA_VERSION`])
 //!
 //! - `meta(key, value)`: `schema_version`, `built` (newest `modified` of the data, not the
-//!   clock, so the same feeds give the same file).
+//!   clock, so the same feeds give the same file), `advisories` (their count).
 //! - `feeds(name, source, records, snapshot, imported_at)`.
 //! - `advisories(id, modified, json)`: the [`Advisory`] as JSON, checked again when read.
 //! - `affected(ecosystem, name, advisory_id, candidate)`: the lookup index, by normalised
