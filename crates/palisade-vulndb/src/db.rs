@@ -99,10 +99,11 @@ impl Database {
         .map_err(sql(path, "opening read-only"))?;
         conn.pragma_update(None, "query_only", true)
             .map_err(sql(path, "setting query_only"))?;
-        // Read through a memory map rather than a pread per page: lookups touch many small
-        // pages. Updates replace the file by rename, never in place, so the mapping stays valid.
-        conn.pragma_update(None, "mmap_size", 256_i64 << 20)
-            .map_err(sql(path, "setting mmap_size"))?;
+        // Take the shared lock once and keep it (and the page cache) for the connection's
+        // life, instead of a lock, unlock and cache check around every query. Updates
+        // replace the file by rename, never in place, so no writer ever waits for it.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(sql(path, "setting locking_mode"))?;
         let found: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -187,10 +188,8 @@ impl Database {
         let path = &self.path;
         let json: Option<String> = self
             .conn
-            .query_row("SELECT json FROM advisories WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
+            .prepare_cached("SELECT json FROM advisories WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row([id], |r| r.get(0)).optional())
             .map_err(sql(path, "reading an advisory"))?;
         json.map(|j| decode(path, id, &j)).transpose()
     }
@@ -202,15 +201,13 @@ impl Database {
         let path = &self.path;
         let json: Option<String> = self
             .conn
-            .query_row("SELECT json FROM enrichment WHERE cve = ?1", [cve], |r| {
-                r.get(0)
-            })
-            .optional()
+            .prepare_cached("SELECT json FROM enrichment WHERE cve = ?1")
+            .and_then(|mut stmt| stmt.query_row([cve], |r| r.get(0)).optional())
             .map_err(sql(path, "reading enrichment"))?;
         let kev_json: Option<String> = self
             .conn
-            .query_row("SELECT json FROM kev WHERE cve = ?1", [cve], |r| r.get(0))
-            .optional()
+            .prepare_cached("SELECT json FROM kev WHERE cve = ?1")
+            .and_then(|mut stmt| stmt.query_row([cve], |r| r.get(0)).optional())
             .map_err(sql(path, "reading the KEV catalog"))?;
         let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
             path: path.clone(),
