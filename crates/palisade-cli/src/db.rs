@@ -111,6 +111,7 @@ pub(crate) enum Kind {
     Debian,
     Nvd,
     Kev,
+    Epss,
 }
 
 pub(crate) fn detect(path: &Path) -> Result<Kind> {
@@ -130,12 +131,15 @@ pub(crate) fn detect(path: &Path) -> Result<Kind> {
     if name.ends_with(".zip") {
         return Ok(Kind::Osv);
     }
+    if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+        return Ok(Kind::Epss);
+    }
     if name.ends_with(".yaml") || name.ends_with(".yml") {
         return Ok(Kind::Alpine);
     }
     if !name.ends_with(".json") {
         bail!(
-            "{}: unknown feed kind (expected a .zip, .json or .yaml file, or a directory)",
+            "{}: unknown feed kind (expected a .zip, .json, .yaml or EPSS .csv[.gz] file, or a directory)",
             path.display()
         );
     }
@@ -227,6 +231,12 @@ fn import(args: &ImportArgs) -> Result<u8> {
                 let import = palisade_vulndb::import_kev(path, &limits).with_context(ctx)?;
                 let out = (import.feed.clone(), import.warnings.len());
                 builder.add_kev(import, now.clone());
+                out
+            }
+            Kind::Epss => {
+                let import = palisade_vulndb::import_epss(path, &limits).with_context(ctx)?;
+                let out = (import.feed.clone(), import.warnings.len());
+                builder.add_epss(import, now.clone());
                 out
             }
         };

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::scan::{AdvisoryText, FindingOut, Level, fix_text};
 
-const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub(crate) const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// The SARIF level of a severity: `error` for CRITICAL/HIGH, `warning` for MEDIUM, else `note`.
 fn level(l: Level) -> &'static str {
@@ -18,7 +18,7 @@ fn level(l: Level) -> &'static str {
 }
 
 /// The project's address: the package's `repository`, else the workspace's.
-fn information_uri() -> &'static str {
+pub(crate) fn information_uri() -> &'static str {
     match env!("CARGO_PKG_REPOSITORY") {
         "" => "https://example.invalid/palisade",
         r => r,
@@ -131,6 +131,11 @@ fn result(f: &FindingOut, rule_index: usize) -> Value {
         props["cvss"] = json!(c.score);
         props["cvssVector"] = json!(c.vector);
     }
+    props["severitySource"] = json!(f.severity_source);
+    if let Some(e) = &f.epss {
+        props["epss"] = json!(e.score);
+        props["epssPercentile"] = json!(e.percentile);
+    }
     json!({
         "ruleId": f.id,
         "ruleIndex": rule_index,
@@ -143,7 +148,7 @@ fn result(f: &FindingOut, rule_index: usize) -> Value {
 
 /// A relative URI reference for a path inside the image: no leading `/`, reserved bytes
 /// percent-encoded.
-fn uri(path: &str) -> String {
+pub(crate) fn uri(path: &str) -> String {
     let mut s = String::new();
     for b in path.trim_start_matches('/').bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/+@".contains(&b) {

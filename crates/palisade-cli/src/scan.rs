@@ -56,6 +56,23 @@ impl Level {
         Level::Unknown,
     ];
 
+    /// A distro's own word (Debian urgency, Ubuntu priority); `None` when the word rates
+    /// nothing (`not yet assigned`, `end-of-life`, `untriaged`), so CVSS decides.
+    fn from_vendor(rating: &str) -> Option<Level> {
+        match rating
+            .trim_end_matches('*')
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "critical" => Some(Level::Critical),
+            "high" => Some(Level::High),
+            "medium" => Some(Level::Medium),
+            "low" | "unimportant" | "negligible" => Some(Level::Low),
+            _ => None,
+        }
+    }
+
     fn from_score(score: Option<f64>) -> Level {
         match score {
             Some(s) if s >= 9.0 => Level::Critical,
@@ -163,7 +180,13 @@ pub(crate) struct FindingOut {
     pub(crate) aliases: Vec<String>,
     pub(crate) package: PackageOut,
     pub(crate) severity: Level,
+    /// Where `severity` comes from: the distro's rating first (OS packages), then the
+    /// advisory's CVSS, then NVD's.
+    pub(crate) severity_source: String,
     pub(crate) cvss: Option<Cvss>,
+    /// FIRST EPSS, when imported: probability of exploitation in the next 30 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) epss: Option<EpssOut>,
     pub(crate) status: &'static str,
     pub(crate) fixed_versions: Vec<String>,
     pub(crate) kev: bool,
@@ -174,6 +197,12 @@ pub(crate) struct FindingOut {
     /// The first file that shows the package is there (SARIF location); not in the JSON.
     #[serde(skip)]
     pub(crate) evidence: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EpssOut {
+    pub(crate) score: f64,
+    pub(crate) percentile: f64,
 }
 
 /// A finding suppressed by the ignore file or a VEX `not_affected` statement.
@@ -420,6 +449,7 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
     });
     let mut nvd: Option<Cvss> = None;
     let mut kev = false;
+    let mut epss: Option<EpssOut> = None;
     let cves = std::iter::once(&f.advisory_id)
         .chain(&f.aliases)
         .filter(|id| id.starts_with("CVE-"));
@@ -431,6 +461,14 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
             continue;
         };
         kev |= e.kev.is_some();
+        if let Some(s) = &e.epss
+            && epss.as_ref().is_none_or(|x| s.score > x.score)
+        {
+            epss = Some(EpssOut {
+                score: s.score,
+                percentile: s.percentile,
+            });
+        }
         if let Some(c) = nvd_score(&e)
             && nvd.as_ref().is_none_or(|n| c.score > n.score)
         {
@@ -438,6 +476,18 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
         }
     }
     let cvss = own.or(nvd);
+    let vendor = f
+        .vendor_severity
+        .as_ref()
+        .and_then(|v| Level::from_vendor(&v.rating).map(|l| (l, v)));
+    let (severity, severity_source) = match (vendor, &cvss) {
+        (Some((level, v)), _) => (level, format!("{} ({})", v.vendor, v.rating)),
+        (None, Some(c)) if c.source == "advisory" => {
+            (Level::from_score(Some(c.score)), "advisory CVSS".to_owned())
+        }
+        (None, Some(c)) => (Level::from_score(Some(c.score)), "NVD CVSS".to_owned()),
+        (None, None) => (Level::Unknown, "none".to_owned()),
+    };
     let p = f.package;
     Ok(FindingOut {
         id: f.advisory_id,
@@ -450,8 +500,10 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
             source_package: p.source,
             layer: p.layer.map(|l| l.index + 1),
         },
-        severity: Level::from_score(cvss.as_ref().map(|c| c.score)),
+        severity,
+        severity_source,
         cvss,
+        epss,
         status: f.status.as_str(),
         fixed_versions: f.fixed_versions,
         kev,
@@ -714,19 +766,41 @@ fn cyclonedx_vulnerabilities(
                         .collect(),
                 );
             }
-            let mut rating = json!({"severity": first.severity.as_str().to_lowercase()});
+            let mut ratings = Vec::new();
+            if !matches!(
+                first.severity_source.as_str(),
+                "advisory CVSS" | "NVD CVSS" | "none"
+            ) {
+                // The distro's own rating, which the severity shown comes from.
+                let vendor = first
+                    .severity_source
+                    .split(" (")
+                    .next()
+                    .unwrap_or(&first.severity_source);
+                ratings.push(json!({
+                    "severity": first.severity.as_str().to_lowercase(),
+                    "method": "other",
+                    "source": {"name": vendor},
+                }));
+            }
             if let Some(c) = &first.cvss {
-                rating["score"] = json!(c.score);
-                rating["method"] = json!(cvss_method(&c.vector));
-                rating["vector"] = json!(c.vector);
                 let source = if c.source.starts_with("nvd:") {
                     "NVD"
                 } else {
                     id_source(id)
                 };
-                rating["source"] = json!({"name": source});
+                ratings.push(json!({
+                    "severity": Level::from_score(Some(c.score)).as_str().to_lowercase(),
+                    "score": c.score,
+                    "method": cvss_method(&c.vector),
+                    "vector": c.vector,
+                    "source": {"name": source},
+                }));
             }
-            v["ratings"] = json!([rating]);
+            if ratings.is_empty() {
+                ratings.push(json!({"severity": "unknown"}));
+            }
+            v["ratings"] = Value::Array(ratings);
             if let Some(t) = texts.get(id)
                 && !t.summary.trim().is_empty()
             {
@@ -745,10 +819,18 @@ fn cyclonedx_vulnerabilities(
             refs.dedup();
             v["affects"] = Value::Array(refs.iter().map(|r| json!({"ref": r})).collect());
             let kev = fs.iter().any(|f| f.kev);
-            v["properties"] = json!([
-                {"name": "palisade:kev", "value": kev.to_string()},
-                {"name": "palisade:status", "value": first.status},
-            ]);
+            let mut props = vec![
+                json!({"name": "palisade:kev", "value": kev.to_string()}),
+                json!({"name": "palisade:status", "value": first.status}),
+                json!({"name": "palisade:severity-source", "value": first.severity_source}),
+            ];
+            if let Some(e) = &first.epss {
+                props.push(json!({"name": "palisade:epss", "value": e.score.to_string()}));
+                props.push(
+                    json!({"name": "palisade:epss-percentile", "value": e.percentile.to_string()}),
+                );
+            }
+            v["properties"] = Value::Array(props);
             v
         })
         .collect()

@@ -29,6 +29,8 @@ const KEV_URL: &str =
     "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json";
 /// The Alpine secdb.
 const ALPINE_SECDB: &str = "https://secdb.alpinelinux.org";
+/// FIRST's daily EPSS scores (the data is published by Empirical Security for FIRST).
+const EPSS_URL: &str = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz";
 /// The largest feed file we accept.
 const MAX_FEED_BYTES: u64 = 2 << 30;
 /// Default feeds.
@@ -44,6 +46,7 @@ const DEFAULT_FEEDS: &[&str] = &[
     "osv/Debian",
     "osv/Alpine",
     "kev",
+    "epss",
 ];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,13 +58,14 @@ pub(crate) struct UpdateArgs {
 
     /// Fetch every feed from this mirror instead of upstream; it has the layout of the feed
     /// snapshots: `URL/osv/<ECOSYSTEM>/all.zip`, `URL/kev/known_exploited_vulnerabilities.json`,
-    /// `URL/alpine-secdb/v3.N/{main,community}.yaml`. Plain `http://` only for loopback hosts.
+    /// `URL/epss/epss_scores-current.csv.gz`, `URL/alpine-secdb/v3.N/{main,community}.yaml`.
+    /// Plain `http://` only for loopback hosts.
     #[arg(long, value_name = "URL", env = "PALISADE_MIRROR")]
     mirror: Option<String>,
 
-    /// Comma-separated feeds: `osv/<ECOSYSTEM>`, `kev`, `alpine-secdb/v3.N`
+    /// Comma-separated feeds: `osv/<ECOSYSTEM>`, `kev`, `epss`, `alpine-secdb/v3.N`
     /// [default: OSV PyPI, Go, crates.io, npm, Maven, RubyGems, Packagist, NuGet, Debian,
-    /// Alpine, and kev].
+    /// Alpine, kev and epss].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     feeds: Vec<String>,
 }
@@ -105,6 +109,11 @@ fn feed_files(feeds: &[String], mirror: Option<&str>) -> Result<Vec<FeedFile>> {
                 "kev/known_exploited_vulnerabilities.json".to_owned(),
                 KEV_URL.to_owned(),
             )]
+        } else if name == "epss" {
+            vec![(
+                "epss/epss_scores-current.csv.gz".to_owned(),
+                EPSS_URL.to_owned(),
+            )]
         } else if let Some(rel) = name.strip_prefix("alpine-secdb/") {
             check_segment(&name, rel)?;
             ["main", "community"]
@@ -118,7 +127,7 @@ fn feed_files(feeds: &[String], mirror: Option<&str>) -> Result<Vec<FeedFile>> {
                 .collect()
         } else {
             bail!(
-                "--feeds: unknown feed {name:?} (expected osv/<ECOSYSTEM>, kev or alpine-secdb/v3.N)"
+                "--feeds: unknown feed {name:?} (expected osv/<ECOSYSTEM>, kev, epss or alpine-secdb/v3.N)"
             );
         };
         for (rel, upstream) in files {
@@ -490,6 +499,13 @@ fn build(db_path: &Path, cache: &Path, inputs: &[(String, PathBuf)]) -> Result<V
                 import.feed.source.clone_from(&source);
                 let out = (import.feed.name.clone(), import.feed.records);
                 builder.add_kev(import, now.clone());
+                out
+            }
+            Kind::Epss => {
+                let mut import = palisade_vulndb::import_epss(path, &limits).with_context(fail)?;
+                import.feed.source.clone_from(&source);
+                let out = (import.feed.name.clone(), import.feed.records);
+                builder.add_epss(import, now.clone());
                 out
             }
         };

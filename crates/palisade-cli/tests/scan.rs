@@ -190,3 +190,131 @@ fn missing_database_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("none.db"));
 }
+
+/// Vendor-first severity and EPSS on the real Debian base image: a tracker excerpt (written
+/// for the test, in the tracker's documented JSON format) rates two fictional CVEs in the
+/// image's own `glibc` source package, and an EPSS file scores one of them. The distro's
+/// urgency decides the severity; a word that rates nothing (`not yet assigned`) leaves it
+/// to CVSS, and with no CVSS the severity is unknown.
+#[test]
+fn debian_urgency_comes_first_and_epss_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env();
+    // The installed glibc version, from the image itself.
+    let out = run(&["sbom", "--format", "json", &image("base")], &e.cache);
+    assert!(out.status.success());
+    let sbom: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let libc = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "libc6")
+        .expect("libc6 in the base image");
+    let installed = libc["version"].as_str().unwrap();
+    assert_eq!(libc["source"]["name"], "glibc");
+    let later = format!("{installed}.1");
+    let tracker = serde_json::json!({
+        "glibc": {
+            "CVE-2099-1001": {"description": "rated high by Debian", "releases": {
+                "bookworm": {"status": "resolved", "repositories": {"bookworm": installed},
+                             "fixed_version": later, "urgency": "high"}}},
+            "CVE-2099-1002": {"description": "not rated yet", "releases": {
+                "bookworm": {"status": "open", "repositories": {"bookworm": installed},
+                             "urgency": "not yet assigned"}}}
+        }
+    });
+    let tracker_path = dir.path().join("debian-tracker.json");
+    std::fs::write(&tracker_path, tracker.to_string()).unwrap();
+    let epss_path = dir.path().join("epss_scores-2026-11-01.csv");
+    std::fs::write(
+        &epss_path,
+        "#model_version:v2025.03.14,score_date:2026-11-01T00:00:00Z\n\
+         cve,epss,percentile\nCVE-2099-1001,0.91234,0.99876\n",
+    )
+    .unwrap();
+    let db = dir.path().join("debian.db");
+    let out = run(
+        &[
+            "db",
+            "import",
+            "--db",
+            db.to_str().unwrap(),
+            tracker_path.to_str().unwrap(),
+            epss_path.to_str().unwrap(),
+        ],
+        &e.cache,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = run(&["db", "status", "--db", db.to_str().unwrap()], &e.cache);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("epss"), "{text}");
+
+    let out = run(
+        &[
+            "scan",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "json",
+            &image("base"),
+        ],
+        &e.cache,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = findings(&v);
+    let by_id = |id: &str| -> Vec<&Value> { f.iter().filter(|x| x["id"] == id).collect() };
+    let rated = by_id("DEBIAN-CVE-2099-1001");
+    assert!(!rated.is_empty(), "{v}");
+    for x in &rated {
+        assert_eq!(x["package"]["source_package"], "glibc", "{x}");
+        assert_eq!(x["severity"], "HIGH", "{x}");
+        assert_eq!(
+            x["severity_source"], "Debian security tracker (high)",
+            "{x}"
+        );
+        assert_eq!(x["epss"]["score"], 0.91234, "{x}");
+        assert_eq!(x["epss"]["percentile"], 0.99876, "{x}");
+        assert_eq!(x["fixed_versions"][0], later.as_str(), "{x}");
+    }
+    assert!(rated.iter().any(|x| x["package"]["name"] == "libc6"));
+    let unrated = by_id("DEBIAN-CVE-2099-1002");
+    assert!(!unrated.is_empty(), "{v}");
+    for x in &unrated {
+        assert_eq!(x["severity"], "UNKNOWN", "{x}");
+        assert_eq!(x["severity_source"], "none", "{x}");
+        assert!(x.get("epss").is_none(), "{x}");
+    }
+    // The CycloneDX rating names the vendor.
+    let out = run(
+        &[
+            "scan",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "cyclonedx",
+            &image("base"),
+        ],
+        &e.cache,
+    );
+    let bom: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vuln = bom["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "DEBIAN-CVE-2099-1001")
+        .expect("vulnerability in the BOM");
+    assert_eq!(
+        vuln["ratings"][0]["source"]["name"],
+        "Debian security tracker"
+    );
+    assert_eq!(vuln["ratings"][0]["severity"], "high");
+}

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Advisory, Affected, Enrichment, EnrichmentImport, Error, FeedInfo, Import, KevEntry, KevImport,
-    Severity, Timestamp, normalize_name,
+    Advisory, Affected, Enrichment, EnrichmentImport, EpssImport, EpssScore, Error, FeedInfo,
+    Import, KevEntry, KevImport, Severity, Timestamp, normalize_name,
 };
 
 /// The schema version this crate writes and reads.
@@ -39,6 +39,7 @@ CREATE TABLE kev (
     ransomware INTEGER NOT NULL,
     json TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE epss (cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL) WITHOUT ROWID;
 ";
 
 /// A feed as the database records it.
@@ -194,9 +195,9 @@ impl Database {
         json.map(|j| decode(path, id, &j)).transpose()
     }
 
-    /// What NVD and CISA KEV say about `cve`: NVD's [`Enrichment`] with the KEV entry in
-    /// [`Enrichment::kev`]; an entry with only the KEV facts when NVD's is missing; `None`
-    /// when neither knows the CVE.
+    /// What NVD, CISA KEV and EPSS say about `cve`: NVD's [`Enrichment`] with the KEV entry
+    /// in [`Enrichment::kev`] and the EPSS score in [`Enrichment::epss`]; an entry with only
+    /// the KEV or EPSS facts when NVD's is missing; `None` when none knows the CVE.
     pub fn enrichment(&self, cve: &str) -> Result<Option<Enrichment>, Error> {
         let path = &self.path;
         let json: Option<String> = self
@@ -222,6 +223,22 @@ impl Database {
         if let Some(k) = kev {
             out.get_or_insert_with(|| Enrichment::new(cve.to_owned()))
                 .kev = Some(k);
+        }
+        let epss: Option<(f64, f64)> = self
+            .conn
+            .prepare_cached("SELECT score, percentile FROM epss WHERE cve = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([cve], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sql(path, "reading EPSS scores"))?;
+        if let Some((score, percentile)) = epss {
+            out.get_or_insert_with(|| Enrichment::new(cve.to_owned()))
+                .epss = Some(EpssScore {
+                cve: cve.to_owned(),
+                score,
+                percentile,
+            });
         }
         Ok(out)
     }
@@ -365,6 +382,7 @@ pub struct DatabaseBuilder {
     feeds: BTreeMap<String, FeedStatus>,
     enrichment: BTreeMap<String, Enrichment>,
     kev: BTreeMap<String, KevEntry>,
+    epss: BTreeMap<String, EpssScore>,
 }
 
 impl DatabaseBuilder {
@@ -376,6 +394,7 @@ impl DatabaseBuilder {
             feeds: BTreeMap::new(),
             enrichment: BTreeMap::new(),
             kev: BTreeMap::new(),
+            epss: BTreeMap::new(),
         }
     }
 
@@ -413,6 +432,15 @@ impl DatabaseBuilder {
     pub fn add_kev(&mut self, import: KevImport, imported_at: Timestamp) {
         for k in import.entries {
             self.kev.insert(k.cve.clone(), k);
+        }
+        self.add_feed(import.feed, imported_at);
+    }
+
+    /// Adds EPSS scores (listed in `feeds`); they replace scores added before for the same
+    /// CVEs.
+    pub fn add_epss(&mut self, import: EpssImport, imported_at: Timestamp) {
+        for s in import.scores {
+            self.epss.insert(s.cve.clone(), s);
         }
         self.add_feed(import.feed, imported_at);
     }
@@ -582,6 +610,13 @@ fn write(
             })?;
             kev.execute(params![k.cve, k.date_added, k.due_date, k.ransomware, json])
                 .map_err(sql(path, "writing the KEV catalog"))?;
+        }
+        let mut epss = tx
+            .prepare("INSERT INTO epss VALUES (?1, ?2, ?3)")
+            .map_err(sql(path, "writing EPSS scores"))?;
+        for e in b.epss.values() {
+            epss.execute(params![e.cve, e.score, e.percentile])
+                .map_err(sql(path, "writing EPSS scores"))?;
         }
     }
     tx.commit().map_err(sql(path, "committing"))?;

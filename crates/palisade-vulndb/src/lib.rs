@@ -32,6 +32,7 @@
 //!   package's entries), so a scan never decodes whole advisories.
 //! - `enrichment(cve, json)`: NVD's [`Enrichment`] per CVE (CVSS, CWEs, status).
 //! - `kev(cve, date_added, due_date, ransomware, json)`: the CISA KEV catalog.
+//! - `epss(cve, score, percentile)`: FIRST EPSS scores.
 
 #![deny(missing_docs)]
 
@@ -39,6 +40,7 @@ mod advisory;
 mod alpine;
 mod db;
 mod debian;
+mod epss;
 mod error;
 mod import;
 mod kev;
@@ -54,10 +56,13 @@ pub use advisory::{
 pub use alpine::import_alpine_secdb;
 pub use db::{Database, DatabaseBuilder, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status};
 pub use debian::{debian_release_number, import_debian_tracker};
+pub use epss::{EpssImport, EpssScore, import_epss};
 pub use error::Error;
 pub use import::{FeedInfo, Import, Limits};
 pub use kev::{KevEntry, KevImport, import_kev};
-pub use matcher::{Finding, FindingPackage, FindingStatus, MatchReport, Matcher, Skip};
+pub use matcher::{
+    Finding, FindingPackage, FindingStatus, MatchReport, Matcher, Skip, VendorSeverity,
+};
 pub use nvd::{CvssScore, Enrichment, EnrichmentImport, import_nvd};
 pub use osv::{import_osv, parse_osv_record};
 pub use timestamp::Timestamp;

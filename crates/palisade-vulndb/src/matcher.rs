@@ -66,6 +66,19 @@ pub struct Finding {
     /// The advisory's own rating (CVSS v3 preferred, then v4, v2, others), for enrichment to
     /// refine (vendor severity, NVD, scores). `None` when the advisory gives none.
     pub severity: Option<Severity>,
+    /// The distro's own rating of the vulnerability for this release, as the vendor words it
+    /// (Debian's urgency `low`/`medium`/`high`/`unimportant`, Ubuntu's priority), for OS
+    /// packages; it comes before any CVSS score when a severity is shown.
+    pub vendor_severity: Option<VendorSeverity>,
+}
+
+/// A distro's own severity word and who gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VendorSeverity {
+    /// `Debian security tracker`, `Ubuntu`.
+    pub vendor: String,
+    /// The word as written: `high`, `unimportant`, `not yet assigned`, …
+    pub rating: String,
 }
 
 /// The package a finding or skip is about.
@@ -250,6 +263,7 @@ impl<'a> Matcher<'a> {
                     status: hit.status,
                     why: hit.why,
                     severity: hit.severity,
+                    vendor_severity: hit.vendor_severity,
                 });
             }
         }
@@ -392,6 +406,7 @@ struct Hit {
     status: FindingStatus,
     why: String,
     severity: Option<Severity>,
+    vendor_severity: Option<VendorSeverity>,
 }
 
 enum Outcome {
@@ -423,7 +438,7 @@ fn evaluate(
         return Outcome::NotAffected;
     };
     // (status, fixed versions, why) of each entry the version is affected by.
-    let mut verdicts: Vec<(FindingStatus, Vec<String>, String)> = Vec::new();
+    let mut verdicts: Vec<VerdictFacts> = Vec::new();
     let mut skipped: Option<String> = None;
     for (candidate, compiled) in parts {
         for (entry, cell) in candidate.affected.iter().zip(compiled.iter()) {
@@ -442,12 +457,15 @@ fn evaluate(
         }
     }
     // Prefer a verdict with a fix, then the status order (fixed, unfixed, wont-fix, …).
-    verdicts.sort_by_key(|(status, fixed, _)| (fixed.is_empty(), *status));
+    verdicts.sort_by_key(|(status, fixed, _, _)| (fixed.is_empty(), *status));
     let mut verdicts = verdicts.into_iter();
-    let Some((status, mut fixed, why)) = verdicts.next() else {
+    let Some((status, mut fixed, why, mut vendor_severity)) = verdicts.next() else {
         return skipped.map_or(Outcome::NotAffected, Outcome::Skipped);
     };
-    for (_, more, _) in verdicts {
+    for (_, more, _, vendor) in verdicts {
+        if vendor_severity.is_none() {
+            vendor_severity = vendor;
+        }
         for f in more {
             if !fixed.contains(&f) {
                 fixed.push(f);
@@ -461,10 +479,29 @@ fn evaluate(
         status,
         why,
         severity: preferred_severity(&advisory.severity),
+        vendor_severity: vendor_severity.or_else(|| {
+            // OSV's Ubuntu records rate with Ubuntu's priority word.
+            target
+                .distro
+                .then(|| {
+                    advisory
+                        .severity
+                        .iter()
+                        .find(|s| s.kind == SeverityKind::Ubuntu)
+                })
+                .flatten()
+                .map(|s| VendorSeverity {
+                    vendor: "Ubuntu".into(),
+                    rating: s.score.clone(),
+                })
+        }),
     })
 }
 
-type Verdict = Result<Option<(FindingStatus, Vec<String>, String)>, String>;
+/// An entry's verdict: status, fixed versions, the "why" line, the vendor's rating.
+type VerdictFacts = (FindingStatus, Vec<String>, String, Option<VendorSeverity>);
+
+type Verdict = Result<Option<VerdictFacts>, String>;
 
 /// The entry's matches for the installed version (empty when not affected); the entry is
 /// compiled into `cell` on first use.
@@ -550,7 +587,7 @@ fn language_verdict(
         "{} {} {}: {shown} ({id})",
         entry.ecosystem, pkg.name, pkg.version
     );
-    Ok(Some((status, fixed, why)))
+    Ok(Some((status, fixed, why, None)))
 }
 
 fn distro_verdict(
@@ -642,7 +679,15 @@ fn distro_verdict(
     } else {
         status
     };
-    Ok(Some((status, fixed, why)))
+    let vendor = facts
+        .urgency
+        .as_deref()
+        .filter(|u| !u.is_empty() && base == "Debian")
+        .map(|u| VendorSeverity {
+            vendor: "Debian security tracker".into(),
+            rating: u.to_owned(),
+        });
+    Ok(Some((status, fixed, why, vendor)))
 }
 
 fn preferred_severity(all: &[Severity]) -> Option<Severity> {

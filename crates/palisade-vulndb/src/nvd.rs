@@ -14,6 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::epss::EpssScore;
 use crate::import::{Limits, read_capped};
 use crate::kev::KevEntry;
 use crate::{Error, FeedInfo, Timestamp};
@@ -47,6 +48,9 @@ pub struct Enrichment {
     /// The CISA KEV entry, when the CVE is known to be exploited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kev: Option<KevEntry>,
+    /// The FIRST EPSS score, when an EPSS file was imported and scores the CVE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epss: Option<EpssScore>,
 }
 
 /// One CVSS rating.
@@ -84,6 +88,7 @@ impl Enrichment {
             last_modified: None,
             description: None,
             kev: None,
+            epss: None,
         }
     }
 
