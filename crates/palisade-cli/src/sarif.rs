@@ -25,11 +25,22 @@ pub(crate) fn information_uri() -> &'static str {
     }
 }
 
-/// The SARIF log for `findings` (already in their report order).
-pub(crate) fn to_sarif(findings: &[FindingOut], texts: &BTreeMap<String, AdvisoryText>) -> Value {
+/// A finding left out of the report by the ignore file or a VEX `not_affected` statement:
+/// SARIF keeps it as a result with a suppression, so code-scanning tools show it as dismissed.
+pub(crate) struct Suppressed<'a> {
+    pub(crate) finding: &'a FindingOut,
+    pub(crate) justification: &'a str,
+}
+
+/// The SARIF log for `findings` (already in their report order), then `suppressed`.
+pub(crate) fn to_sarif(
+    findings: &[FindingOut],
+    suppressed: &[Suppressed<'_>],
+    texts: &BTreeMap<String, AdvisoryText>,
+) -> Value {
     // One rule per advisory id, in id order; the findings of each give the fix text.
     let mut by_rule: BTreeMap<&str, Vec<&FindingOut>> = BTreeMap::new();
-    for f in findings {
+    for f in findings.iter().chain(suppressed.iter().map(|s| s.finding)) {
         by_rule.entry(f.id.as_str()).or_default().push(f);
     }
     let index: BTreeMap<&str, usize> = by_rule.keys().enumerate().map(|(i, k)| (*k, i)).collect();
@@ -37,10 +48,24 @@ pub(crate) fn to_sarif(findings: &[FindingOut], texts: &BTreeMap<String, Advisor
         .iter()
         .map(|(id, fs)| rule(id, fs, texts.get(*id)))
         .collect();
-    let results: Vec<Value> = findings
+    let mut results: Vec<Value> = findings
         .iter()
         .map(|f| result(f, index[f.id.as_str()]))
         .collect();
+    for s in suppressed {
+        let mut r = result(s.finding, index[s.finding.id.as_str()]);
+        let kind = if s.finding.vex.is_some() {
+            "external"
+        } else {
+            "inSource"
+        };
+        r["suppressions"] = json!([{
+            "kind": kind,
+            "status": "accepted",
+            "justification": s.justification,
+        }]);
+        results.push(r);
+    }
     json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -132,6 +157,9 @@ fn result(f: &FindingOut, rule_index: usize) -> Value {
         props["cvssVector"] = json!(c.vector);
     }
     props["severitySource"] = json!(f.severity_source);
+    if let Some(v) = &f.vex {
+        props["vex"] = json!(v);
+    }
     if let Some(e) = &f.epss {
         props["epss"] = json!(e.score);
         props["epssPercentile"] = json!(e.percentile);

@@ -387,13 +387,44 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         ScanOutput::Json => output::json(&doc, &mut out)?,
         ScanOutput::Table => table(&doc, &mut out)?,
         ScanOutput::Sarif => {
-            let texts = advisory_texts(&db, &doc.findings)?;
-            output::json(&sarif::to_sarif(&doc.findings, &texts), &mut out)?;
+            let suppressed: Vec<sarif::Suppressed<'_>> = doc
+                .ignored
+                .iter()
+                .map(|i| sarif::Suppressed {
+                    finding: &i.finding,
+                    justification: &i.reason,
+                })
+                .collect();
+            let texts = advisory_texts(
+                &db,
+                doc.findings
+                    .iter()
+                    .chain(doc.ignored.iter().map(|i| &i.finding)),
+            )?;
+            output::json(
+                &sarif::to_sarif(&doc.findings, &suppressed, &texts),
+                &mut out,
+            )?;
         }
         ScanOutput::Cyclonedx => {
-            let texts = advisory_texts(&db, &doc.findings)?;
+            let texts = advisory_texts(
+                &db,
+                doc.findings
+                    .iter()
+                    .chain(doc.ignored.iter().map(|i| &i.finding)),
+            )?;
             let mut bom = palisade_catalog::to_cyclonedx(&catalog);
-            bom["vulnerabilities"] = Value::Array(cyclonedx_vulnerabilities(&doc.findings, &texts));
+            let reported: Vec<&FindingOut> = doc.findings.iter().collect();
+            let mut vulns = cyclonedx_vulnerabilities(&reported, &texts, &|_| None);
+            let ignored: Vec<&FindingOut> = doc.ignored.iter().map(|i| &i.finding).collect();
+            let reason = |f: &FindingOut| {
+                doc.ignored
+                    .iter()
+                    .find(|i| std::ptr::eq(&i.finding, f))
+                    .map(|i| i.reason.clone())
+            };
+            vulns.extend(cyclonedx_vulnerabilities(&ignored, &texts, &reason));
+            bom["vulnerabilities"] = Value::Array(vulns);
             output::json(&bom, &mut out)?;
         }
         ScanOutput::Junit => {
@@ -682,9 +713,9 @@ pub(crate) fn columns<const N: usize>(
 }
 
 /// The summary and details of each advisory among `findings`.
-fn advisory_texts(
+fn advisory_texts<'f>(
     db: &Database,
-    findings: &[FindingOut],
+    findings: impl IntoIterator<Item = &'f FindingOut>,
 ) -> Result<BTreeMap<String, AdvisoryText>> {
     let mut texts = BTreeMap::new();
     for f in findings {
@@ -740,9 +771,13 @@ fn cvss_method(vector: &str) -> &'static str {
 
 /// The CycloneDX `vulnerabilities` array: one entry per advisory, affecting the components
 /// (by `bom-ref`, their purl) it was found in.
+/// CycloneDX `vulnerabilities` entries, one per advisory id. `suppressed` gives the reason a
+/// finding was left out of the report (ignore file or VEX); those entries get their own
+/// `bom-ref` and say why in `analysis`. A VEX statement becomes the entry's `analysis`.
 fn cyclonedx_vulnerabilities(
-    findings: &[FindingOut],
+    findings: &[&FindingOut],
     texts: &BTreeMap<String, AdvisoryText>,
+    suppressed: &dyn Fn(&FindingOut) -> Option<String>,
 ) -> Vec<Value> {
     let mut by_id: BTreeMap<&str, Vec<&FindingOut>> = BTreeMap::new();
     for f in findings {
@@ -752,11 +787,24 @@ fn cyclonedx_vulnerabilities(
         .into_iter()
         .map(|(id, fs)| {
             let first = fs[0];
+            let why_suppressed = suppressed(first);
+            let bom_ref = match why_suppressed {
+                Some(_) => format!("vulnerability:{id}:suppressed"),
+                None => format!("vulnerability:{id}"),
+            };
             let mut v = json!({
-                "bom-ref": format!("vulnerability:{id}"),
+                "bom-ref": bom_ref,
                 "id": id,
                 "source": {"name": id_source(id)},
             });
+            let mut analysis = first.vex.as_ref().map(|x| x.cyclonedx_analysis());
+            if let Some(reason) = why_suppressed {
+                let a = analysis.get_or_insert_with(|| json!({}));
+                a["detail"] = json!(format!("Suppressed: {reason}"));
+            }
+            if let Some(a) = analysis {
+                v["analysis"] = a;
+            }
             if !first.aliases.is_empty() {
                 v["references"] = Value::Array(
                     first

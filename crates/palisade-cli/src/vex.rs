@@ -116,6 +116,48 @@ pub(crate) struct VexOut {
     statement: Value,
 }
 
+impl VexOut {
+    /// The CycloneDX `analysis` object for this statement: the state in CycloneDX's words,
+    /// the justification when it is one of CycloneDX's, the statements as `detail`.
+    pub(crate) fn cyclonedx_analysis(&self) -> Value {
+        const CDX_JUSTIFICATIONS: [&str; 9] = [
+            "code_not_present",
+            "code_not_reachable",
+            "requires_configuration",
+            "requires_dependency",
+            "requires_environment",
+            "protected_by_compiler",
+            "protected_at_runtime",
+            "protected_at_perimeter",
+            "protected_by_mitigating_control",
+        ];
+        let state = match self.original_status.as_deref() {
+            Some(original) => original.to_owned(),
+            None => match self.status {
+                "affected" => "exploitable",
+                "fixed" => "resolved",
+                "under_investigation" => "in_triage",
+                other => other,
+            }
+            .to_owned(),
+        };
+        let mut a = serde_json::json!({ "state": state });
+        let mut detail: Vec<String> = Vec::new();
+        if let Some(j) = &self.justification {
+            if CDX_JUSTIFICATIONS.contains(&j.as_str()) {
+                a["justification"] = serde_json::json!(j);
+            } else {
+                detail.push(format!("justification: {j}"));
+            }
+        }
+        detail.extend(self.impact_statement.iter().cloned());
+        detail.extend(self.action_statement.iter().cloned());
+        detail.push(format!("{} VEX {}", self.format, self.file));
+        a["detail"] = serde_json::json!(detail.join("; "));
+        a
+    }
+}
+
 /// All statements of the `--vex` files.
 #[derive(Debug, Default)]
 pub(crate) struct VexSet {

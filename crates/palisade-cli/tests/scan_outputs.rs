@@ -3,41 +3,11 @@
 //! (validated by cyclonedx-python-lib), and `--ignorefile`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
 use common::*;
-
-/// The Python with the independent validators (installed by `tools/test-all.sh`).
-fn validator_python() -> PathBuf {
-    let p = std::env::var_os("PALISADE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/pyvenv/bin/python"));
-    assert!(
-        p.exists(),
-        "{} is missing: run tools/test-all.sh (it installs the validators)",
-        p.display()
-    );
-    p
-}
-
-fn validate(kind: &str, file: &Path) {
-    let check = Command::new(validator_python())
-        .arg(repo_root().join("tools/validate-sbom.py"))
-        .arg(kind)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{} is not valid {kind}:\n{}{}",
-        file.display(),
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
-}
 
 /// Runs a scan writing `format` to a file; returns the exit code and the parsed document.
 fn scan_to_file(format: &str, extra: &[&str]) -> (i32, PathBuf, Value, tempfile::TempDir) {

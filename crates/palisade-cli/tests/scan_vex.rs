@@ -9,15 +9,6 @@ use serde_json::Value;
 mod common;
 use common::*;
 
-fn python() -> PathBuf {
-    let venv = repo_root().join("target/pyvenv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("/usr/bin/python3")
-    }
-}
-
 /// Parses JUnit XML with Python's xml.etree and prints `tests failures skipped` of the one
 /// testsuite and the number of testcases, failures and skips actually present, and the
 /// (classname, name) of each failing testcase.
@@ -42,7 +33,7 @@ print(s.get("tests"), s.get("failures"), s.get("skipped") or 0, len(cases), len(
 for c in fails:
     print(c.get("classname") + "\t" + c.get("name"))
 "#;
-    let out = Command::new(python())
+    let out = Command::new(validator_python())
         .arg("-c")
         .arg(script)
         .arg(&file)
@@ -205,6 +196,62 @@ fn openvex_not_affected_suppresses_and_affected_annotates() {
             .all(|x| x["package"]["purl"] != purl || x["id"] != target["id"])
     );
 
+    // SARIF keeps the suppressed results, marked as such (valid against the schema), and
+    // CycloneDX lists them apart with the VEX analysis.
+    let sarif_file = dir.path().join("suppressed.sarif");
+    let mut sargs = args.clone();
+    sargs.extend([
+        "--format",
+        "sarif",
+        "--output",
+        sarif_file.to_str().unwrap(),
+    ]);
+    assert_eq!(scan(&image("app"), &sargs).status.code(), Some(1));
+    validate("sarif", &sarif_file);
+    let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif_file).unwrap()).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let suppressed: Vec<&Value> = results
+        .iter()
+        .filter(|r| r.get("suppressions").is_some())
+        .collect();
+    assert_eq!(results.len(), before);
+    assert_eq!(suppressed.len(), same);
+    for r in &suppressed {
+        assert_eq!(r["suppressions"][0]["kind"], "external");
+        assert_eq!(r["suppressions"][0]["justification"], reason.as_str());
+        assert_eq!(r["properties"]["vex"]["status"], "not_affected");
+    }
+    let cdx_file = dir.path().join("suppressed.cdx.json");
+    let mut cargs = args.clone();
+    cargs.extend([
+        "--format",
+        "cyclonedx",
+        "--output",
+        cdx_file.to_str().unwrap(),
+    ]);
+    assert_eq!(scan(&image("app"), &cargs).status.code(), Some(1));
+    validate("cyclonedx", &cdx_file);
+    let bom: Value = serde_json::from_slice(&std::fs::read(&cdx_file).unwrap()).unwrap();
+    let entry = bom["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| {
+            x["bom-ref"]
+                == format!(
+                    "vulnerability:{}:suppressed",
+                    ignored[0]["id"].as_str().unwrap()
+                )
+        })
+        .expect("the suppressed vulnerability in the BOM");
+    assert_eq!(entry["analysis"]["state"], "not_affected");
+    let detail = entry["analysis"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("vulnerable_code_not_in_execute_path"),
+        "{detail}"
+    );
+    assert!(detail.contains("Suppressed: VEX not_affected"), "{detail}");
+
     // JUnit shows it as skipped.
     let mut jargs = args.clone();
     jargs.extend(["--format", "junit"]);
@@ -259,6 +306,30 @@ fn openvex_not_affected_suppresses_and_affected_annotates() {
         assert_eq!(x["vex"]["action_statement"], "Upgrade <soon> & redeploy");
         assert_eq!(x["vex"]["statement"], doc3["statements"][0]);
     }
+    // CycloneDX carries the statement as the entry's analysis.
+    let cdx_file = dir.path().join("affected.cdx.json");
+    let mut cargs = args.clone();
+    cargs.extend([
+        "--format",
+        "cyclonedx",
+        "--output",
+        cdx_file.to_str().unwrap(),
+    ]);
+    scan(&image("app"), &cargs);
+    let bom: Value = serde_json::from_slice(&std::fs::read(&cdx_file).unwrap()).unwrap();
+    let entry = bom["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == target["id"])
+        .unwrap();
+    assert_eq!(entry["analysis"]["state"], "exploitable");
+    assert!(
+        entry["analysis"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Upgrade <soon> & redeploy")
+    );
     // The table says it too, and JUnit stays well-formed.
     let table = String::from_utf8(scan(&image("app"), &args).stdout).unwrap();
     assert!(table.contains("(VEX: affected)"), "{table}");

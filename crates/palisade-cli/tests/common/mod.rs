@@ -123,3 +123,34 @@ pub(crate) fn scan_json(source: &str, extra: &[&str]) -> (i32, Value) {
 pub(crate) fn findings(v: &Value) -> &Vec<Value> {
     v["findings"].as_array().unwrap()
 }
+
+/// The Python with the independent validators (installed by `tools/test-all.sh`:
+/// cyclonedx-python-lib, spdx-tools, the SARIF schema), or `PALISADE_TEST_PYTHON`.
+pub(crate) fn validator_python() -> PathBuf {
+    let p = std::env::var_os("PALISADE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/pyvenv/bin/python"));
+    assert!(
+        p.exists(),
+        "{} is missing: run tools/test-all.sh (it installs the validators)",
+        p.display()
+    );
+    p
+}
+
+/// Validates `file` with `tools/validate-sbom.py KIND` (`cyclonedx`, `spdx`, `sarif`).
+pub(crate) fn validate(kind: &str, file: &Path) {
+    let check = Command::new(validator_python())
+        .arg(repo_root().join("tools/validate-sbom.py"))
+        .arg(kind)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{} is not valid {kind}:\n{}{}",
+        file.display(),
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
