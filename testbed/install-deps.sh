@@ -15,6 +15,8 @@ has_cmd umoci           || want umoci
 has_cmd mmdebstrap      || want mmdebstrap
 has_cmd jq              || want jq
 has_cmd curl            || want curl
+# palisade bench tests run a private Docker engine (testbed/dockerd.sh).
+has_cmd dockerd         || want docker.io
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || want ca-certificates
 [[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || want debian-archive-keyring
 has_cmd go              || want golang-go

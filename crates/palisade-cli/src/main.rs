@@ -1,6 +1,7 @@
 //! The `palisade` command. It only wires the library crates together: argument parsing,
 //! progress, output formats and exit codes live here; everything else lives in the crates.
 
+mod bench;
 mod db;
 mod ignore;
 mod junit;
@@ -8,6 +9,7 @@ mod output;
 mod progress;
 mod sarif;
 mod scan;
+mod trust;
 mod update;
 mod vex;
 
@@ -50,6 +52,15 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Manage the vulnerability database (import feeds, show status).
     Db(db::DbArgs),
+    /// Check hardening (CIS Docker Benchmark, Pod Security Standards): host, daemon, containers,
+    /// images, Dockerfiles, Kubernetes manifests.
+    Bench(bench::BenchArgs),
+    /// Manage signing keys (cosign-compatible).
+    Key(trust::KeyArgs),
+    /// Sign an image in a registry (cosign-compatible `.sig` signature).
+    Sign(trust::SignArgs),
+    /// Verify an image's signatures: exit 0 verified, 1 not verified, 2 error.
+    Verify(trust::VerifyArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -144,6 +155,10 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Sbom(args) => sbom(&args),
         Command::Scan(args) => scan::run(&args),
         Command::Db(args) => db::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Key(args) => trust::key(&args),
+        Command::Sign(args) => trust::sign(&args),
+        Command::Verify(args) => trust::verify(&args),
     }
 }
 

@@ -4,5 +4,35 @@
 //!
 //! Not for: vulnerabilities, signatures, the policy decision (`palisade-policy` reuses
 //! [`check`] profiles).
+//!
+//! Each target has a module with its `CHECKS` and a `check_*` function returning
+//! [`check::CheckResult`]s; [`registry::all`] lists every check (the manual and live-only ones
+//! with their reason), [`profile::Profile`] selects them, [`report::Report`] orders, groups and
+//! scores the results.
+//!
+//! ```
+//! use palisade_harden::check::Status;
+//! use palisade_harden::containers::{check_containers, load_inspect_files};
+//!
+//! let docs = load_inspect_files(&["tests/fixtures/inspect/hardened.json".into()])?;
+//! let results = check_containers(&docs, false);
+//! let privileged = results.iter().find(|r| r.id == "CIS-DOCKER-5.5").unwrap();
+//! assert_eq!((privileged.subject(), privileged.status), ("hardened", Status::Pass));
+//! # Ok::<(), palisade_harden::Error>(())
+//! ```
 
 pub mod check;
+pub mod containers;
+pub mod daemon;
+pub mod dockerfile;
+pub mod engine;
+mod error;
+pub mod host;
+pub mod hostfs;
+pub mod image;
+pub mod k8s;
+pub mod profile;
+pub mod registry;
+pub mod report;
+
+pub use error::Error;

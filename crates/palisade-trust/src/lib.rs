@@ -4,3 +4,23 @@
 //!
 //! Not for: vulnerability data, hardening, the policy file as a whole (`palisade-policy`
 //! reuses [`rules`]).
+
+pub mod bundle;
+pub mod cosign;
+pub mod discover;
+pub mod dsse;
+pub mod error;
+pub mod keyless;
+pub mod keys;
+pub mod payload;
+pub mod rekor;
+pub mod rules;
+mod sigalg;
+pub mod sign;
+pub mod sigstore_error;
+pub mod timestamp;
+pub mod trust_root;
+pub mod verify;
+pub mod x509;
+
+pub use error::{Error, Result};

@@ -1,0 +1,601 @@
+//! `palisade bench`: hardening checks (CIS Docker Benchmark v1.6.0 and our own) on a host tree,
+//! a daemon, containers, an image or Dockerfiles, reported as a table, JSON, SARIF or JUnit.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use palisade_harden::check::{CheckDef, Level, Status, TargetKind};
+use palisade_harden::containers::{check_containers, load_inspect_files};
+use palisade_harden::daemon::{check_daemon, load_offline};
+use palisade_harden::engine::Engine;
+use palisade_harden::host::check_host_with;
+use palisade_harden::hostfs::HostRoot;
+use palisade_harden::image::{ImageFacts, check_image};
+use palisade_harden::profile::Profile;
+use palisade_harden::registry;
+use palisade_harden::report::Report;
+use palisade_image::{OpenOptions, Platform, RegistryOptions};
+use serde_json::{Value, json};
+
+use crate::{SourceArgs, exit, junit, output, sarif};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 done (whatever the results), 2 error; with `--exit-code N`, N when a check \
+                  fails (or warns, with `--fail-on warn`)."
+)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    target: Option<Target>,
+
+    /// List every check (automated, manual and live-only, with the reason) and exit.
+    #[arg(long)]
+    list: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Run level 1 checks only (1), or levels 1 and 2 (2) [default: 2, or the profile's].
+    #[arg(long, global = true, value_parser = ["1", "2"])]
+    level: Option<String>,
+
+    /// Run only checks whose ID matches (globs: `CIS-DOCKER-5.*`); repeatable.
+    #[arg(long, global = true, value_name = "ID")]
+    include: Vec<String>,
+
+    /// Skip checks whose ID matches (globs); repeatable.
+    #[arg(long, global = true, value_name = "ID")]
+    exclude: Vec<String>,
+
+    /// A YAML profile: level, include, exclude, trusted-docker-users, trusted-registries,
+    /// allowed-services.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "PALISADE_BENCH_PROFILE"
+    )]
+    profile: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, short = 'f', global = true, value_enum, default_value = "table")]
+    format: Format,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Exit with N when a check fails (see --fail-on).
+    #[arg(long, global = true, value_name = "N")]
+    exit_code: Option<u8>,
+
+    /// What --exit-code counts: failures only, or warnings too.
+    #[arg(long, global = true, value_enum, default_value = "fail")]
+    fail_on: FailOn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A table for people, grouped by section, with a score.
+    Table,
+    /// A stable JSON document.
+    Json,
+    /// SARIF 2.1.0: one rule per check, one result per failure or warning.
+    Sarif,
+    /// JUnit XML: one testcase per check and subject.
+    Junit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    /// Only FAIL results.
+    Fail,
+    /// FAIL and WARN results.
+    Warn,
+}
+
+#[derive(Subcommand, Debug)]
+enum Target {
+    /// Host files under a root: ownership and modes, audit rules, docker group, partition,
+    /// enabled services (CIS 1.1, 1.2, 3, 4.5).
+    Host {
+        /// The host's root directory.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// The daemon's effective configuration (CIS 2, 5.1): from the files under --root, or
+    /// live from the Engine API with --docker-host.
+    Daemon {
+        /// The host's root directory (when not live).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// A live engine: `unix:///path/to/docker.sock`.
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
+    },
+    /// Containers (CIS 4.1, 5): `docker inspect` JSON files, or every container (running or
+    /// not) of a live engine with --docker-host.
+    Containers {
+        /// `docker inspect` output files (an array or one object each).
+        files: Vec<PathBuf>,
+        /// A live engine: `unix:///path/to/docker.sock`.
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
+        /// A host root whose daemon configuration tells whether no-new-privileges is set
+        /// daemon-wide (CIS 5.26), for inspect files.
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// An image from any source (CIS 4.x and image contents).
+    Image {
+        /// oci-dir:PATH[:TAG], oci-archive:FILE, docker-archive:FILE, dir:PATH, registry:REF.
+        source: String,
+        #[command(flatten)]
+        source_args: SourceArgs,
+    },
+    /// Dockerfiles (CIS 4.x, hadolint-style rules).
+    Dockerfile {
+        /// The Dockerfiles.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// `NAME=value` for ARG substitution; repeatable.
+        #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+        build_args: Vec<String>,
+    },
+    /// Kubernetes manifests: Pod Security Standards baseline (level 1) and restricted
+    /// (level 2) on Pods and workload templates, multi-document YAML.
+    K8s {
+        /// The manifest files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub(crate) fn run(args: &BenchArgs) -> Result<u8> {
+    let profile = profile(&args.common)?;
+    if args.list {
+        list(&args.common)?;
+        return Ok(exit::OK);
+    }
+    let Some(target) = &args.target else {
+        bail!("name a target (host, daemon, containers, image, dockerfile, k8s) or use --list");
+    };
+    let report = match target {
+        Target::Host { root } => {
+            let root = HostRoot::new(root);
+            let cfg = load_offline(&root)?;
+            let results = check_host_with(&root, &cfg, &profile)?;
+            Report::new(
+                TargetKind::Host,
+                root.root().display().to_string(),
+                results,
+                &profile,
+            )
+        }
+        Target::Daemon { root, docker_host } => match docker_host {
+            Some(h) => {
+                let engine = Engine::new(h)?;
+                let cfg = engine.daemon_config()?;
+                Report::new(
+                    TargetKind::Daemon,
+                    engine.endpoint(),
+                    check_daemon(&cfg),
+                    &profile,
+                )
+            }
+            None => {
+                let cfg = load_offline(&HostRoot::new(root))?;
+                Report::new(
+                    TargetKind::Daemon,
+                    root.display().to_string(),
+                    check_daemon(&cfg),
+                    &profile,
+                )
+            }
+        },
+        Target::Containers {
+            files,
+            docker_host,
+            root,
+        } => {
+            let (containers, nnp, subject) = match docker_host {
+                Some(h) => {
+                    if !files.is_empty() {
+                        bail!("give either inspect files or --docker-host, not both");
+                    }
+                    let engine = Engine::new(h)?;
+                    let cfg = engine.daemon_config()?;
+                    let nnp = cfg.bool("no-new-privileges") == Some(true);
+                    (engine.containers()?, nnp, engine.endpoint().to_owned())
+                }
+                None => {
+                    if files.is_empty() {
+                        bail!("give `docker inspect` JSON files or --docker-host unix:///…");
+                    }
+                    let nnp = match root {
+                        Some(r) => {
+                            load_offline(&HostRoot::new(r))?.bool("no-new-privileges") == Some(true)
+                        }
+                        None => false,
+                    };
+                    let subject = files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (load_inspect_files(files)?, nnp, subject)
+                }
+            };
+            Report::new(
+                TargetKind::Container,
+                subject,
+                check_containers(&containers, nnp),
+                &profile,
+            )
+        }
+        Target::Image {
+            source,
+            source_args,
+        } => {
+            let image = open_image(source, source_args)?;
+            let facts = ImageFacts::from_image(&image, source)?;
+            Report::new(
+                TargetKind::Image,
+                source.clone(),
+                check_image(&facts, &profile),
+                &profile,
+            )
+        }
+        Target::Dockerfile { files, build_args } => {
+            let mut options = palisade_harden::dockerfile::Options::default();
+            if !profile.trusted_registries.is_empty() {
+                options.trusted_registries = Some(profile.trusted_registries.clone());
+            }
+            for a in build_args {
+                let (k, v) = a
+                    .split_once('=')
+                    .with_context(|| format!("--build-arg {a}: expected NAME=VALUE"))?;
+                options.build_args.insert(k.to_owned(), v.to_owned());
+            }
+            let select = |d: &CheckDef| profile.selects(d);
+            let mut results = Vec::new();
+            for f in files {
+                results.extend(palisade_harden::dockerfile::check_file(
+                    f, &options, &select,
+                )?);
+            }
+            let subject = files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Report::new(TargetKind::Dockerfile, subject, results, &profile)
+        }
+        Target::K8s { files } => {
+            let select = |d: &CheckDef| profile.selects(d);
+            let results = palisade_harden::k8s::check_files(files, &select)?;
+            let subject = files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Report::new(TargetKind::Kubernetes, subject, results, &profile)
+        }
+    };
+    write(&args.common, |out| match args.common.format {
+        Format::Table => table(&report, &profile, out),
+        Format::Json => output::json(&report.to_json(), out),
+        Format::Sarif => output::json(&to_sarif(&report), out),
+        Format::Junit => out.write_all(to_junit(&report).as_bytes()),
+    })?;
+    let threshold = match args.common.fail_on {
+        FailOn::Fail => Status::Fail,
+        FailOn::Warn => Status::Warn,
+    };
+    Ok(match args.common.exit_code {
+        Some(n) if report.fails(threshold, profile.level) => n,
+        _ => exit::OK,
+    })
+}
+
+fn profile(c: &Common) -> Result<Profile> {
+    let mut p = match &c.profile {
+        Some(path) => Profile::load(path)?,
+        None => Profile::default(),
+    };
+    if let Some(l) = &c.level {
+        p.level = l.parse::<Level>().map_err(|e| anyhow::anyhow!(e))?;
+    }
+    p.include.extend(c.include.iter().cloned());
+    p.exclude.extend(c.exclude.iter().cloned());
+    Ok(p)
+}
+
+fn open_image(source: &str, args: &SourceArgs) -> Result<palisade_image::Image> {
+    let platform: Platform = args
+        .platform
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+        .context("--platform")?;
+    let options = OpenOptions {
+        platform,
+        image: args.image.clone(),
+        registry: RegistryOptions {
+            insecure: args.insecure_registry.clone(),
+            ca_file: args.ca_file.clone(),
+            ..RegistryOptions::default()
+        },
+        ..OpenOptions::default()
+    };
+    Ok(palisade_image::open(source, &options)?)
+}
+
+fn write(c: &Common, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    let mut out: Box<dyn Write> = match &c.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    f(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn list(c: &Common) -> Result<()> {
+    let defs = registry::all();
+    write(c, |out| match c.format {
+        Format::Json => {
+            let v: Vec<Value> = defs
+                .iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id, "title": d.title, "level": d.level, "target": d.target,
+                        "section": d.section, "automated": !d.manual,
+                        "manual-reason": (!d.manual_reason.is_empty()).then_some(d.manual_reason),
+                        "rationale": d.rationale, "remediation": d.remediation,
+                        "references": d.references,
+                    })
+                })
+                .collect();
+            output::json(&v, out)
+        }
+        _ => {
+            let idw = defs.iter().map(|d| d.id.len()).max().unwrap_or(2);
+            writeln!(
+                out,
+                "{:<idw$}  {:<10}  LVL  {:<10}  TITLE",
+                "ID", "TARGET", "MODE"
+            )?;
+            for d in &defs {
+                let mode = if d.manual {
+                    if d.manual_reason.starts_with("live-only") {
+                        "live-only"
+                    } else {
+                        "manual"
+                    }
+                } else {
+                    "automated"
+                };
+                writeln!(
+                    out,
+                    "{:<idw$}  {:<10}  {}    {:<10}  {}",
+                    d.id,
+                    d.target.name(),
+                    d.level,
+                    mode,
+                    d.title
+                )?;
+                if d.manual {
+                    writeln!(out, "{:<idw$}  {}", "", d.manual_reason)?;
+                }
+            }
+            let automated = defs.iter().filter(|d| !d.manual).count();
+            writeln!(
+                out,
+                "\n{} checks: {automated} automated, {} manual or live-only",
+                defs.len(),
+                defs.len() - automated
+            )
+        }
+    })
+}
+
+fn table(report: &Report, profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "palisade bench {}: {} ({}, level {})",
+        report.target,
+        report.subject,
+        palisade_harden::check::CIS_DOCKER,
+        profile.level
+    )?;
+    for (section, results) in report.sections() {
+        writeln!(out, "\n{section}")?;
+        let mut last = "";
+        for r in results {
+            if r.id != last {
+                let title = report.def(r).map_or("", |d| d.title);
+                writeln!(out, "  {}  {title}", r.id)?;
+                last = r.id;
+            }
+            for e in &r.evidence {
+                let at = match (&e.file, e.line) {
+                    (Some(f), Some(l)) if f.display().to_string() != e.subject => {
+                        format!(" [{}:{l}]", f.display())
+                    }
+                    (Some(f), None) if f.display().to_string() != e.subject => {
+                        format!(" [{}]", f.display())
+                    }
+                    (Some(_), Some(l)) => format!(" [line {l}]"),
+                    _ => String::new(),
+                };
+                writeln!(
+                    out,
+                    "    {:<6} {}: {}{at}",
+                    r.status.to_string(),
+                    e.subject,
+                    e.detail
+                )?;
+            }
+        }
+    }
+    let s = report.summary();
+    let score = s
+        .score
+        .map_or_else(|| "n/a".to_owned(), |n| format!("{n}%"));
+    writeln!(
+        out,
+        "\nScore: {score} ({} pass, {} fail, {} warn, {} info, {} manual, {} n/a)",
+        s.pass, s.fail, s.warn, s.info, s.manual, s.not_applicable
+    )
+}
+
+fn sarif_level(s: Status) -> &'static str {
+    if s == Status::Fail {
+        "error"
+    } else {
+        "warning"
+    }
+}
+
+/// SARIF 2.1.0: one rule per check in the report, one result per failure or warning.
+fn to_sarif(report: &Report) -> Value {
+    let mut rules: Vec<&CheckDef> = Vec::new();
+    for r in &report.results {
+        if let Some(d) = report.def(r)
+            && !rules.iter().any(|x| x.id == d.id)
+        {
+            rules.push(d);
+        }
+    }
+    let rule_values: Vec<Value> = rules
+        .iter()
+        .map(|d| {
+            let mut tags = vec![Value::from("security"), Value::from("hardening"), Value::from(d.target.name())];
+            if let Some(n) = d.cis_number() {
+                tags.push(Value::from(format!("CIS Docker {n}")));
+            }
+            json!({
+                "id": d.id,
+                "name": d.id.replace(['-', '.'], "_"),
+                "shortDescription": {"text": d.title},
+                "fullDescription": {"text": d.rationale},
+                "help": {
+                    "text": format!("{} Fix: {}", d.rationale, d.remediation),
+                    "markdown": format!("**{}**: {}\n\n{}\n\nFix: {}\n\nReferences: {}", d.id, d.title, d.rationale, d.remediation, d.references.join(", ")),
+                },
+                "defaultConfiguration": {"level": "error"},
+                "properties": {"tags": tags, "level": d.level.number(), "section": d.section},
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for r in report.results.iter().filter(|r| r.status.is_failure()) {
+        let index = rules.iter().position(|d| d.id == r.id);
+        for e in &r.evidence {
+            let mut loc = json!({
+                "logicalLocations": [{"name": e.subject, "kind": "resource"}],
+            });
+            if let Some(f) = &e.file {
+                let mut phys =
+                    json!({"artifactLocation": {"uri": sarif::uri(&f.display().to_string())}});
+                if let Some(l) = e.line {
+                    phys["region"] = json!({"startLine": l});
+                }
+                loc["physicalLocation"] = phys;
+            }
+            let mut res = json!({
+                "ruleId": r.id,
+                "level": sarif_level(r.status),
+                "message": {"text": format!("{}: {}", e.subject, e.detail)},
+                "locations": [loc],
+                "properties": {"status": r.status, "subject": e.subject},
+            });
+            if let Some(i) = index {
+                res["ruleIndex"] = json!(i);
+            }
+            results.push(res);
+        }
+    }
+    json!({
+        "$schema": sarif::SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "palisade",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": sarif::information_uri(),
+                "rules": rule_values,
+            }},
+            "results": results,
+            "properties": {"target": report.target, "subject": report.subject},
+        }],
+    })
+}
+
+/// JUnit XML: a testcase per result (classname = section, name = `ID subject`); failures and
+/// warnings fail, manual and not-applicable results are skipped.
+fn to_junit(report: &Report) -> String {
+    let s = report.summary();
+    let failures = s.fail + s.warn;
+    let skipped = s.manual + s.not_applicable;
+    let total = report.results.len();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"palisade\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">"
+    );
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"palisade bench {}\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
+        report.target
+    );
+    for r in &report.results {
+        let def = report.def(r);
+        let class = def.map_or("Other", |d| d.section);
+        let detail = r
+            .evidence
+            .iter()
+            .map(|e| format!("{}: {}", e.subject, e.detail))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let open = format!(
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            junit::escape(class),
+            junit::escape(&format!("{} {}", r.id, r.subject()))
+        );
+        match r.status {
+            Status::Fail | Status::Warn => {
+                let _ = writeln!(
+                    xml,
+                    "{open}>\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                    junit::escape(def.map_or("", |d| d.title)),
+                    r.status,
+                    junit::escape(&format!(
+                        "{detail}\nFix: {}",
+                        def.map_or("", |d| d.remediation)
+                    ))
+                );
+            }
+            Status::Manual | Status::NotApplicable => {
+                let _ = writeln!(
+                    xml,
+                    "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    junit::escape(&detail)
+                );
+            }
+            Status::Pass | Status::Info => {
+                let _ = writeln!(xml, "{open}/>");
+            }
+        }
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}

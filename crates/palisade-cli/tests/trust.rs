@@ -1,0 +1,860 @@
+//! Issue 4, end to end: `palisade key generate`, `sign` and `verify` against a real Debian
+//! `docker-registry` (Distribution 2.8, no referrers API) on 127.0.0.1, and interoperability
+//! both ways with skopeo 1.18 from Debian trixie (`testbed/skopeo-trixie.sh`), whose sigstore
+//! support is the containers/image implementation of cosign's format.
+//!
+//! Needs root and the testbed (`testbed/install-deps.sh`): the images from
+//! `testbed/build-images.sh` and the trixie root, both built once and cached under
+//! `target/testbed`. Each test starts its own registry on its own port and stops it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use palisade_image::{Descriptor, Digest, RegistryClient, RegistryOptions, media_type};
+use palisade_trust::cosign::{
+    SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignatureManifest, signature_tag,
+};
+use serde_json::{Value, json};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn run_script(args: &[&str]) -> Output {
+    let out = Command::new("bash")
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds (once, cached on disk) the testbed images and the trixie root with skopeo 1.18.
+fn testbed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = repo_root().join("target/testbed");
+        run_script(&["testbed/build-images.sh", out.to_str().unwrap()]);
+        run_script(&["testbed/skopeo-trixie.sh", "build"]);
+        out
+    })
+}
+
+/// A registry of our own, stopped on drop.
+struct Registry {
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Registry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_script(&["testbed/registry.sh", "start", dir.path().to_str().unwrap()]);
+        let addr = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Self { dir, addr }
+    }
+
+    fn client(&self) -> RegistryClient {
+        RegistryClient::new(&self.addr, &RegistryOptions::default()).unwrap()
+    }
+
+    /// Copies a testbed image (`base` or `app`) to `repo:tag` with bookworm's skopeo.
+    fn push(&self, image: &str, repo_tag: &str) -> Digest {
+        let src = format!("oci:{}/oci:{image}", testbed().display());
+        let dst = format!("docker://{}/{repo_tag}", self.addr);
+        let out = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                &src,
+                &dst,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.digest_of(repo_tag)
+    }
+
+    fn digest_of(&self, repo_tag: &str) -> Digest {
+        let (repo, tag) = repo_tag.split_once(':').unwrap();
+        self.client()
+            .head_manifest(repo, tag, media_type::ACCEPT_MANIFESTS)
+            .unwrap()
+            .unwrap()
+            .digest
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .args([
+                "testbed/registry.sh",
+                "stop",
+                self.dir.path().to_str().unwrap(),
+            ])
+            .current_dir(repo_root())
+            .output();
+    }
+}
+
+fn palisade(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.args(args)
+        .env_remove("PALISADE_PASSWORD")
+        .env_remove("COSIGN_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn verify_json(reference: &str, key: &Path) -> (i32, Value) {
+    let out = palisade(
+        &[
+            "verify",
+            reference,
+            "--key",
+            key.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let code = out.status.code().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (code, v)
+}
+
+fn generate_key(dir: &Path, name: &str, password: &str) -> PathBuf {
+    let prefix = dir.join(name);
+    let out = palisade(
+        &[
+            "key",
+            "generate",
+            "--output-prefix",
+            prefix.to_str().unwrap(),
+        ],
+        &[("PALISADE_PASSWORD", password)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    prefix
+}
+
+/// Runs trixie's skopeo with `dirs` visible inside its root.
+fn skopeo_trixie(dirs: &[&Path], args: &[&str]) -> Output {
+    testbed();
+    let mut cmd = Command::new("bash");
+    cmd.arg("testbed/skopeo-trixie.sh")
+        .arg("run")
+        .current_dir(repo_root());
+    for d in dirs {
+        cmd.arg(d);
+    }
+    cmd.arg("--").args(args);
+    cmd.output().unwrap()
+}
+
+fn registries_d(dir: &Path, addr: &str) -> PathBuf {
+    let rd = dir.join("registries.d");
+    std::fs::create_dir_all(&rd).unwrap();
+    std::fs::write(
+        rd.join("default.yaml"),
+        format!("docker:\n  {addr}:\n    use-sigstore-attachments: true\n"),
+    )
+    .unwrap();
+    rd
+}
+
+#[test]
+fn image_signed_by_skopeo_verifies_with_palisade() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("pass"), "skopeo pass\n").unwrap();
+    let prefix = w.join("skopeo-key");
+    let out = skopeo_trixie(
+        &[w],
+        &[
+            "generate-sigstore-key",
+            "--output-prefix",
+            prefix.to_str().unwrap(),
+            "--passphrase-file",
+            w.join("pass").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rd = registries_d(w, &reg.addr);
+    let dst = format!("docker://{}/testbed/skopeo-signed:v1", reg.addr);
+    let src = format!("oci:{}/oci:base", testbed().display());
+    let out = skopeo_trixie(
+        &[w, testbed()],
+        &[
+            "--insecure-policy",
+            "--registries.d",
+            rd.to_str().unwrap(),
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--sign-by-sigstore-private-key",
+            prefix.with_extension("private").to_str().unwrap(),
+            "--sign-passphrase-file",
+            w.join("pass").to_str().unwrap(),
+            &src,
+            &dst,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let digest = reg.digest_of("testbed/skopeo-signed:v1");
+    let reference = format!("{}/testbed/skopeo-signed:v1", reg.addr);
+
+    // skopeo's key verifies it; the result names the digest and the signer.
+    let public = prefix.with_extension("pub");
+    let (code, v) = verify_json(&reference, &public);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["digest"], digest.to_string());
+    assert_eq!(v["verified"], true);
+    let sig = &v["signatures"][0]["verified"];
+    assert_eq!(sig["signer"], public.to_str().unwrap());
+    // containers/image signs the full reference with its tag, and adds creator/timestamp.
+    assert_eq!(sig["identity"], reference.as_str());
+    assert!(
+        sig["annotations"]["creator"]
+            .as_str()
+            .unwrap()
+            .starts_with("containers/image"),
+        "{v:#}"
+    );
+
+    // The table names the verdict, digest and signer.
+    let out = palisade(
+        &["verify", &reference, "--key", public.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with(&format!("VERIFIED {reference} ({digest})")),
+        "{table}"
+    );
+
+    // Another key: not verified (exit 1), with the reason.
+    let other = generate_key(w, "other", "x");
+    let (code, v) = verify_json(&reference, &other.with_extension("pub"));
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verified"], false);
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by a trusted key"),
+        "{v:#}"
+    );
+
+    // skopeo's encrypted key (label ENCRYPTED COSIGN PRIVATE KEY) signs with palisade too.
+    reg.push("base", "testbed/resigned:v1");
+    let out = palisade(
+        &[
+            "sign",
+            &format!("{}/testbed/resigned:v1", reg.addr),
+            "--key",
+            prefix.with_extension("private").to_str().unwrap(),
+        ],
+        &[("COSIGN_PASSWORD", "skopeo pass")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, v) = verify_json(&format!("{}/testbed/resigned:v1", reg.addr), &public);
+    assert_eq!(code, 0, "{v:#}");
+}
+
+#[test]
+fn image_signed_by_palisade_passes_skopeos_sigstore_policy() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let digest = reg.push("base", "testbed/base:latest");
+    let key = generate_key(w, "palisade", "correct horse");
+    let reference = format!("{}/testbed/base:latest", reg.addr);
+
+    // No passphrase and no terminal: an error (exit 2), not a hang.
+    let out = palisade(
+        &[
+            "sign",
+            &reference,
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("PALISADE_PASSWORD"), "{}", text(&out));
+
+    let out = palisade(
+        &[
+            "sign",
+            &reference,
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+            "-a",
+            "env=ci",
+        ],
+        &[("PALISADE_PASSWORD", "correct horse")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&digest.to_string()),
+        "{}",
+        text(&out)
+    );
+
+    // Stored as cosign does: one simple-signing layer under sha256-<hex>.sig.
+    let client = reg.client();
+    let (bytes, _, _) = client
+        .get_manifest(
+            "testbed/base",
+            &signature_tag(&digest),
+            &[media_type::OCI_MANIFEST],
+        )
+        .unwrap();
+    let manifest = SignatureManifest::parse(&bytes, "sig").unwrap();
+    assert_eq!(manifest.layers.len(), 1);
+    assert_eq!(manifest.layers[0].media_type, SIMPLE_SIGNING_MEDIA_TYPE);
+    assert!(
+        manifest.layers[0]
+            .annotations
+            .contains_key(SIGNATURE_ANNOTATION)
+    );
+
+    // skopeo (trixie) accepts it under a sigstoreSigned policy with our key ...
+    let rd = registries_d(w, &reg.addr);
+    let policy = |key: &Path, name: &str| {
+        let p = w.join(name);
+        let doc = json!({
+            "default": [{"type": "reject"}],
+            "transports": {
+                "docker": {format!("{}/testbed/base", reg.addr): [{
+                    "type": "sigstoreSigned",
+                    "keyPath": key,
+                    "signedIdentity": {"type": "matchRepository"}
+                }]},
+                "dir": {"": [{"type": "insecureAcceptAnything"}]}
+            }
+        });
+        std::fs::write(&p, doc.to_string()).unwrap();
+        p
+    };
+    let copy = |policy: &Path, out_dir: &str| {
+        skopeo_trixie(
+            &[w],
+            &[
+                "--policy",
+                policy.to_str().unwrap(),
+                "--registries.d",
+                rd.to_str().unwrap(),
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                &format!("docker://{reference}"),
+                &format!("dir:{}", w.join(out_dir).display()),
+            ],
+        )
+    };
+    let good = policy(&key.with_extension("pub"), "good.json");
+    let out = copy(&good, "copied");
+    assert!(
+        out.status.success(),
+        "skopeo refused palisade's signature: {}",
+        text(&out)
+    );
+
+    // ... and refuses it with another key.
+    let other = generate_key(w, "other", "x");
+    let bad = policy(&other.with_extension("pub"), "bad.json");
+    let out = copy(&bad, "refused");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ignature"),
+        "{}",
+        text(&out)
+    );
+
+    // A second signature is appended, not replacing the first; both verify.
+    let out = palisade(
+        &[
+            "sign",
+            &reference,
+            "--key",
+            other.with_extension("key").to_str().unwrap(),
+        ],
+        &[("PALISADE_PASSWORD", "x")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let keys = w.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(key.with_extension("pub"), keys.join("a.pub")).unwrap();
+    std::fs::copy(other.with_extension("pub"), keys.join("b.pub")).unwrap();
+    let out = palisade(
+        &[
+            "verify",
+            &reference,
+            "--keys",
+            keys.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let signers: Vec<&str> = v["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verified"]["signer"].as_str().unwrap())
+        .collect();
+    assert_eq!(signers.len(), 2, "{v:#}");
+    assert!(
+        signers[0].ends_with("a.pub") && signers[1].ends_with("b.pub"),
+        "{signers:?}"
+    );
+    // Required annotations: present on the first signature only.
+    let out = palisade(
+        &[
+            "verify",
+            &reference,
+            "--keys",
+            keys.to_str().unwrap(),
+            "--annotation",
+            "env=ci",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signatures"][0]["verified"]["annotations"]["env"], "ci");
+    assert!(
+        v["signatures"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("env=ci"),
+        "{v:#}"
+    );
+    let out = palisade(
+        &[
+            "verify",
+            &reference,
+            "--keys",
+            keys.to_str().unwrap(),
+            "-a",
+            "env=prod",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+/// Pushes a signature manifest built by hand under `repo:tag`.
+fn put_sig_manifest(client: &RegistryClient, repo: &str, tag: &str, layers: Vec<Descriptor>) {
+    let config = b"{}".to_vec();
+    let config_digest = client.push_blob(repo, &config).unwrap();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_MANIFEST,
+        "config": {"mediaType": media_type::OCI_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+        "layers": layers,
+    });
+    client
+        .put_manifest(
+            repo,
+            tag,
+            manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        )
+        .unwrap();
+}
+
+#[test]
+fn attacks_are_refused_with_reasons() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let key = generate_key(w, "k", "pw");
+    let public = key.with_extension("pub");
+    let client = reg.client();
+    let sign = |reference: &str| {
+        let out = palisade(
+            &[
+                "sign",
+                reference,
+                "--key",
+                key.with_extension("key").to_str().unwrap(),
+            ],
+            &[("PALISADE_PASSWORD", "pw")],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    };
+
+    // Unsigned image.
+    reg.push("base", "testbed/unsigned:v1");
+    let (code, v) = verify_json(&format!("{}/testbed/unsigned:v1", reg.addr), &public);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        v["notes"].to_string().contains("no signatures found"),
+        "{v:#}"
+    );
+    // Distribution 2.8 has no referrers API: the fallback tag was used.
+    assert!(v["notes"].to_string().contains("no referrers API"), "{v:#}");
+
+    // Tag moved to another image after signing: the new digest is what is verified, unsigned.
+    let signed_digest = reg.push("base", "testbed/moving:v1");
+    sign(&format!("{}/testbed/moving:v1", reg.addr));
+    let (code, _) = verify_json(&format!("{}/testbed/moving:v1", reg.addr), &public);
+    assert_eq!(code, 0);
+    let moved_digest = reg.push("app", "testbed/moving:v1");
+    assert_ne!(signed_digest, moved_digest);
+    let (code, v) = verify_json(&format!("{}/testbed/moving:v1", reg.addr), &public);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["digest"], moved_digest.to_string());
+
+    // Signature for another digest: the old image's .sig copied to the new image's tag.
+    let (sig_bytes, _, _) = client
+        .get_manifest(
+            "testbed/moving",
+            &signature_tag(&signed_digest),
+            &[media_type::OCI_MANIFEST],
+        )
+        .unwrap();
+    client
+        .put_manifest(
+            "testbed/moving",
+            &signature_tag(&moved_digest),
+            &sig_bytes,
+            media_type::OCI_MANIFEST,
+        )
+        .unwrap();
+    let (code, v) = verify_json(&format!("{}/testbed/moving:v1", reg.addr), &public);
+    assert_eq!(code, 1, "{v:#}");
+    let reason = v["signatures"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "signs manifest {signed_digest}, not {moved_digest}"
+        )),
+        "{reason}"
+    );
+
+    // Payload tampered: same signature annotation over a changed payload.
+    let tampered_digest = reg.push("base", "testbed/tampered:v1");
+    let sig = SignatureManifest::parse(&sig_bytes, "sig").unwrap();
+    let good_layer = sig.layers[0].clone();
+    let payload = palisade_trust::payload::Payload::new(
+        &format!("{}/testbed/tampered", reg.addr),
+        &tampered_digest,
+        &BTreeMap::new(),
+    )
+    .to_bytes()
+    .unwrap();
+    let payload_digest = client.push_blob("testbed/tampered", &payload).unwrap();
+    let mut layer = good_layer.clone();
+    layer.digest = payload_digest.clone();
+    layer.size = payload.len() as u64;
+    put_sig_manifest(
+        &client,
+        "testbed/tampered",
+        &signature_tag(&tampered_digest),
+        vec![layer.clone()],
+    );
+    let (code, v) = verify_json(&format!("{}/testbed/tampered:v1", reg.addr), &public);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by a trusted key"),
+        "{v:#}"
+    );
+
+    // Malformed base64 signature.
+    let mut garbled = layer.clone();
+    garbled
+        .annotations
+        .insert(SIGNATURE_ANNOTATION.into(), "!!not base64!!".into());
+    put_sig_manifest(
+        &client,
+        "testbed/tampered",
+        &signature_tag(&tampered_digest),
+        vec![garbled],
+    );
+    let (code, v) = verify_json(&format!("{}/testbed/tampered:v1", reg.addr), &public);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("base64"),
+        "{v:#}"
+    );
+
+    // A layer declaring a huge size: refused before download, exit 2 with the reason.
+    let mut huge = layer.clone();
+    huge.size = 10 << 30;
+    put_sig_manifest(
+        &client,
+        "testbed/tampered",
+        &signature_tag(&tampered_digest),
+        vec![huge],
+    );
+    let out = palisade(
+        &[
+            "verify",
+            &format!("{}/testbed/tampered:v1", reg.addr),
+            "--key",
+            public.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("more than the 65536 accepted"),
+        "{}",
+        text(&out)
+    );
+
+    // 10,000 layers: refused, exit 2.
+    let many = vec![layer; 10_000];
+    put_sig_manifest(
+        &client,
+        "testbed/tampered",
+        &signature_tag(&tampered_digest),
+        many,
+    );
+    let out = palisade(
+        &[
+            "verify",
+            &format!("{}/testbed/tampered:v1", reg.addr),
+            "--key",
+            public.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("10000 signature layers"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn signatures_are_found_through_the_referrers_fallback_tag() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let key = generate_key(w, "k", "pw");
+    let digest = reg.push("base", "testbed/referred:v1");
+    let client = reg.client();
+    // A cosign simple-signing signature stored as an OCI 1.1 referrer (artifactType
+    // application/vnd.dev.cosign.artifact.sig.v1+json, subject = the image), listed in the
+    // sha256-<hex> fallback index as clients do when the registry has no referrers API.
+    let private = palisade_trust::keys::PrivateKey::from_pem(
+        &std::fs::read_to_string(key.with_extension("key")).unwrap(),
+        b"pw",
+        "k.key",
+    )
+    .unwrap();
+    let payload = palisade_trust::payload::Payload::new(
+        &format!("{}/testbed/referred", reg.addr),
+        &digest,
+        &BTreeMap::new(),
+    )
+    .to_bytes()
+    .unwrap();
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(private.sign(&payload).unwrap());
+    let payload_digest = client.push_blob("testbed/referred", &payload).unwrap();
+    let empty = b"{}";
+    let empty_digest = client.push_blob("testbed/referred", empty).unwrap();
+    let subject = client
+        .head_manifest(
+            "testbed/referred",
+            &digest.to_string(),
+            media_type::ACCEPT_MANIFESTS,
+        )
+        .unwrap()
+        .unwrap();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_MANIFEST,
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest.to_string(), "size": 2},
+        "layers": [{"mediaType": SIMPLE_SIGNING_MEDIA_TYPE, "digest": payload_digest.to_string(), "size": payload.len(),
+                    "annotations": {SIGNATURE_ANNOTATION: signature}}],
+        "subject": {"mediaType": subject.media_type, "digest": digest.to_string(), "size": subject.size},
+    })
+    .to_string();
+    let referrer = client
+        .put_manifest(
+            "testbed/referred",
+            &Digest::sha256_of(manifest.as_bytes()).to_string(),
+            manifest.as_bytes(),
+            media_type::OCI_MANIFEST,
+        )
+        .unwrap();
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_INDEX,
+        "manifests": [{"mediaType": media_type::OCI_MANIFEST, "digest": referrer.to_string(), "size": manifest.len(),
+                       "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json"}],
+    })
+    .to_string();
+    client
+        .put_manifest(
+            "testbed/referred",
+            &palisade_trust::cosign::referrers_tag(&digest),
+            index.as_bytes(),
+            media_type::OCI_INDEX,
+        )
+        .unwrap();
+    let (code, v) = verify_json(
+        &format!("{}/testbed/referred:v1", reg.addr),
+        &key.with_extension("pub"),
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert!(
+        v["signatures"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains(&referrer.to_string()),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn key_generate_writes_cosign_keys_and_never_hangs_without_a_passphrase() {
+    let work = tempfile::tempdir().unwrap();
+    let prefix = work.path().join("cosign");
+    let p = prefix.to_str().unwrap();
+    // No passphrase in the environment and no terminal: an error, not a prompt.
+    let out = palisade(&["key", "generate", "--output-prefix", p], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("PALISADE_PASSWORD"), "{}", text(&out));
+    assert!(!prefix.with_extension("key").exists());
+
+    let out = palisade(
+        &["key", "generate", "--output-prefix", p],
+        &[("COSIGN_PASSWORD", "pw")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pem = std::fs::read_to_string(prefix.with_extension("key")).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
+        "{pem}"
+    );
+    let key = palisade_trust::keys::PrivateKey::from_pem(&pem, b"pw", "cosign.key").unwrap();
+    let public = palisade_trust::keys::PublicKey::from_pem(
+        &std::fs::read_to_string(prefix.with_extension("pub")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(key.public_key(), public);
+    assert_eq!(public.algorithm(), "ecdsa-p256");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(prefix.with_extension("key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "private key readable by others: {mode:o}");
+    }
+    // Existing keys are not overwritten without --force.
+    let out = palisade(
+        &["key", "generate", "--output-prefix", p],
+        &[("PALISADE_PASSWORD", "other")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(prefix.with_extension("key")).unwrap(),
+        pem
+    );
+    let out = palisade(
+        &["key", "generate", "--output-prefix", p, "--force"],
+        &[("PALISADE_PASSWORD", "other")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_ne!(
+        std::fs::read_to_string(prefix.with_extension("key")).unwrap(),
+        pem
+    );
+}
+
+#[test]
+fn verify_errors_exit_2() {
+    let work = tempfile::tempdir().unwrap();
+    // A private key given as a public key, a missing key directory, a bad reference.
+    let key = work.path().join("k");
+    let out = palisade(
+        &["key", "generate", "--output-prefix", key.to_str().unwrap()],
+        &[("PALISADE_PASSWORD", "pw")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = palisade(
+        &[
+            "verify",
+            "127.0.0.1:1/x:1",
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("PUBLIC KEY"), "{}", text(&out));
+    let out = palisade(
+        &[
+            "verify",
+            "127.0.0.1:1/x:1",
+            "--keys",
+            work.path().join("none").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = palisade(
+        &[
+            "verify",
+            "NOT A REF",
+            "--key",
+            key.with_extension("pub").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -1,0 +1,236 @@
+//! Which checks run and with what settings: `--level`, `--include`/`--exclude` ID globs, and a
+//! YAML profile file (the policy engine reuses this type).
+//!
+//! ```yaml
+//! level: 1                      # run level 1 checks only (default: 2 = all)
+//! include: ["CIS-DOCKER-5.*"]   # only these IDs (globs with * and ?); empty = all
+//! exclude: ["CIS-DOCKER-5.9"]   # never these
+//! trusted-docker-users: [alice] # CIS 1.1.2: members of group docker allowed
+//! trusted-registries: [registry.example]  # CIS 4.2
+//! allowed-services: [nginx]     # PAL-HOST-1: extra services allowed to be enabled
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::check::{CheckDef, CheckResult, Level};
+
+/// The most bytes read from a profile file.
+const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// Services a container host usually needs; PAL-HOST-1 flags every other enabled service
+/// unless the profile allows it. Names are unit names without `.service`; a trailing `*`
+/// matches a prefix (`systemd-*`, `getty@*`).
+pub const DEFAULT_ALLOWED_SERVICES: &[&str] = &[
+    "docker",
+    "containerd",
+    "ssh",
+    "sshd",
+    "auditd",
+    "cron",
+    "crond",
+    "rsyslog",
+    "chrony",
+    "chronyd",
+    "ntp",
+    "ntpd",
+    "networking",
+    "NetworkManager",
+    "NetworkManager-wait-online",
+    "dbus",
+    "dbus-broker",
+    "getty@*",
+    "serial-getty@*",
+    "systemd-*",
+    "e2scrub_reap",
+    "apparmor",
+    "ufw",
+    "nftables",
+    "firewalld",
+    "cloud-init*",
+    "cloud-config",
+    "cloud-final",
+    "unattended-upgrades",
+    "irqbalance",
+    "lvm2-*",
+    "multipathd",
+    "polkit",
+    "tuned",
+    "kdump",
+    "remote-fs",
+];
+
+/// Errors reading a profile.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("reading profile {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid profile.
+    #[error("profile {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// A compiled selection of checks plus the settings some checks take.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Profile {
+    /// The highest CIS level to run: 1 runs level 1 only, 2 (the default) runs everything.
+    pub level: Level,
+    /// ID globs to run; empty means every check.
+    pub include: Vec<String>,
+    /// ID globs never to run (wins over `include`).
+    pub exclude: Vec<String>,
+    /// Users allowed in group `docker` (CIS 1.1.2). Empty: any member is reported for review.
+    pub trusted_docker_users: Vec<String>,
+    /// Registries (or `registry/repository` prefixes, globs allowed) images may come from (CIS 4.2).
+    pub trusted_registries: Vec<String>,
+    /// Services allowed to be enabled on the host, on top of [`DEFAULT_ALLOWED_SERVICES`].
+    pub allowed_services: Vec<String>,
+    /// Replace the default service allowlist instead of extending it.
+    pub replace_default_services: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            level: Level::Two,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            trusted_docker_users: Vec::new(),
+            trusted_registries: Vec::new(),
+            allowed_services: Vec::new(),
+            replace_default_services: false,
+        }
+    }
+}
+
+impl Profile {
+    /// Parses a YAML profile; `name` names the input in errors.
+    ///
+    /// # Errors
+    /// When the YAML is invalid or has unknown keys.
+    pub fn from_yaml(text: &str, name: &str) -> Result<Profile, ProfileError> {
+        if text.trim().is_empty() {
+            return Ok(Profile::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| ProfileError::Invalid {
+            path: name.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a YAML profile file (at most 1 MiB).
+    ///
+    /// # Errors
+    /// When the file cannot be read or is invalid.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        use std::io::Read;
+        let name = path.display().to_string();
+        let io = |source| ProfileError::Io {
+            path: name.clone(),
+            source,
+        };
+        let f = std::fs::File::open(path).map_err(io)?;
+        let mut text = String::new();
+        f.take(MAX_PROFILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_PROFILE_BYTES {
+            return Err(ProfileError::Invalid {
+                path: name,
+                message: "larger than 1 MiB".into(),
+            });
+        }
+        Profile::from_yaml(&text, &name)
+    }
+
+    /// Whether `def` runs under this profile.
+    #[must_use]
+    pub fn selects(&self, def: &CheckDef) -> bool {
+        def.level <= self.level
+            && (self.include.is_empty() || self.include.iter().any(|g| glob_match(g, def.id)))
+            && !self.exclude.iter().any(|g| glob_match(g, def.id))
+    }
+
+    /// Keeps the results of selected checks among `defs` (results of unknown IDs are dropped).
+    #[must_use]
+    pub fn filter(&self, defs: &[CheckDef], results: Vec<CheckResult>) -> Vec<CheckResult> {
+        results
+            .into_iter()
+            .filter(|r| defs.iter().any(|d| d.id == r.id && self.selects(d)))
+            .collect()
+    }
+
+    /// Whether a service unit name (without `.service`) is allowed to be enabled.
+    #[must_use]
+    pub fn service_allowed(&self, name: &str) -> bool {
+        let defaults: &[&str] = if self.replace_default_services {
+            &[]
+        } else {
+            DEFAULT_ALLOWED_SERVICES
+        };
+        defaults.iter().any(|g| glob_match(g, name))
+            || self.allowed_services.iter().any(|g| glob_match(g, name))
+    }
+}
+
+/// Matches `text` against a glob where `*` is any run of characters and `?` one character.
+/// Comparison ignores ASCII case, so `cis-docker-5.*` works too.
+#[must_use]
+pub fn glob_match(glob: &str, text: &str) -> bool {
+    let g: Vec<char> = glob.chars().map(|c| c.to_ascii_uppercase()).collect();
+    let t: Vec<char> = text.chars().map(|c| c.to_ascii_uppercase()).collect();
+    // Iterative matcher with one backtrack point: linear in practice, no recursion.
+    let (mut gi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
+            gi += 1;
+            ti += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some((gi, ti));
+            gi += 1;
+        } else if let Some((sg, st)) = star {
+            gi = sg + 1;
+            ti = st + 1;
+            star = Some((sg, st + 1));
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("CIS-DOCKER-5.*", "CIS-DOCKER-5.10"));
+        assert!(glob_match("cis-docker-3.?", "CIS-DOCKER-3.5"));
+        assert!(!glob_match("CIS-DOCKER-3.?", "CIS-DOCKER-3.15"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "acbd"));
+        assert!(glob_match("a*b*", "acbd"));
+    }
+
+    #[test]
+    fn yaml_profile() {
+        let p = Profile::from_yaml(
+            "level: 1\ninclude: [\"CIS-DOCKER-5.*\"]\nexclude: [CIS-DOCKER-5.9]\n",
+            "p.yaml",
+        )
+        .unwrap();
+        assert_eq!(p.level, Level::One);
+        assert_eq!(p.exclude, vec!["CIS-DOCKER-5.9"]);
+        assert!(Profile::from_yaml("levle: 1\n", "p.yaml").is_err());
+    }
+}
