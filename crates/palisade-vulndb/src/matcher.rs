@@ -330,9 +330,27 @@ impl Target {
                 let d = distro.ok_or(
                     "deb package not matched: the image's distro release is unknown (no os-release)",
                 )?;
+                if d.id == "ubuntu" {
+                    // OSV's Ubuntu records: `Ubuntu:22.04:LTS`, `Ubuntu:24.10`, and the Pro
+                    // (ESM) streams `Ubuntu:Pro:18.04:LTS`, keyed by source package.
+                    let Some(v) = d.version_id.as_deref().filter(|v| !v.is_empty()) else {
+                        return Err(
+                            "deb package not matched: the Ubuntu release has no VERSION_ID".into(),
+                        );
+                    };
+                    return Ok(Target {
+                        ecosystems: vec![
+                            format!("Ubuntu:{v}"),
+                            format!("Ubuntu:{v}:LTS"),
+                            format!("Ubuntu:Pro:{v}:LTS"),
+                        ],
+                        name: source_name(),
+                        distro: true,
+                    });
+                }
                 if d.id != "debian" {
                     return Err(format!(
-                        "deb package not matched: no advisory feed for distro {:?} (only Debian)",
+                        "deb package not matched: no advisory feed for distro {:?} (Debian and Ubuntu only)",
                         d.id
                     ));
                 }

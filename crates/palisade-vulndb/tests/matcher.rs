@@ -885,3 +885,86 @@ fn debian_undetermined_is_skipped_with_the_tracker_word() {
         r.skipped[0].reason
     );
 }
+
+/// Ubuntu through OSV's Ubuntu records (written here in the OSV schema as Ubuntu publishes it:
+/// ecosystem `Ubuntu:22.04:LTS`, source package names, a `Ubuntu` severity word): matched by
+/// source package and release, the priority kept as the vendor's severity.
+#[test]
+fn ubuntu_by_source_package_and_release_with_its_priority() {
+    let record = |id: &str, ecosystem: &str, fixed: &str| {
+        palisade_vulndb::parse_osv_record(
+            json!({
+                "schema_version": "1.6.0",
+                "id": id,
+                "modified": "2026-01-01T00:00:00Z",
+                "upstream": ["CVE-2099-3000"],
+                "severity": [{"type": "Ubuntu", "score": "medium"}],
+                "affected": [{
+                    "package": {"ecosystem": ecosystem, "name": "openssl"},
+                    "ranges": [{"type": "ECOSYSTEM",
+                                "events": [{"introduced": "0"}, {"fixed": fixed}]}]
+                }]
+            })
+            .to_string()
+            .as_bytes(),
+            "osv/Ubuntu",
+            id,
+        )
+        .unwrap()
+    };
+    let advs = [
+        record(
+            "UBUNTU-CVE-2099-3000",
+            "Ubuntu:22.04:LTS",
+            "3.0.2-0ubuntu1.12",
+        ),
+        // Another release's record never applies.
+        record(
+            "UBUNTU-CVE-2099-3001",
+            "Ubuntu:24.04:LTS",
+            "3.0.13-0ubuntu3.9",
+        ),
+    ];
+    let jammy = Distro {
+        id: "ubuntu".into(),
+        version_id: Some("22.04".into()),
+        codename: Some("jammy".into()),
+        ..Distro::default()
+    };
+    let m = Matcher::from_advisories(&advs);
+    let old = [os_package(
+        Ecosystem::Deb,
+        "libssl3",
+        "3.0.2-0ubuntu1.10",
+        "openssl",
+    )];
+    let r = m.match_packages(&old, Some(&jammy)).unwrap();
+    assert_eq!(r.findings.len(), 1, "{r:#?}");
+    let f = &r.findings[0];
+    assert_eq!(f.advisory_id, "UBUNTU-CVE-2099-3000");
+    assert_eq!(f.fixed_versions, ["3.0.2-0ubuntu1.12"]);
+    let vendor = f.vendor_severity.as_ref().expect("Ubuntu priority");
+    assert_eq!(
+        (vendor.vendor.as_str(), vendor.rating.as_str()),
+        ("Ubuntu", "medium")
+    );
+    let fixed = [os_package(
+        Ecosystem::Deb,
+        "libssl3",
+        "3.0.2-0ubuntu1.12",
+        "openssl",
+    )];
+    assert!(
+        m.match_packages(&fixed, Some(&jammy))
+            .unwrap()
+            .findings
+            .is_empty()
+    );
+    // The same package on Debian is not matched by Ubuntu's records.
+    assert!(
+        m.match_packages(&old, Some(&bookworm()))
+            .unwrap()
+            .findings
+            .is_empty()
+    );
+}
