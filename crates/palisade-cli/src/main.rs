@@ -9,6 +9,7 @@ mod output;
 mod progress;
 mod sarif;
 mod scan;
+mod scan_cache;
 mod trust;
 mod update;
 mod vex;

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use palisade_vulndb::{Database, Enrichment, Finding, FindingStatus, Matcher, SeverityKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::db::DbPathArgs;
 use crate::ignore::{self, ExpiredOut, IgnoreList};
+use crate::scan_cache::{Evaluated, ScanCache};
 use crate::vex::{VexOut, VexSet};
 use crate::{SourceArgs, exit, junit, load_catalog, output, sarif};
 
@@ -31,7 +32,9 @@ pub(crate) enum ScanOutput {
 }
 
 /// A severity derived from the CVSS base score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, Serialize, Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[value(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Level {
@@ -152,7 +155,7 @@ pub(crate) struct ScanArgs {
 }
 
 /// A CVSS rating chosen for a finding.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Cvss {
     pub(crate) score: f64,
     pub(crate) vector: String,
@@ -160,7 +163,7 @@ pub(crate) struct Cvss {
     pub(crate) source: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PackageOut {
     pub(crate) name: String,
     pub(crate) version: String,
@@ -174,7 +177,7 @@ pub(crate) struct PackageOut {
     layer: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct FindingOut {
     pub(crate) id: String,
     pub(crate) aliases: Vec<String>,
@@ -187,19 +190,19 @@ pub(crate) struct FindingOut {
     /// FIRST EPSS, when imported: probability of exploitation in the next 30 days.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) epss: Option<EpssOut>,
-    pub(crate) status: &'static str,
+    pub(crate) status: String,
     pub(crate) fixed_versions: Vec<String>,
     pub(crate) kev: bool,
     pub(crate) why: String,
     /// The VEX statement that applies to the finding, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub(crate) vex: Option<VexOut>,
     /// The first file that shows the package is there (SARIF location); not in the JSON.
     #[serde(skip)]
     pub(crate) evidence: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct EpssOut {
     pub(crate) score: f64,
     pub(crate) percentile: f64,
@@ -241,8 +244,8 @@ struct DbOut {
     built: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct SkipOut {
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SkipOut {
     package: String,
     version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,9 +284,49 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     let db = Database::open_read_only(&db_path)?;
     let status = db.status()?;
     let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
-    let report = Matcher::new(&db)
-        .match_packages(&catalog.packages, catalog.distro.as_ref())
-        .context("matching packages")?;
+    let cache = if args.source_args.no_cache {
+        None
+    } else {
+        ScanCache::new(args.source_args.cache_dir.clone())
+    };
+    let key = match &cache {
+        Some(_) => Some(ScanCache::key(&db_path, &status, &catalog)?),
+        None => None,
+    };
+    let cached = cache
+        .as_ref()
+        .zip(key.as_deref())
+        .and_then(|(c, k)| c.load(k));
+    let evaluated = match cached {
+        Some(e) => e,
+        None => {
+            let report = Matcher::new(&db)
+                .match_packages(&catalog.packages, catalog.distro.as_ref())
+                .context("matching packages")?;
+            let findings = report
+                .findings
+                .into_iter()
+                .map(|f| evaluate(&db, f))
+                .collect::<Result<Vec<_>>>()?;
+            let skipped = report
+                .skipped
+                .into_iter()
+                .map(|s| SkipOut {
+                    package: s.package.name,
+                    version: s.package.version,
+                    advisory_id: s.advisory_id,
+                    reason: s.reason,
+                })
+                .collect();
+            let e = Evaluated { findings, skipped };
+            if let (Some(c), Some(k)) = (&cache, &key)
+                && let Err(err) = c.store(k, &e)
+            {
+                writeln!(io::stderr(), "warning: scan cache not written: {err:#}")?;
+            }
+            e
+        }
+    };
 
     let evidence: BTreeMap<&str, &str> = catalog
         .packages
@@ -293,8 +336,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         .collect();
     let mut findings = Vec::new();
     let mut ignored = Vec::new();
-    for f in report.findings {
-        let mut out = evaluate(&db, f)?;
+    for mut out in evaluated.findings {
         if !keep(args, &out) {
             continue;
         }
@@ -343,16 +385,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     for f in &findings {
         *counts.entry(f.severity.as_str()).or_default() += 1;
     }
-    let skipped = report
-        .skipped
-        .into_iter()
-        .map(|s| SkipOut {
-            package: s.package.name,
-            version: s.package.version,
-            advisory_id: s.advisory_id,
-            reason: s.reason,
-        })
-        .collect();
+    let skipped = evaluated.skipped;
     let doc = Report {
         source: catalog.source.name.clone(),
         distro: catalog
@@ -535,7 +568,7 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
         severity_source,
         cvss,
         epss,
-        status: f.status.as_str(),
+        status: f.status.as_str().to_owned(),
         fixed_versions: f.fixed_versions,
         kev,
         why: f.why,

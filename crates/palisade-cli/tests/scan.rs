@@ -318,3 +318,61 @@ fn debian_urgency_comes_first_and_epss_is_reported() {
     );
     assert_eq!(vuln["ratings"][0]["severity"], "high");
 }
+
+/// The scan-result cache: a warm scan says exactly what a cold one says, and a new database
+/// at the same path is never answered from the old database's entry.
+#[test]
+fn scan_cache_matches_a_cold_scan_and_follows_the_database() {
+    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let db = dir.path().join("vuln.db");
+    let import = |feeds: &[&str]| {
+        let mut args = vec!["db", "import", "--db", db.to_str().unwrap()];
+        args.extend_from_slice(feeds);
+        let out = run(&args, &cache);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let f = feeds();
+    let pypi = f.join("osv/PyPI/all.zip");
+    let go = f.join("osv/Go/all.zip");
+    import(&[pypi.to_str().unwrap(), go.to_str().unwrap()]);
+    let scan_at = |extra: &[&str]| {
+        let mut args = vec!["scan", "--db", db.to_str().unwrap(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let src = image("app");
+        args.push(&src);
+        let out = run(&args, &cache);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let cold = scan_at(&["--no-cache"]);
+    let first = scan_at(&[]);
+    let warm = scan_at(&[]);
+    assert_eq!(first, cold);
+    assert_eq!(warm, cold);
+    let entries = std::fs::read_dir(cache.join("palisade/scans"))
+        .unwrap()
+        .count();
+    assert_eq!(entries, 1, "one entry for one image and one database");
+    // Same path, other data: only the Go feed now.
+    import(&[go.to_str().unwrap()]);
+    let after = scan_at(&[]);
+    let v: Value = serde_json::from_slice(&after).unwrap();
+    assert!(
+        findings(&v)
+            .iter()
+            .all(|x| x["package"]["type"] != "python"),
+        "PyPI findings answered from the old database's cache entry"
+    );
+    assert_eq!(after, scan_at(&["--no-cache"]));
+    let _ = e;
+}
