@@ -1,5 +1,5 @@
-//! `palisade key generate`, `palisade sign` and `palisade verify`: cosign-compatible keyed
-//! signatures in registries. The logic lives in `palisade-trust`; this module reads flags,
+//! `palisade key generate`, `palisade sign` and `palisade verify`: cosign-compatible
+//! signatures in registries (keyed, keyless against an offline trust root, Sigstore bundles). The logic lives in `palisade-trust`; this module reads flags,
 //! passphrases and key files, and prints results.
 //!
 //! Exit codes of `verify`: 0 verified, 1 not verified (no signature accepted), 2 error.
@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use palisade_image::{Reference, RegistryClient, RegistryOptions};
+use palisade_trust::keyless::IdentityPolicy;
 use palisade_trust::keys::{NamedKey, PrivateKey};
 use palisade_trust::payload::IdentityMatch;
+use palisade_trust::trust_root::TrustRoot;
 use palisade_trust::verify::{VerifyOptions, verify_image};
 
 /// Exit code of `verify` when no signature was accepted.
@@ -95,7 +97,7 @@ pub(crate) struct VerifyArgs {
     reference: String,
 
     /// A trusted public key (PEM). Repeatable: any one of them suffices.
-    #[arg(long, value_name = "FILE", required_unless_present = "keys")]
+    #[arg(long, value_name = "FILE")]
     key: Vec<PathBuf>,
 
     /// A directory of trusted public keys (*.pub, *.pem); any one of them suffices.
@@ -105,6 +107,42 @@ pub(crate) struct VerifyArgs {
     /// An annotation each accepted signature must carry (`key=value`, repeatable).
     #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
     annotations: Vec<String>,
+
+    /// Keyless: the certificate identity (SAN: e-mail, URI) that must have signed, exactly.
+    #[arg(long, value_name = "IDENTITY")]
+    certificate_identity: Option<String>,
+
+    /// Keyless: a regular expression the certificate identity must match (not anchored, as
+    /// cosign: write ^…$ to match the whole value).
+    #[arg(long, value_name = "REGEX")]
+    certificate_identity_regexp: Option<String>,
+
+    /// Keyless: the OIDC issuer recorded in the certificate, exactly.
+    #[arg(long, value_name = "URL")]
+    certificate_oidc_issuer: Option<String>,
+
+    /// Keyless: a regular expression the certificate's OIDC issuer must match (not anchored).
+    #[arg(long, value_name = "REGEX")]
+    certificate_oidc_issuer_regexp: Option<String>,
+
+    /// A Sigstore trusted_root.json (Fulcio CAs, Rekor keys, timestamp authorities). Read
+    /// from this file only; nothing is fetched. Needed for keyless signatures, Sigstore
+    /// bundles and checking the Rekor bundle of keyed signatures.
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_roots")]
+    trusted_root: Option<PathBuf>,
+
+    /// PEM root certificates trusted for keyless signatures (cosign's --ca-roots), instead of
+    /// --trusted-root.
+    #[arg(long, value_name = "FILE")]
+    ca_roots: Option<PathBuf>,
+
+    /// PEM intermediate certificates under --ca-roots.
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    ca_intermediates: Option<PathBuf>,
+
+    /// A Rekor public key (PEM), with --ca-roots.
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    rekor_key: Option<PathBuf>,
 
     /// How the signed identity (`docker-reference`) must match REFERENCE.
     #[arg(long, value_enum, default_value = "repo-digest-or-exact")]
@@ -278,6 +316,68 @@ pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
+/// Largest trust material file read (trusted_root.json, PEM bundles).
+const MAX_TRUST_FILE: u64 = 4 << 20;
+
+fn read_trust_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_TRUST_FILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > MAX_TRUST_FILE {
+        bail!("{} is larger than {MAX_TRUST_FILE} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// The trust root from --trusted-root or --ca-roots [--ca-intermediates] [--rekor-key].
+fn trust_root(args: &VerifyArgs) -> Result<Option<TrustRoot>> {
+    if let Some(path) = &args.trusted_root {
+        let root = TrustRoot::from_json(&read_trust_file(path)?)
+            .with_context(|| format!("reading the trusted root {}", path.display()))?;
+        return Ok(Some(root));
+    }
+    let Some(roots) = &args.ca_roots else {
+        return Ok(None);
+    };
+    let intermediates = args
+        .ca_intermediates
+        .as_deref()
+        .map(read_trust_file)
+        .transpose()?;
+    let rekor = args.rekor_key.as_deref().map(read_trust_file).transpose()?;
+    let root = TrustRoot::from_pem(
+        &read_trust_file(roots)?,
+        intermediates.as_deref(),
+        rekor.as_deref(),
+    )
+    .with_context(|| format!("reading the CA roots {}", roots.display()))?;
+    Ok(Some(root))
+}
+
+/// The keyless identity policy, if any identity flag was given; both halves are required.
+fn identity_policy(args: &VerifyArgs) -> Result<Option<IdentityPolicy>> {
+    let given = [
+        &args.certificate_identity,
+        &args.certificate_identity_regexp,
+        &args.certificate_oidc_issuer,
+        &args.certificate_oidc_issuer_regexp,
+    ]
+    .iter()
+    .any(|f| f.is_some());
+    if !given {
+        return Ok(None);
+    }
+    Ok(Some(IdentityPolicy::from_flags(
+        args.certificate_identity.as_deref(),
+        args.certificate_identity_regexp.as_deref(),
+        args.certificate_oidc_issuer.as_deref(),
+        args.certificate_oidc_issuer_regexp.as_deref(),
+    )?))
+}
+
 pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     let reference = parse_reference(&args.reference)?;
     let mut keys = Vec::new();
@@ -287,7 +387,23 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     if let Some(dir) = &args.keys {
         keys.extend(NamedKey::from_dir(dir)?);
     }
+    let identity = identity_policy(args)?;
+    let root = trust_root(args)?;
+    if identity.is_some() && root.is_none() {
+        bail!(
+            "--certificate-identity/--certificate-oidc-issuer need a trust root: \
+             --trusted-root FILE, or --ca-roots FILE"
+        );
+    }
+    if keys.is_empty() && identity.is_none() {
+        bail!(
+            "nothing to verify with: give --key/--keys, or --certificate-identity[-regexp] \
+             and --certificate-oidc-issuer[-regexp] with a trust root"
+        );
+    }
     let options = VerifyOptions {
+        trust_root: root,
+        certificate_identities: identity.into_iter().collect(),
         keys,
         identity: match args.identity {
             IdentityArg::RepoDigestOrExact => IdentityMatch::RepoDigestOrExact,
@@ -314,11 +430,24 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
             for s in &result.signatures {
                 match (&s.verified, &s.reason) {
                     (Some(v), _) => {
-                        writeln!(
-                            out,
-                            "  ok    {}: signed by {} ({}) for {}",
-                            s.source, v.signer, v.key_fingerprint, v.identity
-                        )?;
+                        let mut line =
+                            format!("  ok    {}: {} signed by {}", s.source, v.kind, v.signer);
+                        if let Some(issuer) = &v.issuer {
+                            line.push_str(&format!(" (issuer {issuer})"));
+                        }
+                        if !v.key_fingerprint.is_empty() {
+                            line.push_str(&format!(" ({})", v.key_fingerprint));
+                        }
+                        if !v.identity.is_empty() {
+                            line.push_str(&format!(" for {}", v.identity));
+                        }
+                        if let Some(index) = v.rekor_log_index {
+                            line.push_str(&format!(", Rekor entry {index}"));
+                        }
+                        if let Some(at) = v.signed_at {
+                            line.push_str(&format!(" at {}", utc(at)));
+                        }
+                        writeln!(out, "{line}")?;
                         for (k, val) in &v.annotations {
                             writeln!(out, "          {k}={val}")?;
                         }
@@ -342,4 +471,36 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     } else {
         NOT_VERIFIED
     })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (Howard Hinnant's civil_from_days).
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_renders_epoch_seconds() {
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        // The ci-fulcio-rekor fixture's Rekor integrated time.
+        assert_eq!(super::utc(1_674_247_893), "2023-01-20T20:51:33Z");
+        assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
 }

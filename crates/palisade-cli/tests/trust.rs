@@ -858,3 +858,510 @@ fn verify_errors_exit_2() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Keyless signatures and Sigstore bundle referrers, with real fixtures from
+// ../shared/trust-fixtures (read in place, never copied into the repository).
+
+fn fixtures() -> PathBuf {
+    repo_root().join("../shared/trust-fixtures")
+}
+
+fn fixture(rel: &str) -> String {
+    fixtures().join(rel).to_str().unwrap().to_owned()
+}
+
+/// Writes a file straight into the registry's filesystem storage (Distribution 2.8 layout):
+/// the blob's data under `blobs/` and its link in `repo`'s `links` directory (`_layers` for
+/// blobs, `_manifests/revisions` for manifests). Distribution reads neither back to check its
+/// digest: this is how the tests stand in for fixture bytes that were never published.
+fn plant(reg: &Registry, repo: &str, links: &str, digest: &str, data: &[u8], size: u64) {
+    let v2 = reg.dir.path().join("data/docker/registry/v2");
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    let blob = v2.join(format!("blobs/sha256/{}/{hex}", &hex[..2]));
+    std::fs::create_dir_all(&blob).unwrap();
+    let f = std::fs::File::create(blob.join("data")).unwrap();
+    use std::io::Write as _;
+    (&f).write_all(data).unwrap();
+    f.set_len(size).unwrap();
+    let link = v2.join(format!("repositories/{repo}/{links}/sha256/{hex}"));
+    std::fs::create_dir_all(&link).unwrap();
+    std::fs::write(link.join("link"), digest).unwrap();
+}
+
+fn verify_args(reference: &str, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec!["verify", reference, "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = palisade(&args, &[]);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), v, text(&out))
+}
+
+/// The cosign keyless signature of `ci-fulcio-rekor` (Fulcio certificate for
+/// `mitr@redhat.com`, issuer `https://github.com/login/oauth`, Rekor SET), served by a real
+/// `docker-registry` and verified by `palisade verify` with an offline trusted root.
+///
+/// The signed image manifest (`image-manifest.json`, `sha256:0489474d…`) is pushed byte for
+/// byte through the registry API. Its config (1508 bytes) and layer (2.5 MB) were never
+/// published with the fixture, and Distribution 2.8 refuses a manifest whose blobs it lacks,
+/// so the test plants placeholder files of the declared sizes in the registry's storage first
+/// ([`plant`]); verification never reads them (a signature covers the manifest digest). The
+/// `.sig` manifest is built as cosign does: the exact payload blob, the recorded annotations.
+/// The payload names `192.168.64.2:5000/cosign-signed/fulcio-rekor-1`, so identity checks
+/// against our `127.0.0.1` registry need `--identity ignore` (the mirror case), and fail
+/// without it, which the test shows too.
+#[test]
+fn keyless_signature_verifies_against_an_offline_trusted_root() {
+    let reg = Registry::start();
+    let client = reg.client();
+    let repo = "cosign-signed/fulcio-rekor-1";
+    let dir = fixtures().join("cosign-classic/ci-fulcio-rekor");
+    let manifest_bytes = std::fs::read(dir.join("image-manifest.json")).unwrap();
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    let mut blobs = vec![&manifest["config"]];
+    blobs.extend(manifest["layers"].as_array().unwrap());
+    for b in blobs {
+        plant(
+            &reg,
+            repo,
+            "_layers",
+            b["digest"].as_str().unwrap(),
+            b"",
+            b["size"].as_u64().unwrap(),
+        );
+    }
+    let digest = client
+        .put_manifest(repo, "v1", &manifest_bytes, media_type::DOCKER_MANIFEST)
+        .unwrap();
+    assert_eq!(
+        digest.to_string(),
+        "sha256:0489474da8ea22426ece86ace6c1c0026ab2fd3cdfbbd62b7e94650266c37d9a"
+    );
+    let payload = std::fs::read(dir.join("payload.bin")).unwrap();
+    let annotations: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(dir.join("annotations.json")).unwrap()).unwrap();
+    let payload_digest = client.push_blob(repo, &payload).unwrap();
+    let layer: Descriptor = serde_json::from_value(json!({
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "digest": payload_digest.to_string(),
+        "size": payload.len(),
+        "annotations": annotations,
+    }))
+    .unwrap();
+    put_sig_manifest(&client, repo, &signature_tag(&digest), vec![layer.clone()]);
+
+    let image = format!("{}/{repo}:v1", reg.addr);
+    let root = fixture("sigstore-bundles/trusted_root.production.json");
+    let who = [
+        "--certificate-identity",
+        "mitr@redhat.com",
+        "--certificate-oidc-issuer",
+        "https://github.com/login/oauth",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = who.to_vec();
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        verify_args(&image, &a)
+    };
+
+    // Verified with the Sigstore trusted root.
+    let (code, v, out) = run(with(&["--trusted-root", &root, "--identity", "ignore"]));
+    assert_eq!(code, 0, "{out}");
+    let sig = &v["signatures"][0]["verified"];
+    assert_eq!(sig["kind"], "keyless", "{v:#}");
+    assert_eq!(sig["signer"], "mitr@redhat.com", "{v:#}");
+    assert_eq!(sig["issuer"], "https://github.com/login/oauth", "{v:#}");
+    assert_eq!(sig["rekor_log_index"], 11_605_770, "{v:#}");
+    assert_eq!(sig["signed_at"], 1_674_247_893, "{v:#}");
+    assert_eq!(v["digest"], digest.to_string());
+
+    // And with cosign-classic PEM trust material.
+    let (code, _, out) = run(with(&[
+        "--ca-roots",
+        &fixture("cosign-classic/fulcio_v1.crt.pem"),
+        "--rekor-key",
+        &fixture("cosign-classic/rekor.pub"),
+        "--identity",
+        "ignore",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    // A PEM root without the Rekor key: the SET cannot be checked, refused.
+    let (code, v, out) = run(with(&[
+        "--ca-roots",
+        &fixture("cosign-classic/fulcio_v1.crt.pem"),
+        "--identity",
+        "ignore",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("transparency log"),
+        "{v:#}"
+    );
+
+    // The payload's identity is checked after the certificate: another registry here.
+    let (code, v, out) = run(with(&["--trusted-root", &root]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("192.168.64.2:5000/cosign-signed/fulcio-rekor-1"),
+        "{v:#}"
+    );
+
+    // Wrong identity, wrong issuer, a regexp that does not match: exit 1 with the reason.
+    for (args, reason) in [
+        (
+            vec![
+                "--certificate-identity",
+                "someone@example.com",
+                "--certificate-oidc-issuer",
+                "https://github.com/login/oauth",
+            ],
+            "identity mismatch",
+        ),
+        (
+            vec![
+                "--certificate-identity",
+                "mitr@redhat.com",
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ],
+            "issuer mismatch",
+        ),
+        (
+            vec![
+                "--certificate-identity-regexp",
+                "^mitr@example\\.com$",
+                "--certificate-oidc-issuer-regexp",
+                "github",
+            ],
+            "identity mismatch",
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--trusted-root", root.as_str(), "--identity", "ignore"]);
+        let out = palisade(&[&["verify", image.as_str()][..], &a].concat(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("NOT VERIFIED"), "{t}");
+        assert!(t.contains(reason), "{args:?}: {t}");
+    }
+    // A matching regexp pair verifies.
+    let (code, _, out) = verify_args(
+        &image,
+        &[
+            "--certificate-identity-regexp",
+            "@redhat\\.com$",
+            "--certificate-oidc-issuer-regexp",
+            "^https://github\\.com/",
+            "--trusted-root",
+            &root,
+            "--identity",
+            "ignore",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // Keys and identities together: the keyless signature still counts; a key alone does not
+    // check it and says why.
+    let work = tempfile::tempdir().unwrap();
+    let key = generate_key(work.path(), "k", "pw").with_extension("pub");
+    let (code, v, out) = run(with(&[
+        "--trusted-root",
+        &root,
+        "--identity",
+        "ignore",
+        "--key",
+        key.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(v["signatures"][0]["verified"]["kind"], "keyless");
+    let (code, v, out) = verify_args(
+        &image,
+        &["--key", key.to_str().unwrap(), "--identity", "ignore"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("keyless signature (Fulcio certificate), not checked"),
+        "{v:#}"
+    );
+
+    // The same signature copied onto another image (a testbed image): signs another digest.
+    let other = reg.push("base", &format!("{repo}:other"));
+    put_sig_manifest(&client, repo, &signature_tag(&other), vec![layer]);
+    let (code, v, out) = verify_args(
+        &format!("{}/{repo}:other", reg.addr),
+        &[
+            "--certificate-identity",
+            "mitr@redhat.com",
+            "--certificate-oidc-issuer",
+            "https://github.com/login/oauth",
+            "--trusted-root",
+            &root,
+            "--identity",
+            "ignore",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("not {other}")),
+        "{v:#}"
+    );
+}
+
+/// cosign v3's default output, `cosign-v3-bundle-referrer`: a Sigstore bundle v0.3 (DSSE,
+/// Rekor v1 entry, RFC 3161 timestamp) in an OCI 1.1 referrer whose subject is the image
+/// index `sha256:d7d5640c…`, listed in the `sha256-d7d5640c…` fallback index that
+/// Distribution 2.8 needs. The referrer manifest, its bundle layer and the fallback index are
+/// pushed byte for byte through the registry API.
+///
+/// The signed image index itself (928 bytes) is not part of the fixture, so it cannot be in
+/// the registry with its real bytes. First the library's `verify_digest` checks the digest
+/// with nothing standing in for it. Then, for `palisade verify REF@sha256:d7d5640c…`, which
+/// resolves the reference with a HEAD request, the test plants a placeholder index under that
+/// digest in the registry's storage ([`plant`]); palisade never downloads it.
+#[test]
+fn bundle_referrer_verifies_with_its_key() {
+    let reg = Registry::start();
+    let client = reg.client();
+    let repo = "lab/subject";
+    let dir = fixtures().join("cosign-v3-bundle-referrer");
+    let subject: Digest = "sha256:d7d5640c741c60b47fa4b5530daa20a6469b55754a89dd42adbadadb59f9093c"
+        .parse()
+        .unwrap();
+    client.push_blob(repo, b"{}").unwrap();
+    let bundle = std::fs::read(dir.join("bundle-sigstore.json")).unwrap();
+    client.push_blob(repo, &bundle).unwrap();
+    let referrer = std::fs::read(dir.join("bundle-referring-manifest.json")).unwrap();
+    let referrer_digest = Digest::sha256_of(&referrer);
+    client
+        .put_manifest(
+            repo,
+            &referrer_digest.to_string(),
+            &referrer,
+            media_type::OCI_MANIFEST,
+        )
+        .unwrap();
+    let index = std::fs::read(dir.join("bundle-referrers-index.json")).unwrap();
+    client
+        .put_manifest(
+            repo,
+            &palisade_trust::cosign::referrers_tag(&subject),
+            &index,
+            media_type::OCI_INDEX,
+        )
+        .unwrap();
+    let root_path = fixture("sigstore-bundles/trusted_root.production.json");
+    let root =
+        palisade_trust::trust_root::TrustRoot::from_json(&std::fs::read(&root_path).unwrap())
+            .unwrap();
+    let key_path = dir.join("bundle-cosign.pub");
+    let key = palisade_trust::keys::NamedKey::from_file(&key_path).unwrap();
+
+    // Library level, nothing planted: the digest as the caller resolved it.
+    let reference: palisade_image::Reference =
+        format!("{}/{repo}@{subject}", reg.addr).parse().unwrap();
+    let options = palisade_trust::verify::VerifyOptions {
+        keys: vec![key],
+        trust_root: Some(root),
+        ..Default::default()
+    };
+    let v = palisade_trust::verify::verify_digest(&client, &reference, &subject, &options).unwrap();
+    assert!(v.verified, "{v:#?}");
+    let accepted: Vec<_> = v.accepted().collect();
+    assert_eq!(accepted.len(), 1, "{v:#?}");
+    assert_eq!(accepted[0].kind, "bundle-key");
+    assert_eq!(accepted[0].rekor_log_index, Some(2_440_595_631));
+    assert!(
+        v.signatures[0]
+            .source
+            .contains(&referrer_digest.to_string())
+    );
+    // Another digest with the same referrer listed: its subject is not that digest.
+    let other = reg.push("base", &format!("{repo}:other"));
+    client
+        .put_manifest(
+            repo,
+            &palisade_trust::cosign::referrers_tag(&other),
+            &index,
+            media_type::OCI_INDEX,
+        )
+        .unwrap();
+    let v = palisade_trust::verify::verify_digest(&client, &reference, &other, &options).unwrap();
+    assert!(!v.verified, "{v:#?}");
+    assert!(
+        v.notes.iter().any(|n| n.contains("its subject is")),
+        "{v:#?}"
+    );
+
+    // CLI: the subject index stands in as a placeholder so the digest reference resolves.
+    let placeholder = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    plant(
+        &reg,
+        repo,
+        "_manifests/revisions",
+        &subject.to_string(),
+        placeholder,
+        placeholder.len() as u64,
+    );
+    let image = format!("{}/{repo}@{subject}", reg.addr);
+    let (code, v, out) = verify_args(
+        &image,
+        &[
+            "--key",
+            key_path.to_str().unwrap(),
+            "--trusted-root",
+            &root_path,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        v["signatures"][0]["verified"]["kind"], "bundle-key",
+        "{v:#}"
+    );
+    assert_eq!(v["digest"], subject.to_string());
+
+    // Another key: refused with the reason.
+    let work = tempfile::tempdir().unwrap();
+    let wrong = generate_key(work.path(), "wrong", "pw").with_extension("pub");
+    let out = palisade(
+        &[
+            "verify",
+            &image,
+            "--key",
+            wrong.to_str().unwrap(),
+            "--trusted-root",
+            &root_path,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("Sigstore bundle"), "{}", text(&out));
+    // No trust root: the bundle is reported as not checked.
+    let (code, v, out) = verify_args(&image, &["--key", key_path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not checked: give a trust root"),
+        "{v:#}"
+    );
+    // An identity policy for a key-signed bundle: refused, says why.
+    let (code, v, out) = verify_args(
+        &image,
+        &[
+            "--certificate-identity",
+            "x@example.com",
+            "--certificate-oidc-issuer",
+            "https://example.com",
+            "--trusted-root",
+            &root_path,
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("signed with a key"),
+        "{v:#}"
+    );
+}
+
+/// Inconsistent keyless flags are usage errors (exit 2) with a message naming the fix.
+#[test]
+fn inconsistent_keyless_flags_exit_2() {
+    let root = fixture("sigstore-bundles/trusted_root.production.json");
+    let not_a_root = fixture("cosign-classic/rekor.pub");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![], "nothing to verify with"),
+        (
+            vec![
+                "--certificate-identity",
+                "a@b",
+                "--certificate-oidc-issuer",
+                "https://x",
+            ],
+            "need a trust root",
+        ),
+        (
+            vec!["--certificate-identity", "a@b", "--trusted-root", &root],
+            "--certificate-oidc-issuer",
+        ),
+        (
+            vec![
+                "--certificate-identity",
+                "a@b",
+                "--certificate-identity-regexp",
+                "a",
+                "--certificate-oidc-issuer",
+                "https://x",
+                "--trusted-root",
+                &root,
+            ],
+            "not both",
+        ),
+        (
+            vec![
+                "--certificate-identity-regexp",
+                "(",
+                "--certificate-oidc-issuer",
+                "https://x",
+                "--trusted-root",
+                &root,
+            ],
+            "invalid regular expression",
+        ),
+        (
+            vec!["--trusted-root", &root, "--ca-roots", &root],
+            "cannot be used with",
+        ),
+        (vec!["--rekor-key", &root], "--ca-roots"),
+        (
+            vec![
+                "--certificate-identity",
+                "a@b",
+                "--certificate-oidc-issuer",
+                "https://x",
+                "--trusted-root",
+                "/nonexistent/trusted_root.json",
+            ],
+            "/nonexistent/trusted_root.json",
+        ),
+        (
+            vec![
+                "--certificate-identity",
+                "a@b",
+                "--certificate-oidc-issuer",
+                "https://x",
+                "--trusted-root",
+                &not_a_root,
+            ],
+            "trusted root",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = palisade(&[&["verify", "127.0.0.1:1/x:1"][..], &args].concat(), &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}

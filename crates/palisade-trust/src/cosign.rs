@@ -134,16 +134,35 @@ impl SignatureLayer {
 /// A signature that verified: who signed what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifiedSignature {
-    /// The trusted key's name (file or label).
+    /// How it was checked: `key` (cosign keyed), `keyless` (Fulcio certificate + Rekor),
+    /// `bundle-key` or `bundle-keyless` (Sigstore bundle referrer).
+    pub kind: String,
+    /// The trusted key's name (file or label), or the certificate identities (SANs).
     pub signer: String,
-    /// The key's fingerprint, `sha256:<hex>` of its SubjectPublicKeyInfo.
+    /// The key's fingerprint, `sha256:<hex>` of its SubjectPublicKeyInfo (empty for
+    /// certificates).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub key_fingerprint: String,
-    /// The signed `docker-reference`.
+    /// The signed `docker-reference` (empty for Sigstore bundles, which name only a digest).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub identity: String,
     /// The signed manifest digest.
     pub digest: String,
     /// The payload's `optional` values.
     pub annotations: BTreeMap<String, String>,
+    /// The certificate's OIDC issuer (keyless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The CA that issued the certificate (keyless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<String>,
+    /// When the signature provably existed (Rekor integrated time or RFC 3161 timestamp,
+    /// seconds since the epoch), when transparency-log evidence was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<i64>,
+    /// The Rekor log index of the checked entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rekor_log_index: Option<i64>,
 }
 
 /// Checks one signature layer against trusted keys.
@@ -193,7 +212,36 @@ pub fn verify_keyed(
                 reason: "not signed by a trusted key, or the payload was altered".into(),
             }
         })?;
-    let payload = Payload::parse(&layer.payload)?;
+    let (payload, annotations) =
+        check_payload(&layer.payload, reference, digest, identity, required)?;
+    Ok(VerifiedSignature {
+        kind: "key".into(),
+        signer: signer.name.clone(),
+        key_fingerprint: signer.key.fingerprint(),
+        identity: payload.critical.identity.docker_reference.clone(),
+        digest: payload.critical.image.docker_manifest_digest.clone(),
+        annotations,
+        issuer: None,
+        issued_by: None,
+        signed_at: None,
+        rekor_log_index: None,
+    })
+}
+
+/// Checks a payload whose signature already verified: it names `digest` and, as `identity`
+/// asks, `reference`; it carries every `required` annotation. Returns the payload and its
+/// annotations.
+///
+/// # Errors
+/// A malformed payload, another digest or repository, a missing or different annotation.
+pub fn check_payload(
+    bytes: &[u8],
+    reference: &Reference,
+    digest: &Digest,
+    identity: IdentityMatch,
+    required: &BTreeMap<String, String>,
+) -> Result<(Payload, BTreeMap<String, String>)> {
+    let payload = Payload::parse(bytes)?;
     payload.check(reference, digest, identity)?;
     let annotations = payload.annotations();
     for (k, v) in required {
@@ -211,13 +259,7 @@ pub fn verify_keyed(
             }
         }
     }
-    Ok(VerifiedSignature {
-        signer: signer.name.clone(),
-        key_fingerprint: signer.key.fingerprint(),
-        identity: payload.critical.identity.docker_reference.clone(),
-        digest: payload.critical.image.docker_manifest_digest.clone(),
-        annotations,
-    })
+    Ok((payload, annotations))
 }
 
 /// A signature manifest as read from the registry (only what is needed; unknown fields kept

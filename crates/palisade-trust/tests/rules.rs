@@ -213,3 +213,56 @@ fn default_allow_and_bad_policies() {
             .contains("images")
     );
 }
+
+/// The YAML example in `docs/trust.md` parses, validates and decides as the text says.
+#[test]
+fn the_documented_rules_parse_and_decide() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/trust.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find("```yaml\n")
+        .expect("a yaml block in docs/trust.md")
+        + 8;
+    let len = doc[start..].find("```").unwrap();
+    let sources: TrustedSources = serde_saphyr::from_str(&doc[start..start + len]).unwrap();
+    sources.validate().unwrap();
+    let old_key = "sha256:572439ce5f2123cee20d0251051bdebad6b76f76be6414cc0d2222ad43966c48";
+    let new_key = "sha256:bc5875b295bbbcbad19737885800910a4f17f5d0a77e791028e610c744592096";
+    let decide = |reference: &str, signers: &[&str]| {
+        sources.evaluate(&ImageFacts {
+            reference: reference.parse().unwrap(),
+            digest: Some(DIGEST.to_owned()),
+            signers: signers.iter().map(|s| (*s).to_owned()).collect(),
+        })
+    };
+    // Rotation: either key is enough for the team's releases.
+    for key in [old_key, new_key] {
+        let d = decide("registry.example.com/team/app:1.0", &[key]);
+        assert!(d.allowed, "{d:#?}");
+        assert_eq!(d.rule.as_deref(), Some("releases"));
+    }
+    let d = decide("registry.example.com/team/app:latest", &[old_key]);
+    assert!(!d.allowed, "{d:#?}");
+    assert_eq!(d.denied_because[0].code, "tag-denied");
+    let d = decide("registry.example.com/team/app:1.0", &["sha256:0000"]);
+    assert_eq!(d.denied_because[0].code, "no-trusted-signer", "{d:#?}");
+    // Production: a key and a keyless identity, by digest only.
+    let pinned = format!("prod.example.com/svc/api@{DIGEST}");
+    let d = decide(&pinned, &[old_key, "mitr@redhat.com"]);
+    assert!(d.allowed, "{d:#?}");
+    let d = decide(&pinned, &[old_key]);
+    assert!(!d.allowed, "{d:#?}");
+    let d = decide(
+        "prod.example.com/svc/api:1.0",
+        &[old_key, "mitr@redhat.com"],
+    );
+    assert!(!d.allowed, "{d:#?}");
+    // Docker Hub refused, anything else refused by default.
+    let d = decide("debian:12", &[old_key]);
+    assert_eq!(d.rule.as_deref(), Some("docker-hub"), "{d:#?}");
+    assert!(!d.allowed);
+    let d = decide("quay.io/x/y:1", &[old_key]);
+    assert!(!d.allowed && d.rule.is_none(), "{d:#?}");
+}
