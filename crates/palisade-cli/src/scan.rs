@@ -281,9 +281,21 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     };
     let vex = VexSet::load(&args.vex)?;
     let db_path = args.db.path()?;
-    let db = Database::open_read_only(&db_path)?;
-    let status = db.status()?;
-    let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
+    // Open the database while the image is read: neither waits for the other.
+    let (opened, loaded) = std::thread::scope(|scope| {
+        let opening = scope.spawn(|| -> Result<(Database, palisade_vulndb::Status)> {
+            let db = Database::open_read_only(&db_path)?;
+            let status = db.status()?;
+            Ok((db, status))
+        });
+        let loaded = load_catalog(&args.source, &args.source_args);
+        let opened = opening
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (opened, loaded)
+    });
+    let (db, status) = opened?;
+    let (catalog, _) = loaded?;
     let cache = if args.source_args.no_cache {
         None
     } else {

@@ -4,8 +4,8 @@
 //!
 //! The key is a SHA-256 over this binary's version, the cache format, the database's identity
 //! (schema version, data date, advisory count, every feed's name, records, snapshot and import
-//! time, and the file's size and modification time) and the exact package list (every field
-//! of every package, and the distro). A new database or another image gives another key; an
+//! time, and the file's size and modification time), the distro, and every package field that
+//! matching or a finding reads (ecosystem, name, version, PURL, source package, layer). A new database or another image gives another key; an
 //! entry is never updated in place. Files are written to a temporary name and renamed, so
 //! concurrent scans read a whole entry or none; an entry that does not parse is ignored and
 //! rewritten. `--no-cache` (or `PALISADE_NO_CACHE`) skips the cache, as for layers.
@@ -79,7 +79,32 @@ impl ScanCache {
             .map_or(0, |d| d.as_nanos());
         h.update(format!("db file {} {modified}\n", meta.len()));
         h.update(serde_json::to_vec(&catalog.distro).context("hashing the distro")?);
-        h.update(serde_json::to_vec(&catalog.packages).context("hashing the packages")?);
+        // Every package field that matching or a finding reads, length-prefixed (serializing
+        // the whole catalog to hash it cost more than the rest of a warm scan).
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        for p in &catalog.packages {
+            field(p.ecosystem.to_string().as_bytes());
+            field(p.name.as_bytes());
+            field(p.version.as_bytes());
+            field(p.purl.as_bytes());
+            match &p.source {
+                Some(s) => {
+                    field(s.name.as_bytes());
+                    field(s.version.as_deref().unwrap_or("\u{0}").as_bytes());
+                }
+                None => field(b"\x00no source"),
+            }
+            match &p.layer {
+                Some(l) => {
+                    field(&(l.index as u64).to_le_bytes());
+                    field(l.diff_id.as_deref().unwrap_or("").as_bytes());
+                }
+                None => field(b"\x00no layer"),
+            }
+        }
         Ok(hex::encode(h.finalize()))
     }
 
