@@ -413,7 +413,7 @@ fn table(report: &Report, profile: &Profile, out: &mut dyn Write) -> io::Result<
         "palisade bench {}: {} ({}, level {})",
         report.target,
         report.subject,
-        palisade_harden::check::CIS_DOCKER,
+        report.benchmark(),
         profile.level
     )?;
     for (section, results) in report.sections() {

@@ -635,3 +635,665 @@ fn dockerfiles_and_manifests_point_at_file_and_line() {
         "hostNetwork on line 6: {v:#}"
     );
 }
+
+// ---------- Kubernetes manifests and Dockerfiles: every format, the same profile options ----------
+
+/// Three workloads and a ConfigMap in one file: `web` is restricted, `api` shares the host's
+/// PID namespace (baseline, line 30), `report` only misses restricted settings.
+const MANIFESTS: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: prod}
+data: {a: b}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: web
+        image: registry.example.com/web:1.0.0
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: prod}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      hostPID: true
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: api
+        image: registry.example.com/api:1.0.0
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  schedule: \"0 3 * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: report
+            image: registry.example.com/report:2.0.0
+";
+
+fn manifests(dir: &Path) -> String {
+    let f = dir.join("manifests.yaml");
+    fs::write(&f, MANIFESTS).unwrap();
+    f.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn k8s_multi_document_file_in_every_format_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifests(dir.path());
+    let (code, v) = bench_json(&["k8s", &f]);
+    assert_eq!(code, 0);
+    assert_eq!(v["target"], "kubernetes");
+    assert_eq!(v["benchmark"], "Kubernetes Pod Security Standards");
+    let s = statuses(&v);
+    let host_ns =
+        |subject: &str| s[&("PSS-BASELINE-HOST-NAMESPACES".into(), subject.into())].clone();
+    assert_eq!(host_ns("Deployment/prod/web"), "pass");
+    assert_eq!(host_ns("Deployment/prod/api"), "fail");
+    assert_eq!(host_ns("CronJob/default/report"), "pass");
+    assert_eq!(
+        s[&(
+            "PSS-RESTRICTED-RUN-AS-NON-ROOT".into(),
+            "CronJob/default/report".into()
+        )],
+        "fail"
+    );
+    assert_eq!(
+        s[&(
+            "PSS-RESTRICTED-RUN-AS-NON-ROOT".into(),
+            "Deployment/prod/web".into()
+        )],
+        "pass"
+    );
+    // The ConfigMap is no workload: no result names it.
+    assert!(!s.keys().any(|(_, subject)| subject.contains("cfg")));
+    let api = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "PSS-BASELINE-HOST-NAMESPACES" && r["status"] == "fail")
+        .unwrap();
+    assert_eq!(api["evidence"][0]["line"], 30, "{api}");
+    assert_eq!(api["level"], "1");
+
+    // --exit-code: the failing Deployment fails the run.
+    assert_eq!(
+        bench(&["k8s", &f, "--exit-code", "1"]).status.code(),
+        Some(1)
+    );
+    // Level 1 (baseline) without the host-namespace check: nothing fails.
+    let out = bench(&[
+        "k8s",
+        &f,
+        "--exit-code",
+        "1",
+        "--level",
+        "1",
+        "--exclude",
+        "PSS-BASELINE-HOST-*",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The same selection from a profile file; the restricted checks are gone from the report.
+    let profile = dir.path().join("k8s-profile.yaml");
+    fs::write(&profile, "level: 1\nexclude: [\"PSS-BASELINE-HOST-*\"]\n").unwrap();
+    let p = profile.to_str().unwrap();
+    assert_eq!(
+        bench(&["k8s", &f, "--exit-code", "1", "--profile", p])
+            .status
+            .code(),
+        Some(0)
+    );
+    let (_, v) = bench_json(&["k8s", &f, "--profile", p]);
+    assert!(status_of(&v, "PSS-RESTRICTED-RUN-AS-NON-ROOT").is_empty());
+    assert!(status_of(&v, "PSS-BASELINE-HOST-NAMESPACES").is_empty());
+    assert!(!status_of(&v, "PSS-BASELINE-PRIVILEGED").is_empty());
+    // Only restricted checks, level 2: the CronJob fails them.
+    assert_eq!(
+        bench(&[
+            "k8s",
+            &f,
+            "--exit-code",
+            "9",
+            "--include",
+            "PSS-RESTRICTED-*"
+        ])
+        .status
+        .code(),
+        Some(9)
+    );
+
+    // SARIF: valid; the Deployment named, pointing at the file and the hostPID line.
+    let sarif = dir.path().join("k8s.sarif");
+    let out = bench(&[
+        "k8s",
+        &f,
+        "--format",
+        "sarif",
+        "--output",
+        sarif.to_str().unwrap(),
+        "--exit-code",
+        "1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    validate("sarif", &sarif);
+    let v: Value = serde_json::from_slice(&fs::read(&sarif).unwrap()).unwrap();
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    let r = results
+        .iter()
+        .find(|r| r["ruleId"] == "PSS-BASELINE-HOST-NAMESPACES")
+        .expect("hostPID reported");
+    assert_eq!(r["level"], "error");
+    assert!(
+        r["message"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deployment/prod/api: "),
+        "{r}"
+    );
+    let phys = &r["locations"][0]["physicalLocation"];
+    assert!(
+        phys["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("manifests.yaml")
+    );
+    assert_eq!(phys["region"]["startLine"], 30);
+    assert!(
+        !results.iter().any(|r| r["message"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deployment/prod/web")),
+        "the restricted Deployment has no findings"
+    );
+
+    // Table and JUnit.
+    let out = bench(&["k8s", &f]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("palisade bench kubernetes: "), "{text}");
+    assert!(text.contains("FAIL   Deployment/prod/api: pod: "), "{text}");
+    assert!(text.contains("Score: "), "{text}");
+    let out = bench(&["k8s", &f, "--format", "junit"]);
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.contains("<testsuite name=\"palisade bench kubernetes\""));
+    assert!(
+        xml.contains("name=\"PSS-BASELINE-HOST-NAMESPACES Deployment/prod/api\">\n      <failure"),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"PSS-BASELINE-HOST-NAMESPACES Deployment/prod/web\"/>"));
+
+    // Hostile input: an error naming the file and line, exit 2.
+    let bad = dir.path().join("bad.yaml");
+    fs::write(&bad, "apiVersion: v1\nkind: Pod\nspec: [\n").unwrap();
+    let out = bench(&["k8s", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+}
+
+#[test]
+fn dockerfile_in_every_format_with_profile_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let df = dir.path().join("Dockerfile");
+    fs::write(
+        &df,
+        "FROM registry.example.com/base:1.2\nRUN apt-get update && apt-get install -y curl\nMAINTAINER someone\nUSER app\nHEALTHCHECK CMD [\"/bin/true\"]\nCMD [\"/app\"]\n",
+    )
+    .unwrap();
+    let f = df.to_str().unwrap();
+    let (code, v) = bench_json(&["dockerfile", f]);
+    assert_eq!(code, 0);
+    assert_eq!(v["target"], "dockerfile");
+    assert_eq!(status_of(&v, "CIS-DOCKER-4.1"), ["pass"]);
+    // Level 2 hygiene, as warnings: MAINTAINER, no --no-install-recommends, lists left behind.
+    assert_eq!(status_of(&v, "PAL-DOCKERFILE-16"), ["warn"]);
+    assert_eq!(status_of(&v, "PAL-DOCKERFILE-9"), ["warn"]);
+    // No trusted-registry list: not applicable, never a pass.
+    assert_eq!(status_of(&v, "PAL-DOCKERFILE-1"), ["not-applicable"]);
+
+    // Warnings count for --exit-code only with --fail-on warn, and level 1 has none here.
+    let exit = |extra: &[&str]| {
+        let mut a = vec!["dockerfile", f, "--exit-code", "3"];
+        a.extend_from_slice(extra);
+        bench(&a).status.code()
+    };
+    assert_eq!(exit(&[]), Some(0));
+    assert_eq!(exit(&["--fail-on", "warn"]), Some(3));
+    assert_eq!(exit(&["--fail-on", "warn", "--level", "1"]), Some(0));
+    let (_, v1) = bench_json(&["dockerfile", f, "--level", "1"]);
+    assert!(status_of(&v1, "PAL-DOCKERFILE-16").is_empty());
+    assert_eq!(status_of(&v1, "CIS-DOCKER-4.1"), ["pass"]);
+    // A profile's trusted registries reach the Dockerfile rules.
+    let profile = dir.path().join("df-profile.yaml");
+    fs::write(&profile, "level: 1\ntrusted-registries: [\"docker.io\"]\n").unwrap();
+    let p = profile.to_str().unwrap();
+    let (_, vp) = bench_json(&["dockerfile", f, "--profile", p]);
+    assert_eq!(status_of(&vp, "PAL-DOCKERFILE-1"), ["fail"]);
+    assert_eq!(
+        bench(&["dockerfile", f, "--exit-code", "4", "--profile", p])
+            .status
+            .code(),
+        Some(4)
+    );
+    fs::write(&profile, "trusted-registries: [\"*.example.com\"]\n").unwrap();
+    let (_, vp) = bench_json(&["dockerfile", f, "--profile", p]);
+    assert_eq!(status_of(&vp, "PAL-DOCKERFILE-1"), ["pass"]);
+    // --include / --exclude.
+    let (_, vi) = bench_json(&["dockerfile", f, "--include", "PAL-DOCKERFILE-1?"]);
+    assert!(
+        vi["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"].as_str().unwrap().starts_with("PAL-DOCKERFILE-1"))
+    );
+    let (_, ve) = bench_json(&["dockerfile", f, "--exclude", "PAL-DOCKERFILE-16"]);
+    assert!(status_of(&ve, "PAL-DOCKERFILE-16").is_empty());
+
+    // SARIF (validated), table and JUnit.
+    let sarif = dir.path().join("df.sarif");
+    let out = bench(&[
+        "dockerfile",
+        f,
+        "-f",
+        "sarif",
+        "-o",
+        sarif.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    validate("sarif", &sarif);
+    let v: Value = serde_json::from_slice(&fs::read(&sarif).unwrap()).unwrap();
+    let m = v["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "PAL-DOCKERFILE-16")
+        .expect("MAINTAINER reported");
+    assert_eq!(
+        m["locations"][0]["physicalLocation"]["region"]["startLine"],
+        3
+    );
+    let text = String::from_utf8(bench(&["dockerfile", f]).stdout).unwrap();
+    assert!(text.starts_with("palisade bench dockerfile: "), "{text}");
+    assert!(text.contains("  PAL-DOCKERFILE-16  "), "{text}");
+    let xml = String::from_utf8(bench(&["dockerfile", f, "-f", "junit"]).stdout).unwrap();
+    assert!(xml.contains("<testsuite name=\"palisade bench dockerfile\""));
+    assert!(xml.contains("<failure message=\"MAINTAINER is not used\" type=\"WARN\">"));
+
+    // A missing file: exit 2 naming it.
+    let out = bench(&["dockerfile", dir.path().join("nope").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+// ---------- snapshots: the table and JSON of a fixed host tree ----------
+
+/// A small host tree with known faults: a 0477 unit, an untrusted `docker` member, a TLS key
+/// that no daemon option names, an audit rule on daemon.json but not on /etc/docker, no
+/// separate partition, an enabled cups.service. Every directory is 0755 whatever the umask.
+/// Owners are the test's own (root, as the other host tests here assume).
+fn fixed_host_tree(root: &Path) {
+    let write = |p: &str, content: &str, mode: u32| {
+        let path = root.join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let fx = repo_root().join("crates/palisade-harden/tests/fixtures/host");
+    write(
+        "etc/docker/daemon.json",
+        "{\n  \"icc\": false,\n  \"live-restore\": true\n}\n",
+        0o644,
+    );
+    write(
+        "etc/docker/tls/server-key.pem",
+        "-----BEGIN PRIVATE KEY-----\n",
+        0o440,
+    );
+    write(
+        "lib/systemd/system/docker.service",
+        "[Service]\nExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock\n",
+        0o477,
+    );
+    write(
+        "lib/systemd/system/docker.socket",
+        &fs::read_to_string(fx.join("docker.socket")).unwrap(),
+        0o644,
+    );
+    write("etc/group", "root:x:0:\ndocker:x:998:alice,bob\n", 0o644);
+    write(
+        "etc/passwd",
+        "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+        0o644,
+    );
+    write(
+        "etc/audit/rules.d/docker.rules",
+        "-w /usr/bin/dockerd -k docker\n-w /etc/docker/daemon.json -k docker\n",
+        0o640,
+    );
+    write("etc/fstab", "UUID=1234 / ext4 defaults 0 1\n", 0o644);
+    write("usr/bin/dockerd", "#!/bin/false\n", 0o755);
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/systemd/system/cups.service",
+        wants.join("cups.service"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/systemd/system/docker.service",
+        wants.join("docker.service"),
+    )
+    .unwrap();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            }
+        }
+    }
+}
+
+/// Runs `palisade bench ARGS` and returns (exit code, stdout) with `dir` replaced by `[DIR]`.
+fn bench_filtered(args: &[&str], dir: &Path) -> (i32, String) {
+    let out = bench(args);
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace(&dir.display().to_string(), "[DIR]");
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn host_report_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fixed_host_tree(&root);
+    let profile = dir.path().join("profile.yaml");
+    fs::write(&profile, "trusted-docker-users: [alice]\n").unwrap();
+    let (root_s, profile_s) = (root.to_str().unwrap(), profile.to_str().unwrap());
+
+    let (code, table) = bench_filtered(
+        &[
+            "host",
+            "--root",
+            root_s,
+            "--profile",
+            profile_s,
+            "--exit-code",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(table, @r#"
+    palisade bench host: [DIR]/root (CIS Docker Benchmark v1.6.0, level 2)
+
+    1.1 Linux Hosts Specific Configuration
+      CIS-DOCKER-1.1.1  Ensure a separate partition for containers has been created
+        FAIL   /var/lib/docker: not a mount point in /etc/fstab or in 0 .mount unit(s)
+      CIS-DOCKER-1.1.2  Ensure only trusted users are allowed to control Docker daemon
+        FAIL   group docker: untrusted members: ["bob"] [/etc/group:2]
+      CIS-DOCKER-1.1.3  Ensure auditing is configured for the Docker daemon
+        PASS   /usr/bin/dockerd: audited by /etc/audit/rules.d/docker.rules:1 [/etc/audit/rules.d/docker.rules:1]
+      CIS-DOCKER-1.1.4  Ensure auditing is configured for Docker files and directories - /run/containerd
+        N/A    /run/containerd: not present
+      CIS-DOCKER-1.1.5  Ensure auditing is configured for Docker files and directories - /var/lib/docker
+        N/A    /var/lib/docker: not present
+      CIS-DOCKER-1.1.6  Ensure auditing is configured for Docker files and directories - /etc/docker
+        FAIL   /etc/docker: no audit rule names it exactly (2 rule(s) read)
+      CIS-DOCKER-1.1.7  Ensure auditing is configured for Docker files and directories - docker.service
+        FAIL   /lib/systemd/system/docker.service: no audit rule names it exactly (2 rule(s) read)
+      CIS-DOCKER-1.1.8  Ensure auditing is configured for Docker files and directories - containerd.sock
+        N/A    /run/containerd/containerd.sock: not present
+      CIS-DOCKER-1.1.9  Ensure auditing is configured for Docker files and directories - docker.socket
+        FAIL   /lib/systemd/system/docker.socket: no audit rule names it exactly (2 rule(s) read)
+      CIS-DOCKER-1.1.10  Ensure auditing is configured for Docker files and directories - /etc/default/docker
+        N/A    /etc/default/docker: not present
+      CIS-DOCKER-1.1.11  Ensure auditing is configured for Docker files and directories - /etc/docker/daemon.json
+        PASS   /etc/docker/daemon.json: audited by /etc/audit/rules.d/docker.rules:2 [/etc/audit/rules.d/docker.rules:2]
+      CIS-DOCKER-1.1.12  Ensure auditing is configured for Docker files and directories - /etc/containerd/config.toml
+        N/A    /etc/containerd/config.toml: not present
+      CIS-DOCKER-1.1.13  Ensure auditing is configured for Docker files and directories - /etc/sysconfig/docker
+        N/A    /etc/sysconfig/docker: not present
+      CIS-DOCKER-1.1.14  Ensure auditing is configured for Docker files and directories - /usr/bin/containerd
+        N/A    /usr/bin/containerd: not present
+      CIS-DOCKER-1.1.15  Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim
+        N/A    /usr/bin/containerd-shim: not present
+      CIS-DOCKER-1.1.16  Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim-runc-v1
+        N/A    /usr/bin/containerd-shim-runc-v1: not present
+      CIS-DOCKER-1.1.17  Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim-runc-v2
+        N/A    /usr/bin/containerd-shim-runc-v2: not present
+      CIS-DOCKER-1.1.18  Ensure auditing is configured for Docker files and directories - /usr/bin/runc
+        N/A    /usr/bin/runc: not present
+
+    1.2 General Configuration
+      PAL-HOST-1  Ensure only essential services are enabled on the container host
+        FAIL   /etc/systemd/system: enabled services not in the allowlist: cups (multi-user.target.wants)
+      CIS-DOCKER-1.2.1  Ensure the container host has been Hardened
+        MANUAL CIS-DOCKER-1.2.1: manual: an operating-system benchmark of its own; PAL-HOST-1 covers enabled services
+      CIS-DOCKER-1.2.2  Ensure that the version of Docker is up to date
+        MANUAL CIS-DOCKER-1.2.2: manual: needs the list of current Docker releases, which is not on the host
+
+    3 Docker daemon configuration files
+      CIS-DOCKER-3.1  Ensure that the docker.service file ownership is set to root:root
+        PASS   /lib/systemd/system/docker.service: mode 0477, owner 0:0 (root:root); expected root:root
+      CIS-DOCKER-3.2  Ensure that docker.service file permissions are appropriately set
+        FAIL   /lib/systemd/system/docker.service: mode 0477, owner 0:0 (root:root); bits 0033 exceed 0644
+      CIS-DOCKER-3.3  Ensure that docker.socket file ownership is set to root:root
+        PASS   /lib/systemd/system/docker.socket: mode 0644, owner 0:0 (root:root); expected root:root
+      CIS-DOCKER-3.4  Ensure that docker.socket file permissions are set to 644 or more restrictive
+        PASS   /lib/systemd/system/docker.socket: mode 0644, owner 0:0 (root:root); within 0644
+      CIS-DOCKER-3.5  Ensure that the /etc/docker directory ownership is set to root:root
+        PASS   /etc/docker: mode 0755, owner 0:0 (root:root); expected root:root
+      CIS-DOCKER-3.6  Ensure that /etc/docker directory permissions are set to 755 or more restrictively
+        PASS   /etc/docker: mode 0755, owner 0:0 (root:root); within 0755
+      CIS-DOCKER-3.7  Ensure that registry certificate file ownership is set to root:root
+        N/A    /etc/docker/certs.d: no registry certificates
+      CIS-DOCKER-3.8  Ensure that registry certificate file permissions are set to 444 or more restrictively
+        N/A    /etc/docker/certs.d: no registry certificates
+      CIS-DOCKER-3.9  Ensure that TLS CA certificate file ownership is set to root:root
+        N/A    tlscacert: not configured
+      CIS-DOCKER-3.10  Ensure that TLS CA certificate file permissions are set to 444 or more restrictively
+        N/A    tlscacert: not configured
+      CIS-DOCKER-3.11  Ensure that Docker server certificate file ownership is set to root:root
+        N/A    tlscert: not configured
+      CIS-DOCKER-3.12  Ensure that the Docker server certificate file permissions are set to 444 or more restrictively
+        N/A    tlscert: not configured
+      CIS-DOCKER-3.13  Ensure that the Docker server certificate key file ownership is set to root:root
+        N/A    tlskey: not configured
+      CIS-DOCKER-3.14  Ensure that the Docker server certificate key file permissions are set to 400
+        N/A    tlskey: not configured
+      CIS-DOCKER-3.15  Ensure that the Docker socket file ownership is set to root:docker
+        PASS   docker.sock: docker.socket SocketUser=root SocketGroup=docker (from /lib/systemd/system/docker.socket; no live socket in the tree) [/lib/systemd/system/docker.socket:7]
+      CIS-DOCKER-3.16  Ensure that the Docker socket file permissions are set to 660 or more restrictively
+        PASS   docker.sock: docker.socket SocketMode=0660 (from /lib/systemd/system/docker.socket; no live socket in the tree) [/lib/systemd/system/docker.socket:6]
+      CIS-DOCKER-3.17  Ensure that the daemon.json file ownership is set to root:root
+        PASS   /etc/docker/daemon.json: mode 0644, owner 0:0 (root:root); expected root:root
+      CIS-DOCKER-3.18  Ensure that daemon.json file permissions are set to 644 or more restrictive
+        PASS   /etc/docker/daemon.json: mode 0644, owner 0:0 (root:root); within 0644
+      CIS-DOCKER-3.19  Ensure that the /etc/default/docker file ownership is set to root:root
+        N/A    /etc/default/docker: not present
+      CIS-DOCKER-3.20  Ensure that the /etc/default/docker file permissions are set to 644 or more restrictively
+        N/A    /etc/default/docker: not present
+      CIS-DOCKER-3.21  Ensure that the /etc/sysconfig/docker file permissions are set to 644 or more restrictively
+        N/A    /etc/sysconfig/docker: not present
+      CIS-DOCKER-3.22  Ensure that the /etc/sysconfig/docker file ownership is set to root:root
+        N/A    /etc/sysconfig/docker: not present
+      CIS-DOCKER-3.23  Ensure that the Containerd socket file ownership is set to root:root
+        N/A    /run/containerd/containerd.sock: no socket (containerd not running, or an offline tree)
+      CIS-DOCKER-3.24  Ensure that the Containerd socket file permissions are set to 660 or more restrictively
+        N/A    /run/containerd/containerd.sock: no socket (containerd not running, or an offline tree)
+
+    4 Container Images and Build File
+      CIS-DOCKER-4.5  Ensure Content trust for Docker is Enabled
+        N/A    DOCKER_CONTENT_TRUST: no /etc/environment or profile files
+
+    Score: 61% (11 pass, 7 fail, 0 warn, 0 info, 2 manual, 26 n/a)
+    "#);
+
+    let (code, json) = bench_filtered(
+        &[
+            "host",
+            "--root",
+            root_s,
+            "--profile",
+            profile_s,
+            "--format",
+            "json",
+            "--include",
+            "CIS-DOCKER-1.1.2",
+            "--include",
+            "CIS-DOCKER-1.1.6",
+            "--include",
+            "CIS-DOCKER-1.2.1",
+            "--include",
+            "CIS-DOCKER-3.2",
+            "--include",
+            "CIS-DOCKER-3.4",
+            "--include",
+            "CIS-DOCKER-3.14",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(json, @r#"
+    {
+      "benchmark": "CIS Docker Benchmark v1.6.0",
+      "results": [
+        {
+          "evidence": [
+            {
+              "detail": "untrusted members: [\"bob\"]",
+              "file": "/etc/group",
+              "line": 2,
+              "subject": "group docker"
+            }
+          ],
+          "id": "CIS-DOCKER-1.1.2",
+          "level": "1",
+          "remediation": "Remove untrusted users from group docker (`gpasswd -d USER docker`); list trusted ones in the profile's `trusted-docker-users`.",
+          "section": "1.1 Linux Hosts Specific Configuration",
+          "status": "fail",
+          "title": "Ensure only trusted users are allowed to control Docker daemon"
+        },
+        {
+          "evidence": [
+            {
+              "detail": "no audit rule names it exactly (2 rule(s) read)",
+              "subject": "/etc/docker"
+            }
+          ],
+          "id": "CIS-DOCKER-1.1.6",
+          "level": "1",
+          "remediation": "Add a watch rule to /etc/audit/rules.d/docker.rules, e.g. `-w PATH -k docker`, and reload auditd (`augenrules --load`).",
+          "section": "1.1 Linux Hosts Specific Configuration",
+          "status": "fail",
+          "title": "Ensure auditing is configured for Docker files and directories - /etc/docker"
+        },
+        {
+          "evidence": [
+            {
+              "detail": "mode 0477, owner 0:0 (root:root); bits 0033 exceed 0644",
+              "file": "/lib/systemd/system/docker.service",
+              "subject": "/lib/systemd/system/docker.service"
+            }
+          ],
+          "id": "CIS-DOCKER-3.2",
+          "level": "1",
+          "remediation": "`chmod 644` the docker.service unit and its drop-ins.",
+          "section": "3 Docker daemon configuration files",
+          "status": "fail",
+          "title": "Ensure that docker.service file permissions are appropriately set"
+        },
+        {
+          "evidence": [
+            {
+              "detail": "mode 0644, owner 0:0 (root:root); within 0644",
+              "file": "/lib/systemd/system/docker.socket",
+              "subject": "/lib/systemd/system/docker.socket"
+            }
+          ],
+          "id": "CIS-DOCKER-3.4",
+          "level": "1",
+          "remediation": "`chmod 644` the docker.socket unit and its drop-ins.",
+          "section": "3 Docker daemon configuration files",
+          "status": "pass",
+          "title": "Ensure that docker.socket file permissions are set to 644 or more restrictive"
+        },
+        {
+          "evidence": [
+            {
+              "detail": "not configured",
+              "subject": "tlskey"
+            }
+          ],
+          "id": "CIS-DOCKER-3.14",
+          "level": "1",
+          "remediation": "`chmod 400` the file named by `tlskey`.",
+          "section": "3 Docker daemon configuration files",
+          "status": "not-applicable",
+          "title": "Ensure that the Docker server certificate key file permissions are set to 400"
+        },
+        {
+          "evidence": [
+            {
+              "detail": "manual: an operating-system benchmark of its own; PAL-HOST-1 covers enabled services",
+              "subject": "CIS-DOCKER-1.2.1"
+            }
+          ],
+          "id": "CIS-DOCKER-1.2.1",
+          "level": "1",
+          "remediation": "Review by hand as the benchmark describes.",
+          "section": "1.2 General Configuration",
+          "status": "manual",
+          "title": "Ensure the container host has been Hardened"
+        }
+      ],
+      "subject": "[DIR]/root",
+      "summary": {
+        "fail": 3,
+        "info": 0,
+        "manual": 1,
+        "not-applicable": 1,
+        "pass": 1,
+        "score": 25,
+        "warn": 0
+      },
+      "target": "host"
+    }
+    "#);
+}

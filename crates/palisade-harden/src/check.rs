@@ -124,6 +124,9 @@ pub struct CheckDef {
 /// The CIS Docker Benchmark this registry follows.
 pub const CIS_DOCKER: &str = "CIS Docker Benchmark v1.6.0";
 
+/// The standard the Kubernetes checks follow.
+pub const POD_SECURITY_STANDARDS: &str = "Kubernetes Pod Security Standards";
+
 impl CheckDef {
     /// An automated check. References default to the CIS benchmark; use
     /// [`CheckDef::refs`] to replace them.

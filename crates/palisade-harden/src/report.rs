@@ -71,6 +71,16 @@ impl Report {
         }
     }
 
+    /// The benchmark the target's checks follow: the Pod Security Standards for Kubernetes,
+    /// the CIS Docker Benchmark (with our own checks) otherwise.
+    #[must_use]
+    pub fn benchmark(&self) -> &'static str {
+        match self.target {
+            TargetKind::Kubernetes => crate::check::POD_SECURITY_STANDARDS,
+            _ => crate::check::CIS_DOCKER,
+        }
+    }
+
     /// The definition of a result's check.
     #[must_use]
     pub fn def(&self, r: &CheckResult) -> Option<&'static CheckDef> {
@@ -146,7 +156,7 @@ impl Report {
         json!({
             "target": self.target,
             "subject": self.subject,
-            "benchmark": crate::check::CIS_DOCKER,
+            "benchmark": self.benchmark(),
             "summary": self.summary(),
             "results": results,
         })
