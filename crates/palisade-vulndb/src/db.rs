@@ -151,11 +151,6 @@ impl Database {
         Ok(out)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// What the matcher needs of the advisories affecting package `name` in `ecosystem`
     /// (see [`Database::advisories_for`]): one [`MatchCandidate`] per advisory, sorted by id.
     pub fn match_candidates(

@@ -61,8 +61,7 @@ pub use error::Error;
 pub use import::{FeedInfo, Import, Limits};
 pub use kev::{KevEntry, KevImport, import_kev};
 pub use matcher::{
-    Finding, FindingPackage, FindingStatus, MatchReport, Matcher, PARALLEL_MIN_PACKAGES, Skip,
-    VendorSeverity,
+    Finding, FindingPackage, FindingStatus, MatchReport, Matcher, Skip, VendorSeverity,
 };
 pub use nvd::{CvssScore, Enrichment, EnrichmentImport, import_nvd};
 pub use osv::{import_osv, parse_osv_record};

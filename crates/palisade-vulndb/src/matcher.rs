@@ -23,10 +23,6 @@ use crate::{
 };
 use crate::{SeverityKind, normalize_name};
 
-/// Package lists at least this long are matched on several threads (see
-/// [`Matcher::match_packages`]); shorter ones are not worth a second connection.
-pub const PARALLEL_MIN_PACKAGES: usize = 512;
-
 /// Matches packages against a [`Database`] or against advisories held in memory.
 #[derive(Debug)]
 pub struct Matcher<'a> {
@@ -196,59 +192,7 @@ impl<'a> Matcher<'a> {
 
     /// Matches `packages`; `distro` is the image's operating system, needed for OS packages
     /// (without it they are skipped with a reason). The only errors are database reads.
-    ///
-    /// With a database and more than [`PARALLEL_MIN_PACKAGES`] packages, the work is split
-    /// across the available cores, each on its own read-only connection; the report is the
-    /// same, in the same order, as a single-threaded run's.
     pub fn match_packages(
-        &self,
-        packages: &[Package],
-        distro: Option<&Distro>,
-    ) -> Result<MatchReport, Error> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        let Source::Database(db) = &self.source else {
-            return self.match_serial(packages, distro);
-        };
-        if threads < 2 || packages.len() < PARALLEL_MIN_PACKAGES {
-            return self.match_serial(packages, distro);
-        }
-        let chunk = packages.len().div_ceil(threads);
-        let mut chunks = packages.chunks(chunk);
-        let first = chunks.next().unwrap_or_default();
-        let path = db.path();
-        let parts: Vec<Result<MatchReport, Error>> = std::thread::scope(|scope| {
-            // The connection is not shareable: other threads open their own.
-            let handles: Vec<_> = chunks
-                .map(|part| {
-                    scope.spawn(move || {
-                        let own = Database::open_read_only(path)?;
-                        Matcher::new(&own).match_serial(part, distro)
-                    })
-                })
-                .collect();
-            let mut parts = vec![self.match_serial(first, distro)];
-            // A panic in a worker is a bug, as it would be on one thread: pass it on.
-            parts.extend(
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-            );
-            parts
-        });
-        let mut report = MatchReport::default();
-        for part in parts {
-            let part = part?;
-            report.findings.extend(part.findings);
-            report.skipped.extend(part.skipped);
-        }
-        report
-            .findings
-            .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
-        report.skipped.sort();
-        Ok(report)
-    }
-
-    fn match_serial(
         &self,
         packages: &[Package],
         distro: Option<&Distro>,

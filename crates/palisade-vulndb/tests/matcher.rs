@@ -968,38 +968,3 @@ fn ubuntu_by_source_package_and_release_with_its_priority() {
             .is_empty()
     );
 }
-
-/// Long package lists are matched on several threads: the report equals the one built from
-/// short (single-threaded) runs over the same packages, merged and sorted the same way.
-#[test]
-fn parallel_matching_gives_the_single_threaded_report() {
-    let Some(path) = osv_db() else {
-        return;
-    };
-    let db = Database::open_read_only(path).unwrap();
-    let m = Matcher::new(&db);
-    // Many packages: the app's, at several versions each, with repeats.
-    let versions = ["0.1", "1.0", "2.0", "2.19.1", "5.3", "v0.1.0", "go1.12"];
-    let mut pkgs = Vec::new();
-    for round in 0..120 {
-        for p in app_packages() {
-            let mut p = p.clone();
-            p.version = versions[round % versions.len()].to_owned();
-            pkgs.push(p);
-        }
-    }
-    assert!(pkgs.len() >= 2 * palisade_vulndb::PARALLEL_MIN_PACKAGES);
-    let whole = m.match_packages(&pkgs, None).unwrap();
-    let mut merged = MatchReport::default();
-    for part in pkgs.chunks(palisade_vulndb::PARALLEL_MIN_PACKAGES / 4) {
-        let r = m.match_packages(part, None).unwrap();
-        merged.findings.extend(r.findings);
-        merged.skipped.extend(r.skipped);
-    }
-    merged
-        .findings
-        .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
-    merged.skipped.sort();
-    assert!(!whole.findings.is_empty());
-    assert_eq!(whole, merged);
-}
