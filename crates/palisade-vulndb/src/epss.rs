@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::import::Limits;
+use crate::import::{Limits, read_all_capped};
 use crate::{Error, FeedInfo, Timestamp};
 
 /// One CVE's EPSS score.
@@ -184,23 +184,15 @@ fn read_text(path: &Path, max: u64) -> Result<String, Error> {
         .read(&mut magic)
         .map_err(|e| Error::io("reading", path, e))?;
     let head = std::io::Cursor::new(magic[..n].to_vec());
-    let mut buf = Vec::new();
-    let reader: Box<dyn Read> = if magic[..n] == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(head.chain(file)))
-    } else {
-        Box::new(head.chain(file))
-    };
-    reader
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("reading", path, e))?;
-    if buf.len() as u64 > max {
-        return Err(Error::io(
-            "reading",
+    let buf = if magic[..n] == [0x1f, 0x8b] {
+        read_all_capped(
+            flate2::read::MultiGzDecoder::new(head.chain(file)),
             path,
-            std::io::Error::other(format!("more than the {max}-byte limit uncompressed")),
-        ));
-    }
+            max,
+        )?
+    } else {
+        read_all_capped(head.chain(file), path, max)?
+    };
     String::from_utf8(buf).map_err(|_| {
         Error::io(
             "reading",

@@ -57,15 +57,22 @@ impl Default for Limits {
 /// Reads a whole file, refusing files larger than `max`.
 pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    read_all_capped(file, path, max)
+}
+
+/// Reads `reader` (the contents of `path`, perhaps decompressed) to its end, refusing more
+/// than `max` bytes.
+pub(crate) fn read_all_capped(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::new();
-    file.take(max + 1)
+    reader
+        .take(max + 1)
         .read_to_end(&mut buf)
         .map_err(|e| Error::io("reading", path, e))?;
     if buf.len() as u64 > max {
         return Err(Error::io(
             "reading",
             path,
-            std::io::Error::other(format!("file is larger than the {max}-byte limit")),
+            std::io::Error::other(format!("more than the {max}-byte limit (uncompressed)")),
         ));
     }
     Ok(buf)
