@@ -324,19 +324,21 @@ struct Listed {
     signature: Option<u64>,
 }
 
-/// A necessary condition for two version strings to be equal under any scheme here: the
-/// sequence of non-zero ASCII digits before the first `+`, hashed. Equal versions have equal
-/// signatures because every scheme compares numbers by value (`1.0` = `1`, `01` = `1`) and
-/// words never stand for digits; `+` starts build metadata that SemVer ignores (PEP 440 local
-/// versions and dpkg's `+` are then merely compared more often). `None` (any non-ASCII byte)
-/// means "always parse".
-fn equality_signature(text: &str) -> Option<u64> {
+/// A necessary condition for two version strings to be equal under `scheme`: the sequence
+/// of non-zero ASCII digits, hashed. Equal versions have equal signatures because every
+/// scheme compares numbers by value (`1.0` = `1`, `01` = `1`) and words never stand for
+/// digits. For the SemVer schemes (and Go's) only the digits before `+` count: what follows
+/// is build metadata, which they ignore; in rpm, dpkg and PEP 440 the digits after `+` do
+/// count (rpm reads `+` as a separator: `+6` = `6`). `None` (any non-ASCII byte) means
+/// "always parse".
+fn equality_signature(text: &str, scheme: Scheme) -> Option<u64> {
     if !text.is_ascii() {
         return None;
     }
+    let build_metadata = matches!(scheme, Scheme::SemverNpm | Scheme::SemverCargo | Scheme::Go);
     // FNV-1a over the digits: no allocation, stable across runs.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes().take_while(|&b| b != b'+') {
+    for b in text.bytes().take_while(|&b| !(build_metadata && b == b'+')) {
         if b.is_ascii_digit() && b != b'0' {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -427,7 +429,7 @@ impl AffectedVersions {
             .iter()
             .map(|text| Listed {
                 text: text.clone(),
-                signature: equality_signature(text),
+                signature: equality_signature(text, scheme),
             })
             .collect();
         Ok(CompiledAffected {
@@ -491,7 +493,7 @@ impl CompiledAffected {
     pub fn evaluate_installed(&self, installed: &mut Installed<'_>) -> Result<Evaluation, Error> {
         let version = installed.text;
         let mut matches = Vec::new();
-        let signature = equality_signature(version);
+        let signature = equality_signature(version, self.scheme);
         let scheme = self.scheme;
         let listed = self.versions.iter().any(|l| {
             if l.text == version {

@@ -537,3 +537,20 @@ mod properties {
         }
     }
 }
+
+/// A `versions` list finds equal versions whatever their text, including where `+` means
+/// different things: a separator in rpm (`+6` = `6`), build metadata in SemVer.
+#[test]
+fn versions_lists_match_equal_versions_across_plus_signs() {
+    let listed = |v: &str| AffectedVersions {
+        ranges: Vec::new(),
+        versions: vec![v.to_owned()],
+    };
+    let hit = |list: &AffectedVersions, scheme: Scheme, v: &str| {
+        list.evaluate(scheme, v).unwrap().is_affected()
+    };
+    assert!(hit(&listed("+6"), Scheme::Rpm, "6"));
+    assert!(hit(&listed("1.0.0+build5"), Scheme::SemverNpm, "1.0.0"));
+    assert!(hit(&listed("1.0"), Scheme::Pep440, "1.0.0"));
+    assert!(!hit(&listed("1.0+5"), Scheme::Pep440, "1.0"));
+}
