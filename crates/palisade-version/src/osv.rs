@@ -108,6 +108,16 @@ impl Event {
         }
     }
 
+    /// The kind of event.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Introduced(_) => EventKind::Introduced,
+            Event::Fixed(_) => EventKind::Fixed,
+            Event::LastAffected(_) => EventKind::LastAffected,
+            Event::Limit(_) => EventKind::Limit,
+        }
+    }
+
     /// The version string.
     pub fn version(&self) -> &str {
         match self {
@@ -276,17 +286,17 @@ enum Point {
     /// `introduced: "0"`.
     Start,
     At(Version),
-    /// A `limit` containing `*`.
-    End,
+    /// A `limit` containing `*` (its text).
+    End(Box<str>),
 }
 
 impl Point {
     /// Orders two points; versions of one range share a scheme, so `partial_cmp` answers.
     fn cmp(&self, other: &Point) -> Ordering {
         match (self, other) {
-            (Point::Start, Point::Start) | (Point::End, Point::End) => Ordering::Equal,
-            (Point::Start, _) | (_, Point::End) => Ordering::Less,
-            (_, Point::Start) | (Point::End, _) => Ordering::Greater,
+            (Point::Start, Point::Start) | (Point::End(_), Point::End(_)) => Ordering::Equal,
+            (Point::Start, _) | (_, Point::End(_)) => Ordering::Less,
+            (_, Point::Start) | (Point::End(_), _) => Ordering::Greater,
             (Point::At(a), Point::At(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
         }
     }
@@ -294,15 +304,49 @@ impl Point {
     fn cmp_version(&self, v: &Version) -> Ordering {
         match self {
             Point::Start => Ordering::Less,
-            Point::End => Ordering::Greater,
+            Point::End(_) => Ordering::Greater,
             Point::At(p) => p.partial_cmp(v).unwrap_or(Ordering::Equal),
+        }
+    }
+
+    /// The event's version text as written.
+    fn text(&self) -> &str {
+        match self {
+            Point::Start => "0",
+            Point::At(v) => v.as_str(),
+            Point::End(t) => t,
+        }
+    }
+}
+
+/// The kind of an [`Event`], without its version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `introduced`.
+    Introduced,
+    /// `fixed`.
+    Fixed,
+    /// `last_affected`.
+    LastAffected,
+    /// `limit`.
+    Limit,
+}
+
+impl EventKind {
+    /// The JSON key: `introduced`, `fixed`, `last_affected` or `limit`.
+    pub fn key(self) -> &'static str {
+        match self {
+            EventKind::Introduced => "introduced",
+            EventKind::Fixed => "fixed",
+            EventKind::LastAffected => "last_affected",
+            EventKind::Limit => "limit",
         }
     }
 }
 
 #[derive(Clone, Debug)]
 struct CompiledEvent {
-    event: Event,
+    kind: EventKind,
     point: Point,
 }
 
@@ -371,73 +415,18 @@ impl AffectedVersions {
     /// ranges use SemVer). A version an event's scheme cannot parse is an error naming the
     /// range and event.
     pub fn compile(&self, scheme: Scheme) -> Result<CompiledAffected, Error> {
-        let mut ranges = Vec::new();
-        let mut skipped = Vec::new();
+        let mut compiled = CompiledAffected::new(scheme);
         for (index, range) in self.ranges.iter().enumerate() {
-            let range_scheme = match &range.kind {
-                RangeKind::Ecosystem => scheme,
-                RangeKind::Semver => semver_scheme(scheme),
-                RangeKind::Git => {
-                    skipped.push(Skipped {
-                        range_index: index,
-                        reason: SkipReason::Git,
-                    });
-                    continue;
-                }
-                RangeKind::Other(t) => {
-                    skipped.push(Skipped {
-                        range_index: index,
-                        reason: SkipReason::UnknownType(t.clone()),
-                    });
-                    continue;
-                }
-            };
-            let events = range
-                .events
-                .iter()
-                .map(|event| {
-                    let point = match event {
-                        Event::Introduced(v) if v == "0" => Point::Start,
-                        Event::Limit(v) if v.contains('*') => Point::End,
-                        _ => Point::At(range_scheme.parse(event.version()).map_err(|e| {
-                            Error::InvalidRangeEvent {
-                                range_index: index,
-                                event: event.key(),
-                                error: Box::new(e),
-                            }
-                        })?),
-                    };
-                    Ok(CompiledEvent {
-                        event: event.clone(),
-                        point,
-                    })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            let has_limit = events.iter().any(|e| matches!(e.event, Event::Limit(_)));
-            let events = merge_sort(events, &|a: &CompiledEvent, b: &CompiledEvent| {
-                a.point.cmp(&b.point)
-            });
-            ranges.push(CompiledRange {
+            compiled.add_range(
                 index,
-                scheme: range_scheme,
-                events,
-                has_limit,
-            });
+                &range.kind,
+                range.events.iter().map(|e| (e.kind(), e.version())),
+            )?;
         }
-        let versions = self
-            .versions
-            .iter()
-            .map(|text| Listed {
-                text: text.clone(),
-                signature: equality_signature(text, scheme),
-            })
-            .collect();
-        Ok(CompiledAffected {
-            scheme,
-            versions,
-            ranges,
-            skipped,
-        })
+        for text in &self.versions {
+            compiled.add_listed(text);
+        }
+        Ok(compiled)
     }
 
     /// The same entry without the `versions` entries that its ranges already cover: the
@@ -476,6 +465,84 @@ impl AffectedVersions {
 }
 
 impl CompiledAffected {
+    /// An entry with no ranges and no `versions` list yet, for `scheme` (the package
+    /// ecosystem's scheme); [`CompiledAffected::add_range`] and
+    /// [`CompiledAffected::add_listed`] fill it from borrowed text, in record order, exactly as
+    /// [`AffectedVersions::compile`] would.
+    pub fn new(scheme: Scheme) -> CompiledAffected {
+        CompiledAffected {
+            scheme,
+            versions: Vec::new(),
+            ranges: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Adds `ranges[index]`, of type `kind`, with its events in record order: parses and
+    /// sorts them (`GIT` and unknown types are recorded as skipped). A version the range's
+    /// scheme cannot parse is an error naming the range and event.
+    pub fn add_range<'e>(
+        &mut self,
+        index: usize,
+        kind: &RangeKind,
+        events: impl IntoIterator<Item = (EventKind, &'e str)>,
+    ) -> Result<(), Error> {
+        let range_scheme = match kind {
+            RangeKind::Ecosystem => self.scheme,
+            RangeKind::Semver => semver_scheme(self.scheme),
+            RangeKind::Git => {
+                self.skipped.push(Skipped {
+                    range_index: index,
+                    reason: SkipReason::Git,
+                });
+                return Ok(());
+            }
+            RangeKind::Other(t) => {
+                self.skipped.push(Skipped {
+                    range_index: index,
+                    reason: SkipReason::UnknownType(t.clone()),
+                });
+                return Ok(());
+            }
+        };
+        let events = events
+            .into_iter()
+            .map(|(kind, text)| {
+                let point = match kind {
+                    EventKind::Introduced if text == "0" => Point::Start,
+                    EventKind::Limit if text.contains('*') => Point::End(text.into()),
+                    _ => Point::At(range_scheme.parse(text).map_err(|e| {
+                        Error::InvalidRangeEvent {
+                            range_index: index,
+                            event: kind.key(),
+                            error: Box::new(e),
+                        }
+                    })?),
+                };
+                Ok(CompiledEvent { kind, point })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let has_limit = events.iter().any(|e| e.kind == EventKind::Limit);
+        let events = merge_sort(events, &|a: &CompiledEvent, b: &CompiledEvent| {
+            a.point.cmp(&b.point)
+        });
+        self.ranges.push(CompiledRange {
+            index,
+            scheme: range_scheme,
+            events,
+            has_limit,
+        });
+        Ok(())
+    }
+
+    /// Adds an entry of the `versions` list.
+    pub fn add_listed(&mut self, text: &str) {
+        self.versions.push(Listed {
+            text: text.to_owned(),
+            signature: equality_signature(text, self.scheme),
+        });
+    }
+
     /// The ecosystem scheme this was compiled with.
     pub fn scheme(&self) -> Scheme {
         self.scheme
@@ -568,7 +635,7 @@ impl CompiledRange {
             && !self
                 .events
                 .iter()
-                .any(|e| matches!(e.event, Event::Limit(_)) && e.point.cmp_version(v).is_gt())
+                .any(|e| e.kind == EventKind::Limit && e.point.cmp_version(v).is_gt())
         {
             return None;
         }
@@ -576,33 +643,33 @@ impl CompiledRange {
         let mut introduced_at = None;
         for (k, e) in self.events.iter().enumerate() {
             let at_or_below = e.point.cmp_version(v).is_le();
-            match e.event {
-                Event::Introduced(_) if at_or_below => {
+            match e.kind {
+                EventKind::Introduced if at_or_below => {
                     vulnerable = true;
                     introduced_at = Some(k);
                 }
-                Event::Fixed(_) if at_or_below => vulnerable = false,
-                Event::LastAffected(_) if e.point.cmp_version(v).is_lt() => vulnerable = false,
+                EventKind::Fixed if at_or_below => vulnerable = false,
+                EventKind::LastAffected if e.point.cmp_version(v).is_lt() => vulnerable = false,
                 _ => {}
             }
         }
         let k = introduced_at.filter(|_| vulnerable)?;
         let bound = self.events[k + 1..]
             .iter()
-            .find_map(|e| match &e.event {
-                Event::Fixed(x) => Some(Bound::Fixed(x.clone())),
-                Event::LastAffected(x) => Some(Bound::LastAffected(x.clone())),
+            .find_map(|e| match e.kind {
+                EventKind::Fixed => Some(Bound::Fixed(e.point.text().to_owned())),
+                EventKind::LastAffected => Some(Bound::LastAffected(e.point.text().to_owned())),
                 _ => None,
             })
             .or_else(|| {
                 self.events
                     .iter()
-                    .find(|e| matches!(e.event, Event::Limit(_)) && e.point.cmp_version(v).is_gt())
-                    .map(|e| Bound::Limit(e.event.version().to_owned()))
+                    .find(|e| e.kind == EventKind::Limit && e.point.cmp_version(v).is_gt())
+                    .map(|e| Bound::Limit(e.point.text().to_owned()))
             });
         Some(Match {
             range_index: Some(self.index),
-            introduced: Some(self.events[k].event.version().to_owned()),
+            introduced: Some(self.events[k].point.text().to_owned()),
             fixed_or_last_affected: bound,
             via_versions_list: false,
         })

@@ -3,16 +3,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Advisory, Affected, Enrichment, EnrichmentImport, EpssImport, EpssScore, Error, FeedInfo,
-    Import, KevEntry, KevImport, Severity, Timestamp, normalize_name,
+    Import, KevEntry, KevImport, Severity, Timestamp, blob, normalize_name,
 };
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -28,8 +29,13 @@ CREATE TABLE affected (
     ecosystem TEXT NOT NULL,
     name TEXT NOT NULL,
     advisory_id TEXT NOT NULL REFERENCES advisories(id),
-    candidate TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, advisory_id)
+) WITHOUT ROWID;
+CREATE TABLE packages (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    candidates BLOB NOT NULL,
+    PRIMARY KEY (ecosystem, name)
 ) WITHOUT ROWID;
 CREATE TABLE enrichment (cve TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE kev (
@@ -158,30 +164,62 @@ impl Database {
         ecosystem: &str,
         name: &str,
     ) -> Result<Vec<MatchCandidate>, Error> {
+        let normalized = normalize_name(ecosystem, name);
+        match self.package_record(ecosystem, &normalized)? {
+            None => Ok(Vec::new()),
+            Some(record) => blob::decode(&record).map_err(|e| self.corrupt(ecosystem, name, &e)),
+        }
+    }
+
+    /// The stored match record (see [`crate::blob`]) of `(ecosystem, normalized)`.
+    pub(crate) fn package_record(
+        &self,
+        ecosystem: &str,
+        normalized: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut out = Vec::new();
+        Ok(self
+            .append_package_record(ecosystem, normalized, &mut out)?
+            .then_some(out))
+    }
+
+    /// Appends the stored match record of `(ecosystem, normalized)` to `out`; `false` when
+    /// there is none.
+    pub(crate) fn append_package_record(
+        &self,
+        ecosystem: &str,
+        normalized: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, Error> {
         let path = &self.path;
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT advisory_id, candidate FROM affected \
-                 WHERE ecosystem = ?1 AND name = ?2 ORDER BY advisory_id",
-            )
+            .prepare_cached("SELECT candidates FROM packages WHERE ecosystem = ?1 AND name = ?2")
             .map_err(sql(path, "preparing the lookup"))?;
-        let rows = stmt
-            .query_map(params![ecosystem, normalize_name(ecosystem, name)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
+        let mut rows = stmt
+            .query(params![ecosystem, normalized])
             .map_err(sql(path, "looking up advisories"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(sql(path, "reading an advisory"))?;
-            let candidate: MatchCandidate =
-                serde_json::from_str(&json).map_err(|e| Error::Corrupt {
-                    path: path.clone(),
-                    message: format!("advisory {id} (match record for {ecosystem} {name}): {e}"),
-                })?;
-            out.push(candidate);
+        let Some(row) = rows.next().map_err(sql(path, "looking up advisories"))? else {
+            return Ok(false);
+        };
+        match row
+            .get_ref(0)
+            .map_err(sql(path, "reading a match record"))?
+        {
+            ValueRef::Blob(b) => {
+                out.extend_from_slice(b);
+                Ok(true)
+            }
+            _ => Err(self.corrupt(ecosystem, normalized, "match record is not a blob")),
         }
-        Ok(out)
+    }
+
+    /// The error for a match record that does not read back.
+    pub(crate) fn corrupt(&self, ecosystem: &str, name: &str, message: &str) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            message: format!("match record for {ecosystem} {name}: {message}"),
+        }
     }
 
     /// One advisory by id.
@@ -567,8 +605,10 @@ fn write(
             .prepare("INSERT INTO advisories VALUES (?1, ?2, ?3)")
             .map_err(sql(path, "writing advisories"))?;
         let mut aff = tx
-            .prepare("INSERT INTO affected VALUES (?1, ?2, ?3, ?4)")
+            .prepare("INSERT INTO affected VALUES (?1, ?2, ?3)")
             .map_err(sql(path, "writing the index"))?;
+        // Every package's candidates, in advisory id order (the map's order).
+        let mut packages: BTreeMap<(String, String), Vec<MatchCandidate>> = BTreeMap::new();
         for a in b.advisories.values() {
             let json = serde_json::to_string(a).map_err(|e| Error::Corrupt {
                 path: path.to_path_buf(),
@@ -580,14 +620,31 @@ fn write(
                 json
             ])
             .map_err(sql(path, "writing advisories"))?;
-            for ((ecosystem, name), candidate) in MatchCandidate::of(a) {
-                let json = serde_json::to_string(&candidate).map_err(|e| Error::Corrupt {
-                    path: path.to_path_buf(),
-                    message: format!("advisory {}: {e}", a.id),
-                })?;
-                aff.execute(params![ecosystem, name, a.id, json])
+            for ((ecosystem, name), mut candidate) in MatchCandidate::of(a) {
+                aff.execute(params![ecosystem, name, a.id])
                     .map_err(sql(path, "writing the index"))?;
+                // As the stored advisory reads back: an entry without a scheme says why.
+                for e in &mut candidate.affected {
+                    if e.scheme.is_none() && e.unevaluable.is_none() {
+                        e.unevaluable =
+                            Some(format!("no version scheme for ecosystem {:?}", e.ecosystem));
+                    }
+                }
+                packages
+                    .entry((ecosystem, name))
+                    .or_default()
+                    .push(candidate);
             }
+        }
+        let mut pkg = tx
+            .prepare("INSERT INTO packages VALUES (?1, ?2, ?3)")
+            .map_err(sql(path, "writing the index"))?;
+        let mut record = Vec::new();
+        for ((ecosystem, name), candidates) in &packages {
+            record.clear();
+            blob::encode(candidates, &mut record);
+            pkg.execute(params![ecosystem, name, record])
+                .map_err(sql(path, "writing the index"))?;
         }
         let mut enr = tx
             .prepare("INSERT INTO enrichment VALUES (?1, ?2)")

@@ -27,9 +27,12 @@
 //!   clock, so the same feeds give the same file), `advisories` (their count).
 //! - `feeds(name, source, records, snapshot, imported_at)`.
 //! - `advisories(id, modified, json)`: the [`Advisory`] as JSON, checked again when read.
-//! - `affected(ecosystem, name, advisory_id, candidate)`: the lookup index, by normalised
-//!   name, with the [`MatchCandidate`] the matcher reads (ids, ratings and only that
-//!   package's entries), so a scan never decodes whole advisories.
+//! - `affected(ecosystem, name, advisory_id)`: which advisories name a package, by
+//!   normalised name.
+//! - `packages(ecosystem, name, candidates)`: the matcher's lookup, by normalised name: one
+//!   binary record per package holding its [`MatchCandidate`]s (ids, ratings and only that
+//!   package's entries) sorted by id, so a scan reads one row per package and never decodes
+//!   whole advisories or JSON.
 //! - `enrichment(cve, json)`: NVD's [`Enrichment`] per CVE (CVSS, CWEs, status).
 //! - `kev(cve, date_added, due_date, ransomware, json)`: the CISA KEV catalog.
 //! - `epss(cve, score, percentile)`: FIRST EPSS scores.
@@ -38,6 +41,7 @@
 
 mod advisory;
 mod alpine;
+mod blob;
 mod db;
 mod debian;
 mod epss;

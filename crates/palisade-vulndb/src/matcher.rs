@@ -12,15 +12,15 @@
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
-use std::rc::Rc;
+use std::fmt::{self, Write as _};
+use std::hash::{BuildHasher, Hasher};
 
 use palisade_catalog::{Distro, Ecosystem, LayerRef, Package};
-use palisade_version::osv::{Bound, CompiledAffected, Installed, Match, RangeKind};
+use palisade_version::Scheme;
+use palisade_version::osv::{Bound, CompiledAffected, Installed, Match};
 
-use crate::{
-    Advisory, Affected, Database, DistroFacts, DistroStatus, Error, MatchCandidate, Severity,
-};
+use crate::blob::{self, CandidateView, DistroView, EntryView, PackageView, StatusView};
+use crate::{Advisory, Database, Error, MatchCandidate, Severity};
 use crate::{SeverityKind, normalize_name};
 
 /// Matches packages against a [`Database`] or against advisories held in memory.
@@ -32,8 +32,9 @@ pub struct Matcher<'a> {
 #[derive(Debug)]
 enum Source<'a> {
     Database(&'a Database),
-    /// `(ecosystem, normalised name)` → the advisories with an entry for it, sorted by id.
-    Memory(HashMap<(String, String), Rc<[MatchCandidate]>>),
+    /// `(ecosystem, normalised name)` → the record (see [`crate::blob`]) of the advisories
+    /// with an entry for it, sorted by id.
+    Memory(HashMap<(String, String), Vec<u8>>),
 }
 
 /// What a match run found, and what it could not evaluate.
@@ -164,7 +165,9 @@ impl<'a> Matcher<'a> {
             .into_iter()
             .map(|(key, mut list)| {
                 list.sort_by(|a, b| a.id.cmp(&b.id));
-                (key, Rc::from(list))
+                let mut record = Vec::new();
+                blob::encode(&list, &mut record);
+                (key, record)
             })
             .collect();
         Matcher {
@@ -172,22 +175,35 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn lookup(&self, ecosystem: &str, name: &str) -> Result<Prepared, Error> {
-        let candidates: Rc<[MatchCandidate]> = match &self.source {
-            Source::Database(db) => Rc::from(db.match_candidates(ecosystem, name)?),
-            Source::Memory(index) => index
-                .get(&(ecosystem.to_owned(), normalize_name(ecosystem, name)))
-                .cloned()
-                .unwrap_or_else(|| Rc::from(Vec::new())),
-        };
-        let compiled = candidates
-            .iter()
-            .map(|c| c.affected.iter().map(|_| OnceCell::new()).collect())
-            .collect();
-        Ok(Prepared {
-            candidates,
-            compiled,
-        })
+    /// Appends the stored record of `(ecosystem, normalized)` to `out`; nothing when no
+    /// advisory names it.
+    fn append_record(
+        &self,
+        ecosystem: &str,
+        normalized: String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match &self.source {
+            Source::Database(db) => {
+                db.append_package_record(ecosystem, &normalized, out)?;
+            }
+            Source::Memory(index) => {
+                if let Some(record) = index.get(&(ecosystem.to_owned(), normalized)) {
+                    out.extend_from_slice(record);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, ecosystem: &str, name: &str, message: &str) -> Error {
+        match &self.source {
+            Source::Database(db) => db.corrupt(ecosystem, name, message),
+            Source::Memory(_) => Error::Corrupt {
+                path: "(advisories in memory)".into(),
+                message: format!("match record for {ecosystem} {name}: {message}"),
+            },
+        }
     }
 
     /// Matches `packages`; `distro` is the image's operating system, needed for OS packages
@@ -197,81 +213,189 @@ impl<'a> Matcher<'a> {
         packages: &[Package],
         distro: Option<&Distro>,
     ) -> Result<MatchReport, Error> {
-        let mut report = MatchReport::default();
-        // One database lookup (and one decoding of its advisories) per (ecosystem, name) per
-        // call, however many packages share it (several images' layers, or versions).
-        let mut looked_up: HashMap<(String, String), Rc<Prepared>> = HashMap::new();
-        for pkg in packages {
-            let fp = finding_package(pkg);
-            let target = match Target::of(pkg, distro) {
-                Ok(t) => t,
-                Err(reason) => {
-                    report.skipped.push(Skip {
-                        package: fp,
-                        advisory_id: None,
-                        reason,
-                    });
-                    continue;
+        match_all(self, packages, distro)
+    }
+}
+
+/// [`Matcher::match_packages`].
+fn match_all(
+    matcher: &Matcher<'_>,
+    packages: &[Package],
+    distro: Option<&Distro>,
+) -> Result<MatchReport, Error> {
+    let mut report = MatchReport::default();
+    // One database lookup (and one reading of its record) per (ecosystem, name) per call,
+    // however many packages share it (several images' layers, or versions).
+    let mut keys: HashMap<(String, String), usize, FastHash> = HashMap::default();
+    // Every record, one after the other: `records[i]` is `(its bytes in arena, ecosystem,
+    // name)`.
+    let mut arena: Vec<u8> = Vec::new();
+    let mut records: Vec<(std::ops::Range<usize>, String, String)> = Vec::new();
+    let mut targets: Vec<Result<(Target, Vec<usize>), String>> = Vec::with_capacity(packages.len());
+    for pkg in packages {
+        let target = match Target::of(pkg, distro) {
+            Ok(t) => t,
+            Err(reason) => {
+                targets.push(Err(reason));
+                continue;
+            }
+        };
+        let mut lists = Vec::with_capacity(target.ecosystems.len());
+        for eco in &target.ecosystems {
+            let key = (eco.clone(), normalize_name(eco, &target.name));
+            let at = match keys.get(&key) {
+                Some(&at) => at,
+                None => {
+                    let start = arena.len();
+                    matcher.append_record(eco, key.1.clone(), &mut arena)?;
+                    records.push((start..arena.len(), eco.clone(), target.name.clone()));
+                    keys.insert(key, records.len() - 1);
+                    records.len() - 1
                 }
             };
-            let mut lists = Vec::with_capacity(target.ecosystems.len());
-            for eco in &target.ecosystems {
-                let key = (eco.clone(), normalize_name(eco, &target.name));
-                let found = match looked_up.get(&key) {
-                    Some(found) => Rc::clone(found),
-                    None => {
-                        let found = Rc::new(self.lookup(eco, &target.name)?);
-                        looked_up.insert(key, Rc::clone(&found));
-                        found
-                    }
-                };
-                lists.push(found);
+            lists.push(at);
+        }
+        targets.push(Ok((target, lists)));
+    }
+    drop(keys);
+    let prepared = records
+        .iter()
+        .map(|(at, eco, name)| {
+            let record = &arena[at.clone()];
+            let view = if record.is_empty() {
+                PackageView::default()
+            } else {
+                PackageView::parse(record, matches!(matcher.source, Source::Database(_)))
+                    .map_err(|e| matcher.corrupt(eco, name, &e))?
+            };
+            let compiled = view.entries.iter().map(|_| OnceCell::new()).collect();
+            Ok(Prepared { view, compiled })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+
+    let mut advisories: BTreeMap<&str, Vec<Part<'_>>> = BTreeMap::new();
+    let mut raw = Vec::new();
+    for (pkg, target) in packages.iter().zip(targets) {
+        let fp = finding_package(pkg);
+        let (target, lists) = match target {
+            Ok(t) => t,
+            Err(reason) => {
+                report.skipped.push(Skip {
+                    package: fp,
+                    advisory_id: None,
+                    reason,
+                });
+                continue;
             }
+        };
+        let mut installed = Installed::new(&pkg.version);
+        raw.clear();
+        let mut one = |parts: &[Part<'_>], report: &mut MatchReport| {
+            let Some((first, _)) = parts.first() else {
+                return;
+            };
+            if parts.iter().any(|(c, _)| c.withdrawn) {
+                return;
+            }
+            match evaluate(parts, &target, pkg, &mut installed) {
+                Outcome::Affected(hit) => raw.push(hit),
+                Outcome::NotAffected => {}
+                Outcome::Skipped(reason) => report.skipped.push(Skip {
+                    package: fp.clone(),
+                    advisory_id: Some(first.id.to_owned()),
+                    reason,
+                }),
+            }
+        };
+        if let [only] = lists.as_slice() {
+            // One ecosystem: its candidates are sorted by id (one per advisory, unless
+            // advisories given in memory repeat an id).
+            let p = &prepared[*only];
+            for group in p.view.candidates.chunk_by(|a, b| a.id == b.id) {
+                if let [c] = group {
+                    one(&[(c, p)], &mut report);
+                } else {
+                    let parts: Vec<Part<'_>> = group.iter().map(|c| (c, p)).collect();
+                    one(&parts, &mut report);
+                }
+            }
+        } else {
             // An advisory can have entries under several of the target's ecosystems
             // (`Debian:bookworm` and `Debian:12`): evaluate them together.
-            let mut advisories: BTreeMap<&str, Vec<Part<'_>>> = BTreeMap::new();
-            for prepared in &lists {
-                for (candidate, compiled) in prepared.candidates.iter().zip(&prepared.compiled) {
-                    advisories
-                        .entry(candidate.id.as_str())
-                        .or_default()
-                        .push((candidate, compiled.as_slice()));
+            advisories.clear();
+            for &at in &lists {
+                let p = &prepared[at];
+                for c in &p.view.candidates {
+                    advisories.entry(c.id).or_default().push((c, p));
                 }
             }
-            let mut installed = Installed::new(&pkg.version);
-            let mut raw = Vec::new();
-            for (id, parts) in &advisories {
-                if parts.iter().any(|(c, _)| c.withdrawn) {
-                    continue;
-                }
-                match evaluate(parts, &target, pkg, &mut installed) {
-                    Outcome::Affected(hit) => raw.push(hit),
-                    Outcome::NotAffected => {}
-                    Outcome::Skipped(reason) => report.skipped.push(Skip {
-                        package: fp.clone(),
-                        advisory_id: Some((*id).to_owned()),
-                        reason,
-                    }),
-                }
-            }
-            for hit in dedup(raw) {
-                report.findings.push(Finding {
-                    advisory_id: hit.id,
-                    aliases: hit.aliases,
-                    package: fp.clone(),
-                    fixed_versions: hit.fixed,
-                    status: hit.status,
-                    why: hit.why,
-                    severity: hit.severity,
-                    vendor_severity: hit.vendor_severity,
-                });
+            for parts in advisories.values() {
+                one(parts, &mut report);
             }
         }
-        report
-            .findings
-            .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
-        report.skipped.sort();
-        Ok(report)
+        for hit in dedup(std::mem::take(&mut raw)) {
+            report.findings.push(Finding {
+                advisory_id: hit.id,
+                aliases: hit.aliases,
+                package: fp.clone(),
+                fixed_versions: hit.fixed,
+                status: hit.status,
+                why: hit.why,
+                severity: hit.severity,
+                vendor_severity: hit.vendor_severity,
+            });
+        }
+    }
+    report
+        .findings
+        .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
+    report.skipped.sort();
+    Ok(report)
+}
+
+/// A cheap hasher for the lookup keys (FxHash's multiply-rotate): they are our own strings,
+/// not an adversary's, and SipHash cost more than the lookups it keyed.
+#[derive(Clone, Copy, Debug, Default)]
+struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
@@ -433,18 +557,18 @@ enum Outcome {
     Skipped(String),
 }
 
-/// One lookup's advisories, each entry compiled on first use (once per `match_packages`
-/// call, however many installed packages share the name).
-struct Prepared {
-    candidates: Rc<[MatchCandidate]>,
-    /// `compiled[i][j]`: candidate `i`'s entry `j`.
-    compiled: Vec<Vec<Compiled>>,
+/// One lookup's record, read once, with its entries compiled on first use (once per
+/// `match_packages` call, however many installed packages share the name).
+struct Prepared<'b> {
+    view: PackageView<'b>,
+    /// `compiled[j]`: entry `j` of the view.
+    compiled: Vec<Compiled>,
 }
 
 type Compiled = OnceCell<Result<CompiledAffected, String>>;
 
-/// One advisory's candidate from one of the target's ecosystems, with its compiled entries.
-type Part<'p> = (&'p MatchCandidate, &'p [Compiled]);
+/// One advisory's candidate from one of the target's ecosystems, with its lookup.
+type Part<'p> = (&'p CandidateView<'p>, &'p Prepared<'p>);
 
 fn evaluate(
     parts: &[Part<'_>],
@@ -458,12 +582,14 @@ fn evaluate(
     // (status, fixed versions, why) of each entry the version is affected by.
     let mut verdicts: Vec<VerdictFacts> = Vec::new();
     let mut skipped: Option<String> = None;
-    for (candidate, compiled) in parts {
-        for (entry, cell) in candidate.affected.iter().zip(compiled.iter()) {
+    for (candidate, prepared) in parts {
+        let entries = &prepared.view.entries[candidate.entries.clone()];
+        let cells = &prepared.compiled[candidate.entries.clone()];
+        for (entry, cell) in entries.iter().zip(cells) {
             let verdict = if target.distro {
-                distro_verdict(&candidate.id, entry, cell, pkg, target, installed)
+                distro_verdict(candidate.id, entry, cell, pkg, target, installed)
             } else {
-                language_verdict(&candidate.id, entry, cell, pkg, installed)
+                language_verdict(candidate.id, entry, cell, pkg, installed)
             };
             match verdict {
                 Ok(Some(v)) => verdicts.push(v),
@@ -491,26 +617,21 @@ fn evaluate(
         }
     }
     Outcome::Affected(Hit {
-        id: advisory.id.clone(),
-        aliases: advisory.aliases.clone(),
+        id: advisory.id.to_owned(),
+        aliases: advisory.aliases().map(str::to_owned).collect(),
         fixed,
         status,
         why,
-        severity: preferred_severity(&advisory.severity),
+        severity: preferred_severity(advisory),
         vendor_severity: vendor_severity.or_else(|| {
             // OSV's Ubuntu records rate with Ubuntu's priority word.
             target
                 .distro
-                .then(|| {
-                    advisory
-                        .severity
-                        .iter()
-                        .find(|s| s.kind == SeverityKind::Ubuntu)
-                })
+                .then(|| advisory.severity().find(|(kind, _)| *kind == "Ubuntu"))
                 .flatten()
-                .map(|s| VendorSeverity {
+                .map(|(_, score)| VendorSeverity {
                     vendor: "Ubuntu".into(),
-                    rating: s.score.clone(),
+                    rating: score.to_owned(),
                 })
         }),
     })
@@ -521,10 +642,26 @@ type VerdictFacts = (FindingStatus, Vec<String>, String, Option<VendorSeverity>)
 
 type Verdict = Result<Option<VerdictFacts>, String>;
 
+/// Compiles an entry's ranges and `versions` list, as [`AffectedVersions::compile`] does.
+///
+/// [`AffectedVersions::compile`]: palisade_version::osv::AffectedVersions::compile
+fn compile(entry: &EntryView<'_>, scheme: Scheme) -> Result<CompiledAffected, String> {
+    let mut compiled = CompiledAffected::new(scheme);
+    for (index, range) in entry.ranges()?.iter().enumerate() {
+        compiled
+            .add_range(index, &range.kind, range.events())
+            .map_err(|e| e.to_string())?;
+    }
+    for text in entry.versions() {
+        compiled.add_listed(text);
+    }
+    Ok(compiled)
+}
+
 /// The entry's matches for the installed version (empty when not affected); the entry is
 /// compiled into `cell` on first use.
 fn evaluate_entry(
-    entry: &Affected,
+    entry: &EntryView<'_>,
     cell: &Compiled,
     installed: &mut Installed<'_>,
 ) -> Result<Vec<Match>, String> {
@@ -533,22 +670,17 @@ fn evaluate_entry(
             "{} {}: entry not evaluable: {}",
             entry.ecosystem,
             entry.name,
-            entry.unevaluable.as_deref().unwrap_or("no version scheme")
+            entry.unevaluable.unwrap_or("no version scheme")
         ));
     };
-    let v = &entry.versions;
-    let evaluable_ranges = v
-        .ranges
-        .iter()
-        .any(|r| matches!(r.kind, RangeKind::Ecosystem | RangeKind::Semver));
-    if !evaluable_ranges && v.versions.is_empty() && !v.ranges.is_empty() {
+    if !entry.evaluable_ranges && entry.no_versions && !entry.no_ranges {
         return Err(format!(
             "{} {}: only GIT or unknown ranges, which need a repository to evaluate",
             entry.ecosystem, entry.name
         ));
     }
     let compiled = cell.get_or_init(|| {
-        v.compile(scheme).map_err(|e| {
+        compile(entry, scheme).map_err(|e| {
             format!(
                 "{} {}: ranges do not compile: {e}",
                 entry.ecosystem, entry.name
@@ -581,7 +713,7 @@ fn fixes(matches: &[Match]) -> Vec<String> {
 
 fn language_verdict(
     id: &str,
-    entry: &Affected,
+    entry: &EntryView<'_>,
     cell: &Compiled,
     pkg: &Package,
     installed: &mut Installed<'_>,
@@ -601,43 +733,65 @@ fn language_verdict(
     } else {
         FindingStatus::Fixed
     };
-    let why = format!(
-        "{} {} {}: {shown} ({id})",
-        entry.ecosystem, pkg.name, pkg.version
+    // `{ecosystem} {name} {version}: {shown} ({id})`, without the formatting machinery.
+    let mut why = String::with_capacity(
+        entry.ecosystem.len() + pkg.name.len() + pkg.version.len() + id.len() + 80,
     );
+    for part in [entry.ecosystem, " ", &pkg.name, " ", &pkg.version, ": "] {
+        why.push_str(part);
+    }
+    push_match(&mut why, shown);
+    for part in [" (", id, ")"] {
+        why.push_str(part);
+    }
     Ok(Some((status, fixed, why, None)))
+}
+
+/// Appends `m` as its [`fmt::Display`] writes it.
+fn push_match(out: &mut String, m: &Match) {
+    if m.via_versions_list {
+        out.push_str("listed in the affected versions");
+        return;
+    }
+    if let Some(i) = m.range_index {
+        let _ = write!(out, "range {i}: ");
+    }
+    match m.introduced.as_deref() {
+        Some("0") | None => out.push_str("introduced at the first version"),
+        Some(v) => {
+            out.push_str("introduced ");
+            out.push_str(v);
+        }
+    }
+    let (word, v) = match &m.fixed_or_last_affected {
+        Some(Bound::Fixed(v)) => (", fixed ", v.as_str()),
+        Some(Bound::LastAffected(v)) => (", last affected ", v.as_str()),
+        Some(Bound::Limit(v)) => (", no fix below limit ", v.as_str()),
+        None => (", no fix", ""),
+    };
+    out.push_str(word);
+    out.push_str(v);
 }
 
 fn distro_verdict(
     id: &str,
-    entry: &Affected,
+    entry: &EntryView<'_>,
     cell: &Compiled,
     pkg: &Package,
     target: &Target,
     installed: &mut Installed<'_>,
 ) -> Verdict {
-    let default_facts;
-    let facts = match &entry.distro {
-        Some(f) => f,
-        None => {
-            // An OSV distro record (e.g. `Debian:12` DSA/DLA) without tracker facts: its
-            // ranges carry the fix.
-            default_facts = DistroFacts {
-                release: None,
-                repository: None,
-                source_package: true,
-                status: DistroStatus::Fixed,
-                urgency: None,
-                nodsa: None,
-                note: None,
-            };
-            &default_facts
-        }
-    };
+    // An OSV distro record (e.g. `Debian:12` DSA/DLA) without tracker facts: its ranges
+    // carry the fix.
+    let facts = entry.distro.unwrap_or(DistroView {
+        status: StatusView::Fixed,
+        urgency: None,
+        nodsa: None,
+    });
     let (base, release) = entry
         .ecosystem
         .split_once(':')
-        .unwrap_or((entry.ecosystem.as_str(), ""));
+        .unwrap_or((entry.ecosystem, ""));
     let feed = if base == "Alpine" { "secdb" } else { "tracker" };
     let who = if target.name == pkg.name {
         format!("source {}", target.name)
@@ -645,21 +799,21 @@ fn distro_verdict(
         format!("source {} (binary {})", target.name, pkg.name)
     };
     let head = format!("{base} {release} {feed}: {who} {}", pkg.version);
-    let status = match &facts.status {
-        DistroStatus::NotAffected => return Ok(None),
-        DistroStatus::Fixed => FindingStatus::Fixed,
-        DistroStatus::Unfixed => FindingStatus::Unfixed,
-        DistroStatus::WontFix => FindingStatus::WontFix,
-        DistroStatus::Ignored => FindingStatus::Ignored,
-        DistroStatus::Postponed => FindingStatus::Postponed,
-        DistroStatus::Other(word) => {
+    let status = match facts.status {
+        StatusView::NotAffected => return Ok(None),
+        StatusView::Fixed => FindingStatus::Fixed,
+        StatusView::Unfixed => FindingStatus::Unfixed,
+        StatusView::WontFix => FindingStatus::WontFix,
+        StatusView::Ignored => FindingStatus::Ignored,
+        StatusView::Postponed => FindingStatus::Postponed,
+        StatusView::Other(word) => {
             return Err(format!(
                 "{} {}: tracker status {word:?} is not understood",
                 entry.ecosystem, entry.name
             ));
         }
     };
-    let no_versions = entry.versions.ranges.is_empty() && entry.versions.versions.is_empty();
+    let no_versions = entry.no_ranges && entry.no_versions;
     let matches = if status != FindingStatus::Fixed && no_versions {
         // The tracker says the release's package is affected, whatever its version.
         Vec::new()
@@ -686,7 +840,7 @@ fn distro_verdict(
                 FindingStatus::Ignored => "ignored",
                 _ => "postponed",
             };
-            match facts.nodsa.as_deref().filter(|n| !n.is_empty()) {
+            match facts.nodsa.filter(|n| !n.is_empty()) {
                 Some(reason) => format!("{head}: {word} ({reason}) ({id})"),
                 None => format!("{head}: {word} ({id})"),
             }
@@ -699,7 +853,6 @@ fn distro_verdict(
     };
     let vendor = facts
         .urgency
-        .as_deref()
         .filter(|u| !u.is_empty() && base == "Debian")
         .map(|u| VendorSeverity {
             vendor: "Debian security tracker".into(),
@@ -708,15 +861,23 @@ fn distro_verdict(
     Ok(Some((status, fixed, why, vendor)))
 }
 
-fn preferred_severity(all: &[Severity]) -> Option<Severity> {
-    let rank = |k: &SeverityKind| match k {
-        SeverityKind::CvssV3 => 0,
-        SeverityKind::CvssV4 => 1,
-        SeverityKind::CvssV2 => 2,
-        SeverityKind::Ubuntu => 3,
-        SeverityKind::Other(_) => 4,
+/// The advisory's own rating: CVSS v3 preferred, then v4, v2, Ubuntu's word, others; the
+/// first of the best kind.
+fn preferred_severity(advisory: &CandidateView<'_>) -> Option<Severity> {
+    let rank = |k: &str| match k {
+        "CVSS_V3" => 0,
+        "CVSS_V4" => 1,
+        "CVSS_V2" => 2,
+        "Ubuntu" => 3,
+        _ => 4,
     };
-    all.iter().min_by_key(|s| rank(&s.kind)).cloned()
+    advisory
+        .severity()
+        .min_by_key(|(kind, _)| rank(kind))
+        .map(|(kind, score)| Severity {
+            kind: SeverityKind::from(kind.to_owned()),
+            score: score.to_owned(),
+        })
 }
 
 /// Folds hits about the same vulnerability (same id or a shared alias, transitively) into
@@ -731,7 +892,18 @@ fn dedup(hits: Vec<Hit>) -> Vec<Hit> {
         }
         i
     }
-    let mut owner: HashMap<&str, usize> = HashMap::new();
+    if n == 1 {
+        // Nothing to fold; only the aliases' order and duplicates to settle.
+        let mut hits = hits;
+        if let Some(h) = hits.first_mut() {
+            h.aliases.sort();
+            h.aliases.dedup();
+            let id = &h.id;
+            h.aliases.retain(|a| a != id);
+        }
+        return hits;
+    }
+    let mut owner: HashMap<&str, usize, FastHash> = HashMap::default();
     for (i, h) in hits.iter().enumerate() {
         for key in std::iter::once(&h.id).chain(&h.aliases) {
             match owner.get(key.as_str()) {
