@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Timing helpers for bench/bench.sh (standard library only).
 
-  timing.py run [--runs N] [--warmup N] [--prepare CMD] [--export-json F] -n NAME CMD [-n NAME CMD ...]
+  timing.py run [--runs N] [--warmup N] [--prepare CMD] [--ignore-failure] [--export-json F] -n NAME CMD [-n NAME CMD ...]
       A stand-in for hyperfine when it can't be installed: runs each command (no shell;
       split with shlex) N times, interleaved round by round so background load hits all
       commands alike, runs PREPARE (also without a shell) before every timed run, and
@@ -30,6 +30,8 @@ def cmd_run(argv: list[str]) -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--prepare", default="")
     ap.add_argument("--export-json", required=True)
+    ap.add_argument("--ignore-failure", action="store_true",
+                    help="keep timing commands that exit non-zero (as hyperfine -i)")
     ap.add_argument("-n", "--name", action="append", default=[])
     ap.add_argument("commands", nargs="+")
     a = ap.parse_intermixed_args(argv)
@@ -44,7 +46,7 @@ def cmd_run(argv: list[str]) -> int:
         t0 = time.perf_counter()
         r = subprocess.run(shlex.split(a.commands[i]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dt = time.perf_counter() - t0
-        if r.returncode != 0:
+        if r.returncode != 0 and not a.ignore_failure:
             sys.exit(f"timing.py: `{a.commands[i]}` exited with {r.returncode}")
         return dt
 

@@ -17,10 +17,9 @@ use palisade_harden::image::{ImageFacts, check_image};
 use palisade_harden::profile::Profile;
 use palisade_harden::registry;
 use palisade_harden::report::Report;
-use palisade_image::{OpenOptions, Platform, RegistryOptions};
 use serde_json::{Value, json};
 
-use crate::{SourceArgs, exit, junit, output, sarif};
+use crate::{SourceArgs, exit, junit, open_image, output, sarif};
 
 #[derive(Args, Debug)]
 #[command(
@@ -315,25 +314,6 @@ fn profile(c: &Common) -> Result<Profile> {
     p.include.extend(c.include.iter().cloned());
     p.exclude.extend(c.exclude.iter().cloned());
     Ok(p)
-}
-
-fn open_image(source: &str, args: &SourceArgs) -> Result<palisade_image::Image> {
-    let platform: Platform = args
-        .platform
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))
-        .context("--platform")?;
-    let options = OpenOptions {
-        platform,
-        image: args.image.clone(),
-        registry: RegistryOptions {
-            insecure: args.insecure_registry.clone(),
-            ca_file: args.ca_file.clone(),
-            ..RegistryOptions::default()
-        },
-        ..OpenOptions::default()
-    };
-    Ok(palisade_image::open(source, &options)?)
 }
 
 fn write(c: &Common, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {

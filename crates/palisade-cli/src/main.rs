@@ -3,9 +3,11 @@
 
 mod bench;
 mod db;
+mod gate;
 mod ignore;
 mod junit;
 mod output;
+mod policy;
 mod progress;
 mod sarif;
 mod scan;
@@ -29,6 +31,8 @@ mod exit {
     pub(crate) const OK: u8 = 0;
     /// The input could not be read or is invalid (bad source, corrupt image, bad flags).
     pub(crate) const ERROR: u8 = 2;
+    /// `palisade gate`: the policy refused the image.
+    pub(crate) const DENY: u8 = 1;
     // `palisade scan` returns its `--exit-code N` when findings are left after the filters.
 }
 
@@ -38,7 +42,7 @@ mod exit {
     version,
     about = "Container image trust, vulnerabilities and hardening under one policy",
     long_about = None,
-    after_help = "Exit codes: 0 success, 2 error (unreadable or invalid input); `scan --exit-code N` returns N when findings are left after its filters. Data and caches live in the XDG directories ($XDG_CACHE_HOME/palisade, $XDG_DATA_HOME/palisade/vuln.db)."
+    after_help = "Exit codes: 0 success, 2 error (unreadable or invalid input); `scan --exit-code N` returns N when findings are left after its filters; `gate` returns 1 on deny; `verify` 1 when not verified; `policy test` 1 when a case fails. Data and caches live in the XDG directories ($XDG_CACHE_HOME/palisade, $XDG_DATA_HOME/palisade/vuln.db)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +66,11 @@ enum Command {
     Sign(trust::SignArgs),
     /// Verify an image's signatures: exit 0 verified, 1 not verified, 2 error.
     Verify(trust::VerifyArgs),
+    /// Decide on an image under a policy (signatures, vulnerabilities, hardening, Rego rules):
+    /// exit 0 allow or warn, 1 deny, 2 error.
+    Gate(gate::GateArgs),
+    /// Write, validate and test policies.
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -94,8 +103,10 @@ pub(crate) struct SourceArgs {
     #[arg(long, value_name = "FILE", env = "PALISADE_CA_FILE")]
     ca_file: Option<PathBuf>,
 
-    /// Read every layer again instead of using the layer cache.
-    #[arg(long, env = "PALISADE_NO_CACHE")]
+    /// Read every layer again instead of using the layer cache (and skip the scan-result and
+    /// gate caches). `PALISADE_NO_CACHE=1` (or true, yes, on) does the same.
+    #[arg(long, env = "PALISADE_NO_CACHE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::FalseyValueParser::new())]
     no_cache: bool,
 
     /// The cache directory [default: $XDG_CACHE_HOME/palisade, else ~/.cache/palisade].
@@ -160,6 +171,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Key(args) => trust::key(&args),
         Command::Sign(args) => trust::sign(&args),
         Command::Verify(args) => trust::verify(&args),
+        Command::Gate(args) => gate::run(&args),
+        Command::Policy(args) => policy::run(&args),
     }
 }
 
@@ -170,6 +183,13 @@ pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, 
         let catalog = palisade_catalog::read_sbom(&bytes, path)?;
         return Ok((catalog, None));
     }
+    let image = open_image(source, args)?;
+    let catalog = catalog_image(&image, args)?;
+    Ok((catalog, image.config().created.clone()))
+}
+
+/// Opens an image source (layout, archive, directory or registry) with the common flags.
+pub(crate) fn open_image(source: &str, args: &SourceArgs) -> Result<palisade_image::Image> {
     let platform: Platform = args
         .platform
         .parse()
@@ -185,7 +205,11 @@ pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, 
         },
         ..OpenOptions::default()
     };
-    let image = palisade_image::open(source, &options)?;
+    Ok(palisade_image::open(source, &options)?)
+}
+
+/// Catalogs an opened image, through the layer cache unless `--no-cache`.
+pub(crate) fn catalog_image(image: &palisade_image::Image, args: &SourceArgs) -> Result<Catalog> {
     let cache = if args.no_cache {
         None
     } else {
@@ -196,9 +220,9 @@ pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, 
     };
     let catalog_options = CatalogOptions { cache, threads: 0 };
     let progress = progress::LayerBars::new(image.layers().len(), io::stderr().is_terminal());
-    let catalog = palisade_catalog::catalog_image(&image, &catalog_options, &progress)?;
+    let catalog = palisade_catalog::catalog_image(image, &catalog_options, &progress)?;
     progress.finish();
-    Ok((catalog, image.config().created.clone()))
+    Ok(catalog)
 }
 
 fn read_limited(path: &str) -> Result<Vec<u8>> {

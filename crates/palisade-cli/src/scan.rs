@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use palisade_catalog::Catalog;
 use palisade_vulndb::{Database, Enrichment, Finding, FindingStatus, Matcher, SeverityKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -168,7 +169,7 @@ pub(crate) struct PackageOut {
     pub(crate) name: String,
     pub(crate) version: String,
     #[serde(rename = "type")]
-    kind: String,
+    pub(crate) kind: String,
     pub(crate) purl: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_package: Option<String>,
@@ -283,11 +284,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     let db_path = args.db.path()?;
     // Open the database while the image is read: neither waits for the other.
     let (opened, loaded) = std::thread::scope(|scope| {
-        let opening = scope.spawn(|| -> Result<(Database, palisade_vulndb::Status)> {
-            let db = Database::open_read_only(&db_path)?;
-            let status = db.status()?;
-            Ok((db, status))
-        });
+        let opening = scope.spawn(|| open_db(&db_path));
         let loaded = load_catalog(&args.source, &args.source_args);
         let opened = opening
             .join()
@@ -296,49 +293,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     });
     let (db, status) = opened?;
     let (catalog, _) = loaded?;
-    let cache = if args.source_args.no_cache {
-        None
-    } else {
-        ScanCache::new(args.source_args.cache_dir.clone())
-    };
-    let key = match &cache {
-        Some(_) => Some(ScanCache::key(&db_path, &status, &catalog)?),
-        None => None,
-    };
-    let cached = cache
-        .as_ref()
-        .zip(key.as_deref())
-        .and_then(|(c, k)| c.load(k));
-    let evaluated = match cached {
-        Some(e) => e,
-        None => {
-            let report = Matcher::new(&db)
-                .match_packages(&catalog.packages, catalog.distro.as_ref())
-                .context("matching packages")?;
-            let findings = report
-                .findings
-                .into_iter()
-                .map(|f| evaluate(&db, f))
-                .collect::<Result<Vec<_>>>()?;
-            let skipped = report
-                .skipped
-                .into_iter()
-                .map(|s| SkipOut {
-                    package: s.package.name,
-                    version: s.package.version,
-                    advisory_id: s.advisory_id,
-                    reason: s.reason,
-                })
-                .collect();
-            let e = Evaluated { findings, skipped };
-            if let (Some(c), Some(k)) = (&cache, &key)
-                && let Err(err) = c.store(k, &e)
-            {
-                writeln!(io::stderr(), "warning: scan cache not written: {err:#}")?;
-            }
-            e
-        }
-    };
+    let evaluated = evaluate_catalog(&db, &db_path, &status, &catalog, &args.source_args)?;
 
     let evidence: BTreeMap<&str, &str> = catalog
         .packages
@@ -496,6 +451,65 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     } else {
         args.exit_code
     })
+}
+
+/// Opens the vulnerability database read-only and reads its status.
+pub(crate) fn open_db(path: &Path) -> Result<(Database, palisade_vulndb::Status)> {
+    let db = Database::open_read_only(path)?;
+    let status = db.status()?;
+    Ok((db, status))
+}
+
+/// Matches a catalog against the database and scores every finding, before any filter; read
+/// from (and written to) the scan-result cache unless `--no-cache`.
+pub(crate) fn evaluate_catalog(
+    db: &Database,
+    db_path: &Path,
+    status: &palisade_vulndb::Status,
+    catalog: &Catalog,
+    source_args: &SourceArgs,
+) -> Result<Evaluated> {
+    let cache = if source_args.no_cache {
+        None
+    } else {
+        ScanCache::new(source_args.cache_dir.clone())
+    };
+    let key = match &cache {
+        Some(_) => Some(ScanCache::key(db_path, status, catalog)?),
+        None => None,
+    };
+    if let Some(hit) = cache
+        .as_ref()
+        .zip(key.as_deref())
+        .and_then(|(c, k)| c.load(k))
+    {
+        return Ok(hit);
+    }
+    let report = Matcher::new(db)
+        .match_packages(&catalog.packages, catalog.distro.as_ref())
+        .context("matching packages")?;
+    let findings = report
+        .findings
+        .into_iter()
+        .map(|f| evaluate(db, f))
+        .collect::<Result<Vec<_>>>()?;
+    let skipped = report
+        .skipped
+        .into_iter()
+        .map(|s| SkipOut {
+            package: s.package.name,
+            version: s.package.version,
+            advisory_id: s.advisory_id,
+            reason: s.reason,
+        })
+        .collect();
+    let e = Evaluated { findings, skipped };
+    if let (Some(c), Some(k)) = (&cache, &key)
+        && let Err(err) = c.store(k, &e)
+    {
+        writeln!(io::stderr(), "warning: scan cache not written: {err:#}")?;
+    }
+    Ok(e)
 }
 
 fn keep(args: &ScanArgs, f: &FindingOut) -> bool {

@@ -332,12 +332,16 @@ fn read_trust_file(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Reads a Sigstore `trusted_root.json`.
+pub(crate) fn load_trust_root(path: &Path) -> Result<TrustRoot> {
+    TrustRoot::from_json(&read_trust_file(path)?)
+        .with_context(|| format!("reading the trusted root {}", path.display()))
+}
+
 /// The trust root from --trusted-root or --ca-roots [--ca-intermediates] [--rekor-key].
 fn trust_root(args: &VerifyArgs) -> Result<Option<TrustRoot>> {
     if let Some(path) = &args.trusted_root {
-        let root = TrustRoot::from_json(&read_trust_file(path)?)
-            .with_context(|| format!("reading the trusted root {}", path.display()))?;
-        return Ok(Some(root));
+        return load_trust_root(path).map(Some);
     }
     let Some(roots) = &args.ca_roots else {
         return Ok(None);
@@ -474,7 +478,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (Howard Hinnant's civil_from_days).
-fn utc(secs: i64) -> String {
+pub(crate) fn utc(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;

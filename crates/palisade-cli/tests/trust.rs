@@ -13,108 +13,23 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use palisade_image::{Descriptor, Digest, RegistryClient, RegistryOptions, media_type};
+use palisade_image::{Descriptor, Digest, RegistryClient, media_type};
 use palisade_trust::cosign::{
     SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignatureManifest, signature_tag,
 };
 use serde_json::{Value, json};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn run_script(args: &[&str]) -> Output {
-    let out = Command::new("bash")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{Registry, repo_root, run_script};
 
 /// Builds (once, cached on disk) the testbed images and the trixie root with skopeo 1.18.
 fn testbed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = repo_root().join("target/testbed");
-        run_script(&["testbed/build-images.sh", out.to_str().unwrap()]);
+        let out = common::testbed().to_path_buf();
         run_script(&["testbed/skopeo-trixie.sh", "build"]);
         out
     })
-}
-
-/// A registry of our own, stopped on drop.
-struct Registry {
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Registry {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_script(&["testbed/registry.sh", "start", dir.path().to_str().unwrap()]);
-        let addr = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Self { dir, addr }
-    }
-
-    fn client(&self) -> RegistryClient {
-        RegistryClient::new(&self.addr, &RegistryOptions::default()).unwrap()
-    }
-
-    /// Copies a testbed image (`base` or `app`) to `repo:tag` with bookworm's skopeo.
-    fn push(&self, image: &str, repo_tag: &str) -> Digest {
-        let src = format!("oci:{}/oci:{image}", testbed().display());
-        let dst = format!("docker://{}/{repo_tag}", self.addr);
-        let out = Command::new("skopeo")
-            .args([
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                &src,
-                &dst,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self.digest_of(repo_tag)
-    }
-
-    fn digest_of(&self, repo_tag: &str) -> Digest {
-        let (repo, tag) = repo_tag.split_once(':').unwrap();
-        self.client()
-            .head_manifest(repo, tag, media_type::ACCEPT_MANIFESTS)
-            .unwrap()
-            .unwrap()
-            .digest
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .args([
-                "testbed/registry.sh",
-                "stop",
-                self.dir.path().to_str().unwrap(),
-            ])
-            .current_dir(repo_root())
-            .output();
-    }
 }
 
 fn palisade(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use palisade_image::{Digest, RegistryClient, RegistryOptions, media_type};
 use serde_json::Value;
 
 pub(crate) fn repo_root() -> PathBuf {
@@ -153,4 +154,85 @@ pub(crate) fn validate(kind: &str, file: &Path) {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+}
+
+/// Runs a repository script (from the repository root) and asserts it succeeded.
+pub(crate) fn run_script(args: &[&str]) -> Output {
+    let out = Command::new("bash")
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A registry of our own, stopped on drop.
+pub(crate) struct Registry {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) addr: String,
+}
+
+impl Registry {
+    pub(crate) fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_script(&["testbed/registry.sh", "start", dir.path().to_str().unwrap()]);
+        let addr = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Self { dir, addr }
+    }
+
+    pub(crate) fn client(&self) -> RegistryClient {
+        RegistryClient::new(&self.addr, &RegistryOptions::default()).unwrap()
+    }
+
+    /// Copies a testbed image (`base` or `app`) to `repo:tag` with bookworm's skopeo.
+    pub(crate) fn push(&self, image: &str, repo_tag: &str) -> Digest {
+        let src = format!("oci:{}/oci:{image}", testbed().display());
+        let dst = format!("docker://{}/{repo_tag}", self.addr);
+        let out = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                &src,
+                &dst,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.digest_of(repo_tag)
+    }
+
+    pub(crate) fn digest_of(&self, repo_tag: &str) -> Digest {
+        let (repo, tag) = repo_tag.split_once(':').unwrap();
+        self.client()
+            .head_manifest(repo, tag, media_type::ACCEPT_MANIFESTS)
+            .unwrap()
+            .unwrap()
+            .digest
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .args([
+                "testbed/registry.sh",
+                "stop",
+                self.dir.path().to_str().unwrap(),
+            ])
+            .current_dir(repo_root())
+            .output();
+    }
 }

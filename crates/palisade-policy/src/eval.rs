@@ -1,0 +1,796 @@
+//! Evaluation: one input document through every section of the policy into one decision.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use palisade_image::Reference;
+use palisade_trust::rules::{ImageFacts, glob_match};
+use serde_json::json;
+
+use crate::date::parse_rfc3339;
+use crate::decision::{
+    DECISION_SCHEMA, Decision, Effect, Evaluated, ExceptionRef, ExceptionReport, ExceptionStatus,
+    ImageRef, PolicyRef, Reason, Section, Summary, Verdict,
+};
+use crate::error::{ErrorKind, PolicyError};
+use crate::input::{FindingInput, Input};
+use crate::policy::{DenyOn, Exception, OnMatch, Policy};
+
+/// A decision and the lines that explain how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The decision document.
+    pub decision: Decision,
+    /// Human-readable lines for `--explain`: each section, thresholds used, each rule, each
+    /// exception considered.
+    pub trace: Vec<String>,
+}
+
+/// What an exception can be matched against.
+enum Target {
+    None,
+    Finding { ids: Vec<String>, package: String },
+    Check { id: String },
+}
+
+struct Pending {
+    reason: Reason,
+    target: Target,
+}
+
+fn reason(
+    effect: Effect,
+    section: Section,
+    code: &str,
+    rule: &str,
+    subject: serde_json::Value,
+    message: String,
+    fix: Option<String>,
+) -> Reason {
+    Reason {
+        effect,
+        section,
+        code: code.to_owned(),
+        rule: rule.to_owned(),
+        subject,
+        message,
+        fix,
+        exception: None,
+    }
+}
+
+fn effect_of(m: OnMatch) -> Option<Effect> {
+    match m {
+        OnMatch::Deny => Some(Effect::Deny),
+        OnMatch::Warn => Some(Effect::Warn),
+        OnMatch::Ignore => None,
+    }
+}
+
+fn eval_error(path: &str, message: String) -> PolicyError {
+    PolicyError::new(ErrorKind::Eval, path, 0, 0, message)
+}
+
+impl Policy {
+    /// Decides on one image. Pure: the same policy and input give byte-identical decisions.
+    /// The environment is `input.environment`, else the policy's default.
+    ///
+    /// # Errors
+    /// [`PolicyError`] of kind [`ErrorKind::Eval`] when `input.now` is not RFC 3339 or a Rego
+    /// rule fails at run time (error, time limit, result of the wrong shape).
+    pub fn evaluate(&self, input: &Input) -> Result<Evaluation, PolicyError> {
+        let env = self
+            .environment(Some(input.environment.as_str()))
+            .to_owned();
+        let Some(now) = parse_rfc3339(&input.now) else {
+            return Err(eval_error(
+                "input",
+                format!("now: {:?} is not an RFC 3339 timestamp", input.now),
+            ));
+        };
+        let today = now.div_euclid(86_400);
+        let mut trace = vec![format!(
+            "policy {} (sha256 {}), environment {env}, now {}",
+            self.name, self.sha256, input.now
+        )];
+        let image_name = image_name(input);
+        let mut pending = Vec::new();
+
+        self.eval_sources(input, &image_name, &mut pending, &mut trace);
+        self.eval_vulns(input, &env, now, &mut pending, &mut trace);
+        self.eval_hardening(input, &env, &mut pending, &mut trace);
+        self.eval_rules(input, &env, &mut pending, &mut trace)?;
+
+        // Exceptions.
+        let mut matched = vec![0usize; self.exceptions.len()];
+        let mut reasons = Vec::with_capacity(pending.len());
+        for p in pending {
+            let mut r = p.reason;
+            let mut applied: Option<&Exception> = None;
+            let mut expired: Option<&Exception> = None;
+            for (i, e) in self.exceptions.iter().enumerate() {
+                if !exception_matches(e, &p.target, &image_name, &env) {
+                    continue;
+                }
+                matched[i] += 1;
+                if today <= e.expires_day {
+                    applied.get_or_insert(e);
+                } else {
+                    expired.get_or_insert(e);
+                }
+            }
+            if let Some(e) = applied {
+                trace.push(format!(
+                    "exception {} applies to {} ({})",
+                    e.name, r.code, r.message
+                ));
+                r.effect = Effect::Excepted;
+                r.exception = Some(exception_ref(e, ExceptionStatus::Applied));
+            } else if let Some(e) = expired {
+                trace.push(format!(
+                    "exception {} would apply to {} but expired on {}",
+                    e.name, r.code, e.expires
+                ));
+                let _ = write!(r.message, "; exception {} expired on {}", e.name, e.expires);
+                r.exception = Some(exception_ref(e, ExceptionStatus::Expired));
+            }
+            reasons.push(r);
+        }
+        let exceptions: Vec<ExceptionReport> = self
+            .exceptions
+            .iter()
+            .zip(&matched)
+            .map(|(e, &n)| {
+                let status = if today > e.expires_day {
+                    ExceptionStatus::Expired
+                } else if n > 0 {
+                    ExceptionStatus::Applied
+                } else {
+                    ExceptionStatus::Unused
+                };
+                trace.push(format!(
+                    "exception {}: {} (matched {n}, expires {})",
+                    e.name,
+                    status.as_str(),
+                    e.expires
+                ));
+                ExceptionReport {
+                    name: e.name.clone(),
+                    status,
+                    reason: e.reason.clone(),
+                    approved_by: e.approved_by.clone(),
+                    expires: e.expires.clone(),
+                    matched: n,
+                }
+            })
+            .collect();
+
+        // Deterministic order, no duplicates.
+        let mut keyed: Vec<(String, Reason)> = reasons
+            .into_iter()
+            .map(|r| {
+                let key = serde_json::to_string(&r.subject).unwrap_or_default();
+                (key, r)
+            })
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| {
+            (a.effect, a.section, &a.code, ka, &a.message, &a.rule)
+                .cmp(&(b.effect, b.section, &b.code, kb, &b.message, &b.rule))
+        });
+        keyed.dedup_by(|(ka, a), (kb, b)| ka == kb && a == b);
+        let reasons: Vec<Reason> = keyed.into_iter().map(|(_, r)| r).collect();
+
+        let mut summary = Summary::default();
+        for r in &reasons {
+            match r.effect {
+                Effect::Deny => summary.deny += 1,
+                Effect::Warn => summary.warn += 1,
+                Effect::Excepted => summary.excepted += 1,
+            }
+        }
+        let decision = if summary.deny > 0 {
+            Verdict::Deny
+        } else if summary.warn > 0 {
+            Verdict::Warn
+        } else {
+            Verdict::Allow
+        };
+        trace.push(format!(
+            "decision {}: {} deny, {} warn, {} excepted",
+            match decision {
+                Verdict::Allow => "allow",
+                Verdict::Warn => "warn",
+                Verdict::Deny => "deny",
+            },
+            summary.deny,
+            summary.warn,
+            summary.excepted
+        ));
+        Ok(Evaluation {
+            decision: Decision {
+                schema: DECISION_SCHEMA,
+                decision,
+                environment: env,
+                now: input.now.clone(),
+                policy: PolicyRef {
+                    name: self.name.clone(),
+                    version: self.version,
+                    sha256: self.sha256.clone(),
+                },
+                image: ImageRef {
+                    reference: input.image.reference.clone(),
+                    digest: input.image.digest.clone(),
+                },
+                evaluated: Evaluated {
+                    trust: self.sources.is_some(),
+                    vulnerabilities: self.vulnerabilities.is_some(),
+                    hardening: self.hardening.is_some(),
+                    rules: self.rules.len(),
+                },
+                reasons,
+                exceptions,
+                summary,
+            },
+            trace,
+        })
+    }
+
+    fn eval_sources(
+        &self,
+        input: &Input,
+        image_name: &str,
+        out: &mut Vec<Pending>,
+        trace: &mut Vec<String>,
+    ) {
+        let Some(sources) = &self.sources else {
+            trace.push("sources: not configured".into());
+            return;
+        };
+        let subject = json!({ "image": image_name });
+        let push = |out: &mut Vec<Pending>, code: &str, rule: &str, subject, message, fix| {
+            out.push(Pending {
+                reason: reason(
+                    Effect::Deny,
+                    Section::Sources,
+                    code,
+                    rule,
+                    subject,
+                    message,
+                    fix,
+                ),
+                target: Target::None,
+            });
+        };
+        let Some(reference) = reference_of(input) else {
+            push(
+                out,
+                "untrusted-source",
+                "sources",
+                subject,
+                format!(
+                    "{:?} is not a valid image reference",
+                    input.image.reference.chars().take(256).collect::<String>()
+                ),
+                None,
+            );
+            return;
+        };
+        let (signers, errors, verified) = match &input.trust {
+            Some(t) => (
+                t.signers.iter().cloned().collect::<BTreeSet<_>>(),
+                t.errors.clone(),
+                true,
+            ),
+            None => (BTreeSet::new(), Vec::new(), false),
+        };
+        if !verified {
+            trace.push(
+                "sources: no signature verification in the input; no signer counts as verified"
+                    .into(),
+            );
+        }
+        let facts = ImageFacts {
+            reference,
+            digest: input.image.digest.clone(),
+            signers: signers.clone(),
+        };
+        let d = sources.evaluate(&facts);
+        let rule_name = d.rule.clone().unwrap_or_else(|| "default".into());
+        trace.push(format!(
+            "sources: rule {rule_name} ({}), default {}",
+            if d.allowed { "allowed" } else { "denied" },
+            match sources.default {
+                palisade_trust::rules::Action::Allow => "allow",
+                palisade_trust::rules::Action::Deny => "deny",
+            }
+        ));
+        for s in &d.satisfied {
+            trace.push(format!("sources: ok {}: {}", s.code, s.message));
+        }
+        let rule = sources
+            .rules
+            .iter()
+            .find(|r| Some(&r.name) == d.rule.as_ref());
+        // The trust crate reports missing `all_of` signers in order, then `any_of`.
+        let mut missing_all = rule
+            .map(|r| {
+                r.signers
+                    .all_of
+                    .iter()
+                    .filter(|s| !signers.iter().any(|v| glob_match(s, v, false)))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter();
+        for r in &d.denied_because {
+            match r.code {
+                "no-matching-source" | "source-denied" => push(
+                    out,
+                    "untrusted-source",
+                    &rule_name,
+                    subject.clone(),
+                    r.message.clone(),
+                    Some(
+                        "Use an image from a trusted source, or add a rule for it to sources.rules"
+                            .into(),
+                    ),
+                ),
+                "digest-required" => push(
+                    out,
+                    "digest-required",
+                    &rule_name,
+                    subject.clone(),
+                    r.message.clone(),
+                    Some(format!(
+                        "Refer to the image by digest: {image_name}@sha256:…"
+                    )),
+                ),
+                "tag-denied" => push(
+                    out,
+                    "tag-denied",
+                    &rule_name,
+                    json!({ "image": image_name, "tag": facts.reference.tag().unwrap_or("latest") }),
+                    r.message.clone(),
+                    Some("Use an immutable version tag or a digest".into()),
+                ),
+                code => {
+                    let signer = if code == "signer-missing" {
+                        missing_all.next()
+                    } else {
+                        rule.and_then(|r| r.signers.any_of.first().cloned())
+                    }
+                    .unwrap_or_default();
+                    let invalid = signers.is_empty() && !errors.is_empty();
+                    let mut message = r.message.clone();
+                    if !verified {
+                        message.push_str(" (signatures were not verified)");
+                    } else if invalid {
+                        let _ = write!(
+                            message,
+                            " ({} signature(s) failed to verify: {})",
+                            errors.len(),
+                            errors.join("; ")
+                        );
+                    }
+                    push(
+                        out,
+                        if invalid {
+                            "signature-invalid"
+                        } else {
+                            "signature-missing"
+                        },
+                        &rule_name,
+                        json!({ "image": image_name, "signer": signer }),
+                        message,
+                        Some(format!(
+                            "Sign the image with key {signer}: palisade sign --key {signer}.key {}",
+                            input.image.reference
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    fn eval_vulns(
+        &self,
+        input: &Input,
+        env: &str,
+        now: i64,
+        out: &mut Vec<Pending>,
+        trace: &mut Vec<String>,
+    ) {
+        let Some(v) = &self.vulnerabilities else {
+            trace.push("vulnerabilities: not configured".into());
+            return;
+        };
+        let s = v.get(env);
+        trace.push(format!(
+            "vulnerabilities ({env}): max_cvss {}, severities [{}], ignore_unfixed {}, kev {}, epss {}, max_db_age_days {}",
+            s.max_cvss.map_or_else(|| "none".into(), |m| m.to_string()),
+            s.severities.join(", "),
+            s.ignore_unfixed,
+            s.kev.as_str(),
+            s.epss.map_or_else(|| "none".into(), |(a, e)| format!("above {a}: {}", e.as_str())),
+            s.max_db_age_days.map_or_else(|| "none".into(), |d| d.to_string()),
+        ));
+        let Some(vi) = &input.vulnerabilities else {
+            out.push(Pending {
+                reason: reason(
+                    Effect::Deny,
+                    Section::Vulnerabilities,
+                    "input-missing",
+                    "vulnerabilities",
+                    json!({}),
+                    "the policy requires a vulnerability scan but the input has none".into(),
+                    Some("Scan the image (palisade gate does this when the policy has a vulnerabilities section)".into()),
+                ),
+                target: Target::None,
+            });
+            return;
+        };
+        // Database freshness.
+        let built = vi.db_built.as_deref().and_then(parse_rfc3339);
+        match (built, s.max_db_age_days) {
+            (None, limit) => {
+                let what = match &vi.db_built {
+                    Some(b) => format!(
+                        "the vulnerability database build time {:?} is not RFC 3339",
+                        b.chars().take(64).collect::<String>()
+                    ),
+                    None => "the vulnerability database build time is unknown".into(),
+                };
+                out.push(Pending {
+                    reason: reason(
+                        if limit.is_some() {
+                            Effect::Deny
+                        } else {
+                            Effect::Warn
+                        },
+                        Section::Vulnerabilities,
+                        "db-missing",
+                        "max_db_age_days",
+                        json!({}),
+                        what,
+                        Some("Update the vulnerability database: palisade db update".into()),
+                    ),
+                    target: Target::None,
+                });
+            }
+            (Some(b), Some(max)) => {
+                let age = (now - b).div_euclid(86_400);
+                trace.push(format!(
+                    "vulnerabilities: database is {age} day(s) old (max {max})"
+                ));
+                if age > i64::try_from(max).unwrap_or(i64::MAX) {
+                    out.push(Pending {
+                        reason: reason(
+                            Effect::Deny,
+                            Section::Vulnerabilities,
+                            "db-too-old",
+                            "max_db_age_days",
+                            json!({ "db_built": vi.db_built }),
+                            format!("the vulnerability database is {age} days old, older than max_db_age_days {max} (environment {env})"),
+                            Some("Update the vulnerability database: palisade db update".into()),
+                        ),
+                        target: Target::None,
+                    });
+                }
+            }
+            (Some(_), None) => {}
+        }
+        let mut skipped = 0usize;
+        for f in &vi.findings {
+            if s.ignore_unfixed && f.fixed_versions.is_empty() {
+                skipped += 1;
+                continue;
+            }
+            let mut crossed: Vec<(Effect, &str, &str, String)> = Vec::new();
+            if let (Some(max), Some(c)) = (s.max_cvss, &f.cvss)
+                && c.score > max
+            {
+                crossed.push((
+                    Effect::Deny,
+                    "cvss-above-threshold",
+                    "max_cvss",
+                    format!("CVSS {} is above max_cvss {max}", c.score),
+                ));
+            }
+            let sev = f.severity.to_ascii_uppercase();
+            if s.severities.contains(&sev) {
+                crossed.push((
+                    Effect::Deny,
+                    "severity-denied",
+                    "severities",
+                    format!("severity {sev} is denied"),
+                ));
+            }
+            if f.kev
+                && let Some(e) = effect_of(s.kev)
+            {
+                crossed.push((
+                    e,
+                    "kev-listed",
+                    "kev",
+                    "it is listed in CISA KEV (known exploited)".into(),
+                ));
+            }
+            if let (Some((above, action)), Some(p)) = (s.epss, f.epss)
+                && p > above
+                && let Some(e) = effect_of(action)
+            {
+                crossed.push((
+                    e,
+                    "epss-above-threshold",
+                    "epss",
+                    format!("EPSS {p} is above {above}"),
+                ));
+            }
+            let Some(strongest) = crossed.iter().map(|c| c.0).min() else {
+                continue;
+            };
+            let Some(primary) = crossed.iter().find(|c| c.0 == strongest) else {
+                continue;
+            };
+            let message = format!(
+                "{} in {} {}: {} (environment {env})",
+                advisory_label(f),
+                f.package.name,
+                f.package.version,
+                crossed
+                    .iter()
+                    .map(|c| c.3.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            let fix = if f.fixed_versions.is_empty() {
+                Some(format!(
+                    "No fixed version of {} is known; if the risk is accepted, add an exception with a reason and an expiry",
+                    f.package.name
+                ))
+            } else {
+                Some(format!(
+                    "Upgrade {} to {}",
+                    f.package.name,
+                    f.fixed_versions.join(" or ")
+                ))
+            };
+            let mut ids = vec![f.id.clone()];
+            ids.extend(f.aliases.iter().cloned());
+            out.push(Pending {
+                reason: reason(
+                    strongest,
+                    Section::Vulnerabilities,
+                    primary.1,
+                    primary.2,
+                    json!({
+                        "advisory": f.id,
+                        "aliases": f.aliases,
+                        "package": f.package.name,
+                        "version": f.package.version,
+                        "fixed_versions": f.fixed_versions,
+                        "thresholds": crossed.iter().map(|c| c.1).collect::<Vec<_>>(),
+                    }),
+                    message,
+                    fix,
+                ),
+                target: Target::Finding {
+                    ids,
+                    package: f.package.name.clone(),
+                },
+            });
+        }
+        trace.push(format!(
+            "vulnerabilities: {} finding(s), {skipped} skipped as unfixed",
+            vi.findings.len()
+        ));
+    }
+
+    fn eval_hardening(
+        &self,
+        input: &Input,
+        env: &str,
+        out: &mut Vec<Pending>,
+        trace: &mut Vec<String>,
+    ) {
+        let Some(h) = &self.hardening else {
+            trace.push("hardening: not configured".into());
+            return;
+        };
+        let s = h.get(env);
+        trace.push(format!(
+            "hardening ({env}): level {}, include [{}], exclude [{}], deny_on {}",
+            s.level,
+            s.include.join(", "),
+            s.exclude.join(", "),
+            s.deny_on.as_str()
+        ));
+        let Some(hi) = &input.hardening else {
+            out.push(Pending {
+                reason: reason(
+                    Effect::Deny,
+                    Section::Hardening,
+                    "input-missing",
+                    "hardening",
+                    json!({}),
+                    "the policy requires hardening checks but the input has none".into(),
+                    Some("Run the image hardening checks (palisade gate does this when the policy has a hardening section)".into()),
+                ),
+                target: Target::None,
+            });
+            return;
+        };
+        let mut considered = 0usize;
+        for c in &hi.results {
+            let selected = c.level.max(1) <= s.level
+                && (s.include.is_empty()
+                    || s.include
+                        .iter()
+                        .any(|g| palisade_harden::profile::glob_match(g, &c.id)))
+                && !s
+                    .exclude
+                    .iter()
+                    .any(|g| palisade_harden::profile::glob_match(g, &c.id));
+            if !selected {
+                continue;
+            }
+            considered += 1;
+            let effect = match (c.status.as_str(), s.deny_on) {
+                ("fail", DenyOn::Fail | DenyOn::Warn) | ("warn", DenyOn::Warn) => Effect::Deny,
+                ("fail" | "warn", _) => Effect::Warn,
+                _ => continue,
+            };
+            let mut message = format!("{} {}: {}", c.id, c.title, c.status);
+            if !c.message.is_empty() {
+                let _ = write!(message, ": {}", c.message);
+            }
+            out.push(Pending {
+                reason: reason(
+                    effect,
+                    Section::Hardening,
+                    "check-failed",
+                    &c.id,
+                    json!({ "check": c.id, "title": c.title, "status": c.status }),
+                    message,
+                    (!c.remediation.is_empty()).then(|| c.remediation.clone()),
+                ),
+                target: Target::Check { id: c.id.clone() },
+            });
+        }
+        trace.push(format!(
+            "hardening: {considered} of {} result(s) selected",
+            hi.results.len()
+        ));
+    }
+
+    fn eval_rules(
+        &self,
+        input: &Input,
+        env: &str,
+        out: &mut Vec<Pending>,
+        trace: &mut Vec<String>,
+    ) -> Result<(), PolicyError> {
+        if self.rules.is_empty() {
+            return Ok(());
+        }
+        let mut doc = input.clone();
+        env.clone_into(&mut doc.environment);
+        let json = serde_json::to_string(&doc)
+            .map_err(|e| eval_error(&self.path, format!("serializing the input: {e}")))?;
+        for rule in &self.rules {
+            let output = rule.evaluate(&json).map_err(|e| {
+                eval_error(
+                    &rule.origin,
+                    format!("rule {:?} ({}): {e}", rule.name, rule.package),
+                )
+            })?;
+            trace.push(format!(
+                "rule {} ({}): {} deny, {} warn",
+                rule.name,
+                rule.package,
+                output.deny.len(),
+                output.warn.len()
+            ));
+            for (effect, code, items) in [
+                (Effect::Deny, "rego-deny", output.deny),
+                (Effect::Warn, "rego-warn", output.warn),
+            ] {
+                for m in items {
+                    out.push(Pending {
+                        reason: reason(
+                            effect,
+                            Section::Rules,
+                            code,
+                            &rule.name,
+                            json!({ "rule": rule.name }),
+                            m.msg,
+                            m.fix,
+                        ),
+                        target: Target::None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn advisory_label(f: &FindingInput) -> String {
+    if f.aliases.is_empty() {
+        f.id.clone()
+    } else {
+        format!("{} ({})", f.id, f.aliases.join(", "))
+    }
+}
+
+/// `registry/repository` from the input (parsed from the reference when the fields are empty).
+fn image_name(input: &Input) -> String {
+    if !input.image.registry.is_empty() && !input.image.repository.is_empty() {
+        return format!("{}/{}", input.image.registry, input.image.repository);
+    }
+    input
+        .image
+        .reference
+        .parse::<Reference>()
+        .map_or_else(|_| input.image.reference.clone(), |r| r.name())
+}
+
+fn reference_of(input: &Input) -> Option<Reference> {
+    if let Ok(r) = input.image.reference.parse::<Reference>() {
+        return Some(r);
+    }
+    let i = &input.image;
+    if i.registry.is_empty() || i.repository.is_empty() {
+        return None;
+    }
+    let mut s = format!("{}/{}", i.registry, i.repository);
+    if let Some(t) = &i.tag {
+        let _ = write!(s, ":{t}");
+    }
+    s.parse().ok()
+}
+
+fn exception_matches(e: &Exception, target: &Target, image: &str, env: &str) -> bool {
+    if let Some(envs) = &e.environments
+        && !envs.iter().any(|x| x == env)
+    {
+        return false;
+    }
+    if !e.images.is_empty() && !e.images.iter().any(|g| glob_match(g, image, true)) {
+        return false;
+    }
+    match target {
+        Target::None => false,
+        Target::Finding { ids, package } => {
+            if !e.checks.is_empty() || (e.advisories.is_empty() && e.packages.is_empty()) {
+                return false;
+            }
+            let up = |s: &str| s.to_ascii_uppercase();
+            (e.advisories.is_empty()
+                || e.advisories
+                    .iter()
+                    .any(|g| ids.iter().any(|id| glob_match(&up(g), &up(id), false))))
+                && (e.packages.is_empty()
+                    || e.packages
+                        .iter()
+                        .any(|g| glob_match(&up(g), &up(package), false)))
+        }
+        Target::Check { id } => {
+            !e.checks.is_empty()
+                && e.checks
+                    .iter()
+                    .any(|g| palisade_harden::profile::glob_match(g, id))
+        }
+    }
+}
+
+fn exception_ref(e: &Exception, status: ExceptionStatus) -> ExceptionRef {
+    ExceptionRef {
+        name: e.name.clone(),
+        status,
+        reason: e.reason.clone(),
+        approved_by: e.approved_by.clone(),
+        expires: e.expires.clone(),
+    }
+}

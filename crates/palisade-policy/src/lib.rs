@@ -1,0 +1,54 @@
+//! The one policy file of Palisade (trusted sources, vulnerability thresholds, hardening
+//! profile, exceptions with expiry and justification, custom Rego rules) and its evaluation
+//! into one decision — allow, warn or deny — with every reason attached.
+//!
+//! Not for: gathering facts. The caller (the CLI's `palisade gate`, later the server) verifies
+//! signatures, scans and runs hardening checks, and hands the results over as an [`Input`]
+//! document; this crate reads only the policy file, the Rego files it names and policy-test
+//! files, and never the clock (`input.now` is the clock).
+//!
+//! ```
+//! use palisade_policy::{Input, Policy};
+//!
+//! let policy = Policy::parse(
+//!     "version: 1\nvulnerabilities:\n  max_cvss: 8.9\n",
+//!     "policy.yaml",
+//!     std::path::Path::new("."),
+//! )?;
+//! let input: Input = serde_json::from_str(
+//!     r#"{"now": "2026-11-28T22:00:00Z", "image": {"reference": "registry.acme.com/app:1"},
+//!         "vulnerabilities": {"db_built": "2026-11-28T00:00:00Z", "findings": []}}"#,
+//! ).expect("valid input");
+//! let evaluation = policy.evaluate(&input)?;
+//! assert_eq!(evaluation.decision.summary.deny, 0);
+//! # Ok::<(), palisade_policy::PolicyError>(())
+//! ```
+
+mod date;
+mod decision;
+mod error;
+mod eval;
+mod glob;
+mod input;
+mod model;
+mod policy;
+mod rego;
+mod starter;
+mod testing;
+
+pub use decision::{
+    DECISION_SCHEMA, Decision, Effect, Evaluated, ExceptionRef, ExceptionReport, ExceptionStatus,
+    ImageRef, PolicyRef, Reason, Section, Summary, Verdict,
+};
+pub use error::{Diagnostic, ErrorKind, PolicyError};
+pub use eval::Evaluation;
+pub use input::{
+    CheckInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, PackageInput,
+    SbomInput, TrustInput, VulnInput,
+};
+pub use policy::{Keyless, MAX_ITEMS, MAX_POLICY_BYTES, Needs, Policy};
+pub use starter::STARTER_POLICY;
+pub use testing::{CaseResult, TestReport, run_tests};
+
+/// The JSON Schema (draft 2020-12) of the policy file.
+pub const POLICY_SCHEMA: &str = include_str!("../policy.schema.json");

@@ -1,0 +1,909 @@
+//! Loading and validating the policy file into an immutable [`Policy`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use palisade_harden::check::Level;
+use palisade_harden::profile::Profile;
+use palisade_trust::rules::{Action, Signers, SourceRule, TagRules, TrustedSources};
+use serde_saphyr::Location;
+use sha2::{Digest as _, Sha256};
+
+use crate::date::parse_date;
+use crate::error::{Diagnostic, ErrorKind, PolicyError};
+use crate::glob::check_glob;
+use crate::model::{
+    RawDenyOn, RawEffect, RawHardening, RawHardeningSettings, RawPolicy, RawSources,
+    RawVulnSettings, RawVulns, S,
+};
+use crate::rego::RegoRule;
+
+/// The largest policy file (and Rego file) read, in bytes.
+pub const MAX_POLICY_BYTES: usize = 1 << 20;
+/// The most exceptions, and the most Rego rules, a policy may have.
+pub const MAX_ITEMS: usize = 1000;
+
+const SEVERITIES: &[&str] = &["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"];
+
+/// A compiled, validated policy. Cheap to share; evaluation never mutates it.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) path: String,
+    pub(crate) name: String,
+    pub(crate) declared_name: Option<String>,
+    pub(crate) version: u64,
+    pub(crate) sha256: String,
+    pub(crate) default_environment: Option<String>,
+    pub(crate) keys: BTreeMap<String, PathBuf>,
+    pub(crate) keyless: BTreeMap<String, Keyless>,
+    pub(crate) sources: Option<TrustedSources>,
+    pub(crate) vulnerabilities: Option<Scoped<VulnSettings>>,
+    pub(crate) hardening: Option<Scoped<HardeningSettings>>,
+    pub(crate) exceptions: Vec<Exception>,
+    pub(crate) rules: Vec<RegoRule>,
+}
+
+/// A named keyless (Fulcio certificate) identity from `sources.keyless`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyless {
+    /// The certificate's subject (SAN): an exact value, or a regular expression when
+    /// `identity_regexp` is true.
+    pub identity: String,
+    /// Whether `identity` is a regular expression.
+    pub identity_regexp: bool,
+    /// The OIDC issuer.
+    pub issuer: String,
+    /// The offline trust root (`trusted_root.json`), resolved against the policy's directory.
+    pub trusted_root: Option<PathBuf>,
+}
+
+/// What the caller must gather before calling [`Policy::evaluate`] for an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Needs {
+    /// Signature verification (the policy has a `sources` section).
+    pub trust: bool,
+    /// A vulnerability scan (the policy has a `vulnerabilities` section, or Rego rules).
+    pub vulnerabilities: bool,
+    /// Hardening checks of the image (the policy has a `hardening` section, or Rego rules).
+    pub hardening: bool,
+    /// An SBOM summary (the policy has Rego rules, which may read `input.sbom`).
+    pub sbom: bool,
+}
+
+/// A setting with per-environment overrides already merged.
+#[derive(Debug, Clone)]
+pub(crate) struct Scoped<T> {
+    pub(crate) base: T,
+    pub(crate) environments: BTreeMap<String, T>,
+}
+
+impl<T> Scoped<T> {
+    pub(crate) fn get(&self, env: &str) -> &T {
+        self.environments.get(env).unwrap_or(&self.base)
+    }
+}
+
+/// `deny`, `warn` or `ignore`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnMatch {
+    Deny,
+    Warn,
+    Ignore,
+}
+
+impl From<RawEffect> for OnMatch {
+    fn from(e: RawEffect) -> OnMatch {
+        match e {
+            RawEffect::Deny => OnMatch::Deny,
+            RawEffect::Warn => OnMatch::Warn,
+            RawEffect::Ignore => OnMatch::Ignore,
+        }
+    }
+}
+
+impl OnMatch {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OnMatch::Deny => "deny",
+            OnMatch::Warn => "warn",
+            OnMatch::Ignore => "ignore",
+        }
+    }
+}
+
+/// Effective vulnerability thresholds for one environment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct VulnSettings {
+    pub(crate) max_cvss: Option<f64>,
+    /// Upper-case.
+    pub(crate) severities: Vec<String>,
+    pub(crate) ignore_unfixed: bool,
+    pub(crate) kev: OnMatch,
+    pub(crate) epss: Option<(f64, OnMatch)>,
+    pub(crate) max_db_age_days: Option<u64>,
+}
+
+/// Effective hardening settings for one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HardeningSettings {
+    pub(crate) level: u8,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) deny_on: DenyOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DenyOn {
+    Fail,
+    Warn,
+    None,
+}
+
+impl DenyOn {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DenyOn::Fail => "fail",
+            DenyOn::Warn => "warn",
+            DenyOn::None => "none",
+        }
+    }
+}
+
+/// One exception, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Exception {
+    pub(crate) name: String,
+    pub(crate) advisories: Vec<String>,
+    pub(crate) packages: Vec<String>,
+    pub(crate) images: Vec<String>,
+    pub(crate) checks: Vec<String>,
+    pub(crate) environments: Option<Vec<String>>,
+    pub(crate) reason: String,
+    pub(crate) approved_by: String,
+    pub(crate) expires: String,
+    /// Days since the epoch of `expires`.
+    pub(crate) expires_day: i64,
+}
+
+/// Collects located problems while validating.
+struct Ctx<'a> {
+    path: &'a str,
+    errors: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, loc: Location, key: &str, msg: impl Display) {
+        self.errors.push(Diagnostic {
+            path: self.path.to_owned(),
+            line: loc.line(),
+            column: loc.column(),
+            message: format!("{key}: {msg}"),
+        });
+    }
+
+    fn glob(&mut self, g: &S<String>, key: &str) {
+        if let Err(why) = check_glob(&g.value) {
+            self.at(
+                g.referenced,
+                key,
+                format_args!("invalid glob {}: {why}", quote(&g.value)),
+            );
+        }
+    }
+
+    fn globs(&mut self, gs: &[S<String>], key: &str) -> Vec<String> {
+        for (i, g) in gs.iter().enumerate() {
+            self.glob(g, &format!("{key}[{i}]"));
+        }
+        gs.iter().map(|g| g.value.clone()).collect()
+    }
+
+    fn env_name(&mut self, name: &str, loc: Location, key: &str) {
+        if !valid_name(name) {
+            self.at(
+                loc,
+                key,
+                format_args!(
+                    "invalid environment name {}: use 1 to 64 letters, digits, `.`, `_` or `-`",
+                    quote(name)
+                ),
+            );
+        }
+    }
+}
+
+/// Names (environments, keys, signers): 1..=64 of `[A-Za-z0-9._-]`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A value quoted for a message, cut to 80 characters.
+pub(crate) fn quote(s: &str) -> String {
+    let cut: String = s.chars().take(80).collect();
+    if cut.len() < s.len() {
+        format!("{:?}…", cut)
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+impl Policy {
+    /// Reads and compiles a policy file (at most 1 MiB). Relative paths in it (keys, trust
+    /// roots, Rego files) are resolved against its directory.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the file, line and column of every problem found.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let name = path.display().to_string();
+        let text = read_limited(path, &name)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Policy::parse(&text, &name, base)
+    }
+
+    /// Compiles a policy from text; `name` names it in errors, `base_dir` anchors its relative
+    /// paths.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming `name`, line and column of every problem found.
+    pub fn parse(text: &str, name: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(PolicyError::new(
+                ErrorKind::Invalid,
+                name,
+                0,
+                0,
+                format!("larger than {MAX_POLICY_BYTES} bytes"),
+            ));
+        }
+        let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        let raw: RawPolicy = parse_yaml(text, name)?;
+        let mut ctx = Ctx {
+            path: name,
+            errors: Vec::new(),
+        };
+        let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+
+        if raw.version.value != 1 {
+            ctx.at(
+                raw.version.referenced,
+                "version",
+                format_args!(
+                    "unsupported version {} (only 1 is supported)",
+                    raw.version.value
+                ),
+            );
+        }
+        if let Some(env) = &raw.default_environment {
+            ctx.env_name(&env.value, env.referenced, "default_environment");
+        }
+        let mut keys = BTreeMap::new();
+        let mut keyless = BTreeMap::new();
+        let sources = raw
+            .sources
+            .as_ref()
+            .map(|s| sources(&mut ctx, s, &base_dir, &mut keys, &mut keyless));
+        let vulnerabilities = raw.vulnerabilities.as_ref().map(|v| vulns(&mut ctx, v));
+        let hardening = raw.hardening.as_ref().map(|h| hardening(&mut ctx, h));
+        let exceptions = exceptions(&mut ctx, &raw);
+        let rules = rules(&mut ctx, &raw, text, &base_dir);
+
+        if let Some(err) = PolicyError::from_diagnostics(ErrorKind::Invalid, ctx.errors) {
+            let kind = if err.path == name {
+                ErrorKind::Invalid
+            } else {
+                ErrorKind::Rego
+            };
+            return Err(PolicyError { kind, ..err });
+        }
+        let policy_name = raw.name.clone().unwrap_or_else(|| {
+            Path::new(name)
+                .file_stem()
+                .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned())
+        });
+        Ok(Policy {
+            path: name.to_owned(),
+            name: policy_name,
+            declared_name: raw.name.clone(),
+            version: raw.version.value,
+            sha256,
+            default_environment: raw.default_environment.map(|e| e.value),
+            keys,
+            keyless,
+            sources,
+            vulnerabilities,
+            hardening,
+            exceptions,
+            rules,
+        })
+    }
+
+    /// The policy's `name:`, when it has one (decisions fall back to the file stem).
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.declared_name.as_deref()
+    }
+
+    /// Hex SHA-256 of the policy file's bytes.
+    #[must_use]
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The environment to decide for: `requested`, else `default_environment`, else `default`.
+    #[must_use]
+    pub fn environment<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
+        requested
+            .filter(|r| !r.is_empty())
+            .or(self.default_environment.as_deref())
+            .unwrap_or("default")
+    }
+
+    /// What the caller must gather for `env`: the sections present, plus the SBOM summary and
+    /// the image hardening results when there are Rego rules (both come from the image alone).
+    /// Findings need a vulnerability database and signatures need keys, so a rule sees
+    /// `input.vulnerabilities` only when the policy has a `vulnerabilities` section (an empty
+    /// `vulnerabilities: {}` is enough) and `input.trust` only with `sources`: a decision never
+    /// depends on what happens to be installed on the machine. Environments change thresholds,
+    /// never whether a section runs.
+    #[must_use]
+    pub fn needs(&self, _env: &str) -> Needs {
+        let rego = !self.rules.is_empty();
+        Needs {
+            trust: self.sources.is_some(),
+            vulnerabilities: self.vulnerabilities.is_some(),
+            hardening: self.hardening.is_some() || rego,
+            sbom: rego,
+        }
+    }
+
+    /// Named public keys (`sources.keys`), resolved to absolute paths. The caller verifies
+    /// signatures with them and reports the names that verified in [`crate::TrustInput`].
+    #[must_use]
+    pub fn keys(&self) -> &BTreeMap<String, PathBuf> {
+        &self.keys
+    }
+
+    /// Named keyless identities (`sources.keyless`).
+    #[must_use]
+    pub fn keyless(&self) -> &BTreeMap<String, Keyless> {
+        &self.keyless
+    }
+
+    /// The hardening check selection for `env`, or `None` when the policy has no `hardening`
+    /// section.
+    #[must_use]
+    pub fn hardening_profile(&self, env: &str) -> Option<Profile> {
+        let h = self.hardening.as_ref()?.get(env);
+        Some(Profile {
+            level: if h.level >= 2 { Level::Two } else { Level::One },
+            include: h.include.clone(),
+            exclude: h.exclude.clone(),
+            ..Profile::default()
+        })
+    }
+}
+
+pub(crate) fn read_limited(path: &Path, name: &str) -> Result<String, PolicyError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| PolicyError::io(name, &e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_POLICY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PolicyError::io(name, &e))?;
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::new(
+            ErrorKind::Invalid,
+            name,
+            0,
+            0,
+            format!("larger than {MAX_POLICY_BYTES} bytes"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| PolicyError::new(ErrorKind::Invalid, name, 0, 0, "not valid UTF-8"))
+}
+
+/// Parses YAML with serde-saphyr's default budgets, mapping its error to a located one.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    name: &str,
+) -> Result<T, PolicyError> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let mut message = e.without_snippet().to_string();
+        let suffix = format!(" at line {line}, column {column}");
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_owned();
+        }
+        PolicyError::new(ErrorKind::Syntax, name, line, column, message)
+    })
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    base.join(p)
+}
+
+fn sources(
+    ctx: &mut Ctx<'_>,
+    raw: &RawSources,
+    base: &Path,
+    keys: &mut BTreeMap<String, PathBuf>,
+    keyless: &mut BTreeMap<String, Keyless>,
+) -> TrustedSources {
+    for (name, path) in &raw.keys {
+        let key = format!("sources.keys.{name}");
+        if !valid_name(name) {
+            ctx.at(
+                path.referenced,
+                &key,
+                "key names use 1 to 64 letters, digits, `.`, `_` or `-`",
+            );
+        }
+        if path.value.is_empty() {
+            ctx.at(path.referenced, &key, "empty path");
+        }
+        keys.insert(name.clone(), resolve(base, &path.value));
+    }
+    for (name, k) in &raw.keyless {
+        let key = format!("sources.keyless.{name}");
+        if !valid_name(name) {
+            ctx.at(
+                k.identity.referenced,
+                &key,
+                "identity names use 1 to 64 letters, digits, `.`, `_` or `-`",
+            );
+        }
+        if keys.contains_key(name) {
+            ctx.at(
+                k.identity.referenced,
+                &key,
+                "the name is also used in sources.keys",
+            );
+        }
+        if k.identity.value.is_empty() {
+            ctx.at(
+                k.identity.referenced,
+                &format!("{key}.identity"),
+                "empty identity",
+            );
+        }
+        if k.issuer.value.is_empty() {
+            ctx.at(
+                k.issuer.referenced,
+                &format!("{key}.issuer"),
+                "empty issuer",
+            );
+        }
+        keyless.insert(
+            name.clone(),
+            Keyless {
+                identity: k.identity.value.clone(),
+                identity_regexp: k.identity_regexp,
+                issuer: k.issuer.value.clone(),
+                trusted_root: k.trusted_root.as_ref().map(|t| resolve(base, &t.value)),
+            },
+        );
+    }
+    let known: Vec<&str> = keys
+        .keys()
+        .chain(keyless.keys())
+        .map(String::as_str)
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut rules = Vec::new();
+    for (i, r) in raw.rules.iter().enumerate() {
+        let key = format!("sources.rules[{i}]");
+        if r.name.value.is_empty() {
+            ctx.at(r.name.referenced, &format!("{key}.name"), "empty name");
+        } else if !seen.insert(r.name.value.clone()) {
+            ctx.at(
+                r.name.referenced,
+                &format!("{key}.name"),
+                format_args!("duplicate rule name {}", quote(&r.name.value)),
+            );
+        }
+        if r.images.value.is_empty() {
+            ctx.at(
+                r.images.referenced,
+                &format!("{key}.images"),
+                "at least one image glob is required",
+            );
+        }
+        let images = ctx.globs(&r.images.value, &format!("{key}.images"));
+        let mut signer_names = |list: &[S<String>], field: &str| -> Vec<String> {
+            for (j, s) in list.iter().enumerate() {
+                if !known.contains(&s.value.as_str()) {
+                    let hint = if known.is_empty() {
+                        "no keys or keyless identities are defined in sources".to_owned()
+                    } else {
+                        format!("known: {}", known.join(", "))
+                    };
+                    ctx.at(
+                        s.referenced,
+                        &format!("{key}.signers.{field}[{j}]"),
+                        format_args!("unknown signer {} ({hint})", quote(&s.value)),
+                    );
+                }
+            }
+            list.iter().map(|s| s.value.clone()).collect()
+        };
+        let any_of = signer_names(&r.signers.any_of, "any_of");
+        let all_of = signer_names(&r.signers.all_of, "all_of");
+        let deny = ctx.globs(&r.tags.deny, &format!("{key}.tags.deny"));
+        rules.push(SourceRule {
+            name: r.name.value.clone(),
+            images,
+            action: match r.action {
+                Some(crate::model::RawAction::Deny) => Action::Deny,
+                _ => Action::Allow,
+            },
+            signers: Signers { any_of, all_of },
+            tags: TagRules {
+                deny,
+                require_digest: r.tags.require_digest,
+            },
+        });
+    }
+    TrustedSources {
+        default: match raw.default {
+            Some(crate::model::RawAction::Allow) => Action::Allow,
+            _ => Action::Deny,
+        },
+        rules,
+    }
+}
+
+fn vuln_settings(
+    ctx: &mut Ctx<'_>,
+    over: &RawVulnSettings,
+    base: &VulnSettings,
+    key: &str,
+) -> VulnSettings {
+    let mut out = base.clone();
+    if let Some(v) = &over.max_cvss {
+        out.max_cvss = v.as_ref().map(|s| {
+            if !(0.0..=10.0).contains(&s.value) {
+                ctx.at(
+                    s.referenced,
+                    &format!("{key}max_cvss"),
+                    format_args!("{} is not a CVSS score (0 to 10)", s.value),
+                );
+            }
+            s.value
+        });
+    }
+    if let Some(v) = &over.severities {
+        out.severities = Vec::new();
+        for (i, s) in v.iter().flatten().enumerate() {
+            let up = s.value.to_ascii_uppercase();
+            if SEVERITIES.contains(&up.as_str()) {
+                out.severities.push(up);
+            } else {
+                ctx.at(
+                    s.referenced,
+                    &format!("{key}severities[{i}]"),
+                    format_args!(
+                        "unknown severity {} (expected critical, high, medium, low, negligible or unknown)",
+                        quote(&s.value)
+                    ),
+                );
+            }
+        }
+        out.severities.sort();
+        out.severities.dedup();
+    }
+    if let Some(v) = over.ignore_unfixed {
+        out.ignore_unfixed = v.unwrap_or(false);
+    }
+    if let Some(v) = over.kev {
+        out.kev = v.map_or(OnMatch::Ignore, OnMatch::from);
+    }
+    if let Some(v) = &over.epss {
+        out.epss = v.as_ref().map(|e| {
+            if !(0.0..=1.0).contains(&e.above.value) {
+                ctx.at(
+                    e.above.referenced,
+                    &format!("{key}epss.above"),
+                    format_args!("{} is not a probability (0 to 1)", e.above.value),
+                );
+            }
+            (e.above.value, OnMatch::from(e.action))
+        });
+    }
+    if let Some(v) = &over.max_db_age_days {
+        out.max_db_age_days = v.as_ref().map(|d| d.value);
+    }
+    out
+}
+
+fn vulns(ctx: &mut Ctx<'_>, raw: &RawVulns) -> Scoped<VulnSettings> {
+    let defaults = VulnSettings {
+        max_cvss: None,
+        severities: Vec::new(),
+        ignore_unfixed: false,
+        kev: OnMatch::Ignore,
+        epss: None,
+        max_db_age_days: None,
+    };
+    let base = vuln_settings(ctx, &raw.base(), &defaults, "vulnerabilities.");
+    let mut environments = BTreeMap::new();
+    for (env, over) in &raw.environments {
+        let key = format!("vulnerabilities.environments.{env}.");
+        let settings = vuln_settings(ctx, &over.value, &base, &key);
+        ctx.env_name(
+            env,
+            over.referenced,
+            &format!("vulnerabilities.environments.{env}"),
+        );
+        environments.insert(env.clone(), settings);
+    }
+    Scoped { base, environments }
+}
+
+fn hardening_settings(
+    ctx: &mut Ctx<'_>,
+    over: &RawHardeningSettings,
+    base: &HardeningSettings,
+    key: &str,
+) -> HardeningSettings {
+    let mut out = base.clone();
+    if let Some(l) = &over.level {
+        if l.value == 1 || l.value == 2 {
+            out.level = if l.value == 1 { 1 } else { 2 };
+        } else {
+            ctx.at(
+                l.referenced,
+                &format!("{key}level"),
+                format_args!("{} is not a CIS level (1 or 2)", l.value),
+            );
+        }
+    }
+    if let Some(i) = &over.include {
+        out.include = ctx.globs(i, &format!("{key}include"));
+    }
+    if let Some(e) = &over.exclude {
+        out.exclude = ctx.globs(e, &format!("{key}exclude"));
+    }
+    if let Some(d) = over.deny_on {
+        out.deny_on = match d {
+            RawDenyOn::Fail => DenyOn::Fail,
+            RawDenyOn::Warn => DenyOn::Warn,
+            RawDenyOn::None => DenyOn::None,
+        };
+    }
+    out
+}
+
+fn hardening(ctx: &mut Ctx<'_>, raw: &RawHardening) -> Scoped<HardeningSettings> {
+    let defaults = HardeningSettings {
+        level: 1,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        deny_on: DenyOn::Fail,
+    };
+    let top = RawHardeningSettings {
+        level: raw.level.clone(),
+        include: raw.include.clone(),
+        exclude: raw.exclude.clone(),
+        deny_on: raw.deny_on,
+    };
+    let base = hardening_settings(ctx, &top, &defaults, "hardening.");
+    let mut environments = BTreeMap::new();
+    for (env, over) in &raw.environments {
+        let key = format!("hardening.environments.{env}.");
+        let settings = hardening_settings(ctx, &over.value, &base, &key);
+        ctx.env_name(
+            env,
+            over.referenced,
+            &format!("hardening.environments.{env}"),
+        );
+        environments.insert(env.clone(), settings);
+    }
+    Scoped { base, environments }
+}
+
+fn exceptions(ctx: &mut Ctx<'_>, raw: &RawPolicy) -> Vec<Exception> {
+    if let Some(e) = raw.exceptions.get(MAX_ITEMS) {
+        ctx.at(
+            e.name.referenced,
+            "exceptions",
+            format_args!("more than {MAX_ITEMS} exceptions"),
+        );
+        return Vec::new();
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, e) in raw.exceptions.iter().enumerate() {
+        let key = format!("exceptions[{i}]");
+        if e.name.value.is_empty() {
+            ctx.at(e.name.referenced, &format!("{key}.name"), "empty name");
+        } else if !seen.insert(e.name.value.clone()) {
+            ctx.at(
+                e.name.referenced,
+                &format!("{key}.name"),
+                format_args!("duplicate exception name {}", quote(&e.name.value)),
+            );
+        }
+        let advisories = ctx.globs(&e.advisories, &format!("{key}.advisories"));
+        let packages = ctx.globs(&e.packages, &format!("{key}.packages"));
+        let images = ctx.globs(&e.images, &format!("{key}.images"));
+        let checks = ctx.globs(&e.checks, &format!("{key}.checks"));
+        let findings = !advisories.is_empty() || !packages.is_empty();
+        if !findings && checks.is_empty() {
+            ctx.at(e.name.referenced, &key, "set `advisories` or `packages` (vulnerability findings) or `checks` (hardening checks); an exception must say what it waives");
+        } else if findings && !checks.is_empty() {
+            ctx.at(e.name.referenced, &key, "`checks` cannot be combined with `advisories`/`packages`: a reason is either a finding or a check; write two exceptions");
+        }
+        if let Some(envs) = &e.environments {
+            for (j, env) in envs.iter().enumerate() {
+                ctx.env_name(
+                    &env.value,
+                    env.referenced,
+                    &format!("{key}.environments[{j}]"),
+                );
+            }
+        }
+        if e.reason.value.trim().is_empty() {
+            ctx.at(
+                e.reason.referenced,
+                &format!("{key}.reason"),
+                "a justification is required",
+            );
+        }
+        if e.approved_by.value.trim().is_empty() {
+            ctx.at(
+                e.approved_by.referenced,
+                &format!("{key}.approved_by"),
+                "an approver is required",
+            );
+        }
+        let expires_day = parse_date(&e.expires.value).unwrap_or_else(|| {
+            ctx.at(
+                e.expires.referenced,
+                &format!("{key}.expires"),
+                format_args!(
+                    "invalid date {} (expected YYYY-MM-DD)",
+                    quote(&e.expires.value)
+                ),
+            );
+            0
+        });
+        out.push(Exception {
+            name: e.name.value.clone(),
+            advisories,
+            packages,
+            images,
+            checks,
+            environments: e
+                .environments
+                .as_ref()
+                .map(|v| v.iter().map(|s| s.value.clone()).collect()),
+            reason: e.reason.value.clone(),
+            approved_by: e.approved_by.value.clone(),
+            expires: e.expires.value.clone(),
+            expires_day,
+        });
+    }
+    out
+}
+
+fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<RegoRule> {
+    if let Some(r) = raw.rules.get(MAX_ITEMS) {
+        ctx.at(
+            r.name.referenced,
+            "rules",
+            format_args!("more than {MAX_ITEMS} rules"),
+        );
+        return Vec::new();
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.rules.iter().enumerate() {
+        let key = format!("rules[{i}]");
+        if !valid_name(&r.name.value) {
+            ctx.at(
+                r.name.referenced,
+                &format!("{key}.name"),
+                "rule names use 1 to 64 letters, digits, `.`, `_` or `-`",
+            );
+        } else if !seen.insert(r.name.value.clone()) {
+            ctx.at(
+                r.name.referenced,
+                &format!("{key}.name"),
+                format_args!("duplicate rule name {}", quote(&r.name.value)),
+            );
+        }
+        match (&r.file, &r.rego) {
+            (Some(_), Some(_)) | (None, None) => {
+                ctx.at(
+                    r.name.referenced,
+                    &key,
+                    "set exactly one of `file` and `rego`",
+                );
+            }
+            (Some(file), None) => {
+                let path = resolve(base, &file.value);
+                let shown = path.display().to_string();
+                let source = match read_limited(&path, &shown) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        ctx.at(file.referenced, &format!("{key}.file"), e.message);
+                        continue;
+                    }
+                };
+                match RegoRule::compile(&r.name.value, &shown, &source, &shown) {
+                    Ok(rule) => out.push(rule),
+                    Err(e) => ctx.errors.push(Diagnostic {
+                        path: shown,
+                        line: e.line,
+                        column: e.column,
+                        message: format!("rule {}: {}", quote(&r.name.value), e.message),
+                    }),
+                }
+            }
+            (None, Some(rego)) => {
+                let label = format!("{}#{key}", ctx.path);
+                match RegoRule::compile(&r.name.value, &label, &rego.value, ctx.path) {
+                    Ok(rule) => out.push(rule),
+                    Err(e) => {
+                        let (line, column) = map_inline(text, rego.referenced, e.line, e.column);
+                        ctx.errors.push(Diagnostic {
+                            path: ctx.path.to_owned(),
+                            line,
+                            column,
+                            message: format!("{key}.rego: {}", e.message),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Maps a line/column inside an inline Rego scalar to the policy file. serde-saphyr locates a
+/// block scalar (`rego: |`) at its first content line, whose indentation is stripped from every
+/// line; a flow scalar at its first character (quoted: the quote).
+fn map_inline(text: &str, at: Location, line: u64, column: u64) -> (u64, u64) {
+    if line == 0 {
+        return (at.line(), at.column());
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let idx = usize::try_from(at.line())
+        .unwrap_or(usize::MAX)
+        .saturating_sub(1);
+    let col0 = usize::try_from(at.column()).unwrap_or(1).saturating_sub(1);
+    let start = lines.get(idx).and_then(|l| l.get(col0..)).unwrap_or("");
+    let is_indicator = |s: &str| {
+        let t = s.trim_end();
+        let t = t.split(" #").next().unwrap_or(t).trim_end();
+        let tail = t.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("");
+        (tail.starts_with('|') || tail.starts_with('>'))
+            && tail[1..]
+                .chars()
+                .all(|c| matches!(c, '-' | '+' | '1'..='9'))
+    };
+    if start.starts_with('|') || start.starts_with('>') {
+        // Located at the indicator: content starts on the next line.
+        let indent = lines
+            .iter()
+            .skip(idx + 1)
+            .find(|l| !l.trim().is_empty())
+            .map_or(0, |l| l.len() - l.trim_start().len());
+        (at.line() + line, indent as u64 + column)
+    } else if idx > 0 && lines.get(idx - 1).is_some_and(|l| is_indicator(l)) {
+        // Located at the first content line of a block scalar.
+        (at.line() + line - 1, at.column().saturating_sub(1) + column)
+    } else if line == 1 {
+        let quoted = u64::from(start.starts_with('"') || start.starts_with('\''));
+        (at.line(), at.column() + quoted + column - 1)
+    } else {
+        (at.line() + line - 1, column)
+    }
+}
