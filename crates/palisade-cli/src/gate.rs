@@ -15,10 +15,10 @@ use palisade_catalog::Catalog;
 use palisade_harden::check::TargetKind;
 use palisade_harden::image::{ImageFacts, check_image};
 use palisade_harden::report::Report as HardenReport;
-use palisade_image::{Image, Reference, RegistryClient, RegistryOptions};
+use palisade_image::{Digest, Image, Reference, RegistryClient, RegistryOptions};
 use palisade_policy::{
-    CheckInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, PackageInput, Policy,
-    SbomInput, TrustInput, VulnInput,
+    CheckInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, Keyless, PackageInput,
+    Policy, SbomInput, TrustInput, VulnInput,
 };
 use palisade_trust::keys::NamedKey;
 use palisade_trust::payload::IdentityMatch;
@@ -186,18 +186,56 @@ fn gather(args: &GateArgs, policy: &Policy, env: &str, now: &str) -> Result<Inpu
         labels: container.and_then(|c| c.labels.clone()).unwrap_or_default(),
     };
 
-    let trust = if needs.trust {
-        Some(verify_signatures(args, policy, &image, reference.as_ref())?)
-    } else {
-        None
-    };
+    // Signature verification waits on the registry; the rest mostly on the CPU. Both run at
+    // once, and the verification is of the digest just read, never of the tag again.
+    let manifest_digest = image.manifest_digest().cloned();
+    let (trust, local) = std::thread::scope(|scope| {
+        let verifying = needs.trust.then(|| {
+            scope.spawn(|| {
+                verify_signatures(
+                    args,
+                    policy.keys(),
+                    policy.keyless(),
+                    reference.as_ref(),
+                    manifest_digest,
+                )
+            })
+        });
+        let local = gather_local(args, policy, env, needs, &image);
+        let trust = verifying.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (trust, local)
+    });
+    let trust = trust.transpose()?;
+    let (vulnerabilities, sbom, hardening) = local?;
 
+    Ok(Input {
+        now: now.to_owned(),
+        environment: env.to_owned(),
+        image: image_input,
+        trust,
+        vulnerabilities,
+        sbom,
+        hardening,
+    })
+}
+
+type Local = (Option<VulnInput>, Option<SbomInput>, Option<HardeningInput>);
+
+/// What comes from the image and the local database: findings, the SBOM summary and the
+/// hardening results, as the policy needs them.
+fn gather_local(
+    args: &GateArgs,
+    policy: &Policy,
+    env: &str,
+    needs: palisade_policy::Needs,
+    image: &Image,
+) -> Result<Local> {
     // The catalog feeds the vulnerability scan and the SBOM summary.
     let (catalog, vulnerabilities) = if needs.vulnerabilities {
         let db_path = args.db.path()?;
         let (opened, catalog) = std::thread::scope(|scope| {
             let opening = scope.spawn(|| open_db(&db_path));
-            let catalog = catalog_image(&image, &args.source_args);
+            let catalog = catalog_image(image, &args.source_args);
             let opened = opening
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
@@ -235,27 +273,18 @@ fn gather(args: &GateArgs, policy: &Policy, env: &str, now: &str) -> Result<Inpu
         };
         (Some(catalog), Some(vulns))
     } else if needs.sbom {
-        (Some(catalog_image(&image, &args.source_args)?), None)
+        (Some(catalog_image(image, &args.source_args)?), None)
     } else {
         (None, None)
     };
     let sbom = catalog.as_ref().map(sbom_summary);
 
     let hardening = if needs.hardening {
-        Some(harden(args, policy, env, &image)?)
+        Some(harden(args, policy, env, image)?)
     } else {
         None
     };
-
-    Ok(Input {
-        now: now.to_owned(),
-        environment: env.to_owned(),
-        image: image_input,
-        trust,
-        vulnerabilities,
-        sbom,
-        hardening,
-    })
+    Ok((vulnerabilities, sbom, hardening))
 }
 
 fn sbom_summary(catalog: &Catalog) -> SbomInput {
@@ -277,11 +306,12 @@ fn sbom_summary(catalog: &Catalog) -> SbomInput {
 /// digest that was read (not the tag again), and names the signers that verified.
 fn verify_signatures(
     args: &GateArgs,
-    policy: &Policy,
-    image: &Image,
+    keys: &BTreeMap<String, PathBuf>,
+    keyless: &BTreeMap<String, Keyless>,
     reference: Option<&Reference>,
+    digest: Option<Digest>,
 ) -> Result<TrustInput> {
-    let (Some(reference), Some(digest)) = (reference, image.manifest_digest()) else {
+    let (Some(reference), Some(digest)) = (reference, digest) else {
         return Ok(TrustInput {
             signers: Vec::new(),
             signatures: 0,
@@ -291,7 +321,7 @@ fn verify_signatures(
             )],
         });
     };
-    let pinned = reference.with_digest(digest.clone());
+    let pinned = reference.with_digest(digest);
     let options = RegistryOptions {
         insecure: args.source_args.insecure_registry.clone(),
         ca_file: args.source_args.ca_file.clone(),
@@ -299,8 +329,7 @@ fn verify_signatures(
     };
     let client = RegistryClient::new(reference.registry(), &options)?;
     let mut runs: Vec<(Option<String>, VerifyOptions)> = Vec::new();
-    let keys = policy
-        .keys()
+    let keys = keys
         .iter()
         .map(|(name, path)| {
             NamedKey::from_file(path)
@@ -321,7 +350,7 @@ fn verify_signatures(
             },
         ));
     }
-    for (name, keyless) in policy.keyless() {
+    for (name, keyless) in keyless {
         let Some(root_path) = &keyless.trusted_root else {
             bail!(
                 "policy keyless identity {name:?} has no `trusted_root`: keyless signatures are \
