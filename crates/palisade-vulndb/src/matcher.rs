@@ -227,10 +227,10 @@ fn match_all(
     // One database lookup (and one reading of its record) per (ecosystem, name) per call,
     // however many packages share it (several images' layers, or versions).
     let mut keys: HashMap<(String, String), usize, FastHash> = HashMap::default();
-    // Every record, one after the other: `records[i]` is `(its bytes in arena, ecosystem,
-    // name)`.
-    let mut arena: Vec<u8> = Vec::new();
-    let mut records: Vec<(std::ops::Range<usize>, String, String)> = Vec::new();
+    // `records[i]` is `(its bytes, ecosystem, name)`. One buffer per record rather than one
+    // growing arena: the arena's reallocations copied every record again and again, and each
+    // free of a large block made the allocator consolidate.
+    let mut records: Vec<(Vec<u8>, String, String)> = Vec::new();
     let mut targets: Vec<Result<(Target, Vec<usize>), String>> = Vec::with_capacity(packages.len());
     for pkg in packages {
         let target = match Target::of(pkg, distro) {
@@ -246,9 +246,9 @@ fn match_all(
             let at = match keys.get(&key) {
                 Some(&at) => at,
                 None => {
-                    let start = arena.len();
-                    matcher.append_record(eco, key.1.clone(), &mut arena)?;
-                    records.push((start..arena.len(), eco.clone(), target.name.clone()));
+                    let mut record = Vec::new();
+                    matcher.append_record(eco, key.1.clone(), &mut record)?;
+                    records.push((record, eco.clone(), target.name.clone()));
                     keys.insert(key, records.len() - 1);
                     records.len() - 1
                 }
@@ -260,8 +260,7 @@ fn match_all(
     drop(keys);
     let prepared = records
         .iter()
-        .map(|(at, eco, name)| {
-            let record = &arena[at.clone()];
+        .map(|(record, eco, name)| {
             let view = if record.is_empty() {
                 PackageView::default()
             } else {
@@ -273,10 +272,28 @@ fn match_all(
         })
         .collect::<Result<Vec<_>, Error>>()?;
 
+    // Packages are visited in report order (by package, stably), so the findings come out
+    // sorted by package and only each package's own findings need sorting by advisory id;
+    // sorting every finding afterwards moved each one many times.
+    let fps: Vec<FindingPackage> = packages.iter().map(finding_package).collect();
+    let mut order: Vec<usize> = (0..packages.len()).collect();
+    order.sort_by(|&a, &b| fps[a].cmp(&fps[b]));
+    let mut targets: Vec<Option<Result<(Target, Vec<usize>), String>>> =
+        targets.into_iter().map(Some).collect();
+    let mut fps: Vec<Option<FindingPackage>> = fps.into_iter().map(Some).collect();
+
     let mut advisories: BTreeMap<&str, Vec<Part<'_>>> = BTreeMap::new();
     let mut raw = Vec::new();
-    for (pkg, target) in packages.iter().zip(targets) {
-        let fp = finding_package(pkg);
+    // Where the findings of the current run of equal packages start.
+    let mut run_start = 0;
+    for (k, &i) in order.iter().enumerate() {
+        let pkg = &packages[i];
+        let (Some(target), Some(fp)) = (targets[i].take(), fps[i].take()) else {
+            continue;
+        };
+        let next_differs = order
+            .get(k + 1)
+            .is_none_or(|&j| fps[j].as_ref().is_none_or(|next| *next != fp));
         let (target, lists) = match target {
             Ok(t) => t,
             Err(reason) => {
@@ -285,6 +302,10 @@ fn match_all(
                     advisory_id: None,
                     reason,
                 });
+                if next_differs {
+                    report.findings[run_start..].sort_by(|a, b| a.advisory_id.cmp(&b.advisory_id));
+                    run_start = report.findings.len();
+                }
                 continue;
             }
         };
@@ -345,10 +366,11 @@ fn match_all(
                 vendor_severity: hit.vendor_severity,
             });
         }
+        if next_differs {
+            report.findings[run_start..].sort_by(|a, b| a.advisory_id.cmp(&b.advisory_id));
+            run_start = report.findings.len();
+        }
     }
-    report
-        .findings
-        .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
     report.skipped.sort();
     Ok(report)
 }
