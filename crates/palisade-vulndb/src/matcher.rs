@@ -175,21 +175,33 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// Appends the stored record of `(ecosystem, normalized)` to `out`; nothing when no
-    /// advisory names it.
-    fn append_record(
+    /// Appends to `records[keys[(ecosystem, normalized)]].0` the stored record of each key;
+    /// nothing when no advisory names it. The database is read one ecosystem at a time, in
+    /// name order.
+    fn read_records(
         &self,
-        ecosystem: &str,
-        normalized: String,
-        out: &mut Vec<u8>,
+        keys: &HashMap<(String, String), usize, FastHash>,
+        records: &mut [(Vec<u8>, String, String)],
     ) -> Result<(), Error> {
         match &self.source {
             Source::Database(db) => {
-                db.append_package_record(ecosystem, &normalized, out)?;
+                let mut by_ecosystem: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+                for ((eco, name), &at) in keys {
+                    by_ecosystem.entry(eco).or_default().push((name, at));
+                }
+                for (eco, mut list) in by_ecosystem {
+                    list.sort_unstable();
+                    let names: Vec<&str> = list.iter().map(|(name, _)| *name).collect();
+                    db.package_records(eco, &names, |i, record| {
+                        records[list[i].1].0.extend_from_slice(record);
+                    })?;
+                }
             }
             Source::Memory(index) => {
-                if let Some(record) = index.get(&(ecosystem.to_owned(), normalized)) {
-                    out.extend_from_slice(record);
+                for (key, &at) in keys {
+                    if let Some(record) = index.get(key) {
+                        records[at].0.extend_from_slice(record);
+                    }
                 }
             }
         }
@@ -231,7 +243,7 @@ fn match_all(
     // growing arena: the arena's reallocations copied every record again and again, and each
     // free of a large block made the allocator consolidate.
     let mut records: Vec<(Vec<u8>, String, String)> = Vec::new();
-    let mut targets: Vec<Result<(Target, Vec<usize>), String>> = Vec::with_capacity(packages.len());
+    let mut targets: Vec<Located> = Vec::with_capacity(packages.len());
     for pkg in packages {
         let target = match Target::of(pkg, distro) {
             Ok(t) => t,
@@ -246,9 +258,7 @@ fn match_all(
             let at = match keys.get(&key) {
                 Some(&at) => at,
                 None => {
-                    let mut record = Vec::new();
-                    matcher.append_record(eco, key.1.clone(), &mut record)?;
-                    records.push((record, eco.clone(), target.name.clone()));
+                    records.push((Vec::new(), eco.clone(), target.name.clone()));
                     keys.insert(key, records.len() - 1);
                     records.len() - 1
                 }
@@ -257,6 +267,7 @@ fn match_all(
         }
         targets.push(Ok((target, lists)));
     }
+    matcher.read_records(&keys, &mut records)?;
     drop(keys);
     let prepared = records
         .iter()
@@ -278,8 +289,7 @@ fn match_all(
     let fps: Vec<FindingPackage> = packages.iter().map(finding_package).collect();
     let mut order: Vec<usize> = (0..packages.len()).collect();
     order.sort_by(|&a, &b| fps[a].cmp(&fps[b]));
-    let mut targets: Vec<Option<Result<(Target, Vec<usize>), String>>> =
-        targets.into_iter().map(Some).collect();
+    let mut targets: Vec<Option<Located>> = targets.into_iter().map(Some).collect();
     let mut fps: Vec<Option<FindingPackage>> = fps.into_iter().map(Some).collect();
 
     let mut advisories: BTreeMap<&str, Vec<Part<'_>>> = BTreeMap::new();
@@ -435,6 +445,10 @@ fn finding_package(pkg: &Package) -> FindingPackage {
         layer: pkg.layer.clone(),
     }
 }
+
+/// A package's target and the indexes of its records (one per target ecosystem), or why it
+/// is not matched.
+type Located = Result<(Target, Vec<usize>), String>;
 
 /// Where a package is looked up.
 struct Target {
