@@ -238,7 +238,8 @@ fn match_all(
     let mut report = MatchReport::default();
     // One database lookup (and one reading of its record) per (ecosystem, name) per call,
     // however many packages share it (several images' layers, or versions).
-    let mut keys: HashMap<(String, String), usize, FastHash> = HashMap::default();
+    let mut keys: HashMap<(String, String), usize, FastHash> =
+        HashMap::with_capacity_and_hasher(packages.len(), FastHash);
     // `records[i]` is `(its bytes, ecosystem, name)`. One buffer per record rather than one
     // growing arena: the arena's reallocations copied every record again and again, and each
     // free of a large block made the allocator consolidate.
