@@ -968,6 +968,18 @@ fn dedup(hits: Vec<Hit>) -> Vec<Hit> {
         group.sort_by(|a, b| {
             (a.fixed.is_empty(), a.status, &a.id).cmp(&(b.fixed.is_empty(), b.status, &b.id))
         });
+        if let [_] = group.as_slice() {
+            // Nothing folded in (the common case): the set below, without building it.
+            let Some(mut kept) = group.pop() else {
+                continue;
+            };
+            kept.aliases.sort();
+            kept.aliases.dedup();
+            let id = &kept.id;
+            kept.aliases.retain(|a| a != id);
+            out.push(kept);
+            continue;
+        }
         let mut group = group.into_iter();
         let Some(mut kept) = group.next() else {
             continue;
