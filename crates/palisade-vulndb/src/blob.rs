@@ -414,7 +414,9 @@ impl<'b> PackageView<'b> {
         let n = r.len()?;
         let mut out = PackageView {
             candidates: Vec::with_capacity(n),
-            entries: Vec::new(),
+            // Most advisories have one entry per package: growing from empty reallocated
+            // (and copied) the entries several times per record.
+            entries: Vec::with_capacity(n),
         };
         for _ in 0..n {
             let id = r.str()?;

@@ -12,6 +12,10 @@ use crate::{
     Import, KevEntry, KevImport, Severity, Timestamp, blob, normalize_name,
 };
 
+/// Rows of the `packages` table that [`Database::package_records`] reads past before it
+/// searches the index again.
+const SKIP_BEFORE_SEEK: usize = 8;
+
 /// The schema version this crate writes and reads.
 pub const SCHEMA_VERSION: u32 = 4;
 
@@ -212,6 +216,77 @@ impl Database {
             }
             _ => Err(self.corrupt(ecosystem, normalized, "match record is not a blob")),
         }
+    }
+
+    /// Calls `found(i, record)` for each of `names` (normalised, sorted and distinct) of
+    /// `ecosystem` that has a stored record. One ordered range scan serves a run of names
+    /// that lie close together in the table, instead of one index search per name; after
+    /// [`SKIP_BEFORE_SEEK`] rows in a row that no name wants, it searches again from the
+    /// next name, so a few names in a large table cost little more than point lookups.
+    pub(crate) fn package_records(
+        &self,
+        ecosystem: &str,
+        names: &[&str],
+        mut found: impl FnMut(usize, &[u8]),
+    ) -> Result<(), Error> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, candidates FROM packages WHERE ecosystem = ?1 AND name >= ?2 \
+                 ORDER BY name",
+            )
+            .map_err(sql(path, "preparing the lookup"))?;
+        let mut i = 0;
+        'seek: while i < names.len() {
+            let mut rows = stmt
+                .query(params![ecosystem, names[i]])
+                .map_err(sql(path, "looking up advisories"))?;
+            let mut unwanted = 0;
+            while let Some(row) = rows.next().map_err(sql(path, "looking up advisories"))? {
+                let ValueRef::Text(name) = row
+                    .get_ref(0)
+                    .map_err(sql(path, "reading a package name"))?
+                else {
+                    return Err(self.corrupt(ecosystem, names[i], "package name is not text"));
+                };
+                // Names before this row have no record.
+                while names[i].as_bytes() < name {
+                    i += 1;
+                    if i == names.len() {
+                        return Ok(());
+                    }
+                }
+                if names[i].as_bytes() == name {
+                    match row
+                        .get_ref(1)
+                        .map_err(sql(path, "reading a match record"))?
+                    {
+                        ValueRef::Blob(b) => found(i, b),
+                        _ => {
+                            return Err(self.corrupt(
+                                ecosystem,
+                                names[i],
+                                "match record is not a blob",
+                            ));
+                        }
+                    }
+                    i += 1;
+                    if i == names.len() {
+                        return Ok(());
+                    }
+                    unwanted = 0;
+                } else {
+                    unwanted += 1;
+                    if unwanted > SKIP_BEFORE_SEEK {
+                        continue 'seek;
+                    }
+                }
+            }
+            // No rows left: no later name has a record.
+            break;
+        }
+        Ok(())
     }
 
     /// The error for a match record that does not read back.
@@ -678,4 +753,82 @@ fn write(
     }
     tx.commit().map_err(sql(path, "committing"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FeedInfo;
+    use palisade_version::osv::AffectedVersions;
+
+    /// The range scan of [`Database::package_records`] finds what one lookup per name finds,
+    /// whether the names are dense (scanned) or sparse (searched again), before, between and
+    /// after the stored ones.
+    #[test]
+    fn package_records_find_what_point_lookups_find() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vuln.db");
+        let versions: AffectedVersions = serde_json::from_value(serde_json::json!({
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]
+        }))
+        .unwrap();
+        // Stored: p000, p002, …, p198.
+        let advisories: Vec<Advisory> = (0..100)
+            .map(|i| {
+                let name = format!("p{:03}", 2 * i);
+                let mut a: Advisory = serde_json::from_value(
+                    serde_json::json!({"id": format!("X-{name}"), "provenance": []}),
+                )
+                .unwrap();
+                a.affected =
+                    vec![Affected::new("crates.io".into(), name, versions.clone(), None).unwrap()];
+                a
+            })
+            .collect();
+        let mut builder = DatabaseBuilder::new(&path);
+        let feed = FeedInfo {
+            name: "test".into(),
+            source: "test".into(),
+            records: 100,
+            snapshot: None,
+        };
+        builder.add(
+            Import {
+                feed,
+                advisories,
+                warnings: Vec::new(),
+            },
+            Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        );
+        builder.finish().unwrap();
+        let db = Database::open_read_only(&path).unwrap();
+        for step in [1, 2, 3, 9, 10, 19, 40, 300] {
+            let names: Vec<String> = std::iter::once("a".to_owned())
+                .chain((0..=201).step_by(step).map(|i| format!("p{i:03}")))
+                .chain(["p1".to_owned(), "q".to_owned()])
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut got = Vec::new();
+            db.package_records("crates.io", &names, |i, r| got.push((i, r.to_vec())))
+                .unwrap();
+            let mut want = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let mut out = Vec::new();
+                if db
+                    .append_package_record("crates.io", name, &mut out)
+                    .unwrap()
+                {
+                    want.push((i, out));
+                }
+            }
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "every {step}th name");
+            let mut none = Vec::new();
+            db.package_records("PyPI", &names, |i, _| none.push(i))
+                .unwrap();
+            assert!(none.is_empty());
+        }
+    }
 }

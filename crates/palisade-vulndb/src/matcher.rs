@@ -175,21 +175,33 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// Appends the stored record of `(ecosystem, normalized)` to `out`; nothing when no
-    /// advisory names it.
-    fn append_record(
+    /// Appends to `records[keys[(ecosystem, normalized)]].0` the stored record of each key;
+    /// nothing when no advisory names it. The database is read one ecosystem at a time, in
+    /// name order.
+    fn read_records(
         &self,
-        ecosystem: &str,
-        normalized: String,
-        out: &mut Vec<u8>,
+        keys: &HashMap<(String, String), usize, FastHash>,
+        records: &mut [(Vec<u8>, String, String)],
     ) -> Result<(), Error> {
         match &self.source {
             Source::Database(db) => {
-                db.append_package_record(ecosystem, &normalized, out)?;
+                let mut by_ecosystem: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+                for ((eco, name), &at) in keys {
+                    by_ecosystem.entry(eco).or_default().push((name, at));
+                }
+                for (eco, mut list) in by_ecosystem {
+                    list.sort_unstable();
+                    let names: Vec<&str> = list.iter().map(|(name, _)| *name).collect();
+                    db.package_records(eco, &names, |i, record| {
+                        records[list[i].1].0.extend_from_slice(record);
+                    })?;
+                }
             }
             Source::Memory(index) => {
-                if let Some(record) = index.get(&(ecosystem.to_owned(), normalized)) {
-                    out.extend_from_slice(record);
+                for (key, &at) in keys {
+                    if let Some(record) = index.get(key) {
+                        records[at].0.extend_from_slice(record);
+                    }
                 }
             }
         }
@@ -226,12 +238,13 @@ fn match_all(
     let mut report = MatchReport::default();
     // One database lookup (and one reading of its record) per (ecosystem, name) per call,
     // however many packages share it (several images' layers, or versions).
-    let mut keys: HashMap<(String, String), usize, FastHash> = HashMap::default();
-    // Every record, one after the other: `records[i]` is `(its bytes in arena, ecosystem,
-    // name)`.
-    let mut arena: Vec<u8> = Vec::new();
-    let mut records: Vec<(std::ops::Range<usize>, String, String)> = Vec::new();
-    let mut targets: Vec<Result<(Target, Vec<usize>), String>> = Vec::with_capacity(packages.len());
+    let mut keys: HashMap<(String, String), usize, FastHash> =
+        HashMap::with_capacity_and_hasher(packages.len(), FastHash);
+    // `records[i]` is `(its bytes, ecosystem, name)`. One buffer per record rather than one
+    // growing arena: the arena's reallocations copied every record again and again, and each
+    // free of a large block made the allocator consolidate.
+    let mut records: Vec<(Vec<u8>, String, String)> = Vec::new();
+    let mut targets: Vec<Located> = Vec::with_capacity(packages.len());
     for pkg in packages {
         let target = match Target::of(pkg, distro) {
             Ok(t) => t,
@@ -246,9 +259,7 @@ fn match_all(
             let at = match keys.get(&key) {
                 Some(&at) => at,
                 None => {
-                    let start = arena.len();
-                    matcher.append_record(eco, key.1.clone(), &mut arena)?;
-                    records.push((start..arena.len(), eco.clone(), target.name.clone()));
+                    records.push((Vec::new(), eco.clone(), target.name.clone()));
                     keys.insert(key, records.len() - 1);
                     records.len() - 1
                 }
@@ -257,11 +268,11 @@ fn match_all(
         }
         targets.push(Ok((target, lists)));
     }
+    matcher.read_records(&keys, &mut records)?;
     drop(keys);
     let prepared = records
         .iter()
-        .map(|(at, eco, name)| {
-            let record = &arena[at.clone()];
+        .map(|(record, eco, name)| {
             let view = if record.is_empty() {
                 PackageView::default()
             } else {
@@ -273,10 +284,27 @@ fn match_all(
         })
         .collect::<Result<Vec<_>, Error>>()?;
 
+    // Packages are visited in report order (by package, stably), so the findings come out
+    // sorted by package and only each package's own findings need sorting by advisory id;
+    // sorting every finding afterwards moved each one many times.
+    let fps: Vec<FindingPackage> = packages.iter().map(finding_package).collect();
+    let mut order: Vec<usize> = (0..packages.len()).collect();
+    order.sort_by(|&a, &b| fps[a].cmp(&fps[b]));
+    let mut targets: Vec<Option<Located>> = targets.into_iter().map(Some).collect();
+    let mut fps: Vec<Option<FindingPackage>> = fps.into_iter().map(Some).collect();
+
     let mut advisories: BTreeMap<&str, Vec<Part<'_>>> = BTreeMap::new();
     let mut raw = Vec::new();
-    for (pkg, target) in packages.iter().zip(targets) {
-        let fp = finding_package(pkg);
+    // Where the findings of the current run of equal packages start.
+    let mut run_start = 0;
+    for (k, &i) in order.iter().enumerate() {
+        let pkg = &packages[i];
+        let (Some(target), Some(fp)) = (targets[i].take(), fps[i].take()) else {
+            continue;
+        };
+        let next_differs = order
+            .get(k + 1)
+            .is_none_or(|&j| fps[j].as_ref().is_none_or(|next| *next != fp));
         let (target, lists) = match target {
             Ok(t) => t,
             Err(reason) => {
@@ -285,6 +313,10 @@ fn match_all(
                     advisory_id: None,
                     reason,
                 });
+                if next_differs {
+                    report.findings[run_start..].sort_by(|a, b| a.advisory_id.cmp(&b.advisory_id));
+                    run_start = report.findings.len();
+                }
                 continue;
             }
         };
@@ -345,10 +377,11 @@ fn match_all(
                 vendor_severity: hit.vendor_severity,
             });
         }
+        if next_differs {
+            report.findings[run_start..].sort_by(|a, b| a.advisory_id.cmp(&b.advisory_id));
+            run_start = report.findings.len();
+        }
     }
-    report
-        .findings
-        .sort_by(|a, b| (&a.package, &a.advisory_id).cmp(&(&b.package, &b.advisory_id)));
     report.skipped.sort();
     Ok(report)
 }
@@ -413,6 +446,10 @@ fn finding_package(pkg: &Package) -> FindingPackage {
         layer: pkg.layer.clone(),
     }
 }
+
+/// A package's target and the indexes of its records (one per target ecosystem), or why it
+/// is not matched.
+type Located = Result<(Target, Vec<usize>), String>;
 
 /// Where a package is looked up.
 struct Target {
@@ -931,6 +968,18 @@ fn dedup(hits: Vec<Hit>) -> Vec<Hit> {
         group.sort_by(|a, b| {
             (a.fixed.is_empty(), a.status, &a.id).cmp(&(b.fixed.is_empty(), b.status, &b.id))
         });
+        if let [_] = group.as_slice() {
+            // Nothing folded in (the common case): the set below, without building it.
+            let Some(mut kept) = group.pop() else {
+                continue;
+            };
+            kept.aliases.sort();
+            kept.aliases.dedup();
+            let id = &kept.id;
+            kept.aliases.retain(|a| a != id);
+            out.push(kept);
+            continue;
+        }
         let mut group = group.into_iter();
         let Some(mut kept) = group.next() else {
             continue;
