@@ -504,20 +504,11 @@ fn to_sarif(report: &Report) -> Value {
             results.push(res);
         }
     }
-    json!({
-        "$schema": sarif::SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "palisade",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": sarif::information_uri(),
-                "rules": rule_values,
-            }},
-            "results": results,
-            "properties": {"target": report.target, "subject": report.subject},
-        }],
-    })
+    sarif::log(
+        rule_values,
+        results,
+        json!({"target": report.target, "subject": report.subject}),
+    )
 }
 
 /// JUnit XML: a testcase per result (classname = section, name = `ID subject`); failures and

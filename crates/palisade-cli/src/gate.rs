@@ -685,25 +685,16 @@ fn to_sarif(doc: &Value) -> Value {
             res
         })
         .collect();
-    json!({
-        "$schema": sarif::SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "palisade",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": sarif::information_uri(),
-                "rules": rules,
-            }},
-            "results": results,
-            "properties": {
-                "decision": doc["decision"],
-                "environment": doc["environment"],
-                "image": doc["image"],
-                "policy": doc["policy"],
-            },
-        }],
-    })
+    sarif::log(
+        rules,
+        results,
+        json!({
+            "decision": doc["decision"],
+            "environment": doc["environment"],
+            "image": doc["image"],
+            "policy": doc["policy"],
+        }),
+    )
 }
 
 /// JUnit XML: a failing test case per deny reason, a skipped one per warn or excepted

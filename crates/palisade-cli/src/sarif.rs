@@ -25,6 +25,24 @@ pub(crate) fn information_uri() -> &'static str {
     }
 }
 
+/// A SARIF 2.1.0 log with one run of Palisade: its rules, results and run properties.
+pub(crate) fn log(rules: Vec<Value>, results: Vec<Value>, properties: Value) -> Value {
+    json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "palisade",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": information_uri(),
+                "rules": rules,
+            }},
+            "results": results,
+            "properties": properties,
+        }],
+    })
+}
+
 /// A finding left out of the report by the ignore file or a VEX `not_affected` statement:
 /// SARIF keeps it as a result with a suppression, so code-scanning tools show it as dismissed.
 pub(crate) struct Suppressed<'a> {
