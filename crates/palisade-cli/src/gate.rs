@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::db::DbPathArgs;
-use crate::scan::{evaluate_catalog, open_db};
+use crate::scan::{VulnDb, evaluate_catalog};
 use crate::{SourceArgs, catalog_image, exit, junit, open_image, output, sarif};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -232,18 +232,9 @@ fn gather_local(
 ) -> Result<Local> {
     // The catalog feeds the vulnerability scan and the SBOM summary.
     let (catalog, vulnerabilities) = if needs.vulnerabilities {
-        let db_path = args.db.path()?;
-        let (opened, catalog) = std::thread::scope(|scope| {
-            let opening = scope.spawn(|| open_db(&db_path));
-            let catalog = catalog_image(image, &args.source_args);
-            let opened = opening
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (opened, catalog)
-        });
-        let (db, status) = opened?;
-        let catalog = catalog?;
-        let evaluated = evaluate_catalog(&db, &db_path, &status, &catalog, &args.source_args)?;
+        let vulndb = VulnDb::new(args.db.path()?);
+        let catalog = catalog_image(image, &args.source_args)?;
+        let evaluated = evaluate_catalog(&vulndb, &catalog, &args.source_args)?;
         let findings = evaluated
             .findings
             .into_iter()
@@ -268,7 +259,7 @@ fn gather_local(
             })
             .collect();
         let vulns = VulnInput {
-            db_built: status.built.as_ref().map(ToString::to_string),
+            db_built: evaluated.db.built,
             findings,
         };
         (Some(catalog), Some(vulns))

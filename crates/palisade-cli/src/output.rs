@@ -6,9 +6,13 @@ use palisade_catalog::{Catalog, Problem};
 use serde::Serialize;
 
 /// Writes any serialisable value as pretty JSON with a final newline.
+///
+/// The document is built in memory and written at once: the serializer's many small writes
+/// cost a dynamic call each through `out`, which took longer than building the text.
 pub(crate) fn json<T: Serialize>(value: &T, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    out.write_all(&text)
 }
 
 /// One line describing a problem.

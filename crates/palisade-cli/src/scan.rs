@@ -172,10 +172,10 @@ pub(crate) struct PackageOut {
     pub(crate) kind: String,
     pub(crate) purl: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    source_package: Option<String>,
+    pub(crate) source_package: Option<String>,
     /// 1-based layer index, as the tables show it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    layer: Option<usize>,
+    pub(crate) layer: Option<usize>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -239,19 +239,20 @@ pub(crate) fn fix_text(f: &FindingOut) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct DbOut {
-    schema_version: u32,
-    built: Option<String>,
+/// The database a report's findings came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DbOut {
+    pub(crate) schema_version: u32,
+    pub(crate) built: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SkipOut {
-    package: String,
-    version: String,
+    pub(crate) package: String,
+    pub(crate) version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    advisory_id: Option<String>,
-    reason: String,
+    pub(crate) advisory_id: Option<String>,
+    pub(crate) reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -281,19 +282,9 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         None => IgnoreList::default(),
     };
     let vex = VexSet::load(&args.vex)?;
-    let db_path = args.db.path()?;
-    // Open the database while the image is read: neither waits for the other.
-    let (opened, loaded) = std::thread::scope(|scope| {
-        let opening = scope.spawn(|| open_db(&db_path));
-        let loaded = load_catalog(&args.source, &args.source_args);
-        let opened = opening
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (opened, loaded)
-    });
-    let (db, status) = opened?;
-    let (catalog, _) = loaded?;
-    let evaluated = evaluate_catalog(&db, &db_path, &status, &catalog, &args.source_args)?;
+    let db = VulnDb::new(args.db.path()?);
+    let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
+    let evaluated = evaluate_catalog(&db, &catalog, &args.source_args)?;
 
     let evidence: BTreeMap<&str, &str> = catalog
         .packages
@@ -359,10 +350,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
             .distro
             .as_ref()
             .map(|d| d.pretty_name.clone().unwrap_or_else(|| d.purl_qualifier())),
-        db: DbOut {
-            schema_version: status.schema_version,
-            built: status.built.as_ref().map(ToString::to_string),
-        },
+        db: evaluated.db,
         findings,
         counts,
         skipped,
@@ -396,7 +384,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
                 })
                 .collect();
             let texts = advisory_texts(
-                &db,
+                db.database()?,
                 doc.findings
                     .iter()
                     .chain(doc.ignored.iter().map(|i| &i.finding)),
@@ -408,7 +396,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         }
         ScanOutput::Cyclonedx => {
             let texts = advisory_texts(
-                &db,
+                db.database()?,
                 doc.findings
                     .iter()
                     .chain(doc.ignored.iter().map(|i| &i.finding)),
@@ -453,6 +441,39 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     })
 }
 
+/// The vulnerability database, opened read-only on first use: a warm scan answered from the
+/// scan-result cache never opens it.
+pub(crate) struct VulnDb {
+    path: PathBuf,
+    opened: std::cell::OnceCell<(Database, palisade_vulndb::Status)>,
+}
+
+impl VulnDb {
+    pub(crate) fn new(path: PathBuf) -> VulnDb {
+        VulnDb {
+            path,
+            opened: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn get(&self) -> Result<&(Database, palisade_vulndb::Status)> {
+        if let Some(opened) = self.opened.get() {
+            return Ok(opened);
+        }
+        let opened = open_db(&self.path)?;
+        Ok(self.opened.get_or_init(|| opened))
+    }
+
+    /// The open database.
+    pub(crate) fn database(&self) -> Result<&Database> {
+        Ok(&self.get()?.0)
+    }
+}
+
 /// Opens the vulnerability database read-only and reads its status.
 pub(crate) fn open_db(path: &Path) -> Result<(Database, palisade_vulndb::Status)> {
     let db = Database::open_read_only(path)?;
@@ -463,9 +484,7 @@ pub(crate) fn open_db(path: &Path) -> Result<(Database, palisade_vulndb::Status)
 /// Matches a catalog against the database and scores every finding, before any filter; read
 /// from (and written to) the scan-result cache unless `--no-cache`.
 pub(crate) fn evaluate_catalog(
-    db: &Database,
-    db_path: &Path,
-    status: &palisade_vulndb::Status,
+    vulndb: &VulnDb,
     catalog: &Catalog,
     source_args: &SourceArgs,
 ) -> Result<Evaluated> {
@@ -474,10 +493,9 @@ pub(crate) fn evaluate_catalog(
     } else {
         ScanCache::new(source_args.cache_dir.clone())
     };
-    let key = match &cache {
-        Some(_) => Some(ScanCache::key(db_path, status, catalog)?),
-        None => None,
-    };
+    let key = cache
+        .as_ref()
+        .and_then(|_| ScanCache::key(vulndb.path(), catalog));
     if let Some(hit) = cache
         .as_ref()
         .zip(key.as_deref())
@@ -485,6 +503,7 @@ pub(crate) fn evaluate_catalog(
     {
         return Ok(hit);
     }
+    let (db, status) = vulndb.get()?;
     let report = Matcher::new(db)
         .match_packages(&catalog.packages, catalog.distro.as_ref())
         .context("matching packages")?;
@@ -503,8 +522,18 @@ pub(crate) fn evaluate_catalog(
             reason: s.reason,
         })
         .collect();
-    let e = Evaluated { findings, skipped };
+    let e = Evaluated {
+        findings,
+        skipped,
+        db: DbOut {
+            schema_version: status.schema_version,
+            built: status.built.as_ref().map(ToString::to_string),
+        },
+    };
+    // Store only if the file matched is still the one the key names (an update may have
+    // renamed a new database into place since).
     if let (Some(c), Some(k)) = (&cache, &key)
+        && ScanCache::key(vulndb.path(), catalog).as_ref() == Some(k)
         && let Err(err) = c.store(k, &e)
     {
         writeln!(io::stderr(), "warning: scan cache not written: {err:#}")?;
