@@ -26,6 +26,12 @@ use palisade_catalog::{Catalog, CatalogOptions, LayerCache};
 use palisade_image::{OpenOptions, Platform, RegistryOptions};
 
 /// Exit codes, documented in the README.
+/// mimalloc instead of the system allocator: matching and catalog reading allocate many small
+/// strings and versions, and glibc's malloc and free (with its consolidation passes) were
+/// over a third of a 5,000-package match. `bench/vuln-bench.sh` (b) measures with it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod exit {
     /// The command did what was asked.
     pub(crate) const OK: u8 = 0;

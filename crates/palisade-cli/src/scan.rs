@@ -607,7 +607,7 @@ fn evaluate(db: &Database, f: Finding) -> Result<FindingOut> {
         (None, Some(c)) => (Level::from_score(Some(c.score)), "NVD CVSS".to_owned()),
         (None, None) => (Level::Unknown, "none".to_owned()),
     };
-    let p = f.package;
+    let p = std::sync::Arc::unwrap_or_clone(f.package);
     Ok(FindingOut {
         id: f.advisory_id,
         aliases: f.aliases,

@@ -364,7 +364,8 @@ struct CompiledRange {
 /// hash comparison per entry instead of one parse.
 #[derive(Clone, Debug)]
 struct Listed {
-    text: String,
+    /// Where its text is in [`CompiledAffected::listed_text`].
+    text: std::ops::Range<usize>,
     signature: Option<u64>,
 }
 
@@ -397,6 +398,9 @@ fn equality_signature(text: &str, scheme: Scheme) -> Option<u64> {
 pub struct CompiledAffected {
     scheme: Scheme,
     versions: Vec<Listed>,
+    /// The `versions` texts, one after another: one allocation per entry, not one per
+    /// listed version.
+    listed_text: String,
     ranges: Vec<CompiledRange>,
     skipped: Vec<Skipped>,
 }
@@ -473,6 +477,7 @@ impl CompiledAffected {
         CompiledAffected {
             scheme,
             versions: Vec::new(),
+            listed_text: String::new(),
             ranges: Vec::new(),
             skipped: Vec::new(),
         }
@@ -537,8 +542,10 @@ impl CompiledAffected {
 
     /// Adds an entry of the `versions` list.
     pub fn add_listed(&mut self, text: &str) {
+        let start = self.listed_text.len();
+        self.listed_text.push_str(text);
         self.versions.push(Listed {
-            text: text.to_owned(),
+            text: start..self.listed_text.len(),
             signature: equality_signature(text, self.scheme),
         });
     }
@@ -563,13 +570,14 @@ impl CompiledAffected {
         let signature = equality_signature(version, self.scheme);
         let scheme = self.scheme;
         let listed = self.versions.iter().any(|l| {
-            if l.text == version {
+            let text = self.listed_text.get(l.text.clone()).unwrap_or_default();
+            if text == version {
                 return true;
             }
             if signature.is_some() && l.signature.is_some() && l.signature != signature {
                 return false;
             }
-            match (scheme.parse(&l.text), installed.get(scheme)) {
+            match (scheme.parse(text), installed.get(scheme)) {
                 (Ok(a), Ok(b)) => a == *b,
                 _ => false,
             }

@@ -296,9 +296,12 @@ pub(crate) struct RangeView<'b> {
 
 impl<'b> RangeView<'b> {
     /// `(kind, version)` of each event, in record order (already checked when read).
-    pub(crate) fn events(&self) -> impl Iterator<Item = (EventKind, &'b str)> + use<'b> {
+    /// The events, each checked as it is read (parsing only measured them).
+    pub(crate) fn events(
+        &self,
+    ) -> impl Iterator<Item = Result<(EventKind, &'b str), String>> + use<'b> {
         let mut r = self.events.clone();
-        (0..self.count).map_while(move |_| Some((event_kind(r.byte().ok()?).ok()?, r.str().ok()?)))
+        (0..self.count).map(move |_| Ok((event_kind(r.byte()?)?, r.str()?)))
     }
 }
 
@@ -355,10 +358,15 @@ impl<'b> EntryView<'b> {
     }
 
     /// The `versions` list.
-    pub(crate) fn versions(&self) -> impl Iterator<Item = &'b str> + use<'b> {
+    /// The `versions` list, each checked as it is read (parsing only measured them).
+    pub(crate) fn versions(&self) -> impl Iterator<Item = Result<&'b str, String>> + use<'b> {
         let mut r = Reader::new(self.versions);
-        let n = r.len().unwrap_or(0);
-        (0..n).map_while(move |_| r.str().ok())
+        let n = r.len();
+        let (n, first) = match n {
+            Ok(n) => (n, None),
+            Err(e) => (0, Some(Err(e))),
+        };
+        first.into_iter().chain((0..n).map(move |_| r.str()))
     }
 }
 
@@ -390,7 +398,8 @@ impl<'b> CandidateView<'b> {
     }
 }
 
-/// A package's record, read once: every string checked, nothing copied.
+/// A package's record, read once, nothing copied: every string but the events and listed
+/// versions checked (those are checked when their entry is compiled).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PackageView<'b> {
     pub(crate) candidates: Vec<CandidateView<'b>>,
@@ -462,17 +471,20 @@ fn entry<'b>(r: &mut Reader<'b>, check_schemes: bool) -> Result<EntryView<'b>, S
             evaluable_ranges = true;
         }
         r.skip_opt()?;
+        // Events and listed versions are measured here and checked (UTF-8, event kind)
+        // when an entry is compiled: most entries of a record are never compiled, and
+        // checking every string twice was a tenth of a match.
         let events = r.len()?;
         for _ in 0..events {
-            event_kind(r.byte()?)?;
-            r.str()?;
+            r.byte()?;
+            r.skip_str()?;
         }
     }
     let ranges = r.since(ranges_at);
     let versions_at = r.at;
     let n_versions = r.len()?;
     for _ in 0..n_versions {
-        r.str()?;
+        r.skip_str()?;
     }
     let versions = r.since(versions_at);
     let distro = match r.byte()? {
@@ -620,4 +632,109 @@ fn owned_entry(r: &mut Reader<'_>) -> Result<Affected, String> {
         versions: AffectedVersions { ranges, versions },
         distro,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_version::osv::{AffectedVersions, Event, Range, RangeKind};
+
+    fn candidate() -> MatchCandidate {
+        MatchCandidate {
+            id: "PYSEC-2024-1".into(),
+            aliases: vec!["CVE-2024-1".into(), "GHSA-aaaa-bbbb-cccc".into()],
+            severity: Vec::new(),
+            withdrawn: false,
+            affected: vec![Affected {
+                ecosystem: "PyPI".into(),
+                name: "Jinja2".into(),
+                normalized_name: "jinja2".into(),
+                scheme: Some(Scheme::Pep440),
+                unevaluable: None,
+                versions: AffectedVersions {
+                    ranges: vec![Range {
+                        kind: RangeKind::Ecosystem,
+                        repo: None,
+                        events: vec![Event::Introduced("0".into()), Event::Fixed("2.10.1".into())],
+                    }],
+                    versions: vec!["3.0.0rc1".into(), "3.0.0rc2".into()],
+                },
+                distro: None,
+            }],
+        }
+    }
+
+    fn events(view: &PackageView<'_>) -> Vec<Result<(EventKind, String), String>> {
+        view.entries[0]
+            .ranges()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.events().map(|e| e.map(|(k, t)| (k, t.to_owned()))))
+            .collect()
+    }
+
+    #[test]
+    fn records_read_back_as_written() {
+        let mut buf = Vec::new();
+        encode(&[candidate()], &mut buf);
+        let view = PackageView::parse(&buf, true).unwrap();
+        assert_eq!(view.candidates.len(), 1);
+        let c = &view.candidates[0];
+        assert_eq!(c.id, "PYSEC-2024-1");
+        assert_eq!(
+            c.aliases().collect::<Vec<_>>(),
+            ["CVE-2024-1", "GHSA-aaaa-bbbb-cccc"]
+        );
+        let e = &view.entries[0];
+        assert_eq!((e.ecosystem, e.name), ("PyPI", "Jinja2"));
+        assert_eq!(
+            events(&view),
+            [
+                Ok((EventKind::Introduced, "0".to_owned())),
+                Ok((EventKind::Fixed, "2.10.1".to_owned()))
+            ]
+        );
+        assert_eq!(
+            e.versions().collect::<Vec<_>>(),
+            [Ok("3.0.0rc1"), Ok("3.0.0rc2")]
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let mut buf = Vec::new();
+        encode(&[candidate(), candidate()], &mut buf);
+        for cut in 0..buf.len() {
+            assert!(
+                PackageView::parse(&buf[..cut], true).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = buf.clone();
+        longer.push(0);
+        assert!(PackageView::parse(&longer, true).is_err());
+    }
+
+    #[test]
+    fn bad_text_in_events_or_versions_is_reported_when_read() {
+        // Parsing only measures events and listed versions; reading them must then report a
+        // bad byte instead of silently ending the list early.
+        let mut buf = Vec::new();
+        encode(&[candidate()], &mut buf);
+        for needle in [b"2.10.1".as_slice(), b"3.0.0rc1".as_slice()] {
+            let at = buf.windows(needle.len()).position(|w| w == needle).unwrap();
+            let mut bad = buf.clone();
+            bad[at] = 0xff;
+            let view = PackageView::parse(&bad, true).unwrap();
+            let errors = events(&view).into_iter().filter(Result::is_err).count()
+                + view.entries[0].versions().filter(Result::is_err).count();
+            assert_eq!(errors, 1, "{needle:?}");
+        }
+        // A bad event kind too.
+        let at = buf.windows(6).position(|w| w == b"2.10.1").unwrap();
+        let mut bad = buf.clone();
+        bad[at - 2] = 9; // the kind byte before the length byte
+        let view = PackageView::parse(&bad, true).unwrap();
+        assert!(events(&view).iter().any(Result::is_err));
+    }
 }

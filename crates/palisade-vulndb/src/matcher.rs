@@ -14,6 +14,7 @@ use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use palisade_catalog::{Distro, Ecosystem, LayerRef, Package};
 use palisade_version::Scheme;
@@ -56,8 +57,9 @@ pub struct Finding {
     /// Every other id the vulnerability goes by: the kept advisory's aliases and the ids and
     /// aliases of the records folded into it. Sorted.
     pub aliases: Vec<String>,
-    /// The package.
-    pub package: FindingPackage,
+    /// The package, shared by all its findings (a vulnerable package can have hundreds, and
+    /// copying its strings into each cost more than matching them).
+    pub package: Arc<FindingPackage>,
     /// Versions that fix it; empty when there is no fix.
     pub fixed_versions: Vec<String>,
     /// Fixed, unfixed, or a distro's decision not to fix (yet).
@@ -305,11 +307,12 @@ fn match_all(
         let next_differs = order
             .get(k + 1)
             .is_none_or(|&j| fps[j].as_ref().is_none_or(|next| *next != fp));
+        let fp = Arc::new(fp);
         let (target, lists) = match target {
             Ok(t) => t,
             Err(reason) => {
                 report.skipped.push(Skip {
-                    package: fp,
+                    package: Arc::unwrap_or_clone(fp),
                     advisory_id: None,
                     reason,
                 });
@@ -333,7 +336,7 @@ fn match_all(
                 Outcome::Affected(hit) => raw.push(hit),
                 Outcome::NotAffected => {}
                 Outcome::Skipped(reason) => report.skipped.push(Skip {
-                    package: fp.clone(),
+                    package: FindingPackage::clone(&fp),
                     advisory_id: Some(first.id.to_owned()),
                     reason,
                 }),
@@ -369,7 +372,7 @@ fn match_all(
             report.findings.push(Finding {
                 advisory_id: hit.id,
                 aliases: hit.aliases,
-                package: fp.clone(),
+                package: Arc::clone(&fp),
                 fixed_versions: hit.fixed,
                 status: hit.status,
                 why: hit.why,
@@ -685,12 +688,19 @@ type Verdict = Result<Option<VerdictFacts>, String>;
 fn compile(entry: &EntryView<'_>, scheme: Scheme) -> Result<CompiledAffected, String> {
     let mut compiled = CompiledAffected::new(scheme);
     for (index, range) in entry.ranges()?.iter().enumerate() {
+        let mut bad = None;
+        let events = range
+            .events()
+            .map_while(|e| e.map_err(|e| bad = Some(e)).ok());
         compiled
-            .add_range(index, &range.kind, range.events())
+            .add_range(index, &range.kind, events)
             .map_err(|e| e.to_string())?;
+        if let Some(e) = bad {
+            return Err(e);
+        }
     }
     for text in entry.versions() {
-        compiled.add_listed(text);
+        compiled.add_listed(text?);
     }
     Ok(compiled)
 }
@@ -940,7 +950,9 @@ fn dedup(hits: Vec<Hit>) -> Vec<Hit> {
         }
         return hits;
     }
-    let mut owner: HashMap<&str, usize, FastHash> = HashMap::default();
+    let keys = hits.iter().map(|h| 1 + h.aliases.len()).sum();
+    let mut owner: HashMap<&str, usize, FastHash> =
+        HashMap::with_capacity_and_hasher(keys, FastHash);
     for (i, h) in hits.iter().enumerate() {
         for key in std::iter::once(&h.id).chain(&h.aliases) {
             match owner.get(key.as_str()) {
