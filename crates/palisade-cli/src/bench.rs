@@ -70,8 +70,8 @@ struct Common {
     #[arg(long, short = 'o', global = true, value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Exit with N when a check fails (see --fail-on).
-    #[arg(long, global = true, value_name = "N")]
+    /// Exit with N when a check fails (see --fail-on); any code but 2, which errors exit with.
+    #[arg(long, global = true, value_name = "N", value_parser = crate::exit::parse_code)]
     exit_code: Option<u8>,
 
     /// What --exit-code counts: failures only, or warnings too.

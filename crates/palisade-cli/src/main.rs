@@ -40,6 +40,20 @@ mod exit {
     /// `palisade gate`: the policy refused the image.
     pub(crate) const DENY: u8 = 1;
     // `palisade scan` returns its `--exit-code N` when findings are left after the filters.
+
+    /// Parses an `--exit-code N`, refusing the code that errors exit with: a CI job could not
+    /// tell findings from a scan that never ran.
+    pub(crate) fn parse_code(text: &str) -> Result<u8, String> {
+        let n: u8 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not an exit code from 0 to 255"))?;
+        if n == ERROR {
+            return Err(format!(
+                "{ERROR} is the exit code of errors (unreadable input, bad flags): pick another, such as 1"
+            ));
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Parser, Debug)]

@@ -129,7 +129,8 @@ pub(crate) struct ScanArgs {
     ignore_unfixed: bool,
 
     /// The exit code when at least one finding is left after the filters.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Any code but 2, which errors exit with.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::exit::parse_code)]
     exit_code: u8,
 
     /// Accepted findings: a YAML list of {id, package?, reason, expires?} (id: advisory id or

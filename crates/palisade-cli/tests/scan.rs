@@ -191,6 +191,25 @@ fn missing_database_is_an_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("none.db"));
 }
 
+#[test]
+fn exit_code_two_is_refused_because_errors_use_it() {
+    let e = env();
+    let db = e.db.to_str().unwrap();
+    for cmd in [
+        &["scan", &image("app"), "--db", db, "--exit-code", "2"][..],
+        &["bench", "dockerfile", "Dockerfile", "--exit-code", "2"][..],
+    ] {
+        let out = run(cmd, &e.cache);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("2 is the exit code of errors"),
+            "{cmd:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{cmd:?}: nothing was scanned");
+    }
+}
+
 /// Vendor-first severity and EPSS on the real Debian base image: a tracker excerpt (written
 /// for the test, in the tracker's documented JSON format) rates two fictional CVEs in the
 /// image's own `glibc` source package, and an EPSS file scores one of them. The distro's
