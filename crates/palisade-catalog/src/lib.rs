@@ -37,6 +37,7 @@ pub use catalog::{
     Catalog, CatalogOptions, LayerEvent, LayerInfo, NoProgress, Problem, Progress, SourceInfo,
     catalog_image, counts, evidence_paths,
 };
+pub use catalogers::CATALOGER_VERSION;
 pub use catalogers::python::normalise_name as normalise_python_name;
 pub use package::{Distro, Ecosystem, LayerRef, Location, Package, SourcePackage};
 pub use sbom::{

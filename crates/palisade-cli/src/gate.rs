@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::db::DbPathArgs;
-use crate::scan::{VulnDb, evaluate_catalog};
+use crate::scan::{VulnDb, scan_image};
 use crate::{SourceArgs, catalog_image, exit, junit, open_image, output, sarif};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -233,8 +233,7 @@ fn gather_local(
     // The catalog feeds the vulnerability scan and the SBOM summary.
     let (catalog, vulnerabilities) = if needs.vulnerabilities {
         let vulndb = VulnDb::new(args.db.path()?);
-        let catalog = catalog_image(image, &args.source_args)?;
-        let evaluated = evaluate_catalog(&vulndb, &catalog, &args.source_args)?;
+        let (catalog, evaluated) = scan_image(&vulndb, image, &args.source_args)?;
         let findings = evaluated
             .findings
             .into_iter()

@@ -16,7 +16,7 @@ use crate::db::DbPathArgs;
 use crate::ignore::{self, ExpiredOut, IgnoreList};
 use crate::scan_cache::{Evaluated, ScanCache};
 use crate::vex::{VexOut, VexSet};
-use crate::{SourceArgs, exit, junit, load_catalog, output, sarif};
+use crate::{SourceArgs, catalog_image, exit, junit, load_catalog, open_image, output, sarif};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ScanOutput {
@@ -284,8 +284,14 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     };
     let vex = VexSet::load(&args.vex)?;
     let db = VulnDb::new(args.db.path()?);
-    let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
-    let evaluated = evaluate_catalog(&db, &catalog, &args.source_args)?;
+    let (catalog, evaluated) = if args.source.starts_with("sbom:") {
+        let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
+        let evaluated = evaluate_catalog(&db, &catalog, &args.source_args)?;
+        (catalog, evaluated)
+    } else {
+        let image = open_image(&args.source, &args.source_args)?;
+        scan_image(&db, &image, &args.source_args)?
+    };
 
     let evidence: BTreeMap<&str, &str> = catalog
         .packages
@@ -482,28 +488,79 @@ pub(crate) fn open_db(path: &Path) -> Result<(Database, palisade_vulndb::Status)
     Ok((db, status))
 }
 
+/// The scan-result cache, unless `--no-cache` (or no cache directory is known).
+fn scan_cache(source_args: &SourceArgs) -> Option<ScanCache> {
+    if source_args.no_cache {
+        None
+    } else {
+        ScanCache::new(source_args.cache_dir.clone())
+    }
+}
+
 /// Matches a catalog against the database and scores every finding, before any filter; read
-/// from (and written to) the scan-result cache unless `--no-cache`.
+/// from (and written to) the scan-result cache, keyed by the package list, unless
+/// `--no-cache`. For images, [`scan_image`] keys by the image instead.
 pub(crate) fn evaluate_catalog(
     vulndb: &VulnDb,
     catalog: &Catalog,
     source_args: &SourceArgs,
 ) -> Result<Evaluated> {
-    let cache = if source_args.no_cache {
-        None
-    } else {
-        ScanCache::new(source_args.cache_dir.clone())
-    };
+    let cache = scan_cache(source_args);
     let key = cache
         .as_ref()
         .and_then(|_| ScanCache::key(vulndb.path(), catalog));
-    if let Some(hit) = cache
-        .as_ref()
-        .zip(key.as_deref())
-        .and_then(|(c, k)| c.load(k))
-    {
+    let cached = cache.as_ref().zip(key.as_deref());
+    if let Some(hit) = cached.and_then(|(c, k)| c.load(k)) {
         return Ok(hit);
     }
+    match_and_store(vulndb, catalog, cached, || {
+        ScanCache::key(vulndb.path(), catalog)
+    })
+}
+
+/// Catalogs `image` and evaluates its catalog as [`evaluate_catalog`] does, with the
+/// scan-result cache keyed by the image's identity ([`ScanCache::image_key`]), so the entry is
+/// read while the catalog is built instead of after it.
+pub(crate) fn scan_image(
+    vulndb: &VulnDb,
+    image: &palisade_image::Image,
+    source_args: &SourceArgs,
+) -> Result<(Catalog, Evaluated)> {
+    let cache = scan_cache(source_args);
+    let key = cache
+        .as_ref()
+        .and_then(|_| ScanCache::image_key(vulndb.path(), image));
+    let Some((cache, key)) = cache.as_ref().zip(key.as_deref()) else {
+        let catalog = catalog_image(image, source_args)?;
+        let evaluated = evaluate_catalog(vulndb, &catalog, source_args)?;
+        return Ok((catalog, evaluated));
+    };
+    let (catalog, hit) = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| cache.load(key));
+        let catalog = catalog_image(image, source_args);
+        let hit = loading
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (catalog, hit)
+    });
+    let catalog = catalog?;
+    if let Some(hit) = hit {
+        return Ok((catalog, hit));
+    }
+    let evaluated = match_and_store(vulndb, &catalog, Some((cache, key)), || {
+        ScanCache::image_key(vulndb.path(), image)
+    })?;
+    Ok((catalog, evaluated))
+}
+
+/// Matches and scores `catalog`, then stores the result under `key`, but only if `key_now`
+/// still gives that key: an update may have renamed a new database into place since.
+fn match_and_store(
+    vulndb: &VulnDb,
+    catalog: &Catalog,
+    cached: Option<(&ScanCache, &str)>,
+    key_now: impl Fn() -> Option<String>,
+) -> Result<Evaluated> {
     let (db, status) = vulndb.get()?;
     let report = Matcher::new(db)
         .match_packages(&catalog.packages, catalog.distro.as_ref())
@@ -531,10 +588,8 @@ pub(crate) fn evaluate_catalog(
             built: status.built.as_ref().map(ToString::to_string),
         },
     };
-    // Store only if the file matched is still the one the key names (an update may have
-    // renamed a new database into place since).
-    if let (Some(c), Some(k)) = (&cache, &key)
-        && ScanCache::key(vulndb.path(), catalog).as_ref() == Some(k)
+    if let Some((c, k)) = cached
+        && key_now().as_deref() == Some(k)
         && let Err(err) = c.store(k, &e)
     {
         writeln!(io::stderr(), "warning: scan cache not written: {err:#}")?;

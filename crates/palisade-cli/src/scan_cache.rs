@@ -9,8 +9,11 @@
 //!
 //! The key is a SHA-256 over this binary's version, the cache format, the database schema it
 //! reads, the database file's identity (device, inode, size, modification and change times),
-//! the distro, and every package field that matching or a finding reads (ecosystem, name,
-//! version, PURL, source package, layer). `palisade db update` and `db import` replace the
+//! and what was scanned. For an image that is its catalog's identity: the catalogers' version,
+//! the configuration digest and every layer's diff ID, known before the catalog is built, so
+//! `palisade scan` and `palisade gate` read the entry while the catalog is built. For an SBOM or
+//! a directory it is the distro and every package field that matching or a finding reads
+//! (ecosystem, name, version, PURL, source package, layer). `palisade db update` and `db import` replace the
 //! database by renaming a new file into place, so every update gives a new inode and a new key;
 //! the change time also moves with any write in place, which no `utime` call can set back. A
 //! warm scan therefore never opens the database: the entry holds the database summary the
@@ -95,6 +98,32 @@ impl ScanCache {
                 }
                 None => field(b"\x00no layer"),
             }
+        }
+        Some(hex::encode(h.finalize()))
+    }
+
+    /// The key of `image`'s catalog scanned against the database file at `db_path`, known
+    /// before the catalog is built: the catalogers' version, the image configuration's digest
+    /// and every layer's diff ID, under the layer cache's trust (a warm catalog takes the same
+    /// diff IDs from the same digest-checked configuration). `None` for a directory (never
+    /// cached), a layer without a diff ID, or a database whose identity cannot be read.
+    pub(crate) fn image_key(db_path: &Path, image: &palisade_image::Image) -> Option<String> {
+        if image.is_directory() {
+            return None;
+        }
+        let config = image.config_digest()?;
+        let meta = std::fs::metadata(db_path).ok()?;
+        let mut h = Sha256::new();
+        h.update(format!(
+            "palisade {} scan cache {FORMAT} db schema {} image catalog {}\n",
+            env!("CARGO_PKG_VERSION"),
+            palisade_vulndb::SCHEMA_VERSION,
+            palisade_catalog::CATALOGER_VERSION
+        ));
+        h.update(file_identity(&meta));
+        h.update(format!("config {config}\n"));
+        for layer in image.layers() {
+            h.update(format!("layer {}\n", layer.diff_id.as_ref()?));
         }
         Some(hex::encode(h.finalize()))
     }

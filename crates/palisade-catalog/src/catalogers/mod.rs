@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::package::{Ecosystem, SourcePackage};
 
 /// Bumped whenever any cataloger's output changes, so cached layer results are redone.
-pub(crate) const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c1");
+pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c1");
 
 /// A package as found in one file, before the distro and layer are known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
