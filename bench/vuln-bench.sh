@@ -5,15 +5,16 @@
 #   (c) warm `palisade scan` vs warm `palisade sbom` on the testbed app image
 #       (oci-dir:target/testbed/oci:app), median of RUNS, and their ratio   (target < 1.10x)
 #       The runs are split into ROUNDS that alternate the two commands, so a burst of load
-#       on this shared VM lands on both; the on-CPU (user + system) ratio is printed beside.
+#       on this shared VM lands on both; the on-CPU (user + system) ratio is printed beside,
+#       and the ratio of instructions (callgrind) when valgrind is installed.
 # The DB for (c) is built with `palisade db import` of the OSV zips, the NVD excerpt and KEV
-# into target/bench/vuln.db. Environment: FEEDS=../shared/feeds, RUNS=5, ROUNDS=5, SKIP_BUILD=1,
+# into target/bench/vuln.db. Environment: FEEDS=../shared/feeds, RUNS=5, ROUNDS=10, SKIP_BUILD=1,
 # PALISADE=/path (see lib.sh). A benchmark reports: it exits 0 unless something fails to run.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FEEDS=${FEEDS:-$REPO/../shared/feeds}
 RUNS=${RUNS:-5}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-10}
 [[ -d $FEEDS/osv ]] || die "no OSV snapshots at $FEEDS/osv"
 FEEDS=$(cd "$FEEDS" && pwd)
 
@@ -80,6 +81,21 @@ c = {k: statistics.mean(v) for k, v in cpu.items()}
 print(med["sbom"], med["scan"], c.get("sbom", "nan"), c.get("scan", "nan"))
 PY
 )
+# The same two commands counted in instructions by callgrind, when valgrind is installed: a
+# figure this VM's load cannot move (one run each, after the warm runs above).
+instr() {
+    local out
+    out=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null) || return 1
+    sed -nE 's/.*Collected : ([0-9]+).*/\1/p' <<<"$out"
+}
+instr_ratio=nan
+if command -v valgrind >/dev/null; then
+    log "(c) callgrind instruction counts"
+    # shellcheck disable=SC2086 # the commands are word lists, as hyperfine -N reads them
+    if sbom_i=$(instr $sbom_cmd) && scan_i=$(instr $scan_cmd) && [[ -n $sbom_i && -n $scan_i ]]; then
+        instr_ratio=$(awk -v a="$scan_i" -v b="$sbom_i" 'BEGIN { printf "%.3f", a / b }')
+    fi
+fi
 ratio=$(awk -v a="$scan_s" -v b="$sbom_s" 'BEGIN { printf "%.3f", a / b }')
 cpu_ratio=$(awk -v a="$scan_cpu" -v b="$sbom_cpu" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
 
@@ -95,6 +111,7 @@ printf '    warm scan (median of %d):          %8.2f ms\n' "$runs" "$(awk -v s="
 printf '    scan / sbom:                       %8.3fx    target < 1.10x    %s\n' \
     "$ratio" "$(verdict "$ratio" 1.10)"
 printf '    (on-CPU scan / sbom:               %8sx)\n' "$cpu_ratio"
+printf '    (instructions scan / sbom:         %8sx, callgrind)\n' "$instr_ratio"
 echo "    ($match_line)"
 [[ -n $note ]] && echo "$note"
 exit 0
