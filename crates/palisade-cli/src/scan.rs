@@ -165,7 +165,7 @@ pub(crate) struct Cvss {
     pub(crate) source: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct PackageOut {
     pub(crate) name: String,
     pub(crate) version: String,
@@ -179,7 +179,7 @@ pub(crate) struct PackageOut {
     pub(crate) layer: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct FindingOut {
     pub(crate) id: String,
     pub(crate) aliases: Vec<String>,
@@ -197,7 +197,7 @@ pub(crate) struct FindingOut {
     pub(crate) kev: bool,
     pub(crate) why: String,
     /// The VEX statement that applies to the finding, if any.
-    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) vex: Option<VexOut>,
     /// The first file that shows the package is there (SARIF location); not in the JSON.
     #[serde(skip)]
@@ -247,7 +247,7 @@ pub(crate) struct DbOut {
     pub(crate) built: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct SkipOut {
     pub(crate) package: String,
     pub(crate) version: String,
