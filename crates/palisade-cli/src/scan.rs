@@ -241,7 +241,7 @@ pub(crate) fn fix_text(f: &FindingOut) -> String {
 }
 
 /// The database a report's findings came from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct DbOut {
     pub(crate) schema_version: u32,
     pub(crate) built: Option<String>,

@@ -382,6 +382,28 @@ fn scan_cache_matches_a_cold_scan_and_follows_the_database() {
         .unwrap()
         .count();
     assert_eq!(entries, 1, "one entry for one image and one database");
+    // Another image in the same cache gets its own entry, never the app's answer.
+    let base = |extra: &[&str]| {
+        let src = image("base");
+        let mut args = vec!["scan", "--db", db.to_str().unwrap(), "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(&src);
+        let out = run(&args, &cache);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let base_first = base(&[]);
+    assert_eq!(base(&[]), base_first);
+    assert_eq!(base_first, base(&["--no-cache"]));
+    assert_ne!(base_first, warm);
+    let entries = std::fs::read_dir(cache.join("palisade/scans"))
+        .unwrap()
+        .count();
+    assert_eq!(entries, 2, "one entry per image");
     // Same path, other data: only the Go feed now.
     import(&[go.to_str().unwrap()]);
     let after = scan_at(&[]);
