@@ -17,8 +17,8 @@ use palisade_harden::image::{ImageFacts, check_image};
 use palisade_harden::report::Report as HardenReport;
 use palisade_image::{Digest, Image, Reference, RegistryClient, RegistryOptions};
 use palisade_policy::{
-    CheckInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, Keyless, PackageInput,
-    Policy, SbomInput, TrustInput, VulnInput,
+    CheckInput, CoverageInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, Keyless,
+    NotCoveredInput, PackageInput, Policy, SbomInput, TrustInput, VulnInput,
 };
 use palisade_trust::keys::NamedKey;
 use palisade_trust::payload::IdentityMatch;
@@ -79,6 +79,13 @@ pub(crate) struct GateArgs {
     #[arg(long, value_name = "FILE")]
     write_input: Option<PathBuf>,
 
+    /// For a local image (oci-dir:, oci-archive:, docker-archive:): take its own tag
+    /// (`RepoTags`, `org.opencontainers.image.ref.name`) as where it came from. Anyone can
+    /// write those tags, so without this flag a local image has no registry location and the
+    /// `sources` rules deny it; the decision records that the flag was given.
+    #[arg(long)]
+    trust_local_tags: bool,
+
     /// The evaluation clock (RFC 3339, or YYYY-MM-DD for midnight UTC) for exception expiry,
     /// database age and Rego rules [default: now].
     #[arg(long, value_name = "TIME", env = "PALISADE_NOW")]
@@ -92,12 +99,16 @@ pub(crate) struct GateArgs {
 }
 
 pub(crate) fn run(args: &GateArgs) -> Result<u8> {
-    let policy = Policy::load(&args.policy)?;
-    let env = policy.environment(args.env.as_deref()).to_owned();
+    // Everything that can be refused without reading the image is checked first.
     let now = match &args.now {
         Some(t) => normalise_now(t)?,
         None => crate::trust::utc(now_secs()),
     };
+    let policy = Policy::load(&args.policy)?;
+    let env = policy
+        .environment(args.env.as_deref())
+        .context("--env (or PALISADE_ENV)")?
+        .to_owned();
     let input = gather(args, &policy, &env, &now)?;
     if let Some(path) = &args.write_input {
         let mut f = io::BufWriter::new(
@@ -147,7 +158,7 @@ pub(crate) fn run(args: &GateArgs) -> Result<u8> {
 /// Builds the input document, running only the stages the policy needs.
 fn gather(args: &GateArgs, policy: &Policy, env: &str, now: &str) -> Result<Input> {
     let needs = policy.needs(env);
-    if args.source.starts_with("sbom:") {
+    if crate::sbom_file(&args.source).is_some() {
         bail!(
             "{}: the gate needs the image itself (its configuration, signatures and files), \
              not an SBOM",
@@ -155,20 +166,38 @@ fn gather(args: &GateArgs, policy: &Policy, env: &str, now: &str) -> Result<Inpu
         );
     }
     let image = open_image(&args.source, &args.source_args)?;
-    let reference = image
-        .reference()
-        .map(|r| {
-            r.parse::<Reference>()
-                .with_context(|| format!("{r:?} is not an image reference"))
-        })
-        .transpose()?;
+    // Only a registry says where an image came from. A layout's `ref.name` ("latest") or an
+    // archive's `RepoTags` are words anyone can write: a local image is named by its path,
+    // unless the caller vouches for its tag.
+    let local = !matches!(
+        palisade_image::SourceSpec::parse(&args.source),
+        Ok(palisade_image::SourceSpec::Registry(_))
+    );
+    let reference = if local && !args.trust_local_tags {
+        None
+    } else {
+        image
+            .reference()
+            .map(|r| {
+                r.parse::<Reference>().with_context(|| {
+                    format!("{r:?} (the image's own tag) is not an image reference")
+                })
+            })
+            .transpose()?
+    };
+    if local && args.trust_local_tags && reference.is_none() {
+        bail!(
+            "{}: --trust-local-tags, but the image has no tag of its own to trust",
+            args.source
+        );
+    }
     let config = image.config();
     let container = config.config.as_ref();
     let digest = image.manifest_digest().map(ToString::to_string);
     let image_input = ImageInput {
         reference: reference
             .as_ref()
-            .map_or_else(|| args.source.clone(), ToString::to_string),
+            .map_or_else(|| image.source().to_owned(), ToString::to_string),
         registry: reference
             .as_ref()
             .map(|r| r.registry().to_owned())
@@ -184,6 +213,8 @@ fn gather(args: &GateArgs, policy: &Policy, env: &str, now: &str) -> Result<Inpu
         os: Some(config.os.clone()).filter(|s| !s.is_empty()),
         architecture: Some(config.architecture.clone()).filter(|s| !s.is_empty()),
         labels: container.and_then(|c| c.labels.clone()).unwrap_or_default(),
+        local,
+        local_tags_trusted: local && args.trust_local_tags,
     };
 
     // Signature verification waits on the registry; the rest mostly on the CPU. Both run at
@@ -196,7 +227,7 @@ fn gather(args: &GateArgs, policy: &Policy, env: &str, now: &str) -> Result<Inpu
                     args,
                     policy.keys(),
                     policy.keyless(),
-                    reference.as_ref(),
+                    reference.as_ref().filter(|_| !local),
                     manifest_digest,
                 )
             })
@@ -260,6 +291,29 @@ fn gather_local(
         let vulns = VulnInput {
             db_built: evaluated.db.built,
             findings,
+            coverage: evaluated
+                .coverage
+                .into_iter()
+                .map(|c| CoverageInput {
+                    ecosystem: c.ecosystem,
+                    packages: c.packages,
+                    covered: c.covered,
+                    advisories: c.advisories,
+                    newest: c.newest,
+                    reason: c.reason,
+                })
+                .collect(),
+            not_covered: evaluated
+                .not_covered
+                .into_iter()
+                .map(|n| NotCoveredInput {
+                    name: n.name,
+                    version: n.version,
+                    r#type: n.kind,
+                    purl: n.purl,
+                    ecosystem: n.ecosystem,
+                })
+                .collect(),
         };
         (Some(catalog), Some(vulns))
     } else if needs.sbom {
@@ -302,14 +356,8 @@ fn verify_signatures(
     digest: Option<Digest>,
 ) -> Result<TrustInput> {
     let (Some(reference), Some(digest)) = (reference, digest) else {
-        return Ok(TrustInput {
-            signers: Vec::new(),
-            signatures: 0,
-            errors: vec![format!(
-                "{} is not in a registry: its signatures cannot be looked up",
-                args.source
-            )],
-        });
+        // A local image: nothing was looked up, and nothing failed (the input says `local`).
+        return Ok(TrustInput::default());
     };
     let pinned = reference.with_digest(digest);
     let options = RegistryOptions {
@@ -515,9 +563,17 @@ fn normalise_now(text: &str) -> Result<String> {
             })
     };
     if date_ok(t) {
-        return Ok(format!("{t}T00:00:00Z"));
+        let midnight = format!("{t}T00:00:00Z");
+        if palisade_vulndb::Timestamp::parse(&midnight).is_ok() {
+            return Ok(midnight);
+        }
     }
-    if t.len() >= 20 && date_ok(&t[..10]) && t.as_bytes()[10] == b'T' && t.ends_with('Z') {
+    if t.len() >= 20
+        && date_ok(&t[..10])
+        && t.as_bytes()[10] == b'T'
+        && t.ends_with('Z')
+        && palisade_vulndb::Timestamp::parse(t).is_ok()
+    {
         return Ok(t.to_owned());
     }
     bail!(
@@ -640,6 +696,7 @@ fn to_sarif(doc: &Value) -> Value {
         })
         .collect();
     let target = s(&doc["image"], "reference");
+    let location = sarif::image_location(target);
     let results: Vec<Value> = reasons
         .iter()
         .map(|r| {
@@ -657,7 +714,10 @@ fn to_sarif(doc: &Value) -> Value {
                 "ruleIndex": codes.iter().position(|c| *c == code),
                 "level": sarif_level(s(r, "effect")),
                 "message": {"text": text},
-                "locations": [{"logicalLocations": [{"name": target, "kind": "resource"}]}],
+                "locations": [{
+                    "physicalLocation": location,
+                    "logicalLocations": [{"name": target, "kind": "resource"}],
+                }],
                 "properties": {
                     "effect": s(r, "effect"),
                     "section": s(r, "section"),

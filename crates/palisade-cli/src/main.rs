@@ -196,9 +196,26 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Opens and catalogs a source (or reads an SBOM given as `sbom:FILE`).
-pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, Option<String>)> {
+/// The SBOM file a source names: `sbom:FILE`, or an existing file given without a prefix
+/// whose content is a JSON document (an image archive is a tar).
+pub(crate) fn sbom_file(source: &str) -> Option<&str> {
     if let Some(path) = source.strip_prefix("sbom:") {
+        return Some(path);
+    }
+    let meta = std::fs::metadata(source).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    use std::io::Read as _;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(source).ok()?.read(&mut head).ok()?;
+    (head[..n].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')).then_some(source)
+}
+
+/// Opens and catalogs a source (or reads an SBOM given as `sbom:FILE`, or as a JSON file
+/// without a prefix).
+pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, Option<String>)> {
+    if let Some(path) = sbom_file(source) {
         let bytes = read_limited(path)?;
         let catalog = palisade_catalog::read_sbom(&bytes, path)?;
         return Ok((catalog, None));
@@ -273,7 +290,7 @@ fn sbom(args: &SbomArgs) -> Result<u8> {
         }
     }
     out.flush()?;
-    if !catalog.problems.is_empty() && args.format != SbomOutput::Table {
+    if !catalog.problems.is_empty() {
         let mut stderr = io::stderr().lock();
         for p in &catalog.problems {
             writeln!(stderr, "palisade: warning: {}", output::problem_line(p))?;

@@ -89,8 +89,13 @@ pub(crate) fn table(catalog: &Catalog, out: &mut dyn Write) -> io::Result<()> {
             format!(" ({})", summary.join(", "))
         }
     )?;
-    for p in &catalog.problems {
-        writeln!(out, "warning: {}", problem_line(p))?;
+    if !catalog.problems.is_empty() {
+        // The problems themselves are warnings on standard error.
+        writeln!(
+            out,
+            "{} problem(s) reading files (see the warnings on standard error)",
+            catalog.problems.len()
+        )?;
     }
     Ok(())
 }

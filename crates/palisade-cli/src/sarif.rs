@@ -13,7 +13,7 @@ fn level(l: Level) -> &'static str {
     match l {
         Level::Critical | Level::High => "error",
         Level::Medium => "warning",
-        Level::Low | Level::Unknown => "note",
+        Level::Low | Level::Negligible | Level::Unknown => "note",
     }
 }
 
@@ -52,10 +52,13 @@ pub(crate) struct Suppressed<'a> {
 
 /// The SARIF log for `findings` (already in their report order), then `suppressed`.
 pub(crate) fn to_sarif(
+    source: &str,
     findings: &[FindingOut],
     suppressed: &[Suppressed<'_>],
     texts: &BTreeMap<String, AdvisoryText>,
+    not_covered: &[String],
 ) -> Value {
+    let image = image_location(source);
     // One rule per advisory id, in id order; the findings of each give the fix text.
     let mut by_rule: BTreeMap<&str, Vec<&FindingOut>> = BTreeMap::new();
     for f in findings.iter().chain(suppressed.iter().map(|s| s.finding)) {
@@ -68,10 +71,10 @@ pub(crate) fn to_sarif(
         .collect();
     let mut results: Vec<Value> = findings
         .iter()
-        .map(|f| result(f, index[f.id.as_str()]))
+        .map(|f| result(f, index[f.id.as_str()], &image))
         .collect();
     for s in suppressed {
-        let mut r = result(s.finding, index[s.finding.id.as_str()]);
+        let mut r = result(s.finding, index[s.finding.id.as_str()], &image);
         let kind = if s.finding.vex.is_some() {
             "external"
         } else {
@@ -84,7 +87,7 @@ pub(crate) fn to_sarif(
         }]);
         results.push(r);
     }
-    json!({
+    let mut log = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
@@ -96,7 +99,22 @@ pub(crate) fn to_sarif(
             }},
             "results": results,
         }],
-    })
+    });
+    if !not_covered.is_empty() {
+        // Packages nobody checked: a tool notification, since they are no finding.
+        log["runs"][0]["invocations"] = json!([{
+            "executionSuccessful": true,
+            "toolExecutionNotifications": not_covered
+                .iter()
+                .map(|text| json!({
+                    "level": "warning",
+                    "descriptor": {"id": "not-covered"},
+                    "message": {"text": text},
+                }))
+                .collect::<Vec<_>>(),
+        }]);
+    }
+    log
 }
 
 fn rule(id: &str, fs: &[&FindingOut], text: Option<&AdvisoryText>) -> Value {
@@ -146,7 +164,7 @@ fn rule(id: &str, fs: &[&FindingOut], text: Option<&AdvisoryText>) -> Value {
     })
 }
 
-fn result(f: &FindingOut, rule_index: usize) -> Value {
+fn result(f: &FindingOut, rule_index: usize, image: &Value) -> Value {
     let text = format!(
         "{}@{}: {} ({}). {}.",
         f.package.name,
@@ -162,9 +180,10 @@ fn result(f: &FindingOut, rule_index: usize) -> Value {
             "kind": "package",
         }],
     });
-    if let Some(path) = &f.evidence {
-        loc["physicalLocation"] = json!({"artifactLocation": {"uri": uri(path)}});
-    }
+    loc["physicalLocation"] = match &f.evidence {
+        Some(path) => physical(&uri(path)),
+        None => image.clone(),
+    };
     let mut props = json!({
         "purl": f.package.purl,
         "status": f.status,
@@ -189,6 +208,48 @@ fn result(f: &FindingOut, rule_index: usize) -> Value {
         "message": {"text": text},
         "locations": [loc],
         "properties": props,
+    })
+}
+
+/// Where a result without a file of its own points: a stable relative URI naming the image
+/// (`registry/repository` without tag or digest, or the local path without its prefix), at
+/// line 1, as Trivy and Grype do. GitHub code scanning drops results without a physical
+/// location.
+pub(crate) fn image_location(source: &str) -> Value {
+    let mut name = source;
+    for prefix in [
+        "registry:",
+        "docker:",
+        "oci-dir:",
+        "oci:",
+        "oci-archive:",
+        "docker-archive:",
+        "dir:",
+        "sbom:",
+    ] {
+        if let Some(rest) = source.strip_prefix(prefix) {
+            name = rest.trim_start_matches("//");
+            break;
+        }
+    }
+    let local =
+        name != source && !source.starts_with("registry:") && !source.starts_with("docker:");
+    let uri_text = match name.parse::<palisade_image::Reference>() {
+        Ok(r) if !local && !std::path::Path::new(name).exists() => r.name(),
+        _ => name.to_owned(),
+    };
+    let mut u = uri(&uri_text);
+    if u.is_empty() {
+        u = "image".into();
+    }
+    physical(&u)
+}
+
+/// A physical location at line 1 of `relative_uri`.
+pub(crate) fn physical(relative_uri: &str) -> Value {
+    json!({
+        "artifactLocation": {"uri": relative_uri},
+        "region": {"startLine": 1},
     })
 }
 

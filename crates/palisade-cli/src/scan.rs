@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use palisade_catalog::Catalog;
-use palisade_vulndb::{Database, Enrichment, Finding, FindingStatus, Matcher, SeverityKind};
+use palisade_vulndb::{Database, Enrichment, Finding, Matcher, SeverityKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -47,16 +47,19 @@ pub(crate) enum Level {
     Medium,
     /// CVSS > 0.
     Low,
+    /// A distro's own word for "below low": Debian `unimportant`, Ubuntu `negligible`.
+    Negligible,
     /// No score known.
     Unknown,
 }
 
 impl Level {
-    const ALL: [Level; 5] = [
+    const ALL: [Level; 6] = [
         Level::Critical,
         Level::High,
         Level::Medium,
         Level::Low,
+        Level::Negligible,
         Level::Unknown,
     ];
 
@@ -72,7 +75,8 @@ impl Level {
             "critical" => Some(Level::Critical),
             "high" => Some(Level::High),
             "medium" => Some(Level::Medium),
-            "low" | "unimportant" | "negligible" => Some(Level::Low),
+            "low" => Some(Level::Low),
+            "unimportant" | "negligible" => Some(Level::Negligible),
             _ => None,
         }
     }
@@ -93,6 +97,7 @@ impl Level {
             Level::High => "HIGH",
             Level::Medium => "MEDIUM",
             Level::Low => "LOW",
+            Level::Negligible => "NEGLIGIBLE",
             Level::Unknown => "UNKNOWN",
         }
     }
@@ -124,9 +129,32 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "N")]
     min_cvss: Option<f64>,
 
-    /// Drop findings with no fix: unfixed, wont-fix, ignored and postponed.
+    /// Drop findings with no fixed version, whatever the distro's status says (unfixed,
+    /// wont-fix, ignored, postponed): the same test as the policy's `ignore_unfixed`.
     #[arg(long)]
     ignore_unfixed: bool,
+
+    /// Findings of UNKNOWN severity (no CVSS and no distro rating) when --severity or
+    /// --min-cvss filter: deny keeps them, since they may be critical; warn drops them and
+    /// says how many on standard error; ignore drops them silently.
+    #[arg(long, value_enum, value_name = "ACTION", default_value = "deny")]
+    unknown_severity: Action,
+
+    /// Packages the database has no advisories for (an ecosystem or distro release with no
+    /// feed imported, or a package type Palisade cannot match): deny makes the scan fail like
+    /// a finding (the --exit-code applies); warn only reports them; ignore leaves them out of
+    /// the table and standard error (the JSON always lists them under `not_covered`).
+    #[arg(long, value_enum, value_name = "ACTION", default_value = "deny")]
+    coverage: Action,
+
+    /// Warn on standard error when the database's newest data is older than DAYS.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    max_age: u64,
+
+    /// Exit 2 (error) instead of warning when the database is older than --max-age, or its
+    /// age is unknown.
+    #[arg(long)]
+    fail_on_stale: bool,
 
     /// The exit code when at least one finding is left after the filters.
     /// Any code but 2, which errors exit with.
@@ -154,6 +182,48 @@ pub(crate) struct ScanArgs {
 
     #[command(flatten)]
     source_args: SourceArgs,
+}
+
+/// What to do with a doubtful result (unknown severity, a package with no coverage): the
+/// same three words as the policy file's `unknown_severity` and `coverage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Action {
+    /// Count it against the image.
+    Deny,
+    /// Report it, but let it pass.
+    Warn,
+    /// Leave it out.
+    Ignore,
+}
+
+/// What the database holds for one ecosystem or distro release of the scanned packages.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct CoverageOut {
+    /// `Debian:12`, `PyPI`, `Alpine:v3.18`; the package type (`rpm`) for packages that
+    /// cannot be matched at all.
+    pub(crate) ecosystem: String,
+    /// Packages looked up there.
+    pub(crate) packages: usize,
+    /// Whether the database has advisories for it.
+    pub(crate) covered: bool,
+    /// How many.
+    pub(crate) advisories: u64,
+    /// The newest `modified` of those advisories.
+    pub(crate) newest: Option<String>,
+    /// Why not covered.
+    pub(crate) reason: Option<String>,
+}
+
+/// A package that no advisory in the database could be about.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct NotCoveredOut {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) purl: String,
+    /// [`CoverageOut::ecosystem`] of its entry.
+    pub(crate) ecosystem: String,
 }
 
 /// A CVSS rating chosen for a finding.
@@ -261,15 +331,28 @@ struct Report {
     source: String,
     distro: Option<String>,
     db: DbOut,
+    /// What the database holds for each ecosystem of the scanned packages.
+    coverage: Vec<CoverageOut>,
     findings: Vec<FindingOut>,
     counts: BTreeMap<&'static str, usize>,
     skipped: Vec<SkipOut>,
+    /// Packages no advisory in the database could be about: "no finding" says nothing of
+    /// them.
+    not_covered: Vec<NotCoveredOut>,
+    /// Findings of UNKNOWN severity dropped by --severity/--min-cvss with
+    /// `--unknown-severity warn|ignore` (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    unknown_severity_dropped: usize,
     /// Findings suppressed by `--ignorefile` or `--vex` (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ignored: Vec<IgnoredOut>,
     /// Ignore-file entries past their `expires` date (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ignore_expired: Vec<ExpiredOut>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
@@ -284,7 +367,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     };
     let vex = VexSet::load(&args.vex)?;
     let db = VulnDb::new(args.db.path()?);
-    let (catalog, evaluated) = if args.source.starts_with("sbom:") {
+    let (catalog, evaluated) = if crate::sbom_file(&args.source).is_some() {
         let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
         let evaluated = evaluate_catalog(&db, &catalog, &args.source_args)?;
         (catalog, evaluated)
@@ -301,9 +384,15 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         .collect();
     let mut findings = Vec::new();
     let mut ignored = Vec::new();
+    let mut unknown_dropped = 0usize;
     for mut out in evaluated.findings {
-        if !keep(args, &out) {
-            continue;
+        match keep(args, &out) {
+            Keep::Yes => {}
+            Keep::No => continue,
+            Keep::UnknownSeverity => {
+                unknown_dropped += 1;
+                continue;
+            }
         }
         out.evidence = evidence
             .get(out.package.purl.as_str())
@@ -358,17 +447,39 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
             .as_ref()
             .map(|d| d.pretty_name.clone().unwrap_or_else(|| d.purl_qualifier())),
         db: evaluated.db,
+        coverage: evaluated.coverage,
         findings,
         counts,
         skipped,
+        not_covered: evaluated.not_covered,
+        unknown_severity_dropped: unknown_dropped,
         ignored,
         ignore_expired: ignores.expired,
     };
-    if !doc.ignore_expired.is_empty() {
-        // Every format says it on standard error too (SARIF and CycloneDX have no place for it).
+    // Warnings go to standard error in every format (SARIF and CycloneDX have no place for
+    // most of them), never into the report on standard output.
+    {
         let mut stderr = io::stderr().lock();
         for e in &doc.ignore_expired {
-            writeln!(stderr, "warning: {}", e.message)?;
+            writeln!(stderr, "palisade: warning: {}", e.message)?;
+        }
+        if args.coverage != Action::Ignore {
+            for line in coverage_lines(&doc.coverage) {
+                writeln!(stderr, "palisade: warning: {line}")?;
+            }
+        }
+        if args.unknown_severity == Action::Warn && unknown_dropped > 0 {
+            writeln!(
+                stderr,
+                "palisade: warning: {unknown_dropped} finding(s) of UNKNOWN severity left out by \
+                 --severity/--min-cvss (--unknown-severity deny keeps them)"
+            )?;
+        }
+        if let Some(stale) = staleness(doc.db.built.as_deref(), args.max_age) {
+            if args.fail_on_stale {
+                anyhow::bail!("{stale} (--fail-on-stale)");
+            }
+            writeln!(stderr, "palisade: warning: {stale}")?;
         }
     }
 
@@ -397,7 +508,13 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
                     .chain(doc.ignored.iter().map(|i| &i.finding)),
             )?;
             output::json(
-                &sarif::to_sarif(&doc.findings, &suppressed, &texts),
+                &sarif::to_sarif(
+                    &doc.source,
+                    &doc.findings,
+                    &suppressed,
+                    &texts,
+                    &coverage_lines(&doc.coverage),
+                ),
                 &mut out,
             )?;
         }
@@ -420,6 +537,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
             };
             vulns.extend(cyclonedx_vulnerabilities(&ignored, &texts, &reason));
             bom["vulnerabilities"] = Value::Array(vulns);
+            mark_not_covered(&mut bom, &doc.not_covered);
             output::json(&bom, &mut out)?;
         }
         ScanOutput::Junit => {
@@ -441,10 +559,90 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         }
     }
     out.flush()?;
-    Ok(if doc.findings.is_empty() {
+    let uncovered = args.coverage == Action::Deny && !doc.not_covered.is_empty();
+    Ok(if doc.findings.is_empty() && !uncovered {
         exit::OK
     } else {
         args.exit_code
+    })
+}
+
+/// CycloneDX: a `palisade:not-covered` property (`true`) on each component the database
+/// has no advisories for, and one on the BOM's metadata naming the count, so a consumer
+/// does not read "no vulnerabilities" for them.
+fn mark_not_covered(bom: &mut Value, not_covered: &[NotCoveredOut]) {
+    if not_covered.is_empty() {
+        return;
+    }
+    let purls: std::collections::BTreeSet<&str> =
+        not_covered.iter().map(|n| n.purl.as_str()).collect();
+    if let Some(components) = bom.get_mut("components").and_then(Value::as_array_mut) {
+        for c in components {
+            let hit = c
+                .get("purl")
+                .and_then(Value::as_str)
+                .is_some_and(|p| purls.contains(p));
+            if hit {
+                let prop = json!({"name": "palisade:not-covered", "value": "true"});
+                match c.get_mut("properties").and_then(Value::as_array_mut) {
+                    Some(props) => props.push(prop),
+                    None => c["properties"] = json!([prop]),
+                }
+            }
+        }
+    }
+    let prop =
+        json!({"name": "palisade:not-covered-packages", "value": not_covered.len().to_string()});
+    if let Some(meta) = bom.get_mut("metadata").and_then(Value::as_object_mut) {
+        match meta.get_mut("properties").and_then(Value::as_array_mut) {
+            Some(props) => props.push(prop),
+            None => {
+                meta.insert("properties".into(), json!([prop]));
+            }
+        }
+    }
+}
+
+/// One line per ecosystem the database does not cover: `88 deb packages (Debian:12) not
+/// covered: …`.
+fn coverage_lines(coverage: &[CoverageOut]) -> Vec<String> {
+    coverage
+        .iter()
+        .filter(|c| !c.covered)
+        .map(|c| {
+            format!(
+                "{} package(s) of {} not checked for vulnerabilities: {}",
+                c.packages,
+                c.ecosystem,
+                c.reason
+                    .as_deref()
+                    .unwrap_or("no advisories in the database")
+            )
+        })
+        .collect()
+}
+
+/// Why the database at `built` is too old for `max_age_days`, or `None` when it is fresh
+/// enough.
+pub(crate) fn staleness(built: Option<&str>, max_age_days: u64) -> Option<String> {
+    let Some(built) = built else {
+        return Some(
+            "the vulnerability database's age is unknown (it has no dated advisories): \
+             update it with `palisade db update`"
+                .to_owned(),
+        );
+    };
+    let Ok(t) = palisade_vulndb::Timestamp::parse(built) else {
+        return Some(format!(
+            "the vulnerability database's build time {built:?} cannot be read"
+        ));
+    };
+    let age = (crate::db::unix_now() - t.unix_seconds()).max(0) / 86_400;
+    (u64::try_from(age).unwrap_or(0) > max_age_days).then(|| {
+        format!(
+            "the vulnerability database is {age} days old (newest data {built}), older than \
+             {max_age_days} days: update it with `palisade db update`"
+        )
     })
 }
 
@@ -580,9 +778,34 @@ fn match_and_store(
             reason: s.reason,
         })
         .collect();
+    let coverage = report
+        .coverage
+        .iter()
+        .map(|c| CoverageOut {
+            ecosystem: c.ecosystem.clone(),
+            packages: c.packages,
+            covered: c.covered(),
+            advisories: c.advisories,
+            newest: c.newest.as_ref().map(ToString::to_string),
+            reason: c.reason.clone(),
+        })
+        .collect();
+    let not_covered = report
+        .not_covered
+        .into_iter()
+        .map(|n| NotCoveredOut {
+            name: n.package.name,
+            version: n.package.version,
+            kind: n.package.ecosystem.to_string(),
+            purl: n.package.purl,
+            ecosystem: n.ecosystem,
+        })
+        .collect();
     let e = Evaluated {
         findings,
         skipped,
+        coverage,
+        not_covered,
         db: DbOut {
             schema_version: status.schema_version,
             built: status.built.as_ref().map(ToString::to_string),
@@ -597,16 +820,37 @@ fn match_and_store(
     Ok(e)
 }
 
-fn keep(args: &ScanArgs, f: &FindingOut) -> bool {
+enum Keep {
+    Yes,
+    No,
+    /// Dropped by a severity or CVSS filter although its severity is unknown.
+    UnknownSeverity,
+}
+
+/// Whether a finding passes the filters. A finding of UNKNOWN severity may be anything, so
+/// the severity and CVSS filters keep it unless `--unknown-severity` says otherwise.
+/// "Unfixed" means no fixed version is known, the same test as the policy's
+/// `ignore_unfixed` (docs/policy.md).
+fn keep(args: &ScanArgs, f: &FindingOut) -> Keep {
+    if args.ignore_unfixed && f.fixed_versions.is_empty() {
+        return Keep::No;
+    }
+    let filtered = !args.severity.is_empty() || args.min_cvss.is_some();
+    if filtered && f.severity == Level::Unknown && !args.severity.contains(&Level::Unknown) {
+        return match args.unknown_severity {
+            Action::Deny => Keep::Yes,
+            Action::Warn | Action::Ignore => Keep::UnknownSeverity,
+        };
+    }
     if !args.severity.is_empty() && !args.severity.contains(&f.severity) {
-        return false;
+        return Keep::No;
     }
     if let Some(min) = args.min_cvss
         && f.cvss.as_ref().is_none_or(|c| c.score < min)
     {
-        return false;
+        return Keep::No;
     }
-    !(args.ignore_unfixed && f.status != FindingStatus::Fixed.as_str())
+    Keep::Yes
 }
 
 /// Scores a finding (the advisory's CVSS v3/v4 vector, else NVD's for a CVE id) and looks up
@@ -808,14 +1052,29 @@ fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
             doc.ignored.len()
         )?;
     }
-    for e in &doc.ignore_expired {
-        writeln!(out, "{}", e.message)?;
-    }
     if !doc.skipped.is_empty() {
         writeln!(
             out,
             "{} package entries not evaluated (see --format json)",
             doc.skipped.len()
+        )?;
+    }
+    if !doc.not_covered.is_empty() {
+        writeln!(
+            out,
+            "NOT CHECKED: {} package(s) the database has no advisories for, so \"no finding\" \
+             says nothing about them (see `not_covered` in --format json):",
+            doc.not_covered.len()
+        )?;
+        for line in coverage_lines(&doc.coverage) {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    if doc.unknown_severity_dropped > 0 {
+        writeln!(
+            out,
+            "{} finding(s) of UNKNOWN severity left out by the severity filters",
+            doc.unknown_severity_dropped
         )?;
     }
     Ok(())
@@ -970,7 +1229,11 @@ fn cyclonedx_vulnerabilities(
                     .next()
                     .unwrap_or(&first.severity_source);
                 ratings.push(json!({
-                    "severity": first.severity.as_str().to_lowercase(),
+                    "severity": match first.severity {
+                        // CycloneDX has no "negligible".
+                        Level::Negligible => "info".to_owned(),
+                        l => l.as_str().to_lowercase(),
+                    },
                     "method": "other",
                     "source": {"name": vendor},
                 }));

@@ -30,10 +30,12 @@ use palisade_catalog::Catalog;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::scan::{Cvss, DbOut, EpssOut, FindingOut, Level, PackageOut, SkipOut};
+use crate::scan::{
+    CoverageOut, Cvss, DbOut, EpssOut, FindingOut, Level, NotCoveredOut, PackageOut, SkipOut,
+};
 
 /// Bumped whenever what a cache entry holds, or how it is derived, changes.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 /// An entry larger than this is not read (a scan's findings are far smaller).
 const MAX_ENTRY_BYTES: u64 = 64 << 20;
 
@@ -42,6 +44,10 @@ const MAX_ENTRY_BYTES: u64 = 64 << 20;
 pub(crate) struct Evaluated {
     pub(crate) findings: Vec<FindingOut>,
     pub(crate) skipped: Vec<SkipOut>,
+    /// What the database holds for each ecosystem of the packages.
+    pub(crate) coverage: Vec<CoverageOut>,
+    /// The packages no advisory in the database could be about.
+    pub(crate) not_covered: Vec<NotCoveredOut>,
     /// The summary of the database the findings came from.
     pub(crate) db: DbOut,
 }
@@ -167,6 +173,8 @@ impl ScanCache {
 struct Entry {
     findings: Vec<CachedFinding>,
     skipped: Vec<CachedSkip>,
+    coverage: Vec<CoverageOut>,
+    not_covered: Vec<NotCoveredOut>,
     schema_version: u32,
     built: Option<String>,
 }
@@ -176,6 +184,8 @@ struct Entry {
 struct EntryRef<'a> {
     findings: Vec<CachedFindingRef<'a>>,
     skipped: Vec<CachedSkipRef<'a>>,
+    coverage: &'a [CoverageOut],
+    not_covered: &'a [NotCoveredOut],
     schema_version: u32,
     built: Option<&'a str>,
 }
@@ -272,6 +282,8 @@ impl<'a> From<&'a Evaluated> for EntryRef<'a> {
                     reason: &s.reason,
                 })
                 .collect(),
+            coverage: &e.coverage,
+            not_covered: &e.not_covered,
             schema_version: e.db.schema_version,
             built: e.db.built.as_deref(),
         }
@@ -319,6 +331,8 @@ impl From<Entry> for Evaluated {
                     reason: s.reason,
                 })
                 .collect(),
+            coverage: e.coverage,
+            not_covered: e.not_covered,
             db: DbOut {
                 schema_version: e.schema_version,
                 built: e.built,
@@ -365,6 +379,8 @@ mod tests {
         let empty = Evaluated {
             findings: Vec::new(),
             skipped: Vec::new(),
+            coverage: Vec::new(),
+            not_covered: Vec::new(),
             db: crate::scan::DbOut {
                 schema_version: palisade_vulndb::SCHEMA_VERSION,
                 built: None,
@@ -435,6 +451,31 @@ mod tests {
                     reason: "bad version".into(),
                 },
             ],
+            coverage: vec![
+                CoverageOut {
+                    ecosystem: "Debian:12".into(),
+                    packages: 88,
+                    covered: false,
+                    advisories: 0,
+                    newest: None,
+                    reason: Some("no advisories".into()),
+                },
+                CoverageOut {
+                    ecosystem: "PyPI".into(),
+                    packages: 7,
+                    covered: true,
+                    advisories: 12,
+                    newest: Some("2026-11-01T00:00:00Z".into()),
+                    reason: None,
+                },
+            ],
+            not_covered: vec![NotCoveredOut {
+                name: "bash".into(),
+                version: "5.2.15-2+b7".into(),
+                kind: "deb".into(),
+                purl: "pkg:deb/debian/bash@5.2.15-2%2Bb7?distro=debian-12".into(),
+                ecosystem: "Debian:12".into(),
+            }],
             db: DbOut {
                 schema_version: 4,
                 built: Some("2026-11-01T00:00:00Z".into()),
@@ -447,6 +488,8 @@ mod tests {
             serde_json::json!({
                 "findings": e.findings,
                 "skipped": e.skipped,
+                "coverage": e.coverage,
+                "not_covered": e.not_covered,
                 "db": e.db,
             })
         };

@@ -104,6 +104,8 @@ fn critical_by_scan(source: &str) -> BTreeSet<String> {
             &db,
             "--min-cvss",
             "9",
+            "--unknown-severity",
+            "ignore",
             "--format",
             "json",
         ],
@@ -191,11 +193,14 @@ fn gate_decisions_on_real_images_in_a_real_registry() {
     let key = d.join("release.pub");
 
     // 1. Signed by the trusted key and clean (no advisory in the DB for its packages): allow.
+    //    (No feed here covers Debian 12; `tests/checked.rs` shows that the default
+    //    `coverage: deny` refuses that, so the policies here that are about something else
+    //    set `coverage: ignore` and `unknown_severity: ignore`.)
     let policy = write(
         d,
         "trusted.yaml",
         &format!(
-            "version: 1\nname: trusted\n{}vulnerabilities:\n  max_cvss: 8.9\n",
+            "version: 1\nname: trusted\n{}vulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n",
             sources(&key, "127.0.0.1:*/testbed/**")
         ),
     );
@@ -243,7 +248,7 @@ fn gate_decisions_on_real_images_in_a_real_registry() {
     let cvss = write(
         d,
         "cvss.yaml",
-        "version: 1\nname: cvss\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  environments:\n    dev:\n      max_cvss: null\n",
+        "version: 1\nname: cvss\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  environments:\n    dev:\n      max_cvss: null\n",
     );
     let (code, v) = gate(&f.app, &cvss, &[]);
     assert_eq!(code, 1, "{v:#}");
@@ -300,7 +305,7 @@ fn gate_decisions_on_real_images_in_a_real_registry() {
         .collect();
     let exception = |expires: &str| {
         format!(
-            "version: 1\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\nexceptions:\n  - name: app-risk-accepted\n    advisories: [{}]\n    images: [\"127.0.0.1:*/testbed/app\"]\n    reason: \"not reachable from the request path\"\n    approved_by: security@example.com\n    expires: {expires}\n",
+            "version: 1\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\nexceptions:\n  - name: app-risk-accepted\n    advisories: [{}]\n    images: [\"127.0.0.1:*/testbed/app\"]\n    reason: \"not reachable from the request path\"\n    approved_by: security@example.com\n    expires: {expires}\n",
             ids.join(", ")
         )
     };
@@ -379,7 +384,7 @@ deny contains msg if {
         d,
         "all.yaml",
         &format!(
-            "version: 1\nname: everything\ndefault_environment: prod\n{}vulnerabilities:\n  max_cvss: 8.9\n  kev: deny\nhardening:\n  level: 1\n  include: [CIS-DOCKER-4.1]\nrules:\n  - name: max-image-age\n    file: age.rego\n",
+            "version: 1\nname: everything\ndefault_environment: prod\n{}vulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  kev: deny\nhardening:\n  level: 1\n  include: [CIS-DOCKER-4.1]\nrules:\n  - name: max-image-age\n    file: age.rego\n",
             sources(&key, "127.0.0.1:*/testbed/**")
         ),
     );
@@ -446,7 +451,7 @@ fn decision_json_is_stable_and_pinned() {
         d,
         "policy.yaml",
         &format!(
-            "version: 1\nname: snapshot\ndefault_environment: prod\n{}vulnerabilities:\n  max_cvss: 8.9\n  kev: deny\nhardening:\n  level: 1\n  include: [CIS-DOCKER-4.1]\nexceptions:\n  - name: certifi-accepted\n    packages: [certifi]\n    reason: only used against internal endpoints\n    approved_by: security@example.com\n    expires: 2027-06-30\n",
+            "version: 1\nname: snapshot\ndefault_environment: prod\n{}vulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  kev: deny\nhardening:\n  level: 1\n  include: [CIS-DOCKER-4.1]\nexceptions:\n  - name: certifi-accepted\n    packages: [certifi]\n    reason: only used against internal endpoints\n    approved_by: security@example.com\n    expires: 2027-06-30\n",
             sources(&key, "127.0.0.1:*/testbed/**")
         ),
     );
@@ -555,7 +560,7 @@ fn policy_test_replays_a_real_gate_input() {
     let policy = write(
         d,
         "policy.yaml",
-        "version: 1\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  environments:\n    dev: { max_cvss: null }\n",
+        "version: 1\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  environments:\n    dev: { max_cvss: null }\n",
     );
     let input = d.join("app-input.json");
     let db = env().db.display().to_string();

@@ -102,6 +102,13 @@ impl SourceSpec {
             }
             return detect_archive(path).map_err(invalid);
         }
+        // `./app.tar`, `../x`, `/images/app`, `~/x`: a path, never a registry reference.
+        if input.starts_with(['/', '~']) || input.starts_with("./") || input.starts_with("../") {
+            let why = std::fs::symlink_metadata(path)
+                .err()
+                .map_or_else(|| "cannot be read".to_owned(), |e| e.to_string());
+            return Err(invalid(format!("{why} (no such image file or directory)")));
+        }
         input.parse::<Reference>().map(SourceSpec::Registry).map_err(|e| {
             invalid(format!(
                 "no such file or directory, and not an image reference ({e}); use a prefix such as oci-dir:, oci-archive:, docker-archive:, dir: or registry:"
@@ -160,6 +167,13 @@ fn detect_archive(path: &Path) -> Result<SourceSpec, String> {
     let mut f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mut head = [0u8; 4];
     let n = f.read(&mut head).map_err(|e| format!("cannot read: {e}"))?;
+    if head[..n].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Err(
+            "a JSON document, not an image archive: pass an SBOM (CycloneDX, SPDX, Palisade \
+             JSON) as sbom:PATH"
+                .into(),
+        );
+    }
     if n >= 2 && head[..2] == [0x1f, 0x8b] {
         return Err(
             "a gzip-compressed file: decompress it first (e.g. `gunzip -k`), then pass the .tar"

@@ -87,6 +87,10 @@ pub struct ImageRef {
     pub reference: String,
     /// The resolved digest, when known.
     pub digest: Option<String>,
+    /// `registry` (the reference names where it came from), `local` (a layout, archive or
+    /// directory, named by its path), or `local-tags-trusted` (local, and the caller vouched
+    /// for its own tag with `--trust-local-tags`).
+    pub origin: &'static str,
 }
 
 /// Which sections ran.

@@ -80,7 +80,7 @@ impl Policy {
     /// rule fails at run time (error, time limit, result of the wrong shape).
     pub fn evaluate(&self, input: &Input) -> Result<Evaluation, PolicyError> {
         let env = self
-            .environment(Some(input.environment.as_str()))
+            .environment(Some(input.environment.as_str()))?
             .to_owned();
         let Some(now) = parse_rfc3339(&input.now) else {
             return Err(eval_error(
@@ -220,6 +220,11 @@ impl Policy {
                 image: ImageRef {
                     reference: input.image.reference.clone(),
                     digest: input.image.digest.clone(),
+                    origin: match (input.image.local, input.image.local_tags_trusted) {
+                        (false, _) => "registry",
+                        (true, false) => "local",
+                        (true, true) => "local-tags-trusted",
+                    },
                 },
                 evaluated: Evaluated {
                     trust: self.sources.is_some(),
@@ -247,6 +252,31 @@ impl Policy {
             return;
         };
         let subject = json!({ "image": image_name });
+        if input.image.local && !input.image.local_tags_trusted {
+            trace.push("sources: a local image has no registry location".into());
+            out.push(Pending {
+                reason: reason(
+                    Effect::Deny,
+                    Section::Sources,
+                    "local-source",
+                    "sources",
+                    subject,
+                    format!(
+                        "{} is a local image: it has no registry location for the source rules \
+                         to place, and no signatures that could be looked up",
+                        input.image.reference.chars().take(256).collect::<String>()
+                    ),
+                    Some(
+                        "Push the image to a registry the policy trusts, sign it there, and gate \
+                         the registry reference (REGISTRY/REPOSITORY@sha256:…); or, if you vouch \
+                         for the archive's own tag, pass --trust-local-tags"
+                            .into(),
+                    ),
+                ),
+                target: Target::None,
+            });
+            return;
+        }
         let push = |out: &mut Vec<Pending>, code: &str, rule: &str, subject, message, fix| {
             out.push(Pending {
                 reason: reason(
@@ -361,9 +391,14 @@ impl Policy {
                         rule.and_then(|r| r.signers.any_of.first().cloned())
                     }
                     .unwrap_or_default();
-                    let invalid = signers.is_empty() && !errors.is_empty();
+                    let local = input.image.local;
+                    let invalid = !local && signers.is_empty() && !errors.is_empty();
                     let mut message = r.message.clone();
-                    if !verified {
+                    if local {
+                        message.push_str(
+                            " (a local image's signatures cannot be looked up: they live in a registry)",
+                        );
+                    } else if !verified {
                         message.push_str(" (signatures were not verified)");
                     } else if invalid {
                         let _ = write!(
@@ -383,10 +418,18 @@ impl Policy {
                         &rule_name,
                         json!({ "image": image_name, "signer": signer }),
                         message,
-                        Some(format!(
-                            "Sign the image with key {signer}: palisade sign --key {signer}.key {}",
-                            input.image.reference
-                        )),
+                        Some(if local {
+                            format!(
+                                "Push the image to its registry, sign it there with key {signer} \
+                                 (palisade sign --key {signer}.key REGISTRY/REPOSITORY@sha256:…) and \
+                                 gate the registry reference"
+                            )
+                        } else {
+                            format!(
+                                "Sign the image with key {signer}: palisade sign --key {signer}.key {}",
+                                input.image.reference
+                            )
+                        }),
                     );
                 }
             }
@@ -407,13 +450,15 @@ impl Policy {
         };
         let s = v.get(env);
         trace.push(format!(
-            "vulnerabilities ({env}): max_cvss {}, severities [{}], ignore_unfixed {}, kev {}, epss {}, max_db_age_days {}",
+            "vulnerabilities ({env}): max_cvss {}, severities [{}], ignore_unfixed {}, kev {}, epss {}, max_db_age_days {}, coverage {}, unknown_severity {}",
             s.max_cvss.map_or_else(|| "none".into(), |m| m.to_string()),
             s.severities.join(", "),
             s.ignore_unfixed,
             s.kev.as_str(),
             s.epss.map_or_else(|| "none".into(), |(a, e)| format!("above {a}: {}", e.as_str())),
             s.max_db_age_days.map_or_else(|| "none".into(), |d| d.to_string()),
+            s.coverage.as_str(),
+            s.unknown_severity.as_str(),
         ));
         let Some(vi) = &input.vulnerabilities else {
             out.push(Pending {
@@ -480,6 +525,57 @@ impl Policy {
             }
             (Some(_), None) => {}
         }
+        // Coverage: packages no advisory in the database could be about.
+        if let Some(effect) = effect_of(s.coverage) {
+            for c in vi.coverage.iter().filter(|c| !c.covered) {
+                let names: Vec<&str> = vi
+                    .not_covered
+                    .iter()
+                    .filter(|n| n.ecosystem == c.ecosystem)
+                    .map(|n| n.name.as_str())
+                    .collect();
+                let shown = names.iter().take(8).copied().collect::<Vec<_>>().join(", ");
+                let more = names.len().saturating_sub(8);
+                out.push(Pending {
+                    reason: reason(
+                        effect,
+                        Section::Vulnerabilities,
+                        "not-covered",
+                        "coverage",
+                        json!({ "ecosystem": c.ecosystem, "packages": c.packages }),
+                        format!(
+                            "{} package(s) of {} were not checked for vulnerabilities: {}{}",
+                            c.packages,
+                            c.ecosystem.chars().take(128).collect::<String>(),
+                            c.reason
+                                .as_deref()
+                                .unwrap_or("the database has no advisories for it")
+                                .chars()
+                                .take(256)
+                                .collect::<String>(),
+                            if shown.is_empty() {
+                                String::new()
+                            } else if more > 0 {
+                                format!(" ({shown} and {more} more)")
+                            } else {
+                                format!(" ({shown})")
+                            }
+                        ),
+                        Some(format!(
+                            "Import a feed that covers {} (palisade db update, or palisade db import FILE), or set vulnerabilities.coverage to warn if unchecked packages are acceptable",
+                            c.ecosystem.chars().take(128).collect::<String>()
+                        )),
+                    ),
+                    target: Target::None,
+                });
+            }
+        }
+        trace.push(format!(
+            "vulnerabilities: coverage of {} ecosystem(s), {} package(s) not covered",
+            vi.coverage.len(),
+            vi.not_covered.len()
+        ));
+        let thresholds = s.max_cvss.is_some() || !s.severities.is_empty();
         let mut skipped = 0usize;
         for f in &vi.findings {
             if s.ignore_unfixed && f.fixed_versions.is_empty() {
@@ -504,6 +600,18 @@ impl Policy {
                     "severity-denied",
                     "severities",
                     format!("severity {sev} is denied"),
+                ));
+            } else if thresholds
+                && f.cvss.is_none()
+                && matches!(sev.as_str(), "UNKNOWN" | "")
+                && let Some(e) = effect_of(s.unknown_severity)
+            {
+                // No score and no rating: max_cvss and severities cannot clear it.
+                crossed.push((
+                    e,
+                    "unknown-severity",
+                    "unknown_severity",
+                    "its severity is unknown (no CVSS score, no distro rating), so the severity thresholds cannot clear it".into(),
                 ));
             }
             if f.kev

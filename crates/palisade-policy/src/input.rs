@@ -50,6 +50,12 @@ pub struct ImageInput {
     pub architecture: Option<String>,
     /// The config's labels.
     pub labels: BTreeMap<String, String>,
+    /// Read from a local layout, archive or directory: `reference` is its path (and tag), and
+    /// it has no registry location or signatures that could be looked up.
+    pub local: bool,
+    /// For a local image: the caller vouched for the archive's own tag (`--trust-local-tags`),
+    /// so `registry`, `repository` and `tag` come from it.
+    pub local_tags_trusted: bool,
 }
 
 /// Signature verification results.
@@ -72,6 +78,47 @@ pub struct VulnInput {
     pub db_built: Option<String>,
     /// The findings, in any order.
     pub findings: Vec<FindingInput>,
+    /// What the database holds for each ecosystem or distro release of the image's packages.
+    pub coverage: Vec<CoverageInput>,
+    /// The packages no advisory in the database could be about (their ecosystem has no
+    /// advisories, or they cannot be matched at all): no finding says nothing about them.
+    pub not_covered: Vec<NotCoveredInput>,
+}
+
+/// What the database holds for one ecosystem or distro release.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoverageInput {
+    /// `Debian:12`, `PyPI`, `Alpine:v3.18`; a package type (`rpm`) for packages that cannot
+    /// be matched at all.
+    pub ecosystem: String,
+    /// The image's packages there.
+    pub packages: usize,
+    /// Whether the database has advisories for it.
+    pub covered: bool,
+    /// How many.
+    pub advisories: u64,
+    /// The newest `modified` of those advisories, RFC 3339.
+    pub newest: Option<String>,
+    /// Why it is not covered.
+    pub reason: Option<String>,
+}
+
+/// A package no advisory in the database could be about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotCoveredInput {
+    /// Name.
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+    /// Package type (`deb`, `npm`, `rpm`, …).
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// Package URL.
+    pub purl: String,
+    /// [`CoverageInput::ecosystem`] of its entry.
+    pub ecosystem: String,
 }
 
 /// One advisory matching one package.

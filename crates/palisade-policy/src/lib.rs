@@ -43,8 +43,8 @@ pub use decision::{
 pub use error::{Diagnostic, ErrorKind, PolicyError};
 pub use eval::Evaluation;
 pub use input::{
-    CheckInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, PackageInput,
-    SbomInput, TrustInput, VulnInput,
+    CheckInput, CoverageInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input,
+    NotCoveredInput, PackageInput, SbomInput, TrustInput, VulnInput,
 };
 pub use policy::{Keyless, MAX_ITEMS, MAX_POLICY_BYTES, Needs, Policy};
 pub use starter::STARTER_POLICY;

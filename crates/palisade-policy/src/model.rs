@@ -15,6 +15,9 @@ pub(crate) struct RawPolicy {
     pub(crate) name: Option<String>,
     #[serde(default)]
     pub(crate) default_environment: Option<S<String>>,
+    /// Environment names that have no overrides of their own but may be asked for.
+    #[serde(default)]
+    pub(crate) environments: Vec<S<String>>,
     #[serde(default)]
     pub(crate) sources: Option<RawSources>,
     #[serde(default)]
@@ -136,6 +139,10 @@ pub(crate) struct RawVulnSettings {
     pub(crate) epss: Option<Option<RawEpss>>,
     #[serde(default, deserialize_with = "present")]
     pub(crate) max_db_age_days: Option<Option<S<u64>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) coverage: Option<Option<RawEffect>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) unknown_severity: Option<Option<RawEffect>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +160,10 @@ pub(crate) struct RawVulns {
     pub(crate) epss: Option<Option<RawEpss>>,
     #[serde(default, deserialize_with = "present")]
     pub(crate) max_db_age_days: Option<Option<S<u64>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) coverage: Option<Option<RawEffect>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) unknown_severity: Option<Option<RawEffect>>,
     #[serde(default)]
     pub(crate) environments: BTreeMap<String, S<RawVulnSettings>>,
 }
@@ -166,6 +177,8 @@ impl RawVulns {
             kev: self.kev,
             epss: self.epss.clone(),
             max_db_age_days: self.max_db_age_days.clone(),
+            coverage: self.coverage,
+            unknown_severity: self.unknown_severity,
         }
     }
 }

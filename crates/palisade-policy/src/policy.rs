@@ -35,6 +35,9 @@ pub struct Policy {
     pub(crate) version: u64,
     pub(crate) sha256: String,
     pub(crate) default_environment: Option<String>,
+    /// Every environment name the policy mentions (`default_environment`, `environments`,
+    /// the overrides of each section, exceptions), plus the default one.
+    pub(crate) environments: std::collections::BTreeSet<String>,
     pub(crate) keys: BTreeMap<String, PathBuf>,
     pub(crate) keyless: BTreeMap<String, Keyless>,
     pub(crate) sources: Option<TrustedSources>,
@@ -122,6 +125,10 @@ pub(crate) struct VulnSettings {
     pub(crate) kev: OnMatch,
     pub(crate) epss: Option<(f64, OnMatch)>,
     pub(crate) max_db_age_days: Option<u64>,
+    /// Packages the database has no advisories for.
+    pub(crate) coverage: OnMatch,
+    /// Findings of unknown severity where a severity or CVSS threshold applies.
+    pub(crate) unknown_severity: OnMatch,
 }
 
 /// Effective hardening settings for one environment.
@@ -281,6 +288,9 @@ impl Policy {
         if let Some(env) = &raw.default_environment {
             ctx.env_name(&env.value, env.referenced, "default_environment");
         }
+        for (i, env) in raw.environments.iter().enumerate() {
+            ctx.env_name(&env.value, env.referenced, &format!("environments[{i}]"));
+        }
         let mut keys = BTreeMap::new();
         let mut keyless = BTreeMap::new();
         let sources = raw
@@ -305,6 +315,22 @@ impl Policy {
                 .file_stem()
                 .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned())
         });
+        let mut environments: std::collections::BTreeSet<String> =
+            raw.environments.iter().map(|e| e.value.clone()).collect();
+        environments.insert(
+            raw.default_environment
+                .as_ref()
+                .map_or_else(|| "default".to_owned(), |e| e.value.clone()),
+        );
+        if let Some(v) = &vulnerabilities {
+            environments.extend(v.environments.keys().cloned());
+        }
+        if let Some(h) = &hardening {
+            environments.extend(h.environments.keys().cloned());
+        }
+        for e in &exceptions {
+            environments.extend(e.environments.iter().flatten().cloned());
+        }
         Ok(Policy {
             path: name.to_owned(),
             name: policy_name,
@@ -312,6 +338,7 @@ impl Policy {
             version: raw.version.value,
             sha256,
             default_environment: raw.default_environment.map(|e| e.value),
+            environments,
             keys,
             keyless,
             sources,
@@ -336,11 +363,40 @@ impl Policy {
 
     /// The environment to decide for: `requested`, else `default_environment`, else `default`.
     #[must_use]
-    pub fn environment<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
-        requested
+    ///
+    /// # Errors
+    /// A name the policy never mentions: a typo (`prdo`) must not quietly drop the
+    /// environment's overrides. Names without overrides of their own are declared under
+    /// `environments:`.
+    pub fn environment<'a>(&'a self, requested: Option<&'a str>) -> Result<&'a str, PolicyError> {
+        let env = requested
             .filter(|r| !r.is_empty())
             .or(self.default_environment.as_deref())
-            .unwrap_or("default")
+            .unwrap_or("default");
+        if self.environments.contains(env) {
+            return Ok(env);
+        }
+        Err(PolicyError::new(
+            ErrorKind::Invalid,
+            self.path.clone(),
+            0,
+            0,
+            format!(
+                "unknown environment {}: {} knows {} (declare other names under `environments:`)",
+                quote(&env.chars().take(64).collect::<String>()),
+                self.path,
+                self.environments
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+
+    /// The environment names the policy knows, sorted.
+    pub fn environments(&self) -> impl Iterator<Item = &str> {
+        self.environments.iter().map(String::as_str)
     }
 
     /// What the caller must gather for `env`: the sections present, plus the SBOM summary and
@@ -619,6 +675,12 @@ fn vuln_settings(
     if let Some(v) = &over.max_db_age_days {
         out.max_db_age_days = v.as_ref().map(|d| d.value);
     }
+    if let Some(v) = over.coverage {
+        out.coverage = v.map_or(OnMatch::Ignore, OnMatch::from);
+    }
+    if let Some(v) = over.unknown_severity {
+        out.unknown_severity = v.map_or(OnMatch::Ignore, OnMatch::from);
+    }
     out
 }
 
@@ -630,6 +692,10 @@ fn vulns(ctx: &mut Ctx<'_>, raw: &RawVulns) -> Scoped<VulnSettings> {
         kev: OnMatch::Ignore,
         epss: None,
         max_db_age_days: None,
+        // Fail closed: a package nobody checked, or a finding whose severity nobody knows,
+        // denies unless the policy says otherwise.
+        coverage: OnMatch::Deny,
+        unknown_severity: OnMatch::Deny,
     };
     let base = vuln_settings(ctx, &raw.base(), &defaults, "vulnerabilities.");
     let mut environments = BTreeMap::new();

@@ -326,8 +326,11 @@ fn environment_override_prod_denies_dev_allows() {
     // No environment in the input: the policy's default_environment (prod).
     i.environment = String::new();
     assert_eq!(decide(&p, &i).environment, "prod");
-    assert_eq!(p.environment(None), "prod");
-    assert_eq!(p.environment(Some("dev")), "dev");
+    assert_eq!(p.environment(None).unwrap(), "prod");
+    assert_eq!(p.environment(Some("dev")).unwrap(), "dev");
+    let err = p.environment(Some("prdo")).unwrap_err().to_string();
+    assert!(err.contains("unknown environment \"prdo\""), "{err}");
+    assert!(err.contains("dev, prod, staging"), "{err}");
 }
 
 #[test]
@@ -464,7 +467,8 @@ fn needs_keys_and_profile() {
     assert_eq!(bare.needs("prod"), palisade_policy::Needs::default());
     assert_eq!(bare.name(), None);
     assert!(bare.hardening_profile("prod").is_none());
-    assert_eq!(bare.environment(None), "default");
+    assert_eq!(bare.environment(None).unwrap(), "default");
+    assert!(bare.environment(Some("prod")).is_err());
 }
 
 #[test]

@@ -80,6 +80,16 @@ pub struct Status {
     pub feeds: Vec<FeedStatus>,
 }
 
+/// What the database holds for one ecosystem: see [`Database::ecosystem_summary`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EcosystemSummary {
+    /// Advisories naming a package there (an advisory under two of the ecosystems asked
+    /// about counts twice).
+    pub advisories: u64,
+    /// The newest `modified` of those advisories: how fresh that feed's data is.
+    pub newest: Option<Timestamp>,
+}
+
 /// A database opened read-only: a scan never writes to it.
 #[derive(Debug)]
 pub struct Database {
@@ -354,6 +364,34 @@ impl Database {
             });
         }
         Ok(out)
+    }
+
+    /// How many advisories name a package under any of `ecosystems` (OSV strings with their
+    /// release: `Debian:12`, `PyPI`), and the newest `modified` among them: what the database
+    /// knows of that ecosystem. A count of 0 means no feed for it was imported, so packages
+    /// there cannot be judged (see [`crate::Coverage`]).
+    pub fn ecosystem_summary(&self, ecosystems: &[&str]) -> Result<EcosystemSummary, Error> {
+        let path = &self.path;
+        let mut summary = EcosystemSummary::default();
+        for eco in ecosystems {
+            // Counted per ecosystem through the primary key alone; the newest `modified` only
+            // where there is something, one lookup per advisory.
+            let (count, newest): (i64, Option<String>) = self
+                .conn
+                .prepare_cached(
+                    "SELECT count(DISTINCT f.advisory_id), max(a.modified) FROM affected f \
+                     JOIN advisories a ON a.id = f.advisory_id WHERE f.ecosystem = ?1",
+                )
+                .and_then(|mut stmt| stmt.query_row(params![eco], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(sql(path, "reading ecosystem coverage"))?;
+            summary.advisories += u64::try_from(count).unwrap_or(0);
+            if let Some(t) = newest.as_deref().and_then(|t| Timestamp::parse(t).ok())
+                && summary.newest.as_ref().is_none_or(|n| t > *n)
+            {
+                summary.newest = Some(t);
+            }
+        }
+        Ok(summary)
     }
 
     /// Schema version, build time, advisory count and feeds.

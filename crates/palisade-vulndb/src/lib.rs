@@ -58,14 +58,17 @@ pub use advisory::{
     normalize_name,
 };
 pub use alpine::import_alpine_secdb;
-pub use db::{Database, DatabaseBuilder, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status};
+pub use db::{
+    Database, DatabaseBuilder, EcosystemSummary, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status,
+};
 pub use debian::{debian_release_number, import_debian_tracker};
 pub use epss::{EpssImport, EpssScore, import_epss};
 pub use error::Error;
 pub use import::{FeedInfo, Import, Limits};
 pub use kev::{KevEntry, KevImport, import_kev};
 pub use matcher::{
-    Finding, FindingPackage, FindingStatus, MatchReport, Matcher, Skip, VendorSeverity,
+    Coverage, Finding, FindingPackage, FindingStatus, MatchReport, Matcher, NotCovered, Skip,
+    VendorSeverity,
 };
 pub use nvd::{CvssScore, Enrichment, EnrichmentImport, import_nvd};
 pub use osv::{import_osv, parse_osv_record};

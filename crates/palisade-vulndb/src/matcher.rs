@@ -35,7 +35,10 @@ enum Source<'a> {
     Database(&'a Database),
     /// `(ecosystem, normalised name)` → the record (see [`crate::blob`]) of the advisories
     /// with an entry for it, sorted by id.
-    Memory(HashMap<(String, String), Vec<u8>>),
+    Memory(
+        HashMap<(String, String), Vec<u8>>,
+        HashMap<String, crate::EcosystemSummary>,
+    ),
 }
 
 /// What a match run found, and what it could not evaluate.
@@ -46,6 +49,46 @@ pub struct MatchReport {
     /// Packages or advisory entries that could not be evaluated, with the reason; they
     /// produced no finding. Sorted like the findings.
     pub skipped: Vec<Skip>,
+    /// What the database holds for each ecosystem or distro release the packages are looked
+    /// up in, sorted by ecosystem. A package type Palisade cannot match at all (RPM today) or
+    /// a distro package of an unknown release has an entry with `advisories: 0` too.
+    pub coverage: Vec<Coverage>,
+    /// The packages no advisory in the database could be about: their ecosystem has no
+    /// advisories ([`Coverage::advisories`] is 0), or they cannot be matched at all. "No
+    /// finding" says nothing about these. Sorted like the findings.
+    pub not_covered: Vec<NotCovered>,
+}
+
+/// What the database holds for one ecosystem or distro release of the scanned packages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// The ecosystem as OSV spells it, with its release (`Debian:12`, `Alpine:v3.18`,
+    /// `PyPI`); for packages that cannot be matched, their type (`rpm`, `deb`).
+    pub ecosystem: String,
+    /// Packages looked up there.
+    pub packages: usize,
+    /// Advisories in the database naming a package there; 0: not covered.
+    pub advisories: u64,
+    /// The newest `modified` of those advisories: how fresh the data for it is.
+    pub newest: Option<crate::Timestamp>,
+    /// Why it is not covered, when `advisories` is 0.
+    pub reason: Option<String>,
+}
+
+impl Coverage {
+    /// Whether the database holds advisories for it.
+    pub fn covered(&self) -> bool {
+        self.advisories > 0
+    }
+}
+
+/// A package that no advisory in the database could be about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotCovered {
+    /// The package.
+    pub package: FindingPackage,
+    /// [`Coverage::ecosystem`] of its entry.
+    pub ecosystem: String,
 }
 
 /// One vulnerability affecting one installed package.
@@ -158,9 +201,21 @@ impl<'a> Matcher<'a> {
     /// A matcher over advisories in memory (tests, or a small feed read directly).
     pub fn from_advisories(advisories: &[Advisory]) -> Matcher<'a> {
         let mut index: HashMap<(String, String), Vec<MatchCandidate>> = HashMap::new();
+        let mut summaries: HashMap<String, crate::EcosystemSummary> = HashMap::new();
         for a in advisories {
+            let mut ecosystems = BTreeSet::new();
             for (key, candidate) in MatchCandidate::of(a) {
+                ecosystems.insert(key.0.clone());
                 index.entry(key).or_default().push(candidate);
+            }
+            for eco in ecosystems {
+                let s = summaries.entry(eco).or_default();
+                s.advisories += 1;
+                if let Some(m) = &a.modified
+                    && s.newest.as_ref().is_none_or(|n| m > n)
+                {
+                    s.newest = Some(m.clone());
+                }
             }
         }
         let index = index
@@ -173,7 +228,30 @@ impl<'a> Matcher<'a> {
             })
             .collect();
         Matcher {
-            source: Source::Memory(index),
+            source: Source::Memory(index, summaries),
+        }
+    }
+
+    /// What the source holds for `ecosystems`, together.
+    fn summary(&self, ecosystems: &[String]) -> Result<crate::EcosystemSummary, Error> {
+        match &self.source {
+            Source::Database(db) => {
+                let names: Vec<&str> = ecosystems.iter().map(String::as_str).collect();
+                db.ecosystem_summary(&names)
+            }
+            Source::Memory(_, summaries) => {
+                let mut out = crate::EcosystemSummary::default();
+                for s in ecosystems.iter().filter_map(|e| summaries.get(e)) {
+                    out.advisories += s.advisories;
+                    if s.newest
+                        .as_ref()
+                        .is_some_and(|t| out.newest.as_ref().is_none_or(|n| t > n))
+                    {
+                        out.newest = s.newest.clone();
+                    }
+                }
+                Ok(out)
+            }
         }
     }
 
@@ -199,7 +277,7 @@ impl<'a> Matcher<'a> {
                     })?;
                 }
             }
-            Source::Memory(index) => {
+            Source::Memory(index, _) => {
                 for (key, &at) in keys {
                     if let Some(record) = index.get(key) {
                         records[at].0.extend_from_slice(record);
@@ -213,7 +291,7 @@ impl<'a> Matcher<'a> {
     fn corrupt(&self, ecosystem: &str, name: &str, message: &str) -> Error {
         match &self.source {
             Source::Database(db) => db.corrupt(ecosystem, name, message),
-            Source::Memory(_) => Error::Corrupt {
+            Source::Memory(..) => Error::Corrupt {
                 path: "(advisories in memory)".into(),
                 message: format!("match record for {ecosystem} {name}: {message}"),
             },
@@ -247,14 +325,24 @@ fn match_all(
     // free of a large block made the allocator consolidate.
     let mut records: Vec<(Vec<u8>, String, String)> = Vec::new();
     let mut targets: Vec<Located> = Vec::with_capacity(packages.len());
+    // Coverage label → (the ecosystems looked up, packages, why it cannot be matched).
+    let mut covered: BTreeMap<String, (Vec<String>, usize, Option<String>)> = BTreeMap::new();
     for pkg in packages {
         let target = match Target::of(pkg, distro) {
             Ok(t) => t,
             Err(reason) => {
+                let entry = covered
+                    .entry(pkg.ecosystem.as_str().to_owned())
+                    .or_insert_with(|| (Vec::new(), 0, Some(reason.clone())));
+                entry.1 += 1;
                 targets.push(Err(reason));
                 continue;
             }
         };
+        let entry = covered
+            .entry(target.label())
+            .or_insert_with(|| (target.ecosystems.clone(), 0, None));
+        entry.1 += 1;
         let mut lists = Vec::with_capacity(target.ecosystems.len());
         for eco in &target.ecosystems {
             let key = (eco.clone(), normalize_name(eco, &target.name));
@@ -272,6 +360,26 @@ fn match_all(
     }
     matcher.read_records(&keys, &mut records)?;
     drop(keys);
+    for (label, (ecosystems, count, unmatchable)) in covered {
+        let summary = match unmatchable {
+            Some(_) => crate::EcosystemSummary::default(),
+            None => matcher.summary(&ecosystems)?,
+        };
+        let reason = match (summary.advisories, unmatchable) {
+            (_, Some(why)) => Some(why),
+            (0, None) => Some(format!(
+                "the database has no advisories for {label}: import a feed for it"
+            )),
+            _ => None,
+        };
+        report.coverage.push(Coverage {
+            ecosystem: label,
+            packages: count,
+            advisories: summary.advisories,
+            newest: summary.newest,
+            reason,
+        });
+    }
     let prepared = records
         .iter()
         .map(|(record, eco, name)| {
@@ -386,6 +494,26 @@ fn match_all(
         }
     }
     report.skipped.sort();
+    let uncovered: std::collections::BTreeSet<&str> = report
+        .coverage
+        .iter()
+        .filter(|c| !c.covered())
+        .map(|c| c.ecosystem.as_str())
+        .collect();
+    if !uncovered.is_empty() {
+        for pkg in packages {
+            let label = Target::of(pkg, distro)
+                .map_or_else(|_| pkg.ecosystem.as_str().to_owned(), |t| t.label());
+            if uncovered.contains(label.as_str()) {
+                report.not_covered.push(NotCovered {
+                    package: finding_package(pkg),
+                    ecosystem: label,
+                });
+            }
+        }
+        report.not_covered.sort();
+        report.not_covered.dedup();
+    }
     Ok(report)
 }
 
@@ -465,6 +593,15 @@ struct Target {
 }
 
 impl Target {
+    /// The ecosystem a coverage entry names: the release number for Debian (`Debian:12`,
+    /// else its codename), the first ecosystem otherwise.
+    fn label(&self) -> String {
+        if self.distro && self.ecosystems.len() > 1 && self.ecosystems[0].starts_with("Debian:") {
+            return self.ecosystems[self.ecosystems.len() - 1].clone();
+        }
+        self.ecosystems.first().cloned().unwrap_or_default()
+    }
+
     fn of(pkg: &Package, distro: Option<&Distro>) -> Result<Target, String> {
         let language = |eco: &str| Target {
             ecosystems: vec![eco.to_owned()],

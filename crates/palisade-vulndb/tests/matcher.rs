@@ -968,3 +968,57 @@ fn ubuntu_by_source_package_and_release_with_its_priority() {
             .is_empty()
     );
 }
+
+// ---- coverage --------------------------------------------------------------------------------
+
+/// Packages of an ecosystem the database has no advisories for are reported as not covered,
+/// whether they matched nothing or cannot be matched at all; covered ecosystems carry the
+/// advisory count and the newest `modified` date. Against the real OSV snapshots.
+#[test]
+fn coverage_names_what_the_database_cannot_speak_about() {
+    let Some(path) = osv_db() else { return };
+    let db = Database::open_read_only(path).unwrap();
+    let packages = vec![
+        package(Ecosystem::Python, "requests", "2.19.1"),
+        package(Ecosystem::Python, "no-such-package-anywhere", "1.0"),
+        package(Ecosystem::Npm, "lodash", "4.17.15"),
+        package(Ecosystem::Rpm, "bash", "5.1.8-6.el9"),
+    ];
+    let report = Matcher::new(&db).match_packages(&packages, None).unwrap();
+    let by: BTreeMap<&str, &palisade_vulndb::Coverage> = report
+        .coverage
+        .iter()
+        .map(|c| (c.ecosystem.as_str(), c))
+        .collect();
+    assert_eq!(
+        by.keys().copied().collect::<Vec<_>>(),
+        ["PyPI", "npm", "rpm"]
+    );
+    let pypi = by["PyPI"];
+    assert!(pypi.covered() && pypi.advisories > 1000, "{pypi:?}");
+    assert_eq!(pypi.packages, 2);
+    assert!(pypi.newest.is_some() && pypi.reason.is_none());
+    assert!(!by["npm"].covered());
+    assert!(
+        by["npm"]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no advisories for npm")
+    );
+    assert!(!by["rpm"].covered());
+    assert!(by["rpm"].reason.as_deref().unwrap().contains("RPM"));
+    let names: Vec<(&str, &str)> = report
+        .not_covered
+        .iter()
+        .map(|n| (n.package.name.as_str(), n.ecosystem.as_str()))
+        .collect();
+    assert_eq!(names, [("bash", "rpm"), ("lodash", "npm")]);
+    // The same from advisories held in memory.
+    let advisories: Vec<Advisory> = Vec::new();
+    let report = Matcher::from_advisories(&advisories)
+        .match_packages(&packages[..1], None)
+        .unwrap();
+    assert!(!report.coverage[0].covered());
+    assert_eq!(report.not_covered.len(), 1);
+}
