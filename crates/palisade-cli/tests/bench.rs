@@ -1309,20 +1309,54 @@ fn input_the_target_cannot_read_is_an_error_not_a_pass() {
         p.to_str().unwrap().to_owned()
     };
     let dockerfile = write("Dockerfile", "FROM debian:12\nRUN apt-get update\nUSER 0\n");
-    let not_k8s = write("values.yaml", "replicaCount: 2\nimage: {repository: nginx}\n");
+    let not_k8s = write(
+        "values.yaml",
+        "replicaCount: 2\nimage: {repository: nginx}\n",
+    );
     let empty = write("empty.yaml", "# nothing here\n");
-    let pod = write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n");
+    let pod = write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n",
+    );
     let no_from = write("build.sh.Dockerfile", "RUN make\nCOPY . /app\n");
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["k8s", &dockerfile], "Dockerfile:1: not a Kubernetes manifest: document 1 is a scalar", ""),
-        (&["k8s", &not_k8s], "values.yaml:1: not a Kubernetes manifest: document 1 has no apiVersion", ""),
-        (&["k8s", &empty], "empty.yaml:1: not a Kubernetes manifest: no Kubernetes object", ""),
+        (
+            &["k8s", &dockerfile],
+            "Dockerfile:1: not a Kubernetes manifest: document 1 is a scalar",
+            "",
+        ),
+        (
+            &["k8s", &not_k8s],
+            "values.yaml:1: not a Kubernetes manifest: document 1 has no apiVersion",
+            "",
+        ),
+        (
+            &["k8s", &empty],
+            "empty.yaml:1: not a Kubernetes manifest: no Kubernetes object",
+            "",
+        ),
         // One bad file among good ones fails the run.
         (&["k8s", &pod, &not_k8s], "values.yaml:1:", ""),
-        (&["k8s", &pod], "pod.yaml:1: not a Kubernetes manifest: Pod/default/web: no pod spec at spec", ""),
-        (&["dockerfile", &not_k8s], "values.yaml:1: unknown instruction \"replicaCount:\" (this looks like YAML or JSON", ""),
-        (&["dockerfile", &no_from], "build.sh.Dockerfile:1: RUN before the first FROM", ""),
-        (&["dockerfile", &empty], "empty.yaml:1: no FROM instruction: not a Dockerfile", ""),
+        (
+            &["k8s", &pod],
+            "pod.yaml:1: not a Kubernetes manifest: Pod/default/web: no pod spec at spec",
+            "",
+        ),
+        (
+            &["dockerfile", &not_k8s],
+            "values.yaml:1: unknown instruction \"replicaCount:\" (this looks like YAML or JSON",
+            "",
+        ),
+        (
+            &["dockerfile", &no_from],
+            "build.sh.Dockerfile:1: RUN before the first FROM",
+            "",
+        ),
+        (
+            &["dockerfile", &empty],
+            "empty.yaml:1: no FROM instruction: not a Dockerfile",
+            "",
+        ),
     ];
     for (args, want, _) in cases {
         let mut a = args.to_vec();

@@ -45,7 +45,10 @@ fn check_source(source: &str) {
 fn a_platform_the_image_lacks_is_an_error_for_every_source() {
     let tb = testbed();
     check_source(&format!("oci-dir:{}:base", tb.join("oci").display()));
-    check_source(&format!("oci-archive:{}", tb.join("base.oci.tar").display()));
+    check_source(&format!(
+        "oci-archive:{}",
+        tb.join("base.oci.tar").display()
+    ));
     check_source(&format!(
         "docker-archive:{}",
         tb.join("base.docker.tar").display()
@@ -75,7 +78,11 @@ fn a_registry_image_for_another_platform_is_an_error() {
     // decides, not the index.
     let client = registry.client();
     let (manifest, declared, _) = client
-        .get_manifest("testbed/base", &digest.to_string(), media_type::ACCEPT_MANIFESTS)
+        .get_manifest(
+            "testbed/base",
+            &digest.to_string(),
+            media_type::ACCEPT_MANIFESTS,
+        )
         .unwrap();
     let manifest_type = declared.unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
     let index = serde_json::to_vec(&json!({

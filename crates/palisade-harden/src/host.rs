@@ -412,7 +412,10 @@ impl Ctx<'_> {
         self.fail(
             id,
             path,
-            format!("{}, not a regular file; not read, so {why}", kind.describe()),
+            format!(
+                "{}, not a regular file; not read, so {why}",
+                kind.describe()
+            ),
         );
     }
 

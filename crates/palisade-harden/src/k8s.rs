@@ -316,7 +316,10 @@ fn objects<'a>(
         let items = doc.get("items").filter(|i| !i.is_null());
         if let Some(items) = items {
             let Value::Seq(list) = &items.value else {
-                return Err((items.line, format!("{what}: {kind}.items is not a sequence")));
+                return Err((
+                    items.line,
+                    format!("{what}: {kind}.items is not a sequence"),
+                ));
             };
             for (i, item) in list.iter().enumerate() {
                 n += objects(item, &format!("item {i} of {what}"), out)?;
@@ -347,10 +350,7 @@ fn objects<'a>(
             ));
         }
         None => {
-            return Err((
-                doc.line,
-                format!("{subject}: no pod spec at {spec_path}"),
-            ));
+            return Err((doc.line, format!("{subject}: no pod spec at {spec_path}")));
         }
     };
     out.push(Workload {

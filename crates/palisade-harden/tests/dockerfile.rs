@@ -514,7 +514,12 @@ fn malformed_input_names_file_and_line() {
         ("utf8", b"FROM a\nRUN echo \xff\n", 2, "UTF-8"),
         // Issue 12.9: what is not a Dockerfile never scores.
         ("empty", b"", 1, "no FROM instruction: not a Dockerfile"),
-        ("comments", b"# just a comment\n\n", 1, "no FROM instruction"),
+        (
+            "comments",
+            b"# just a comment\n\n",
+            1,
+            "no FROM instruction",
+        ),
         ("args-only", b"ARG A=1\nARG B\n", 1, "no FROM instruction"),
         (
             "run-first",

@@ -229,12 +229,23 @@ fn special_files_where_regular_files_belong_fail() {
     }
     assert!(fails("CIS-DOCKER-3.7").starts_with("a FIFO (named pipe), expected a regular file"));
     fails("CIS-DOCKER-3.8");
-    for id in ["CIS-DOCKER-3.17", "CIS-DOCKER-3.18", "CIS-DOCKER-3.19", "CIS-DOCKER-3.20"] {
-        assert!(fails(id).starts_with("a FIFO (named pipe), expected a regular file"), "{id}");
+    for id in [
+        "CIS-DOCKER-3.17",
+        "CIS-DOCKER-3.18",
+        "CIS-DOCKER-3.19",
+        "CIS-DOCKER-3.20",
+    ] {
+        assert!(
+            fails(id).starts_with("a FIFO (named pipe), expected a regular file"),
+            "{id}"
+        );
     }
     if made_device {
         for id in ["CIS-DOCKER-3.21", "CIS-DOCKER-3.22"] {
-            assert!(fails(id).starts_with("a device node, expected a regular file"), "{id}");
+            assert!(
+                fails(id).starts_with("a device node, expected a regular file"),
+                "{id}"
+            );
         }
     }
     assert!(fails("CIS-DOCKER-4.5").contains("DOCKER_CONTENT_TRUST is unknown"));

@@ -193,14 +193,24 @@ fn nothing_to_check_is_not_applicable() {
 fn input_that_is_not_kubernetes_is_an_error() {
     let cases: &[(&str, &str, u32, &str)] = &[
         ("empty", "", 1, "no Kubernetes object"),
-        ("comments and separators", "# nothing\n---\n---\n", 1, "no Kubernetes object"),
+        (
+            "comments and separators",
+            "# nothing\n---\n---\n",
+            1,
+            "no Kubernetes object",
+        ),
         (
             "a Dockerfile",
             "FROM debian:12\nRUN apt-get update\nUSER 0\n",
             1,
             "document 1 is a scalar",
         ),
-        ("other YAML", "name: web\nreplicas: 3\n", 1, "document 1 has no apiVersion"),
+        (
+            "other YAML",
+            "name: web\nreplicas: 3\n",
+            1,
+            "document 1 has no apiVersion",
+        ),
         ("a JSON array", "[1, 2]\n", 1, "document 1 is a sequence"),
         (
             "a kind without apiVersion",
@@ -275,8 +285,10 @@ fn unknown_fields_are_reported_with_path_line_and_suggestion() {
         assert!(details.contains(&w), "{w:?} not in {details:#?}");
     }
     // A clean manifest passes, one result per workload.
-    let pass = k8s::check_file(&dir().join("pass-restricted.yaml"), &|d| d.id == "PAL-K8S-1")
-        .unwrap();
+    let pass = k8s::check_file(&dir().join("pass-restricted.yaml"), &|d| {
+        d.id == "PAL-K8S-1"
+    })
+    .unwrap();
     assert!(pass.iter().all(|x| x.status == Status::Pass), "{pass:#?}");
 }
 

@@ -12,8 +12,8 @@ use crate::digest::Digest;
 use crate::error::{Error, LayerContext};
 use crate::layer::{Entry, EntryKind, EntryVisitor, LayerStats, Limits, walk_blob};
 use crate::manifest::{
-    Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform, media_type,
-    check_config_platform, parse_document, select_platform,
+    Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform,
+    check_config_platform, media_type, parse_document, select_platform,
 };
 use crate::registry::{RegistryOptions, RegistryStore};
 use crate::source::SourceSpec;

@@ -437,8 +437,8 @@ mod tests {
             ..crate::image::OpenOptions::default()
         };
         let amd64 = config("linux", "amd64", None);
-        let err = check_config_platform(&amd64, &want("linux/arm64", true), "registry:x")
-            .unwrap_err();
+        let err =
+            check_config_platform(&amd64, &want("linux/arm64", true), "registry:x").unwrap_err();
         assert_eq!(
             err.to_string(),
             "registry:x: no image for platform linux/arm64; the image has: linux/amd64"
@@ -453,7 +453,10 @@ mod tests {
         // A configuration without a platform cannot confirm one.
         let none = config("", "", None);
         let err = check_config_platform(&none, &want("linux/amd64", true), "x").unwrap_err();
-        assert!(err.to_string().ends_with("no platform information"), "{err}");
+        assert!(
+            err.to_string().ends_with("no platform information"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -318,7 +318,10 @@ mod tests {
             Some("securityContext")
         );
         assert_eq!(suggestion("HostNetwork", POD_SPEC), Some("hostNetwork"));
-        assert_eq!(suggestion("runAsNonroot", SECURITY_CONTEXT), Some("runAsNonRoot"));
+        assert_eq!(
+            suggestion("runAsNonroot", SECURITY_CONTEXT),
+            Some("runAsNonRoot")
+        );
         assert_eq!(suggestion("frobnicate", POD_SPEC), None);
     }
 }
