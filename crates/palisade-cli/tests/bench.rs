@@ -1314,6 +1314,10 @@ fn input_the_target_cannot_read_is_an_error_not_a_pass() {
         "replicaCount: 2\nimage: {repository: nginx}\n",
     );
     let empty = write("empty.yaml", "# nothing here\n");
+    let good = write(
+        "good.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec:\n  containers:\n  - {name: a, image: nginx:1.27}\n",
+    );
     let pod = write(
         "pod.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n",
@@ -1336,7 +1340,7 @@ fn input_the_target_cannot_read_is_an_error_not_a_pass() {
             "",
         ),
         // One bad file among good ones fails the run.
-        (&["k8s", &pod, &not_k8s], "values.yaml:1:", ""),
+        (&["k8s", &good, &not_k8s], "values.yaml:1:", ""),
         (
             &["k8s", &pod],
             "pod.yaml:1: not a Kubernetes manifest: Pod/default/web: no pod spec at spec",
@@ -1377,9 +1381,10 @@ fn input_the_target_cannot_read_is_an_error_not_a_pass() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("FAIL   Pod/default/web: container \"app\": unknown field \"securityContxt\"; did you mean \"securityContext\"? (spec.containers[0].securityContxt) [line 8]"),
+        text.contains("FAIL   Pod/default/web: container \"app\": unknown field \"securityContxt\"; did you mean \"securityContext\"? (spec.containers[0].securityContxt) ["),
         "{text}"
     );
+    assert!(text.contains("typo.yaml:8]"), "{text}");
     let (_, v) = bench_json(&["k8s", &typo]);
     assert_eq!(status_of(&v, "PAL-K8S-1"), ["fail"]);
 }
