@@ -107,9 +107,10 @@ enum SbomOutput {
 
 #[derive(Args, Debug)]
 pub(crate) struct SourceArgs {
-    /// The platform to pick from multi-platform images.
-    #[arg(long, default_value = "linux/amd64", env = "PALISADE_PLATFORM")]
-    platform: String,
+    /// The platform to pick from multi-platform images [default: linux/amd64]. When given,
+    /// an image for another platform is an error, single-platform images included.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "PALISADE_PLATFORM")]
+    platform: Option<String>,
 
     /// The image to pick from an archive or layout holding several (a tag such as `app:1.0`).
     #[arg(long, value_name = "NAME")]
@@ -227,13 +228,16 @@ pub(crate) fn load_catalog(source: &str, args: &SourceArgs) -> Result<(Catalog, 
 
 /// Opens an image source (layout, archive, directory or registry) with the common flags.
 pub(crate) fn open_image(source: &str, args: &SourceArgs) -> Result<palisade_image::Image> {
-    let platform: Platform = args
-        .platform
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))
-        .context("--platform")?;
+    let platform: Platform = match &args.platform {
+        Some(p) => p
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))
+            .context("--platform")?,
+        None => Platform::linux_amd64(),
+    };
     let options = OpenOptions {
         platform,
+        require_platform: args.platform.is_some(),
         image: args.image.clone(),
         registry: RegistryOptions {
             insecure: args.insecure_registry.clone(),

@@ -1297,3 +1297,134 @@ fn host_report_snapshots() {
     }
     "#);
 }
+
+/// Issue 12.9: input that is not what the target reads is an error (exit 2) naming the file,
+/// whatever `--exit-code` says; unknown Kubernetes fields fail PAL-K8S-1 with path and line.
+#[test]
+fn input_the_target_cannot_read_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let dockerfile = write("Dockerfile", "FROM debian:12\nRUN apt-get update\nUSER 0\n");
+    let not_k8s = write(
+        "values.yaml",
+        "replicaCount: 2\nimage: {repository: nginx}\n",
+    );
+    let empty = write("empty.yaml", "# nothing here\n");
+    let good = write(
+        "good.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec:\n  containers:\n  - {name: a, image: nginx:1.27}\n",
+    );
+    let pod = write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n",
+    );
+    let no_from = write("build.sh.Dockerfile", "RUN make\nCOPY . /app\n");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["k8s", &dockerfile],
+            "Dockerfile:1: not a Kubernetes manifest: document 1 is a scalar",
+            "",
+        ),
+        (
+            &["k8s", &not_k8s],
+            "values.yaml:1: not a Kubernetes manifest: document 1 has no apiVersion",
+            "",
+        ),
+        (
+            &["k8s", &empty],
+            "empty.yaml:1: not a Kubernetes manifest: no Kubernetes object",
+            "",
+        ),
+        // One bad file among good ones fails the run.
+        (&["k8s", &good, &not_k8s], "values.yaml:1:", ""),
+        (
+            &["k8s", &pod],
+            "pod.yaml:1: not a Kubernetes manifest: Pod/default/web: no pod spec at spec",
+            "",
+        ),
+        (
+            &["dockerfile", &not_k8s],
+            "values.yaml:1: unknown instruction \"replicaCount:\" (this looks like YAML or JSON",
+            "",
+        ),
+        (
+            &["dockerfile", &no_from],
+            "build.sh.Dockerfile:1: RUN before the first FROM",
+            "",
+        ),
+        (
+            &["dockerfile", &empty],
+            "empty.yaml:1: no FROM instruction: not a Dockerfile",
+            "",
+        ),
+    ];
+    for (args, want, _) in cases {
+        let mut a = args.to_vec();
+        a.extend(["--exit-code", "1"]);
+        let out = bench(&a);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: no report");
+    }
+
+    // A misspelled securityContext: a failure with the path, line and the right name.
+    let typo = write(
+        "typo.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.27\n    securityContxt:\n      privileged: true\n",
+    );
+    let out = bench(&["k8s", &typo, "--level", "1", "--exit-code", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL   Pod/default/web: container \"app\": unknown field \"securityContxt\"; did you mean \"securityContext\"? (spec.containers[0].securityContxt) ["),
+        "{text}"
+    );
+    assert!(text.contains("typo.yaml:8]"), "{text}");
+    let (_, v) = bench_json(&["k8s", &typo]);
+    assert_eq!(status_of(&v, "PAL-K8S-1"), ["fail"]);
+}
+
+/// Issue 13.11: a FIFO where a host file belongs fails (and is never opened, so the run ends);
+/// `bench daemon` refuses the configuration it cannot read.
+#[test]
+fn host_special_files_fail_and_never_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("etc/docker")).unwrap();
+    for p in ["etc/group", "etc/docker/daemon.json"] {
+        let st = Command::new("mkfifo").arg(root.join(p)).status().unwrap();
+        assert!(st.success());
+    }
+    let r = root.to_str().unwrap();
+    let (code, v) = bench_json(&["host", "--root", r, "--exit-code", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(status_of(&v, "CIS-DOCKER-1.1.2"), ["fail"]);
+    assert_eq!(status_of(&v, "CIS-DOCKER-3.18"), ["fail"]);
+    let group = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "CIS-DOCKER-1.1.2")
+        .unwrap();
+    assert_eq!(group["evidence"][0]["subject"], "/etc/group");
+    assert!(
+        group["evidence"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("a FIFO (named pipe), not a regular file"),
+        "{group}"
+    );
+    let out = bench(&["daemon", "--root", r]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/etc/docker/daemon.json: a FIFO (named pipe), not a regular file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
 use crate::error::Error;
-use crate::hostfs::{HostRoot, join};
+use crate::hostfs::{FileKind, HostRoot, join};
 
 const S2: &str = "2 Docker daemon configuration";
 const S5: &str = "5 Container Runtime";
@@ -130,6 +130,10 @@ pub struct DaemonConfig {
     pub live: bool,
     /// Problems met while reading (unparsable daemon.json, …).
     pub problems: Vec<String>,
+    /// Configuration files that exist but are not regular files (a FIFO, a device), with
+    /// their kind: never opened, and left out of the configuration. [`load_offline`] refuses
+    /// them; [`load_offline_partial`] lists them here.
+    pub unreadable: Vec<(String, FileKind)>,
 }
 
 /// The usual systemd unit directories, highest precedence first.
@@ -593,8 +597,45 @@ pub fn find_unit(root: &HostRoot, name: &str) -> (Option<String>, Vec<String>) {
 /// Reads the daemon configuration of the host tree at `root`.
 ///
 /// # Errors
-/// When a file exists but cannot be read.
+/// When a file exists but cannot be read, and ([`Error::NotRegular`]) when a configuration
+/// file is a FIFO, a device or another special file: the effective configuration is then
+/// unknown (dockerd could not read it either).
 pub fn load_offline(root: &HostRoot) -> Result<DaemonConfig, Error> {
+    let cfg = load_offline_partial(root)?;
+    if let Some((path, kind)) = cfg.unreadable.first() {
+        return Err(Error::NotRegular {
+            path: path.clone(),
+            kind: *kind,
+        });
+    }
+    Ok(cfg)
+}
+
+/// Reads a configuration file; a special file is recorded in `cfg.unreadable` (never opened)
+/// and read as absent.
+fn read_config(
+    root: &HostRoot,
+    cfg: &mut DaemonConfig,
+    path: &str,
+) -> Result<Option<String>, Error> {
+    match root.read_text(path) {
+        Err(Error::NotRegular { path, kind }) => {
+            if !cfg.unreadable.iter().any(|(p, _)| *p == path) {
+                cfg.unreadable.push((path, kind));
+            }
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// As [`load_offline`], but a configuration file that is not a regular file is listed in
+/// [`DaemonConfig::unreadable`] instead of failing the load, so `bench host` can report it
+/// as a failure of its checks.
+///
+/// # Errors
+/// When a file exists but cannot be read, or daemon.json is not a JSON object.
+pub fn load_offline_partial(root: &HostRoot) -> Result<DaemonConfig, Error> {
     let mut cfg = DaemonConfig::default();
     let (unit, dropins) = find_unit(root, "docker.service");
     cfg.service_unit.clone_from(&unit);
@@ -603,7 +644,7 @@ pub fn load_offline(root: &HostRoot) -> Result<DaemonConfig, Error> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     let mut saw_unit = false;
     for file in unit.iter().chain(dropins.iter()) {
-        let Some(text) = root.read_text(file)? else {
+        let Some(text) = read_config(root, &mut cfg, file)? else {
             continue;
         };
         saw_unit = true;
@@ -627,7 +668,7 @@ pub fn load_offline(root: &HostRoot) -> Result<DaemonConfig, Error> {
                 }
                 "EnvironmentFile" => {
                     let path = v.trim_start_matches('-').trim();
-                    if let Some(t) = root.read_text(path)? {
+                    if let Some(t) = read_config(root, &mut cfg, path)? {
                         cfg.sources.push(path.to_owned());
                         env.extend(parse_env_file(&t));
                     }
@@ -645,7 +686,7 @@ pub fn load_offline(root: &HostRoot) -> Result<DaemonConfig, Error> {
             ("/etc/default/docker", "DOCKER_OPTS"),
             ("/etc/sysconfig/docker", "OPTIONS"),
         ] {
-            if let Some(t) = root.read_text(path)? {
+            if let Some(t) = read_config(root, &mut cfg, path)? {
                 cfg.sources.push(path.to_owned());
                 if let Some(v) = parse_env_file(&t).get(var) {
                     cfg.apply_flags(&split_words(v), path, None);
@@ -657,7 +698,7 @@ pub fn load_offline(root: &HostRoot) -> Result<DaemonConfig, Error> {
     let json_path = cfg
         .string("config-file")
         .map_or_else(|| "/etc/docker/daemon.json".to_owned(), str::to_owned);
-    if let Some(text) = root.read_text(&json_path)? {
+    if let Some(text) = read_config(root, &mut cfg, &json_path)? {
         cfg.sources.push(json_path.clone());
         cfg.apply_daemon_json(&text, &json_path);
         if let Some(p) = cfg.problems.first() {
@@ -671,7 +712,7 @@ pub fn load_offline(root: &HostRoot) -> Result<DaemonConfig, Error> {
     cfg.socket_unit.clone_from(&sock);
     cfg.socket_dropins.clone_from(&sock_dropins);
     for file in sock.iter().chain(sock_dropins.iter()) {
-        if let Some(text) = root.read_text(file)? {
+        if let Some(text) = read_config(root, &mut cfg, file)? {
             for (k, v, line) in unit_assignments(&text) {
                 if matches!(k.as_str(), "SocketUser" | "SocketGroup" | "SocketMode") {
                     cfg.socket_settings.insert(k, (v, file.clone(), line));

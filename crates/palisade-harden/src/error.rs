@@ -13,6 +13,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A host file that should be a regular file is a FIFO, a device, a socket or a
+    /// directory; it was not opened.
+    #[error("{path}: {}, not a regular file; not read", kind.describe())]
+    NotRegular {
+        /// The host path (inside the root).
+        path: String,
+        kind: crate::hostfs::FileKind,
+    },
     /// A file is larger than we are willing to read.
     #[error("{}: larger than {limit} bytes; refusing to read it", path.display())]
     TooLarge { path: PathBuf, limit: u64 },
@@ -38,7 +46,6 @@ impl Error {
 
 /// Reads at most `limit` bytes of a file; `Ok(None)` when it does not exist.
 pub(crate) fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Option<Vec<u8>>, Error> {
-    use std::io::Read;
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -48,6 +55,20 @@ pub(crate) fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Option<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(e)),
     };
+    read_bounded_from(f, path, limit).map(Some)
+}
+
+/// Reads at most `limit` bytes from an open file.
+pub(crate) fn read_bounded_from(
+    f: std::fs::File,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut buf = Vec::new();
     f.take(limit + 1).read_to_end(&mut buf).map_err(io)?;
     if buf.len() as u64 > limit {
@@ -56,5 +77,5 @@ pub(crate) fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Option<
             limit,
         });
     }
-    Ok(Some(buf))
+    Ok(buf)
 }

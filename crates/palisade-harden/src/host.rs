@@ -5,10 +5,12 @@
 //! Modes are compared as bitmasks (`mode & !allowed == 0`), so 0477 does not pass "644 or
 //! more restrictive" as it does in docker-bench-security. Audit rules come from
 //! `/etc/audit/audit.rules` and `/etc/audit/rules.d/*.rules` and must name the path exactly.
-//! A file that is not there is not applicable, never a pass.
+//! A file that is not there is not applicable, never a pass; a FIFO, device or other special
+//! file where a regular file (or directory, or socket) belongs is a failure, and is never
+//! opened (opening a FIFO blocks until a writer comes).
 
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
-use crate::daemon::{DaemonConfig, UNIT_DIRS, load_offline};
+use crate::daemon::{DaemonConfig, UNIT_DIRS, load_offline_partial};
 use crate::error::Error;
 use crate::hostfs::{FileKind, FileMeta, HostRoot, join, normalize};
 use crate::profile::Profile;
@@ -397,8 +399,63 @@ impl Ctx<'_> {
         ));
     }
 
-    fn owner(&mut self, id: &'static str, path: &str, want_gid: u32) -> Result<(), Error> {
+    fn fail(&mut self, id: &'static str, subject: &str, detail: String) {
+        self.out.push(CheckResult::one(
+            id,
+            Status::Fail,
+            Evidence::new(subject, detail).at(subject, None),
+        ));
+    }
+
+    /// A special file where a regular file belongs: the check fails.
+    fn not_regular(&mut self, id: &'static str, path: &str, kind: FileKind, why: &str) {
+        self.fail(
+            id,
+            path,
+            format!(
+                "{}, not a regular file; not read, so {why}",
+                kind.describe()
+            ),
+        );
+    }
+
+    /// The file's metadata, when it is of kind `want`; a file of another kind fails `id`.
+    fn stat_as(
+        &mut self,
+        id: &'static str,
+        path: &str,
+        want: FileKind,
+    ) -> Result<Option<Option<FileMeta>>, Error> {
         match self.root.stat(path)? {
+            Some(m) if m.kind != want => {
+                let detail = format!(
+                    "{}, expected {}; {}",
+                    m.kind.describe(),
+                    want.describe(),
+                    describe(&self.acc, &m)
+                );
+                self.fail(id, path, detail);
+                Ok(None)
+            }
+            other => Ok(Some(other)),
+        }
+    }
+
+    fn owner(&mut self, id: &'static str, path: &str, want_gid: u32) -> Result<(), Error> {
+        self.owner_of(id, path, want_gid, FileKind::File)
+    }
+
+    fn owner_of(
+        &mut self,
+        id: &'static str,
+        path: &str,
+        want_gid: u32,
+        kind: FileKind,
+    ) -> Result<(), Error> {
+        let Some(meta) = self.stat_as(id, path, kind)? else {
+            return Ok(());
+        };
+        match meta {
             None => self.na(id, path, "not present"),
             Some(m) => {
                 let ok = m.uid == 0 && m.gid == want_gid;
@@ -422,7 +479,20 @@ impl Ctx<'_> {
     }
 
     fn mode(&mut self, id: &'static str, path: &str, allowed: u32) -> Result<(), Error> {
-        match self.root.stat(path)? {
+        self.mode_of(id, path, allowed, FileKind::File)
+    }
+
+    fn mode_of(
+        &mut self,
+        id: &'static str,
+        path: &str,
+        allowed: u32,
+        kind: FileKind,
+    ) -> Result<(), Error> {
+        let Some(meta) = self.stat_as(id, path, kind)? else {
+            return Ok(());
+        };
+        match meta {
             None => self.na(id, path, "not present"),
             Some(m) => {
                 let ok = mode_ok(m.mode, allowed);
@@ -532,11 +602,13 @@ pub fn audit_rules(root: &HostRoot) -> Result<Vec<AuditRule>, Error> {
 /// # Errors
 /// When a file exists but cannot be read.
 pub fn check_host(root: &HostRoot, profile: &Profile) -> Result<Vec<CheckResult>, Error> {
-    let cfg = load_offline(root)?;
+    let cfg = load_offline_partial(root)?;
     check_host_with(root, &cfg, profile)
 }
 
-/// Runs every host check with an already loaded daemon configuration.
+/// Runs every host check with an already loaded daemon configuration (from
+/// [`load_offline_partial`](crate::daemon::load_offline_partial): its unreadable files fail
+/// the checks of the files they are).
 ///
 /// # Errors
 /// When a file exists but cannot be read.
@@ -546,8 +618,16 @@ pub fn check_host_with(
     cfg: &DaemonConfig,
     profile: &Profile,
 ) -> Result<Vec<CheckResult>, Error> {
-    let passwd = root.read_text("/etc/passwd")?.unwrap_or_default();
-    let group = root.read_text("/etc/group")?;
+    let mut accounts_unreadable = None;
+    let mut read_accounts = |path: &str| match root.read_text(path) {
+        Err(Error::NotRegular { path, kind }) => {
+            accounts_unreadable.get_or_insert((path, kind));
+            Ok(None)
+        }
+        other => other,
+    };
+    let passwd = read_accounts("/etc/passwd")?.unwrap_or_default();
+    let group = read_accounts("/etc/group")?;
     let acc = Accounts::parse(&passwd, group.as_deref().unwrap_or(""));
     let mut cx = Ctx {
         root,
@@ -561,6 +641,16 @@ pub fn check_host_with(
 
     // 1.1.2 docker group
     match cx.acc.groups.iter().find(|g| g.0 == "docker").cloned() {
+        _ if accounts_unreadable.is_some() => {
+            if let Some((path, kind)) = &accounts_unreadable {
+                cx.not_regular(
+                    "CIS-DOCKER-1.1.2",
+                    path,
+                    *kind,
+                    "the members of group docker are unknown",
+                );
+            }
+        }
         None => cx.na(
             "CIS-DOCKER-1.1.2",
             "/etc/group",
@@ -615,7 +705,11 @@ pub fn check_host_with(
     }
 
     // 1.1.3 – 1.1.18 audit rules
-    let rules = audit_rules(root)?;
+    let (rules, rules_unreadable) = match audit_rules(root) {
+        Ok(r) => (r, None),
+        Err(Error::NotRegular { path, kind }) => (Vec::new(), Some((path, kind))),
+        Err(e) => return Err(e),
+    };
     let service = cfg.service_unit.clone();
     let socket = cfg.socket_unit.clone();
     let audits: Vec<(&'static str, Vec<String>)> = vec![
@@ -665,6 +759,10 @@ pub fn check_host_with(
         ),
     ];
     for (id, candidates) in audits {
+        if let Some((path, kind)) = &rules_unreadable {
+            cx.not_regular(id, path, *kind, "the audit rules are unknown");
+            continue;
+        }
         let candidates: Vec<String> = candidates.iter().map(|c| normalize(c)).collect();
         if let Some(r) = rules.iter().find(|r| candidates.contains(&r.path)) {
             cx.out.push(CheckResult::one(
@@ -723,8 +821,8 @@ pub fn check_host_with(
     )?;
 
     // 3.5 / 3.6 /etc/docker
-    cx.owner("CIS-DOCKER-3.5", "/etc/docker", 0)?;
-    cx.mode("CIS-DOCKER-3.6", "/etc/docker", 0o755)?;
+    cx.owner_of("CIS-DOCKER-3.5", "/etc/docker", 0, FileKind::Dir)?;
+    cx.mode_of("CIS-DOCKER-3.6", "/etc/docker", 0o755, FileKind::Dir)?;
 
     // 3.7 / 3.8 certs.d
     let mut certs = Vec::new();
@@ -795,8 +893,8 @@ pub fn check_host_with(
     let cs = "/run/containerd/containerd.sock";
     match root.stat(cs)? {
         Some(m) if m.kind == FileKind::Socket => {
-            cx.owner("CIS-DOCKER-3.23", cs, 0)?;
-            cx.mode("CIS-DOCKER-3.24", cs, 0o660)?;
+            cx.owner_of("CIS-DOCKER-3.23", cs, 0, FileKind::Socket)?;
+            cx.mode_of("CIS-DOCKER-3.24", cs, 0o660, FileKind::Socket)?;
         }
         _ => {
             cx.na(
@@ -814,6 +912,19 @@ pub fn check_host_with(
 
     // 4.5 content trust
     content_trust(&mut cx)?;
+
+    // Configuration files of the daemon that are special files and that no owner or mode
+    // check above looked at (an EnvironmentFile of the unit): they fail 3.1, the unit's.
+    for (path, kind) in &cfg.unreadable {
+        if !cx.out.iter().any(|r| r.subject() == path.as_str()) {
+            cx.not_regular(
+                "CIS-DOCKER-3.1",
+                path,
+                *kind,
+                "the daemon's configuration is unknown",
+            );
+        }
+    }
     Ok(cx.out)
 }
 
@@ -840,7 +951,8 @@ fn walk(root: &HostRoot, dir: &str, depth: usize, out: &mut Vec<String>) -> Resu
             Some(m) if m.kind == FileKind::Dir && !root.is_symlink(&p) => {
                 walk(root, &p, depth + 1, out)?
             }
-            Some(m) if m.kind == FileKind::File => out.push(p),
+            // Special files too: they fail the checks of the file they stand in for.
+            Some(m) if m.kind != FileKind::Dir => out.push(p),
             _ => {}
         }
     }
@@ -849,7 +961,13 @@ fn walk(root: &HostRoot, dir: &str, depth: usize, out: &mut Vec<String>) -> Resu
 
 fn partition(cx: &mut Ctx<'_>, data_root: &str) -> Result<(), Error> {
     let id = "CIS-DOCKER-1.1.1";
-    let fstab = cx.root.read_text("/etc/fstab")?;
+    let fstab = match cx.root.read_text("/etc/fstab") {
+        Err(Error::NotRegular { path, kind }) => {
+            cx.not_regular(id, &path, kind, "the mount table is unknown");
+            return Ok(());
+        }
+        other => other?,
+    };
     if let Some(text) = &fstab {
         for (n, line) in text.lines().enumerate() {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -878,7 +996,14 @@ fn partition(cx: &mut Ctx<'_>, data_root: &str) -> Result<(), Error> {
             }
             units += 1;
             let path = join(dir, &name);
-            if let Some(text) = cx.root.read_text(&path)? {
+            let text = match cx.root.read_text(&path) {
+                Err(Error::NotRegular { path, kind }) => {
+                    cx.not_regular(id, &path, kind, "the mount units are unknown");
+                    return Ok(());
+                }
+                other => other?,
+            };
+            if let Some(text) = text {
                 for (n, line) in text.lines().enumerate() {
                     if let Some(w) = line.trim().strip_prefix("Where=")
                         && normalize(w.trim()) == data_root
@@ -978,7 +1103,7 @@ fn docker_socket(cx: &mut Ctx<'_>, cfg: &DaemonConfig) -> Result<(), Error> {
                 )
                 .at(p, None),
             ));
-            return cx.mode("CIS-DOCKER-3.16", p, 0o660);
+            return cx.mode_of("CIS-DOCKER-3.16", p, 0o660, FileKind::Socket);
         }
     }
     let Some(unit) = cfg.socket_unit.clone() else {
@@ -1038,7 +1163,19 @@ fn content_trust(cx: &mut Ctx<'_>) -> Result<(), Error> {
     }
     let mut read = 0;
     for f in &files {
-        let Some(text) = cx.root.read_text(f)? else {
+        let text = match cx.root.read_text(f) {
+            Err(Error::NotRegular { path, kind }) => {
+                cx.not_regular(
+                    "CIS-DOCKER-4.5",
+                    &path,
+                    kind,
+                    "DOCKER_CONTENT_TRUST is unknown",
+                );
+                return Ok(());
+            }
+            other => other?,
+        };
+        let Some(text) = text else {
             continue;
         };
         read += 1;

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, read_bounded};
+use crate::error::{Error, read_bounded_from};
 
 /// The most bytes read from one host file (units, daemon.json, rules, /etc/group, …).
 pub const MAX_HOST_FILE_BYTES: u64 = 4 << 20;
@@ -26,8 +26,28 @@ pub enum FileKind {
     Dir,
     /// A unix socket.
     Socket,
-    /// Anything else (devices, FIFOs).
+    /// A named pipe: reading it blocks until a writer comes, and its content is whatever the
+    /// writer sends.
+    Fifo,
+    /// A character or block device node.
+    Device,
+    /// Anything else.
     Other,
+}
+
+impl FileKind {
+    /// "a regular file", "a FIFO", … for messages.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::File => "a regular file",
+            FileKind::Dir => "a directory",
+            FileKind::Socket => "a socket",
+            FileKind::Fifo => "a FIFO (named pipe)",
+            FileKind::Device => "a device node",
+            FileKind::Other => "a special file",
+        }
+    }
 }
 
 /// Ownership and mode of a host file.
@@ -151,7 +171,15 @@ impl HostRoot {
         };
         let meta = match fs::metadata(&real) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // Under a parent that is not a directory, the path does not exist either.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => {
                 return Err(Error::Io {
                     path: real,
@@ -166,6 +194,10 @@ impl HostRoot {
             FileKind::Dir
         } else if ft.is_socket() {
             FileKind::Socket
+        } else if ft.is_fifo() {
+            FileKind::Fifo
+        } else if ft.is_char_device() || ft.is_block_device() {
+            FileKind::Device
         } else {
             FileKind::Other
         };
@@ -189,20 +221,57 @@ impl HostRoot {
         }))
     }
 
-    /// The file's content (at most [`MAX_HOST_FILE_BYTES`]); `Ok(None)` when it does not exist
-    /// or is not a regular file.
+    /// The file's content (at most [`MAX_HOST_FILE_BYTES`]); `Ok(None)` when it does not exist.
+    /// The file type is checked before the file is opened, so a FIFO or a device is never
+    /// opened (opening a FIFO blocks until a writer comes).
     ///
     /// # Errors
-    /// When the file cannot be read or is too large.
+    /// [`Error::NotRegular`] when the path is a FIFO, device, socket or directory; otherwise
+    /// when the file cannot be read or is too large.
     pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
-        match self.stat(path)? {
-            Some(m) if m.kind == FileKind::File => {}
-            _ => return Ok(None),
-        }
         let Some(real) = self.resolve(path) else {
             return Ok(None);
         };
-        read_bounded(&real, MAX_HOST_FILE_BYTES)
+        let kind = match self.stat(path)? {
+            None => return Ok(None),
+            Some(m) => m.kind,
+        };
+        if kind != FileKind::File {
+            return Err(Error::NotRegular {
+                path: normalize(path),
+                kind,
+            });
+        }
+        // O_NONBLOCK: should the file be swapped for a FIFO between the check and the open,
+        // the open still returns at once; the type is checked again on the open handle.
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&real)
+        };
+        let file = match file {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: real,
+                    source: e,
+                });
+            }
+        };
+        let meta = file.metadata().map_err(|e| Error::Io {
+            path: real.clone(),
+            source: e,
+        })?;
+        if !meta.is_file() {
+            return Err(Error::NotRegular {
+                path: normalize(path),
+                kind: FileKind::Other,
+            });
+        }
+        read_bounded_from(file, &real, MAX_HOST_FILE_BYTES).map(Some)
     }
 
     /// The file's content as text (invalid UTF-8 replaced); `Ok(None)` when absent.

@@ -27,6 +27,8 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
 
+mod fields;
+
 /// The largest manifest file we read.
 pub const MAX_BYTES: usize = 8 << 20;
 /// The most YAML documents in one file.
@@ -51,6 +53,14 @@ pub enum Error {
     /// The file is not YAML we accept.
     #[error("{path}:{line}: {message}")]
     Yaml {
+        path: PathBuf,
+        line: u32,
+        message: String,
+    },
+    /// The file is YAML but not Kubernetes manifests: a document that is not an object with
+    /// `apiVersion` and `kind`, a workload without its pod spec, or no object at all.
+    #[error("{path}:{line}: not a Kubernetes manifest: {message}")]
+    NotKubernetes {
         path: PathBuf,
         line: u32,
         message: String,
@@ -262,25 +272,63 @@ fn template_path(kind: &str) -> Option<(&'static [&'static str], &'static [&'sta
     })
 }
 
-fn workloads<'a>(doc: &'a Node, out: &mut Vec<Workload<'a>>) {
-    let kind = doc.get("kind").and_then(Node::str).unwrap_or("");
-    if kind == "List" || kind.ends_with("List") {
-        for item in doc.get("items").map(Node::seq).unwrap_or(&[]) {
-            if item
-                .get("kind")
-                .and_then(Node::str)
-                .is_some_and(|k| !k.ends_with("List"))
-            {
-                workloads(item, out);
+/// Checks that `doc` (a document, or an item of a `List`, named by `what`) is a Kubernetes
+/// object and collects its workloads. Returns the number of objects found (0 for an empty
+/// document), or the line and reason it is not a Kubernetes object.
+fn objects<'a>(
+    doc: &'a Node,
+    what: &str,
+    out: &mut Vec<Workload<'a>>,
+) -> Result<usize, (u32, String)> {
+    if doc.is_null() {
+        return Ok(0);
+    }
+    if !matches!(doc.value, Value::Map(_)) {
+        return Err((
+            doc.line,
+            format!(
+                "{what} is {}, not an object with apiVersion and kind",
+                match doc.value {
+                    Value::Seq(_) => "a sequence",
+                    _ => "a scalar",
+                }
+            ),
+        ));
+    }
+    let field = |name: &str| doc.get(name).and_then(Node::str).filter(|s| !s.is_empty());
+    let (Some(_), Some(kind)) = (field("apiVersion"), field("kind")) else {
+        let missing = if field("apiVersion").is_none() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
+        let keys: Vec<&str> = doc.map().iter().take(3).map(|(k, _)| k.as_str()).collect();
+        return Err((
+            doc.line,
+            format!(
+                "{what} has no {missing} (its keys begin {})",
+                keys.join(", ")
+            ),
+        ));
+    };
+    if kind.ends_with("List") {
+        let mut n = 1;
+        let items = doc.get("items").filter(|i| !i.is_null());
+        if let Some(items) = items {
+            let Value::Seq(list) = &items.value else {
+                return Err((
+                    items.line,
+                    format!("{what}: {kind}.items is not a sequence"),
+                ));
+            };
+            for (i, item) in list.iter().enumerate() {
+                n += objects(item, &format!("item {i} of {what}"), out)?;
             }
         }
-        return;
+        return Ok(n);
     }
     let Some((spec_keys, meta_keys)) = template_path(kind) else {
-        return;
-    };
-    let Some(spec) = doc.path(spec_keys) else {
-        return;
+        return Ok(1);
     };
     let meta = doc.get("metadata");
     let name = meta
@@ -291,13 +339,28 @@ fn workloads<'a>(doc: &'a Node, out: &mut Vec<Workload<'a>>) {
         .and_then(|m| m.get("namespace"))
         .and_then(Node::str)
         .unwrap_or("default");
+    let subject = format!("{kind}/{ns}/{name}");
+    let spec_path = spec_keys.join(".");
+    let spec = match doc.path(spec_keys) {
+        Some(spec) if matches!(spec.value, Value::Map(_)) => spec,
+        Some(other) => {
+            return Err((
+                other.line,
+                format!("{subject}: {spec_path} is not a mapping (a pod spec)"),
+            ));
+        }
+        None => {
+            return Err((doc.line, format!("{subject}: no pod spec at {spec_path}")));
+        }
+    };
     out.push(Workload {
-        subject: format!("{kind}/{ns}/{name}"),
-        spec_path: spec_keys.join("."),
+        subject,
+        spec_path,
         spec,
         pod_meta: doc.path(meta_keys),
         line: doc.line,
     });
+    Ok(1)
 }
 
 /// A container of any kind, with its field path.
@@ -567,6 +630,22 @@ const RULES: &[Rule] = &[
             &[PSS, PSS_URL, "CIS Docker Benchmark v1.6.0 5.4"],
         ),
         eval: restricted_capabilities,
+    },
+    Rule {
+        def: CheckDef::new(
+            "PAL-K8S-1",
+            "Pod spec, container and securityContext fields are known Kubernetes fields of the right type",
+            Level::One,
+            TargetKind::Kubernetes,
+            "Kubernetes manifest fields",
+            "The API server drops fields it does not know unless strict validation is on, so a misspelled `securityContxt:` silently removes every setting under it; a field newer than our list, or a value of the wrong type (`privileged: \"true\"`, YAML 1.1 `yes`), is one the other checks cannot judge. Either way the manifest is not what it seems.",
+            "Fix the spelling (the finding suggests the closest field) or the value's type; validate with `kubectl apply --dry-run=server --validate=strict`.",
+        )
+        .refs(&[
+            "Kubernetes API reference: PodSpec, Container, SecurityContext, PodSecurityContext (core/v1)",
+            "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation",
+        ]),
+        eval: fields::unknown_fields,
     },
 ];
 
@@ -1208,11 +1287,14 @@ fn parse_documents(text: &str) -> Result<Vec<Node>, (u32, String)> {
 
 /// Runs the Kubernetes checks that `select` keeps on manifest text; `path` names it in the
 /// evidence. Per check and workload: one result per violation (subject `Kind/namespace/name`,
-/// the container and field path in the detail, the field's line), or one pass. A file
-/// without a Pod or workload gives one not-applicable result per check.
+/// the container and field path in the detail, the field's line), or one pass. A file of
+/// Kubernetes objects without a Pod or workload gives one not-applicable result per check.
 ///
 /// # Errors
-/// When the text is too large or is not valid YAML (with the line).
+/// When the text is too large or is not valid YAML (with the line), and when it is not
+/// Kubernetes manifests ([`Error::NotKubernetes`]): a document that is not an object with
+/// `apiVersion` and `kind`, a workload without a pod spec, or no object at all (an empty file,
+/// a Dockerfile, any other YAML).
 pub fn check_text(
     text: &str,
     path: &Path,
@@ -1230,9 +1312,21 @@ pub fn check_text(
         ));
     }
     let docs = parse_documents(text).map_err(|(line, message)| yaml_err(line, message))?;
+    let not_k8s = |(line, message): (u32, String)| Error::NotKubernetes {
+        path: path.to_owned(),
+        line,
+        message,
+    };
     let mut found = Vec::new();
-    for d in &docs {
-        workloads(d, &mut found);
+    let mut objects_seen = 0;
+    for (i, d) in docs.iter().enumerate() {
+        objects_seen += objects(d, &format!("document {}", i + 1), &mut found).map_err(not_k8s)?;
+    }
+    if objects_seen == 0 {
+        return Err(not_k8s((
+            1,
+            "no Kubernetes object (a mapping with apiVersion and kind) in the file".into(),
+        )));
     }
     let file = path.display().to_string();
     let mut out = Vec::new();

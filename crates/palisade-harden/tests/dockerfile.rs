@@ -512,6 +512,33 @@ fn malformed_input_names_file_and_line() {
         ),
         ("escape", b"# escape=x\nFROM a\n", 1, "escape"),
         ("utf8", b"FROM a\nRUN echo \xff\n", 2, "UTF-8"),
+        // Issue 12.9: what is not a Dockerfile never scores.
+        ("empty", b"", 1, "no FROM instruction: not a Dockerfile"),
+        (
+            "comments",
+            b"# just a comment\n\n",
+            1,
+            "no FROM instruction",
+        ),
+        ("args-only", b"ARG A=1\nARG B\n", 1, "no FROM instruction"),
+        (
+            "run-first",
+            b"# a shell script?\nRUN make\nFROM a\n",
+            2,
+            "RUN before the first FROM",
+        ),
+        (
+            "yaml",
+            b"apiVersion: v1\nkind: Pod\n",
+            1,
+            "unknown instruction \"apiVersion:\" (this looks like YAML or JSON",
+        ),
+        (
+            "json",
+            b"{\"FROM\": \"debian\"}\n",
+            1,
+            "looks like YAML or JSON",
+        ),
     ];
     for (name, bytes, line, what) in cases {
         let p = write(dir.path(), name, bytes);

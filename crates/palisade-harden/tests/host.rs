@@ -174,3 +174,113 @@ fn data_root_from_daemon_json_and_mount_units() {
     let r = check_host(&t.root(), &host_profile()).unwrap();
     assert_eq!(statuses(&r, "CIS-DOCKER-1.1.1"), [Status::Pass]);
 }
+
+/// Makes a FIFO at host path `p` of the tree.
+fn fifo(t: &HostTree, p: &str) {
+    let path = t.path(p);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+/// Issue 13.11: a FIFO or device node where a regular file belongs fails its checks (it is
+/// never opened, so nothing blocks), instead of counting as "not present".
+#[test]
+fn special_files_where_regular_files_belong_fail() {
+    let t = HostTree::empty();
+    t.mkdir("/etc/docker", 0o755);
+    for p in [
+        "/etc/group",
+        "/etc/docker/daemon.json",
+        "/etc/default/docker",
+        "/etc/fstab",
+        "/etc/environment",
+        "/etc/audit/audit.rules",
+        "/etc/docker/certs.d/registry.example.com/ca.crt",
+    ] {
+        fifo(&t, p);
+    }
+    // A device node too, where the test may create one (root only).
+    let dev = t.path("/etc/sysconfig/docker");
+    std::fs::create_dir_all(dev.parent().unwrap()).unwrap();
+    let made_device = std::process::Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+
+    let r = check_host(&t.root(), &Profile::default()).unwrap();
+    let fails = |id: &str| {
+        let mine: Vec<_> = r.iter().filter(|x| x.id == id).collect();
+        assert!(!mine.is_empty(), "{id}: no result");
+        assert!(
+            mine.iter().all(|x| x.status == Status::Fail),
+            "{id}: {mine:#?}"
+        );
+        mine[0].evidence[0].detail.clone()
+    };
+    assert!(fails("CIS-DOCKER-1.1.2").starts_with("a FIFO (named pipe), not a regular file"));
+    assert!(fails("CIS-DOCKER-1.1.1").contains("the mount table is unknown"));
+    for n in 3..=18 {
+        assert!(fails(&format!("CIS-DOCKER-1.1.{n}")).contains("the audit rules are unknown"));
+    }
+    assert!(fails("CIS-DOCKER-3.7").starts_with("a FIFO (named pipe), expected a regular file"));
+    fails("CIS-DOCKER-3.8");
+    for id in [
+        "CIS-DOCKER-3.17",
+        "CIS-DOCKER-3.18",
+        "CIS-DOCKER-3.19",
+        "CIS-DOCKER-3.20",
+    ] {
+        assert!(
+            fails(id).starts_with("a FIFO (named pipe), expected a regular file"),
+            "{id}"
+        );
+    }
+    if made_device {
+        for id in ["CIS-DOCKER-3.21", "CIS-DOCKER-3.22"] {
+            assert!(
+                fails(id).starts_with("a device node, expected a regular file"),
+                "{id}"
+            );
+        }
+    }
+    assert!(fails("CIS-DOCKER-4.5").contains("DOCKER_CONTENT_TRUST is unknown"));
+    // Only the real directory /etc/docker passes.
+    let passing: Vec<_> = r
+        .iter()
+        .filter(|x| x.status == Status::Pass)
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(passing, ["CIS-DOCKER-3.5", "CIS-DOCKER-3.6"]);
+
+    // The daemon's own target refuses a configuration it cannot read, naming the file.
+    let err = palisade_harden::daemon::load_offline(&t.root()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/etc/default/docker: a FIFO (named pipe), not a regular file; not read"
+    );
+}
+
+/// Issue 13.11: on an otherwise hardened host, a FIFO at daemon.json and a directory where
+/// the docker.service unit belongs turn their passes into failures.
+#[test]
+fn a_special_daemon_json_fails_a_hardened_host() {
+    let t = HostTree::hardened();
+    let before = check_host(&t.root(), &host_profile()).unwrap();
+    assert_eq!(statuses(&before, "CIS-DOCKER-3.17"), [Status::Pass]);
+    t.remove("/etc/docker/daemon.json");
+    fifo(&t, "/etc/docker/daemon.json");
+    let r = check_host(&t.root(), &host_profile()).unwrap();
+    assert_eq!(statuses(&r, "CIS-DOCKER-3.17"), [Status::Fail]);
+    assert_eq!(statuses(&r, "CIS-DOCKER-3.18"), [Status::Fail]);
+    // /etc/docker itself must be a directory.
+    t.remove("/etc/docker");
+    t.write("/etc/docker", "", 0o644);
+    let r = check_host(&t.root(), &host_profile()).unwrap();
+    assert_eq!(statuses(&r, "CIS-DOCKER-3.5"), [Status::Fail]);
+    assert_eq!(statuses(&r, "CIS-DOCKER-3.6"), [Status::Fail]);
+}

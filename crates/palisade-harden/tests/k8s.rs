@@ -78,7 +78,11 @@ fn every_check_has_a_failing_and_a_passing_manifest() {
     let pass = k8s::check_file(&dir().join("pass-restricted.yaml"), &|_| true).unwrap();
     for def in CHECKS {
         assert_eq!(def.target, TargetKind::Kubernetes);
-        assert!(def.id.starts_with("PSS-BASELINE-") || def.id.starts_with("PSS-RESTRICTED-"));
+        assert!(
+            def.id.starts_with("PSS-BASELINE-")
+                || def.id.starts_with("PSS-RESTRICTED-")
+                || def.id.starts_with("PAL-K8S-")
+        );
         let failing_fixture = fixtures()
             .into_iter()
             .filter(|f| {
@@ -166,7 +170,7 @@ fn evidence_names_object_container_and_field() {
 fn levels_follow_the_profiles() {
     use palisade_harden::check::Level;
     for d in CHECKS {
-        let want = if d.id.starts_with("PSS-BASELINE-") {
+        let want = if d.id.starts_with("PSS-BASELINE-") || d.id.starts_with("PAL-K8S-") {
             Level::One
         } else {
             Level::Two
@@ -181,14 +185,111 @@ fn nothing_to_check_is_not_applicable() {
     let r = k8s::check_text(yaml, Path::new("cm.yaml"), &|_| true).unwrap();
     assert_eq!(r.len(), CHECKS.len());
     assert!(r.iter().all(|x| x.status == Status::NotApplicable));
-    // A Deployment without a template is not a workload we can check either.
-    let r = k8s::check_text(
-        "kind: Deployment\nmetadata: {name: d}\n",
-        Path::new("d.yaml"),
-        &|_| true,
-    )
+}
+
+/// Issue 12.9: what is not Kubernetes manifests is an error naming the file and line, never a
+/// clean not-applicable run.
+#[test]
+fn input_that_is_not_kubernetes_is_an_error() {
+    let cases: &[(&str, &str, u32, &str)] = &[
+        ("empty", "", 1, "no Kubernetes object"),
+        (
+            "comments and separators",
+            "# nothing\n---\n---\n",
+            1,
+            "no Kubernetes object",
+        ),
+        (
+            "a Dockerfile",
+            "FROM debian:12\nRUN apt-get update\nUSER 0\n",
+            1,
+            "document 1 is a scalar",
+        ),
+        (
+            "other YAML",
+            "name: web\nreplicas: 3\n",
+            1,
+            "document 1 has no apiVersion",
+        ),
+        ("a JSON array", "[1, 2]\n", 1, "document 1 is a sequence"),
+        (
+            "a kind without apiVersion",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: []}\n---\nkind: Pod\n",
+            5,
+            "document 2 has no apiVersion",
+        ),
+        (
+            "a workload without its pod spec",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  tempalte: {}\n",
+            1,
+            "Deployment/default/d: no pod spec at spec.template.spec",
+        ),
+        (
+            "a pod spec that is not a mapping",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: [a]\n",
+            4,
+            "spec is not a mapping",
+        ),
+        (
+            "a List item without kind",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  metadata: {name: x}\n",
+            4,
+            "item 0 of document 1 has no kind",
+        ),
+    ];
+    for (what, yaml, want_line, want) in cases {
+        let err = k8s::check_text(yaml, Path::new("in.yaml"), &|_| true).unwrap_err();
+        let Error::NotKubernetes { line, message, .. } = &err else {
+            panic!("{what}: {err}");
+        };
+        assert_eq!(line, want_line, "{what}: {err}");
+        assert!(message.contains(want), "{what}: {err}");
+        assert!(err.to_string().starts_with("in.yaml:"), "{what}: {err}");
+    }
+}
+
+/// Issue 12.9: unknown and mistyped fields are PAL-K8S-1 failures with path, line and the
+/// closest known field.
+#[test]
+fn unknown_fields_are_reported_with_path_line_and_suggestion() {
+    let file = dir().join("fail-unknown-fields.yaml");
+    let r = k8s::check_file(&file, &|d| d.id == "PAL-K8S-1").unwrap();
+    let details: Vec<(u32, &str)> = r
+        .iter()
+        .filter(|x| x.status == Status::Fail)
+        .map(|x| (x.evidence[0].line.unwrap(), x.evidence[0].detail.as_str()))
+        .collect();
+    let want = [
+        (
+            11,
+            "pod: unknown field \"HostNetwork\"; did you mean \"hostNetwork\"? (spec.template.spec.HostNetwork)",
+        ),
+        (
+            17,
+            "pod: unknown field \"runAsUsr\"; did you mean \"runAsUser\"? (spec.template.spec.securityContext.runAsUsr)",
+        ),
+        (
+            22,
+            "container \"web\": expected true or false, found a string \"true\" (spec.template.spec.containers[0].securityContext.privileged)",
+        ),
+        (
+            24,
+            "container \"web\": unknown field \"readOnlyRootFilesytem\"; did you mean \"readOnlyRootFilesystem\"? (spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem)",
+        ),
+        (
+            28,
+            "container \"sidecar\": unknown field \"securityContxt\"; did you mean \"securityContext\"? (spec.template.spec.containers[1].securityContxt)",
+        ),
+    ];
+    for w in want {
+        assert!(details.contains(&w), "{w:?} not in {details:#?}");
+    }
+    // A clean manifest passes, one result per workload.
+    let pass = k8s::check_file(&dir().join("pass-restricted.yaml"), &|d| {
+        d.id == "PAL-K8S-1"
+    })
     .unwrap();
-    assert!(r.iter().all(|x| x.status == Status::NotApplicable));
+    assert!(pass.iter().all(|x| x.status == Status::Pass), "{pass:#?}");
 }
 
 #[test]

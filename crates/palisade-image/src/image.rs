@@ -12,8 +12,8 @@ use crate::digest::Digest;
 use crate::error::{Error, LayerContext};
 use crate::layer::{Entry, EntryKind, EntryVisitor, LayerStats, Limits, walk_blob};
 use crate::manifest::{
-    Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform, media_type,
-    parse_document, select_platform,
+    Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform,
+    check_config_platform, media_type, parse_document, select_platform,
 };
 use crate::registry::{RegistryOptions, RegistryStore};
 use crate::source::SourceSpec;
@@ -23,6 +23,12 @@ use crate::source::SourceSpec;
 pub struct OpenOptions {
     /// The platform to pick from multi-platform images.
     pub platform: Platform,
+    /// The platform was asked for (`--platform`): an image whose configuration names another
+    /// OS, architecture or variant is an error ([`Error::PlatformNotFound`], listing the
+    /// platform it has), whether it is a single manifest or was picked from an index. When
+    /// `false`, `platform` only picks from indexes and a single-platform image is taken as it
+    /// is. Plain directories (`dir:`) have no configuration and are not checked.
+    pub require_platform: bool,
     /// The image to pick from a docker archive with several images (a `RepoTags` entry),
     /// or from an OCI layout with several tags.
     pub image: Option<String>,
@@ -36,6 +42,7 @@ impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             platform: Platform::linux_amd64(),
+            require_platform: false,
             image: None,
             registry: RegistryOptions::default(),
             limits: Limits::default(),
@@ -266,6 +273,7 @@ fn finish(
     verify(&config_raw, &manifest.config.digest, &config_what)?;
     let config: ImageConfig =
         serde_json::from_slice(&config_raw).map_err(|e| Error::malformed(&config_what, e))?;
+    check_config_platform(&config, options, name)?;
     let diff_ids = &config.rootfs.diff_ids;
     if diff_ids.len() != manifest.layers.len() {
         return Err(Error::malformed(
@@ -618,6 +626,7 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
     }
     let config: ImageConfig =
         serde_json::from_slice(&config_raw).map_err(|e| Error::malformed(&config_what, e))?;
+    check_config_platform(&config, options, name)?;
     if config.rootfs.diff_ids.len() != entry.layers.len() {
         return Err(Error::malformed(
             &config_what,

@@ -366,6 +366,37 @@ pub(crate) fn select_platform<'a>(
     })
 }
 
+/// With `options.require_platform`, checks that the image configuration states the platform
+/// asked for; an index's descriptor may say otherwise, and a single-platform image has no
+/// index to choose from.
+pub(crate) fn check_config_platform(
+    config: &ImageConfig,
+    options: &crate::image::OpenOptions,
+    source: &str,
+) -> Result<(), Error> {
+    if !options.require_platform {
+        return Ok(());
+    }
+    let has = Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone().filter(|v| !v.is_empty()),
+    };
+    let stated = !has.os.is_empty() && !has.architecture.is_empty();
+    if stated && options.platform.matches(&has) {
+        return Ok(());
+    }
+    Err(Error::PlatformNotFound {
+        source_name: source.into(),
+        wanted: options.platform.to_string(),
+        available: if stated {
+            vec![has.to_string()]
+        } else {
+            Vec::new()
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +420,43 @@ mod tests {
           "layers":[{"mediaType":"application/x-evil","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0}]}"#;
         let err = parse_document(doc, None, "manifest").unwrap_err();
         assert!(err.to_string().contains("application/x-evil"), "{err}");
+    }
+
+    /// Issue 12.6: a platform asked for must be the one the configuration states.
+    #[test]
+    fn a_required_platform_is_checked_against_the_config() {
+        let config = |os: &str, arch: &str, variant: Option<&str>| ImageConfig {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(Into::into),
+            ..ImageConfig::default()
+        };
+        let want = |p: &str, required: bool| crate::image::OpenOptions {
+            platform: p.parse().unwrap(),
+            require_platform: required,
+            ..crate::image::OpenOptions::default()
+        };
+        let amd64 = config("linux", "amd64", None);
+        let err =
+            check_config_platform(&amd64, &want("linux/arm64", true), "registry:x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "registry:x: no image for platform linux/arm64; the image has: linux/amd64"
+        );
+        assert!(check_config_platform(&amd64, &want("linux/amd64", true), "x").is_ok());
+        // Not asked for: the default only picks from indexes.
+        assert!(check_config_platform(&amd64, &want("linux/arm64", false), "x").is_ok());
+        let arm = config("linux", "arm64", Some("v8"));
+        assert!(check_config_platform(&arm, &want("linux/arm64", true), "x").is_ok());
+        assert!(check_config_platform(&arm, &want("linux/arm64/v8", true), "x").is_ok());
+        assert!(check_config_platform(&arm, &want("linux/arm/v7", true), "x").is_err());
+        // A configuration without a platform cannot confirm one.
+        let none = config("", "", None);
+        let err = check_config_platform(&none, &want("linux/amd64", true), "x").unwrap_err();
+        assert!(
+            err.to_string().ends_with("no platform information"),
+            "{err}"
+        );
     }
 
     #[test]

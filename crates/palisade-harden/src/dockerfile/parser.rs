@@ -136,7 +136,8 @@ fn line_no(index: usize) -> u32 {
 ///
 /// # Errors
 /// On input over [`MAX_BYTES`] or [`MAX_INSTRUCTIONS`], an unknown instruction, an
-/// instruction without arguments, an invalid `escape` directive or an unterminated heredoc.
+/// instruction without arguments, an invalid `escape` directive, an unterminated heredoc,
+/// no `FROM`, or an instruction other than `ARG` before the first `FROM`.
 pub(crate) fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
     if text.len() > MAX_BYTES {
         return Err(SyntaxError {
@@ -229,9 +230,17 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
         };
         let keyword = word.to_ascii_uppercase();
         if !KEYWORDS.contains(&keyword.as_str()) {
+            let looks_like_data = word.ends_with(':')
+                || word.starts_with(['{', '[', '"', '-'])
+                || rest.starts_with(':');
+            let hint = if looks_like_data {
+                " (this looks like YAML or JSON, not a Dockerfile)"
+            } else {
+                ""
+            };
             return Err(SyntaxError {
                 line: line_no(start),
-                message: format!("unknown instruction {word:?}"),
+                message: format!("unknown instruction {word:?}{hint}"),
             });
         }
         if rest.is_empty() {
@@ -320,6 +329,26 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
             args,
             heredocs,
         });
+    }
+    // BuildKit: only ARG may come before the first FROM, and a file without a FROM has no
+    // build stage. Either way this is not a Dockerfile we could judge.
+    match instructions.iter().find(|i| i.keyword != "ARG") {
+        Some(first) if first.keyword == "FROM" => {}
+        Some(first) => {
+            return Err(SyntaxError {
+                line: first.start_line,
+                message: format!(
+                    "{} before the first FROM: not a Dockerfile (only ARG may precede FROM)",
+                    first.keyword
+                ),
+            });
+        }
+        None => {
+            return Err(SyntaxError {
+                line: instructions.first().map_or(1, |i| i.start_line),
+                message: "no FROM instruction: not a Dockerfile".into(),
+            });
+        }
     }
     Ok(Dockerfile {
         escape,
