@@ -384,7 +384,8 @@ mod tests {
     #[test]
     fn json_form_has_the_same_shape() {
         let json = r#"{"distroversion":"v3.8","reponame":"main","archs":["x86_64"],"packages":[{"pkg":{"name":"musl","secfixes":{"1.1.19-r10":["CVE-2018-1000001"]}}}]}"#;
-        let f = parse_secdb_file(json.as_bytes(), "v3.8/main.json", &mut Vec::new(), 1 << 16).unwrap();
+        let f =
+            parse_secdb_file(json.as_bytes(), "v3.8/main.json", &mut Vec::new(), 1 << 16).unwrap();
         assert_eq!(f.advisories[0].id, "ALPINE-CVE-2018-1000001");
     }
 
@@ -425,10 +426,15 @@ mod tests {
         let deep_block: String = (0..500)
             .map(|i| format!("{}k:\n", "  ".repeat(i)))
             .collect();
-        let e = parse_secdb_file(deep_block.as_bytes(), "v3.8/deep2.yaml", &mut Vec::new(), 1 << 16)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = parse_secdb_file(
+            deep_block.as_bytes(),
+            "v3.8/deep2.yaml",
+            &mut Vec::new(),
+            1 << 16,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("v3.8/deep2.yaml"), "{e}");
     }
 }

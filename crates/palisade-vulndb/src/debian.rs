@@ -459,6 +459,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn records_and_texts_are_bounded() {
+        let long = "d".repeat(5_000);
+        let json = format!(
+            r#"{{"zlib":{{"CVE-2024-1":{{"description":"{long}","releases":{{}}}}}},"openssl":{{"CVE-2024-2":{{"description":"{}","releases":{{}}}}}}}}"#,
+            "e".repeat(20_000)
+        );
+        let limits = Limits {
+            max_text_bytes: 100,
+            max_record_bytes: 10_000,
+            ..Limits::default()
+        };
+        let e = parse_debian_tracker(json.as_bytes(), "json", &limits)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "importing Debian security tracker json: openssl/CVE-2024-2: larger than the 10000-byte record limit"
+        );
+        let json =
+            format!(r#"{{"zlib":{{"CVE-2024-1":{{"description":"{long}","releases":{{}}}}}}}}"#);
+        let i = parse_debian_tracker(json.as_bytes(), "json", &limits).unwrap();
+        let s = &i.advisories[0].summary;
+        assert!(
+            s.len() <= 100 && s.ends_with("(truncated from 5000 bytes)"),
+            "{s}"
+        );
+        let e = parse_debian_tracker(br#"{"":{}}"#, "json", &limits)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("empty source package name"), "{e}");
+    }
+
+    #[test]
     fn release_numbers() {
         assert_eq!(debian_release_number("bookworm"), Some("12"));
         assert_eq!(debian_release_number("buster"), Some("10"));

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::import::{Limits, PathKind, open_regular, path_kind};
 use crate::Error;
+use crate::import::{Limits, PathKind, open_regular, path_kind};
 
 /// What a feed input is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,13 +175,15 @@ impl<'de> Visitor<'de> for Top<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let seen = self.0;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let value = match key.as_ref() {
+            match key.as_ref() {
                 "catalogVersion" => {
                     seen.decided = Some(FeedKind::Kev);
                     return Err(de::Error::custom(DECIDED));
                 }
                 "format" => map.next_value_seed(Probe(Role::Format, seen))?,
-                "vulnerabilities" => map.next_value_seed(Probe(Role::Vulnerabilities, seen))?,
+                "vulnerabilities" => {
+                    map.next_value_seed(Probe(Role::Vulnerabilities, seen))?;
+                }
                 k => {
                     match k {
                         "id" => seen.id = true,
@@ -190,10 +192,9 @@ impl<'de> Visitor<'de> for Top<'_> {
                         "packages" => seen.packages = true,
                         _ => {}
                     }
-                    map.next_value_seed(Probe(Role::Other, seen))?
+                    map.next_value_seed(Probe(Role::Other, seen))?;
                 }
-            };
-            let _ = value;
+            }
             if seen.decided.is_some() {
                 return Err(de::Error::custom(DECIDED));
             }
@@ -369,14 +370,32 @@ mod tests {
     #[test]
     fn kinds_from_whole_documents() {
         for (doc, kind) in [
-            (r#"{"title":"x","catalogVersion":"1","vulnerabilities":[]}"#, FeedKind::Kev),
-            (r#"{"vulnerabilities":[{"cveID":"CVE-1"}],"catalogVersion":"1"}"#, FeedKind::Kev),
-            (r#"{"resultsPerPage":0,"format":"NVD_CVE","vulnerabilities":[]}"#, FeedKind::Nvd),
-            (r#"{"vulnerabilities":[{"cve":{"id":"CVE-1"}}]}"#, FeedKind::Nvd),
+            (
+                r#"{"title":"x","catalogVersion":"1","vulnerabilities":[]}"#,
+                FeedKind::Kev,
+            ),
+            (
+                r#"{"vulnerabilities":[{"cveID":"CVE-1"}],"catalogVersion":"1"}"#,
+                FeedKind::Kev,
+            ),
+            (
+                r#"{"resultsPerPage":0,"format":"NVD_CVE","vulnerabilities":[]}"#,
+                FeedKind::Nvd,
+            ),
+            (
+                r#"{"vulnerabilities":[{"cve":{"id":"CVE-1"}}]}"#,
+                FeedKind::Nvd,
+            ),
             (r#"{"vulnerabilities":[]}"#, FeedKind::Nvd),
-            (r#"{"schema_version":"1.6","id":"X-1","affected":[]}"#, FeedKind::Osv),
+            (
+                r#"{"schema_version":"1.6","id":"X-1","affected":[]}"#,
+                FeedKind::Osv,
+            ),
             (r#"{"affected":[],"details":"d","id":"X-1"}"#, FeedKind::Osv),
-            (r#"{"apkurl":"u","distroversion":"v3.18","packages":[]}"#, FeedKind::Alpine),
+            (
+                r#"{"apkurl":"u","distroversion":"v3.18","packages":[]}"#,
+                FeedKind::Alpine,
+            ),
             (r#"{"zlib":{"CVE-1":{}},"openssl":{}}"#, FeedKind::Debian),
         ] {
             assert_eq!(sniff_json(doc.as_bytes(), false), Ok(kind), "{doc}");
@@ -385,7 +404,10 @@ mod tests {
             ("", "empty"),
             ("[1]", "not a JSON object"),
             (r#"{"a":1}"#, "unknown feed kind"),
-            (r#"{"vulnerabilities":[{"cveID":"CVE-1"}]}"#, "unknown feed kind"),
+            (
+                r#"{"vulnerabilities":[{"cveID":"CVE-1"}]}"#,
+                "unknown feed kind",
+            ),
             (r#"{"a":{}"#, "not valid JSON"),
             (r#"{"a":{}} x"#, "not valid JSON"),
         ] {
@@ -406,7 +428,11 @@ mod tests {
         let nvd = br#"{"vulnerabilities":[{"cve":{"id":"CVE-1","descriptions":[{"value":"aaaa"#;
         assert_eq!(sniff_json(nvd, true), Ok(FeedKind::Nvd));
         // The same cut-off text, complete: it is not valid JSON.
-        assert!(sniff_json(debian, false).unwrap_err().contains("not valid JSON"));
+        assert!(
+            sniff_json(debian, false)
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
         // A cut-off document with no marker is still unknown.
         let e = sniff_json(br#"{"x":[1,2,3"#, true).unwrap_err();
         assert!(e.contains("unknown feed kind"), "{e}");

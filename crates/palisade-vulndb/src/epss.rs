@@ -360,6 +360,45 @@ cve,epss,percentile\r\nCVE-2020-0001,0.5,0.5\r\nCVE-2020-0001,0.6,0.6\r\n";
     }
 
     #[test]
+    fn an_overlong_line_names_the_file_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = format!(
+            "cve,epss,percentile\nCVE-2020-0001,0.{},0.5\n",
+            "1".repeat(200)
+        );
+        let limits = Limits {
+            max_line_bytes: 100,
+            ..Limits::default()
+        };
+        for (name, bytes) in [
+            ("long.csv", body.clone().into_bytes()),
+            ("long.csv.gz", {
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(body.as_bytes()).unwrap();
+                gz.finish().unwrap()
+            }),
+        ] {
+            let e = import_epss(&write(dir.path(), name, &bytes), &limits)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "importing EPSS {name}: line 2: longer than the 100-byte line limit (an EPSS row is `cve,epss,percentile`)"
+                )
+            );
+        }
+        let e = import_epss(
+            &write(dir.path(), "bin.csv", b"cve,epss,percentile\n\xff\n"),
+            &limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2: not UTF-8"), "{e}");
+    }
+
+    #[test]
     fn limits_hold() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "e.csv", SAMPLE.as_bytes());

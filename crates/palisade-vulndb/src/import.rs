@@ -343,3 +343,72 @@ pub(crate) fn range_warnings(a: &Advisory, feed: &str, record: &str, out: &mut V
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_and_say_so() {
+        assert_eq!(cap_text("short".into(), 64), "short");
+        let long = "é".repeat(1000);
+        let cut = cap_text(long, 100);
+        assert!(cut.len() <= 100, "{}", cut.len());
+        assert!(cut.ends_with("… (truncated from 2000 bytes)"), "{cut}");
+        assert!(cut.starts_with("éé"));
+    }
+
+    #[test]
+    fn special_files_are_refused_by_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("feed.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let e = read_capped(&fifo, 10).unwrap_err().to_string();
+        assert!(
+            e.contains("feed.json") && e.contains("not a regular file but a FIFO"),
+            "{e}"
+        );
+        let link = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = read_capped(&link, 10).unwrap_err().to_string();
+        assert!(
+            e.contains("zero.json") && e.contains("a character device"),
+            "{e}"
+        );
+        assert!(path_kind(&link).is_err());
+        assert_eq!(path_kind(dir.path()).unwrap(), PathKind::Dir);
+        let file = dir.path().join("ok.json");
+        std::fs::write(&file, b"{}").unwrap();
+        assert_eq!(read_capped(&file, 10).unwrap(), b"{}");
+        assert!(read_capped(&file, 1).is_err());
+    }
+
+    #[test]
+    fn the_meter_stops_a_record_and_a_file() {
+        let meter = Meter::new(100, 10);
+        let mut r = MeteredReader {
+            inner: &[7u8; 200][..],
+            meter: &meter,
+        };
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read(&mut buf).unwrap(), 8);
+        meter.start_record();
+        assert_eq!(r.read(&mut buf).unwrap(), 8);
+        assert!(r.read(&mut buf).is_err());
+        assert_eq!(meter.over(), Some(Over::Record(10)));
+        let meter = Meter::new(20, 1000);
+        let mut r = MeteredReader {
+            inner: &[7u8; 200][..],
+            meter: &meter,
+        };
+        let mut sink = Vec::new();
+        assert!(r.read_to_end(&mut sink).is_err());
+        assert_eq!(meter.over(), Some(Over::Total(20)));
+    }
+}

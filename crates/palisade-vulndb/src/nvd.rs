@@ -529,6 +529,71 @@ impl<'de> Visitor<'de> for Records<'_, '_> {
 mod tests {
     use super::*;
 
+    fn page(dir: &Path, description: &str, records: usize) -> std::path::PathBuf {
+        let item = format!(
+            r#"{{"cve":{{"id":"CVE-2099-1","descriptions":[{{"lang":"en","value":"{description}"}}]}}}}"#
+        );
+        let items = vec![item; records].join(",");
+        let p = dir.join("page.json");
+        std::fs::write(
+            &p,
+            format!(r#"{{"format":"NVD_CVE","vulnerabilities":[{items}]}}"#),
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn long_descriptions_are_cut_and_big_records_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            max_text_bytes: 100,
+            max_record_bytes: 10_000,
+            ..Limits::default()
+        };
+        let i = import_nvd(&page(dir.path(), &"x".repeat(5_000), 1), &limits).unwrap();
+        let d = i.enrichment[0].description.as_deref().unwrap();
+        assert!(
+            d.len() <= 100 && d.ends_with("… (truncated from 5000 bytes)"),
+            "{d}"
+        );
+        let e = import_nvd(&page(dir.path(), &"x".repeat(20_000), 1), &limits)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "importing NVD page.json: vulnerabilities[0]: larger than the 10000-byte record limit"
+        );
+        let small = Limits {
+            max_nvd_bytes: 1_000,
+            ..Limits::default()
+        };
+        let e = import_nvd(&page(dir.path(), "d", 100), &small)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("larger than the 1000-byte limit for an NVD file"),
+            "{e}"
+        );
+        let few = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        let e = import_nvd(&page(dir.path(), "d", 4), &few)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than the limit of 3 records"), "{e}");
+        let e = import_nvd(&dir.path().join("missing.json"), &few)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.json"), "{e}");
+        std::fs::write(dir.path().join("no.json"), r#"{"format":"NVD_CVE"}"#).unwrap();
+        let e = import_nvd(&dir.path().join("no.json"), &few)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `vulnerabilities`"), "{e}");
+    }
+
     #[test]
     fn nvd_times_are_utc() {
         let t = nvd_time("x", Some("2019-12-18T19:15:00.000".into()))

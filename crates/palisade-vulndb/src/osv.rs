@@ -128,8 +128,8 @@ fn import_dir(dir: &Path, limits: &Limits) -> Result<Import, Error> {
 /// The first entry name the central directory of the zip at `path` lists twice.
 fn duplicate_name(path: &Path, limits: &Limits) -> Option<String> {
     let file = std::io::BufReader::new(open_regular(path).ok()?);
-    let mut zip = zip::unstable::read::ZipIterable::try_new(file, zip::read::Config::default())
-        .ok()?;
+    let mut zip =
+        zip::unstable::read::ZipIterable::try_new(file, zip::read::Config::default()).ok()?;
     let mut names = std::collections::HashSet::new();
     for entry in zip.files().ok()?.take(limits.max_entries.saturating_add(1)) {
         let entry = entry.ok()?;
@@ -161,7 +161,9 @@ fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
         return Err(Error::Record {
             feed,
             record: name,
-            message: "the zip holds more than one entry of this name; which one is meant cannot be told".into(),
+            message:
+                "the zip holds more than one entry of this name; which one is meant cannot be told"
+                    .into(),
         });
     }
     if archive.len() > limits.max_entries {
@@ -237,4 +239,68 @@ fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
         records += 1;
     }
     finish(name, path, records, advisories, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const RECORD: &[u8] = br#"{"id":"X-1","modified":"2024-01-01T00:00:00Z","summary":"SUMMARY","affected":[{"package":{"ecosystem":"PyPI","name":"a"},"versions":["1.0"]}]}"#;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, data) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+        let mut i = 0;
+        while i + from.len() <= bytes.len() {
+            if &bytes[i..i + from.len()] == from {
+                bytes[i..i + from.len()].copy_from_slice(to);
+            }
+            i += 1;
+        }
+    }
+
+    #[test]
+    fn a_zip_with_a_repeated_entry_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let eco = dir.path().join("PyPI");
+        std::fs::create_dir(&eco).unwrap();
+        let path = eco.join("all.zip");
+        let mut bytes = zip_of(&[("X-1.json", RECORD), ("Y-1.json", RECORD)]);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            import_osv(&path, &Limits::default()).unwrap().feed.records,
+            2
+        );
+        replace_all(&mut bytes, b"Y-1.json", b"X-1.json");
+        std::fs::write(&path, &bytes).unwrap();
+        let e = import_osv(&path, &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "importing OSV PyPI/all.zip: X-1.json: the zip holds more than one entry of this name; which one is meant cannot be told"
+        );
+    }
+
+    #[test]
+    fn long_summaries_are_cut() {
+        let long = "s".repeat(500);
+        let record = String::from_utf8(RECORD.to_vec())
+            .unwrap()
+            .replace("SUMMARY", &long);
+        let a = parse_record(record.as_bytes(), "OSV t", "X-1.json", 100).unwrap();
+        assert!(a.summary.len() <= 100 && a.summary.ends_with("(truncated from 500 bytes)"));
+        let a = parse_osv_record(RECORD, "OSV t", "X-1.json").unwrap();
+        assert_eq!(a.summary, "SUMMARY");
+    }
 }
