@@ -114,87 +114,21 @@ pub(crate) enum Kind {
     Epss,
 }
 
+/// The kind of the feed at `path`, told from its name and its first bytes (never by reading
+/// it whole); FIFOs, sockets and devices are refused by type.
 pub(crate) fn detect(path: &Path) -> Result<Kind> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.is_dir() {
-        return Ok(if is_alpine_dir(path) {
-            Kind::Alpine
-        } else {
-            Kind::Osv
-        });
-    }
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if name.ends_with(".zip") {
-        return Ok(Kind::Osv);
-    }
-    if name.ends_with(".csv") || name.ends_with(".csv.gz") {
-        return Ok(Kind::Epss);
-    }
-    if name.ends_with(".yaml") || name.ends_with(".yml") {
-        return Ok(Kind::Alpine);
-    }
-    if !name.ends_with(".json") {
-        bail!(
-            "{}: unknown feed kind (expected a .zip, .json, .yaml or EPSS .csv[.gz] file, or a directory)",
-            path.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    let Some(obj) = value.as_object() else {
-        bail!("{}: unknown feed kind (not a JSON object)", path.display());
-    };
-    if obj.contains_key("catalogVersion") {
-        return Ok(Kind::Kev);
-    }
-    let nvd_items = obj
-        .get("vulnerabilities")
-        .and_then(Value::as_array)
-        .is_some_and(|v| v.first().is_none_or(|i| i.get("cve").is_some()));
-    if obj.get("format").and_then(Value::as_str) == Some("NVD_CVE") || nvd_items {
-        return Ok(Kind::Nvd);
-    }
-    if obj.contains_key("id") && obj.contains_key("affected") {
-        return Ok(Kind::Osv);
-    }
-    if obj.contains_key("distroversion") && obj.contains_key("packages") {
-        return Ok(Kind::Alpine);
-    }
-    if !obj.is_empty() && obj.values().all(Value::is_object) {
-        return Ok(Kind::Debian);
-    }
-    bail!(
-        "{}: unknown feed kind (not KEV, NVD, OSV, Alpine secdb or Debian tracker JSON)",
-        path.display()
+    use palisade_vulndb::FeedKind;
+    Ok(
+        match palisade_vulndb::detect_feed_kind(path, &Limits::default())? {
+            FeedKind::Osv => Kind::Osv,
+            FeedKind::Alpine => Kind::Alpine,
+            FeedKind::Debian => Kind::Debian,
+            FeedKind::Nvd => Kind::Nvd,
+            FeedKind::Kev => Kind::Kev,
+            FeedKind::Epss => Kind::Epss,
+            kind => bail!("{}: feed kind {kind:?} is not supported", path.display()),
+        },
     )
-}
-
-/// A directory shaped like alpine-secdb: `v3.N/` folders holding `.yaml` files.
-fn is_alpine_dir(path: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        name.starts_with('v')
-            && name[1..].starts_with(|c: char| c.is_ascii_digit())
-            && e.path().is_dir()
-            && std::fs::read_dir(e.path()).is_ok_and(|mut files| {
-                files.any(|f| {
-                    f.ok().is_some_and(|f| {
-                        let n = f.file_name();
-                        let n = n.to_string_lossy();
-                        n.ends_with(".yaml") || n.ends_with(".yml")
-                    })
-                })
-            })
-    })
 }
 
 fn import(args: &ImportArgs) -> Result<u8> {

@@ -12,7 +12,9 @@ use palisade_version::osv::{AffectedVersions, Event, Range, RangeKind};
 use serde::Deserialize;
 
 use crate::advisory::new_advisory;
-use crate::import::{Import, Limits, dedup_sorted, list_files, read_capped};
+use crate::import::{
+    Import, Limits, PathKind, cap_text, dedup_sorted, list_files, path_kind, read_capped,
+};
 use crate::{Advisory, Affected, DistroFacts, DistroStatus, Error, FeedInfo, Provenance};
 
 /// A secdb file as written.
@@ -37,10 +39,11 @@ struct RawPkg {
 }
 
 /// Imports the secdb files at `path`: one `.yaml`/`.json` file (feed `alpine-secdb/v3.N/repo`)
-/// or a directory tree of them (feed `alpine-secdb`).
+/// or a directory tree of them (feed `alpine-secdb`). Each file may be
+/// [`Limits::max_secdb_bytes`] long (all of them [`Limits::max_total_bytes`]); notes longer
+/// than [`Limits::max_text_bytes`] are cut. A FIFO, socket or device is refused by its type.
 pub fn import_alpine_secdb(path: &Path, limits: &Limits) -> Result<Import, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
-    let (name, files, root) = if meta.is_dir() {
+    let (name, files, root) = if path_kind(path)? == PathKind::Dir {
         (
             "alpine-secdb".to_owned(),
             list_files(path, &[".yaml", ".yml", ".json"], limits)?,
@@ -65,7 +68,7 @@ pub fn import_alpine_secdb(path: &Path, limits: &Limits) -> Result<Import, Error
             .unwrap_or(file)
             .display()
             .to_string();
-        let bytes = read_capped(file, limits.max_record_bytes)?;
+        let bytes = read_capped(file, limits.max_secdb_bytes.min(limits.max_total_bytes))?;
         total += bytes.len() as u64;
         if total > limits.max_total_bytes {
             return Err(Error::Feed {
@@ -73,7 +76,7 @@ pub fn import_alpine_secdb(path: &Path, limits: &Limits) -> Result<Import, Error
                 message: format!("more than {} bytes of files", limits.max_total_bytes),
             });
         }
-        let parsed = parse_secdb_file(&bytes, &rel, &mut warnings)?;
+        let parsed = parse_secdb_file(&bytes, &rel, &mut warnings, limits.max_text_bytes)?;
         if feed_name.is_empty() {
             feed_name = format!("alpine-secdb/{}/{}", parsed.release, parsed.repository);
         }
@@ -109,6 +112,7 @@ fn parse_secdb_file(
     bytes: &[u8],
     rel: &str,
     warnings: &mut Vec<String>,
+    max_text: usize,
 ) -> Result<ParsedFile, Error> {
     let feed = format!("Alpine secdb {rel}");
     let raw: RawSecdb = if rel.ends_with(".json") {
@@ -185,7 +189,7 @@ fn parse_secdb_file(
                         status: status.clone(),
                         urgency: None,
                         nodsa: None,
-                        note: ids.note.clone(),
+                        note: ids.note.clone().map(|n| cap_text(n, max_text)),
                     };
                     let affected = Affected::new(
                         ecosystem.clone(),
@@ -336,7 +340,7 @@ mod tests {
     fn yaml_file_into_the_model() {
         let yaml = "distroversion: v3.8\nreponame: main\npackages:\n  - pkg:\n      name: musl\n      secfixes:\n        1.1.19-r10:\n          - CVE-2018-1000001\n        \"0\":\n          - CVE-2017-1000001 XSA-1\n";
         let mut w = Vec::new();
-        let f = parse_secdb_file(yaml.as_bytes(), "v3.8/main.yaml", &mut w).unwrap();
+        let f = parse_secdb_file(yaml.as_bytes(), "v3.8/main.yaml", &mut w, 1 << 16).unwrap();
         assert!(w.is_empty());
         assert_eq!(f.records, 1);
         let a = &f.advisories;
@@ -380,7 +384,8 @@ mod tests {
     #[test]
     fn json_form_has_the_same_shape() {
         let json = r#"{"distroversion":"v3.8","reponame":"main","archs":["x86_64"],"packages":[{"pkg":{"name":"musl","secfixes":{"1.1.19-r10":["CVE-2018-1000001"]}}}]}"#;
-        let f = parse_secdb_file(json.as_bytes(), "v3.8/main.json", &mut Vec::new()).unwrap();
+        let f =
+            parse_secdb_file(json.as_bytes(), "v3.8/main.json", &mut Vec::new(), 1 << 16).unwrap();
         assert_eq!(f.advisories[0].id, "ALPINE-CVE-2018-1000001");
     }
 
@@ -388,7 +393,7 @@ mod tests {
     fn bad_version_names_the_package() {
         let yaml = "distroversion: v3.8\nreponame: main\npackages:\n  - pkg:\n      name: musl\n      secfixes:\n        \"not a version\":\n          - CVE-2018-1000001\n";
         let mut w = Vec::new();
-        let f = parse_secdb_file(yaml.as_bytes(), "v3.8/main.yaml", &mut w).unwrap();
+        let f = parse_secdb_file(yaml.as_bytes(), "v3.8/main.yaml", &mut w, 1 << 16).unwrap();
         assert!(!f.advisories[0].affected[0].is_evaluable());
         let e = &w[0];
         assert!(e.starts_with("importing Alpine secdb v3.8/main.yaml: packages[0] (musl): secfixes \"not a version\": ranges[0]: `fixed` event: invalid apk version"), "{e}");
@@ -397,7 +402,7 @@ mod tests {
     #[test]
     fn yaml_bombs_and_deep_nesting_are_errors() {
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ndistroversion: v3.8\nreponame: main\n";
-        let e = parse_secdb_file(bomb.as_bytes(), "v3.8/bomb.yaml", &mut Vec::new())
+        let e = parse_secdb_file(bomb.as_bytes(), "v3.8/bomb.yaml", &mut Vec::new(), 1 << 16)
             .err()
             .unwrap()
             .to_string();
@@ -410,7 +415,7 @@ mod tests {
             "[".repeat(10_000),
             "]".repeat(10_000)
         );
-        let e = parse_secdb_file(deep.as_bytes(), "v3.8/deep.yaml", &mut Vec::new())
+        let e = parse_secdb_file(deep.as_bytes(), "v3.8/deep.yaml", &mut Vec::new(), 1 << 16)
             .err()
             .unwrap()
             .to_string();
@@ -421,10 +426,15 @@ mod tests {
         let deep_block: String = (0..500)
             .map(|i| format!("{}k:\n", "  ".repeat(i)))
             .collect();
-        let e = parse_secdb_file(deep_block.as_bytes(), "v3.8/deep2.yaml", &mut Vec::new())
-            .err()
-            .unwrap()
-            .to_string();
+        let e = parse_secdb_file(
+            deep_block.as_bytes(),
+            "v3.8/deep2.yaml",
+            &mut Vec::new(),
+            1 << 16,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("v3.8/deep2.yaml"), "{e}");
     }
 }

@@ -34,14 +34,19 @@
 //! matcher's policy); `nodsa` keeps the tracker's text (or the reason when the text is empty).
 //! The numeric release is given by [`debian_release_number`] (`bookworm` → `12`).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use palisade_version::osv::{AffectedVersions, Event, Range, RangeKind};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::advisory::new_advisory;
-use crate::import::{Import, Limits, read_capped};
+use crate::import::{Import, Limits, Meter, MeteredReader, Over, cap_text, open_regular};
 use crate::{
     Advisory, Affected, DistroFacts, DistroStatus, Error, FeedInfo, Provenance, Reference,
 };
@@ -168,119 +173,85 @@ pub fn debian_release_number(codename: &str) -> Option<&'static str> {
 }
 
 /// Imports the Debian security tracker's JSON at `path` (feed `debian-tracker`): one advisory
-/// per issue, id `DEBIAN-<issue>`, see the [module documentation](self). The file may be as
-/// large as [`Limits::max_total_bytes`]; at most [`Limits::max_entries`] (package, issue) records
-/// are read. Errors name the file and the record (`openssl/CVE-2024-1: releases.bookworm: …`).
+/// per issue, id `DEBIAN-<issue>`, see the [module documentation](self). The file is streamed
+/// one issue at a time: it may be as large as [`Limits::max_debian_bytes`] (and
+/// [`Limits::max_total_bytes`]), each issue [`Limits::max_record_bytes`]; at most
+/// [`Limits::max_entries`] (package, issue) records are read, and descriptions longer than
+/// [`Limits::max_text_bytes`] are cut. Errors name the file and the record
+/// (`openssl/CVE-2024-1: releases.bookworm: …`).
 pub fn import_debian_tracker(path: &Path, limits: &Limits) -> Result<Import, Error> {
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("json")
         .to_owned();
-    let bytes = read_capped(path, limits.max_total_bytes)?;
-    let mut import = parse_debian_tracker(&bytes, &file_name, limits)?;
+    let file = open_regular(path)?;
+    let mut import = parse_tracker_reader(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        &file_name,
+        limits,
+    )?;
     import.feed.source = path.display().to_string();
     Ok(import)
 }
 
+#[cfg(test)]
 fn parse_debian_tracker(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Import, Error> {
+    parse_tracker_reader(bytes, file_name, limits)
+}
+
+fn parse_tracker_reader(
+    reader: impl Read,
+    file_name: &str,
+    limits: &Limits,
+) -> Result<Import, Error> {
     let feed = format!("Debian security tracker {file_name}");
-    let raw: BTreeMap<String, BTreeMap<String, serde_json::Value>> = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Feed {
-            feed: feed.clone(),
-            message: format!("not the tracker's JSON (package → issue → releases): {e}"),
-        })?;
-    let mut advisories: BTreeMap<String, Advisory> = BTreeMap::new();
-    let mut warnings = Vec::new();
-    let mut records = 0u64;
-    for (package, issues) in raw {
-        if package.is_empty() {
-            return Err(Error::Record {
-                feed,
-                record: "\"\"".into(),
-                message: "empty source package name".into(),
-            });
-        }
-        for (issue, value) in issues {
-            records += 1;
-            if records > limits.max_entries as u64 {
-                return Err(Error::Feed {
-                    feed,
-                    message: format!("more than {} records", limits.max_entries),
-                });
-            }
-            let record = format!("{package}/{issue}");
-            let err = |message: String| Error::Record {
-                feed: feed.clone(),
-                record: record.clone(),
-                message,
-            };
-            if issue.is_empty() || issue.contains(char::is_whitespace) {
-                return Err(err(format!("{issue:?} is not an issue id")));
-            }
-            let raw: RawIssue = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
-            let id = format!("DEBIAN-{issue}");
-            let advisory = advisories.entry(id.clone()).or_insert_with(|| {
-                let mut a = new_advisory(id);
-                if issue.starts_with("CVE-") {
-                    a.aliases.push(issue.clone());
-                }
-                a.references.push(Reference {
-                    kind: "WEB".into(),
-                    url: format!("https://security-tracker.debian.org/tracker/{issue}"),
-                });
-                a
-            });
-            if advisory.summary.is_empty()
-                && let Some(d) = raw.description.as_deref().filter(|d| !d.is_empty())
-            {
-                advisory.summary = d.to_owned();
-            }
-            if advisory.details.is_none() {
-                advisory.details = raw.scope.as_ref().map(|s| format!("scope: {s}"));
-            }
-            if let Some(bug) = raw.debianbug.as_ref().and_then(bug_number) {
-                let url = format!("https://bugs.debian.org/{bug}");
-                if !advisory.references.iter().any(|r| r.url == url) {
-                    advisory.references.push(Reference {
-                        kind: "REPORT".into(),
-                        url,
-                    });
-                }
-            }
-            for (codename, release) in raw.releases {
-                let at = format!("releases.{codename}");
-                if codename.is_empty() || codename.contains([':', ' ']) {
-                    return Err(err(format!("{at}: not a release codename")));
-                }
-                let entry =
-                    ReleaseEntry::try_from(release).map_err(|e| err(format!("{at}: {e}")))?;
-                if let Some(w) = entry.warning {
-                    warnings.push(format!("importing {feed}: {record}: {at}: {w}; kept"));
-                }
-                let mut facts = entry.facts;
-                facts.release = Some(codename.clone());
-                let affected = Affected::new(
-                    format!("Debian:{codename}"),
-                    package.clone(),
-                    entry.versions,
-                    Some(facts),
-                )
-                .map_err(|e| err(format!("{at}: {e}")))?;
-                if let Some(why) = affected.unevaluable.as_deref() {
-                    warnings.push(format!(
-                        "importing {feed}: {record}: {at}: {why}; kept, not evaluable"
-                    ));
-                }
-                advisory.affected.push(affected);
-            }
-            advisory.provenance.push(Provenance {
-                feed: FEED.into(),
-                record,
-            });
-        }
+    let meter = Meter::new(
+        limits.max_debian_bytes.min(limits.max_total_bytes),
+        limits.max_record_bytes,
+    );
+    let mut tracker = Tracker {
+        feed: feed.clone(),
+        limits,
+        advisories: BTreeMap::new(),
+        warnings: Vec::new(),
+        records: 0,
+        at: String::new(),
+    };
+    let failure = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_reader(MeteredReader {
+        inner: reader,
+        meter: &meter,
+    });
+    let result = de
+        .deserialize_map(Packages {
+            tracker: &mut tracker,
+            meter: &meter,
+            failure: &failure,
+        })
+        .and_then(|()| de.end());
+    if let Some(e) = failure.into_inner() {
+        return Err(e);
     }
-    let advisories: Vec<Advisory> = advisories
+    if let Err(e) = result {
+        return Err(match meter.over() {
+            Some(Over::Total(max)) => Error::Feed {
+                feed,
+                message: format!("larger than the {max}-byte limit for a tracker file"),
+            },
+            Some(Over::Record(max)) => Error::Record {
+                feed,
+                record: tracker.at,
+                message: format!("larger than the {max}-byte record limit"),
+            },
+            None => Error::Feed {
+                feed,
+                message: format!("not the tracker's JSON (package → issue → releases): {e}"),
+            },
+        });
+    }
+    let advisories: Vec<Advisory> = tracker
+        .advisories
         .into_values()
         .map(|mut a| {
             a.provenance.sort();
@@ -291,12 +262,188 @@ fn parse_debian_tracker(bytes: &[u8], file_name: &str, limits: &Limits) -> Resul
         feed: FeedInfo {
             name: FEED.into(),
             source: file_name.to_owned(),
-            records,
+            records: tracker.records,
             snapshot: None,
         },
         advisories,
-        warnings,
+        warnings: tracker.warnings,
     })
+}
+
+/// The advisories built so far.
+struct Tracker<'l> {
+    feed: String,
+    limits: &'l Limits,
+    advisories: BTreeMap<String, Advisory>,
+    warnings: Vec<String>,
+    records: u64,
+    /// The record being read (`package/issue`), for errors.
+    at: String,
+}
+
+impl Tracker<'_> {
+    fn add(&mut self, package: &str, issue: String, value: &RawValue) -> Result<(), Error> {
+        let feed = &self.feed;
+        self.records += 1;
+        if self.records > self.limits.max_entries as u64 {
+            return Err(Error::Feed {
+                feed: feed.clone(),
+                message: format!("more than {} records", self.limits.max_entries),
+            });
+        }
+        let record = format!("{package}/{issue}");
+        let err = |message: String| Error::Record {
+            feed: feed.clone(),
+            record: record.clone(),
+            message,
+        };
+        if issue.is_empty() || issue.contains(char::is_whitespace) {
+            return Err(err(format!("{issue:?} is not an issue id")));
+        }
+        let raw: RawIssue = serde_json::from_str(value.get()).map_err(|e| err(e.to_string()))?;
+        let max_text = self.limits.max_text_bytes;
+        let id = format!("DEBIAN-{issue}");
+        let advisory = self.advisories.entry(id.clone()).or_insert_with(|| {
+            let mut a = new_advisory(id);
+            if issue.starts_with("CVE-") {
+                a.aliases.push(issue.clone());
+            }
+            a.references.push(Reference {
+                kind: "WEB".into(),
+                url: format!("https://security-tracker.debian.org/tracker/{issue}"),
+            });
+            a
+        });
+        if advisory.summary.is_empty()
+            && let Some(d) = raw.description.filter(|d| !d.is_empty())
+        {
+            advisory.summary = cap_text(d, max_text);
+        }
+        if advisory.details.is_none() {
+            advisory.details = raw
+                .scope
+                .as_ref()
+                .map(|s| cap_text(format!("scope: {s}"), max_text));
+        }
+        if let Some(bug) = raw.debianbug.as_ref().and_then(bug_number) {
+            let url = format!("https://bugs.debian.org/{bug}");
+            if !advisory.references.iter().any(|r| r.url == url) {
+                advisory.references.push(Reference {
+                    kind: "REPORT".into(),
+                    url,
+                });
+            }
+        }
+        for (codename, release) in raw.releases {
+            let at = format!("releases.{codename}");
+            if codename.is_empty() || codename.contains([':', ' ']) {
+                return Err(err(format!("{at}: not a release codename")));
+            }
+            let entry = ReleaseEntry::try_from(release).map_err(|e| err(format!("{at}: {e}")))?;
+            if let Some(w) = entry.warning {
+                self.warnings
+                    .push(format!("importing {feed}: {record}: {at}: {w}; kept"));
+            }
+            let mut facts = entry.facts;
+            facts.release = Some(codename.clone());
+            facts.nodsa = facts.nodsa.map(|n| cap_text(n, max_text));
+            let affected = Affected::new(
+                format!("Debian:{codename}"),
+                package.to_owned(),
+                entry.versions,
+                Some(facts),
+            )
+            .map_err(|e| err(format!("{at}: {e}")))?;
+            if let Some(why) = affected.unevaluable.as_deref() {
+                self.warnings.push(format!(
+                    "importing {feed}: {record}: {at}: {why}; kept, not evaluable"
+                ));
+            }
+            advisory.affected.push(affected);
+        }
+        advisory.provenance.push(Provenance {
+            feed: FEED.into(),
+            record,
+        });
+        Ok(())
+    }
+}
+
+/// The top level: source package → its issues.
+struct Packages<'a, 'l> {
+    tracker: &'a mut Tracker<'l>,
+    meter: &'a Meter,
+    failure: &'a RefCell<Option<Error>>,
+}
+
+impl<'de> Visitor<'de> for Packages<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of source packages")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        loop {
+            self.meter.start_record();
+            let Some(package) = map.next_key::<String>()? else {
+                return Ok(());
+            };
+            if package.is_empty() {
+                *self.failure.borrow_mut() = Some(Error::Record {
+                    feed: self.tracker.feed.clone(),
+                    record: "\"\"".into(),
+                    message: "empty source package name".into(),
+                });
+                return Err(de::Error::custom("stopped"));
+            }
+            map.next_value_seed(Issues {
+                package: &package,
+                tracker: &mut *self.tracker,
+                meter: self.meter,
+                failure: self.failure,
+            })?;
+        }
+    }
+}
+
+/// One package's issues, each read as raw text under the record cap.
+struct Issues<'a, 'l> {
+    package: &'a str,
+    tracker: &'a mut Tracker<'l>,
+    meter: &'a Meter,
+    failure: &'a RefCell<Option<Error>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Issues<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Issues<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of issues")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        loop {
+            self.meter.start_record();
+            let Some(issue) = map.next_key::<String>()? else {
+                return Ok(());
+            };
+            self.tracker.at = cap_text(format!("{}/{issue}", self.package), 1024);
+            let value: Box<RawValue> = map.next_value()?;
+            if let Err(e) = self.tracker.add(self.package, issue, &value) {
+                *self.failure.borrow_mut() = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+    }
 }
 
 fn bug_number(v: &serde_json::Value) -> Option<u64> {
@@ -310,6 +457,41 @@ fn bug_number(v: &serde_json::Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_and_texts_are_bounded() {
+        let long = "d".repeat(5_000);
+        let json = format!(
+            r#"{{"zlib":{{"CVE-2024-1":{{"description":"{long}","releases":{{}}}}}},"openssl":{{"CVE-2024-2":{{"description":"{}","releases":{{}}}}}}}}"#,
+            "e".repeat(20_000)
+        );
+        let limits = Limits {
+            max_text_bytes: 100,
+            max_record_bytes: 10_000,
+            ..Limits::default()
+        };
+        let e = parse_debian_tracker(json.as_bytes(), "json", &limits)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "importing Debian security tracker json: openssl/CVE-2024-2: larger than the 10000-byte record limit"
+        );
+        let json =
+            format!(r#"{{"zlib":{{"CVE-2024-1":{{"description":"{long}","releases":{{}}}}}}}}"#);
+        let i = parse_debian_tracker(json.as_bytes(), "json", &limits).unwrap();
+        let s = &i.advisories[0].summary;
+        assert!(
+            s.len() <= 100 && s.ends_with("(truncated from 5000 bytes)"),
+            "{s}"
+        );
+        let e = parse_debian_tracker(br#"{"":{}}"#, "json", &limits)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("empty source package name"), "{e}");
+    }
 
     #[test]
     fn release_numbers() {

@@ -5,12 +5,12 @@
 //! `cve,epss,percentile` and one row per CVE with two probabilities in `[0, 1]`.
 //! Stored in the database's `epss` table and returned with [`crate::Enrichment::epss`].
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::import::{Limits, read_all_capped};
+use crate::import::{Limits, open_regular};
 use crate::{Error, FeedInfo, Timestamp};
 
 /// One CVE's EPSS score.
@@ -39,8 +39,9 @@ pub struct EpssImport {
 }
 
 /// Imports the EPSS CSV at `path` (plain, or gzip when it starts with the gzip magic),
-/// reading at most [`Limits::max_total_bytes`] uncompressed bytes and
-/// [`Limits::max_entries`] rows. A malformed row is an error naming its line.
+/// streaming it line by line: at most [`Limits::max_total_bytes`] uncompressed bytes,
+/// [`Limits::max_line_bytes`] per line and [`Limits::max_entries`] rows. A malformed or
+/// overlong row is an error naming its line.
 pub fn import_epss(path: &Path, limits: &Limits) -> Result<EpssImport, Error> {
     let file_name = path
         .file_name()
@@ -48,7 +49,7 @@ pub fn import_epss(path: &Path, limits: &Limits) -> Result<EpssImport, Error> {
         .unwrap_or("epss.csv")
         .to_owned();
     let feed = format!("EPSS {file_name}");
-    let text = read_text(path, limits.max_total_bytes)?;
+    let mut lines = Lines::open(path, limits)?;
     let err = |line: usize, message: String| Error::Record {
         feed: feed.clone(),
         record: format!("line {line}"),
@@ -58,8 +59,10 @@ pub fn import_epss(path: &Path, limits: &Limits) -> Result<EpssImport, Error> {
     let mut snapshot = None;
     let mut header_seen = false;
     let mut scores = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
+    while let Some((line_no, raw)) = lines.next_line().map_err(|e| match e {
+        LineError::Io(e) => Error::io("reading", path, e),
+        LineError::Line(n, message) => err(n, message),
+    })? {
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
@@ -176,30 +179,99 @@ fn score_date(v: &str) -> Result<Timestamp, String> {
     Timestamp::parse(&normalised).map_err(|e| format!("score_date {v:?}: {e}"))
 }
 
-/// The file as UTF-8, gunzipped when it starts with the gzip magic, at most `max` bytes.
-fn read_text(path: &Path, max: u64) -> Result<String, Error> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let mut magic = [0u8; 2];
-    let n = file
-        .read(&mut magic)
-        .map_err(|e| Error::io("reading", path, e))?;
-    let head = std::io::Cursor::new(magic[..n].to_vec());
-    let buf = if magic[..n] == [0x1f, 0x8b] {
-        read_all_capped(
-            flate2::read::MultiGzDecoder::new(head.chain(file)),
-            path,
-            max,
-        )?
-    } else {
-        read_all_capped(head.chain(file), path, max)?
-    };
-    String::from_utf8(buf).map_err(|_| {
-        Error::io(
-            "reading",
-            path,
-            std::io::Error::other("not UTF-8 text (an EPSS CSV, plain or gzip)"),
-        )
-    })
+/// Why a line could not be read.
+enum LineError {
+    Io(std::io::Error),
+    Line(usize, String),
+}
+
+/// The lines of an EPSS file, gunzipped when it starts with the gzip magic, each at most
+/// [`Limits::max_line_bytes`] and all at most [`Limits::max_total_bytes`] (uncompressed).
+struct Lines {
+    reader: Box<dyn BufRead>,
+    buf: Vec<u8>,
+    line_no: usize,
+    read: u64,
+    max_line: u64,
+    max_total: u64,
+}
+
+impl Lines {
+    fn open(path: &Path, limits: &Limits) -> Result<Lines, Error> {
+        let mut file = open_regular(path)?;
+        let mut magic = [0u8; 2];
+        let mut n = 0;
+        while n < magic.len() {
+            let k = file
+                .read(&mut magic[n..])
+                .map_err(|e| Error::io("reading", path, e))?;
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        let head = std::io::Cursor::new(magic[..n].to_vec());
+        let reader: Box<dyn BufRead> = if magic[..n] == [0x1f, 0x8b] {
+            Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+                head.chain(file),
+            )))
+        } else {
+            Box::new(std::io::BufReader::new(head.chain(file)))
+        };
+        Ok(Lines {
+            reader,
+            buf: Vec::new(),
+            line_no: 0,
+            read: 0,
+            max_line: limits.max_line_bytes,
+            max_total: limits.max_total_bytes,
+        })
+    }
+
+    /// The next line (its number and its text without the line end), `None` at the end.
+    fn next_line(&mut self) -> Result<Option<(usize, &str)>, LineError> {
+        self.buf.clear();
+        self.line_no += 1;
+        let n = (&mut self.reader)
+            .take(self.max_line + 2)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(LineError::Io)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.read += n as u64;
+        if self.read > self.max_total {
+            return Err(LineError::Line(
+                self.line_no,
+                format!(
+                    "the file holds more than the {}-byte limit (uncompressed)",
+                    self.max_total
+                ),
+            ));
+        }
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        if self.buf.len() as u64 > self.max_line {
+            return Err(LineError::Line(
+                self.line_no,
+                format!(
+                    "longer than the {}-byte line limit (an EPSS row is `cve,epss,percentile`)",
+                    self.max_line
+                ),
+            ));
+        }
+        let line = std::str::from_utf8(&self.buf).map_err(|_| {
+            LineError::Line(
+                self.line_no,
+                "not UTF-8 text (an EPSS CSV, plain or gzip)".into(),
+            )
+        })?;
+        Ok(Some((self.line_no, line)))
+    }
 }
 
 #[cfg(test)]
@@ -285,6 +357,45 @@ cve,epss,percentile\r\nCVE-2020-0001,0.5,0.5\r\nCVE-2020-0001,0.6,0.6\r\n";
             assert!(e.contains(needle), "{body:?}: {e}");
             assert!(e.contains("bad.csv"), "{e}");
         }
+    }
+
+    #[test]
+    fn an_overlong_line_names_the_file_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = format!(
+            "cve,epss,percentile\nCVE-2020-0001,0.{},0.5\n",
+            "1".repeat(200)
+        );
+        let limits = Limits {
+            max_line_bytes: 100,
+            ..Limits::default()
+        };
+        for (name, bytes) in [
+            ("long.csv", body.clone().into_bytes()),
+            ("long.csv.gz", {
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(body.as_bytes()).unwrap();
+                gz.finish().unwrap()
+            }),
+        ] {
+            let e = import_epss(&write(dir.path(), name, &bytes), &limits)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "importing EPSS {name}: line 2: longer than the 100-byte line limit (an EPSS row is `cve,epss,percentile`)"
+                )
+            );
+        }
+        let e = import_epss(
+            &write(dir.path(), "bin.csv", b"cve,epss,percentile\n\xff\n"),
+            &limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2: not UTF-8"), "{e}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A feed input whose kind could not be told (see [`crate::detect_feed_kind`]).
+    #[error("{path}: {message}")]
+    UnknownKind {
+        /// The input.
+        path: PathBuf,
+        /// What was expected, and what was found.
+        message: String,
+    },
     /// SQLite failed on the database file.
     #[error("vulnerability database {path}: {action}: {source}")]
     Sqlite {

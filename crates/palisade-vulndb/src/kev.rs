@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::import::{Limits, read_capped};
+use crate::import::{Limits, cap_text, read_capped};
 use crate::{Error, FeedInfo, Timestamp};
 
 /// One KEV catalog entry.
@@ -46,14 +46,22 @@ pub struct KevImport {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawCatalog {
+struct RawCatalog<'a> {
     #[serde(default)]
     catalog_version: String,
     #[serde(default)]
     date_released: Option<String>,
     #[serde(default)]
     count: Option<u64>,
-    vulnerabilities: Vec<serde_json::Value>,
+    #[serde(borrow)]
+    vulnerabilities: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// Just the id of an entry, for naming it in errors.
+#[derive(Deserialize)]
+struct RawKevId {
+    #[serde(default, rename = "cveID")]
+    cve_id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -106,8 +114,9 @@ impl TryFrom<RawKev> for KevEntry {
     }
 }
 
-/// Imports the KEV catalog at `path` (feed `cisa-kev`), up to [`Limits::max_total_bytes`] and
-/// [`Limits::max_entries`] entries. An entry that does not parse is an error naming it
+/// Imports the KEV catalog at `path` (feed `cisa-kev`), up to [`Limits::max_kev_bytes`] (and
+/// [`Limits::max_total_bytes`]) and [`Limits::max_entries`] entries; vendor and product names
+/// longer than [`Limits::max_text_bytes`] are cut. An entry that does not parse is an error naming it
 /// (`vulnerabilities[12] (CVE-…): …`).
 pub fn import_kev(path: &Path, limits: &Limits) -> Result<KevImport, Error> {
     let file_name = path
@@ -116,7 +125,7 @@ pub fn import_kev(path: &Path, limits: &Limits) -> Result<KevImport, Error> {
         .unwrap_or("kev.json")
         .to_owned();
     let feed = format!("CISA KEV {file_name}");
-    let bytes = read_capped(path, limits.max_total_bytes)?;
+    let bytes = read_capped(path, limits.max_kev_bytes.min(limits.max_total_bytes))?;
     let raw: RawCatalog = serde_json::from_slice(&bytes).map_err(|e| Error::Feed {
         feed: feed.clone(),
         message: format!("not a KEV catalog: {e}"),
@@ -149,18 +158,23 @@ pub fn import_kev(path: &Path, limits: &Limits) -> Result<KevImport, Error> {
     }
     let mut entries = Vec::with_capacity(raw.vulnerabilities.len());
     for (i, v) in raw.vulnerabilities.into_iter().enumerate() {
-        let id = v
-            .get("cveID")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_owned();
+        let id = serde_json::from_str::<RawKevId>(v.get())
+            .ok()
+            .and_then(|r| r.cve_id)
+            .map_or_else(
+                || "?".to_owned(),
+                |v| cap_text(v.as_str().map_or_else(|| v.to_string(), str::to_owned), 100),
+            );
         let err = |message: String| Error::Record {
             feed: feed.clone(),
             record: format!("vulnerabilities[{i}] ({id})"),
             message,
         };
-        let r: RawKev = serde_json::from_value(v).map_err(|e| err(e.to_string()))?;
-        entries.push(KevEntry::try_from(r).map_err(err)?);
+        let r: RawKev = serde_json::from_str(v.get()).map_err(|e| err(e.to_string()))?;
+        let mut entry = KevEntry::try_from(r).map_err(err)?;
+        entry.vendor_project = cap_text(entry.vendor_project, limits.max_text_bytes);
+        entry.product = cap_text(entry.product, limits.max_text_bytes);
+        entries.push(entry);
     }
     entries.sort_by(|a, b| a.cve.cmp(&b.cve));
     let before = entries.len();

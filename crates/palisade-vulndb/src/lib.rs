@@ -44,6 +44,7 @@ mod alpine;
 mod blob;
 mod db;
 mod debian;
+mod detect;
 mod epss;
 mod error;
 mod import;
@@ -62,6 +63,7 @@ pub use db::{
     Database, DatabaseBuilder, EcosystemSummary, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status,
 };
 pub use debian::{debian_release_number, import_debian_tracker};
+pub use detect::{FeedKind, detect_feed_kind};
 pub use epss::{EpssImport, EpssScore, import_epss};
 pub use error::Error;
 pub use import::{FeedInfo, Import, Limits};

@@ -10,12 +10,16 @@
 //! all parse); a vector that does not parse keeps NVD's given score, with a warning, and a
 //! computed score that differs from the given one by more than 0.05 is reported too.
 
+use std::cell::RefCell;
+use std::fmt;
 use std::path::Path;
 
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::epss::EpssScore;
-use crate::import::{Limits, read_capped};
+use crate::import::{Limits, Meter, MeteredReader, Over, cap_text, open_regular};
 use crate::kev::KevEntry;
 use crate::{Error, FeedInfo, Timestamp};
 
@@ -124,14 +128,18 @@ pub struct EnrichmentImport {
     pub warnings: Vec<String>,
 }
 
+/// One `vulnerabilities[]` item, its `cve` kept as text until it is parsed.
 #[derive(Deserialize)]
-struct RawPage {
-    vulnerabilities: Vec<RawItem>,
+struct RawItem<'a> {
+    #[serde(borrow)]
+    cve: &'a RawValue,
 }
 
+/// Just the id of a record, for naming it in errors.
 #[derive(Deserialize)]
-struct RawItem {
-    cve: serde_json::Value,
+struct RawId {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -303,10 +311,13 @@ impl TryFrom<RawCve> for NvdRecord {
     }
 }
 
-/// Imports an NVD CVE API 2.0 response page (feed `nvd`) as enrichment. The file may be as
-/// large as [`Limits::max_total_bytes`] and hold at most [`Limits::max_entries`] records; a
-/// record that does not parse is an error naming it (`vulnerabilities[3] (CVE-…): …`). A CVE
-/// listed twice keeps its newest `lastModified`.
+/// Imports an NVD CVE API 2.0 response page (feed `nvd`) as enrichment. The page is streamed
+/// one record at a time: it may be as large as [`Limits::max_nvd_bytes`] (and
+/// [`Limits::max_total_bytes`]), each `vulnerabilities[]` item as large as
+/// [`Limits::max_record_bytes`], and hold at most [`Limits::max_entries`] records; a
+/// description longer than [`Limits::max_text_bytes`] is cut. A record that does not parse is
+/// an error naming it (`vulnerabilities[3] (CVE-…): …`). A CVE listed twice keeps its newest
+/// `lastModified`.
 pub fn import_nvd(path: &Path, limits: &Limits) -> Result<EnrichmentImport, Error> {
     let file_name = path
         .file_name()
@@ -314,48 +325,70 @@ pub fn import_nvd(path: &Path, limits: &Limits) -> Result<EnrichmentImport, Erro
         .unwrap_or("nvd.json")
         .to_owned();
     let feed = format!("NVD {file_name}");
-    let bytes = read_capped(path, limits.max_total_bytes)?;
-    let page: RawPage = serde_json::from_slice(&bytes).map_err(|e| Error::Feed {
-        feed: feed.clone(),
-        message: format!("not an NVD CVE API 2.0 response: {e}"),
-    })?;
-    if page.vulnerabilities.len() > limits.max_entries {
+    let file = open_regular(path)?;
+    let meter = Meter::new(
+        limits.max_nvd_bytes.min(limits.max_total_bytes),
+        limits.max_record_bytes,
+    );
+    let reader = MeteredReader {
+        inner: std::io::BufReader::with_capacity(1 << 16, file),
+        meter: &meter,
+    };
+    let mut out: Vec<Enrichment> = Vec::new();
+    let mut warnings = Vec::new();
+    let failure: RefCell<Option<Error>> = RefCell::new(None);
+    let mut seen_vulnerabilities = false;
+    {
+        let mut on_record = |i: usize, raw: Box<RawValue>| -> Result<(), Error> {
+            if i >= limits.max_entries {
+                return Err(Error::Feed {
+                    feed: feed.clone(),
+                    message: format!("more than the limit of {} records", limits.max_entries),
+                });
+            }
+            let (e, ws) = parse_item(&raw, i, &feed, limits)?;
+            warnings.extend(ws);
+            out.push(e);
+            Ok(())
+        };
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        let page = Page {
+            meter: &meter,
+            on_record: &mut on_record,
+            failure: &failure,
+            seen_vulnerabilities: &mut seen_vulnerabilities,
+        };
+        let result = de.deserialize_map(page).and_then(|()| de.end());
+        if let Some(e) = failure.borrow_mut().take() {
+            return Err(e);
+        }
+        if let Err(e) = result {
+            let record = format!("vulnerabilities[{}]", out.len());
+            return Err(match meter.over() {
+                Some(Over::Total(max)) => Error::Feed {
+                    feed,
+                    message: format!("larger than the {max}-byte limit for an NVD file"),
+                },
+                Some(Over::Record(max)) if seen_vulnerabilities => Error::Record {
+                    feed,
+                    record,
+                    message: format!("larger than the {max}-byte record limit"),
+                },
+                _ if e.is_io() => Error::io("reading", path, std::io::Error::other(e)),
+                _ => Error::Feed {
+                    feed,
+                    message: format!("not an NVD CVE API 2.0 response: {e}"),
+                },
+            });
+        }
+    }
+    if !seen_vulnerabilities {
         return Err(Error::Feed {
             feed,
-            message: format!(
-                "{} records, more than the limit of {}",
-                page.vulnerabilities.len(),
-                limits.max_entries
-            ),
+            message: "not an NVD CVE API 2.0 response: missing field `vulnerabilities`".into(),
         });
     }
-    let records = page.vulnerabilities.len() as u64;
-    let mut out: Vec<Enrichment> = Vec::with_capacity(page.vulnerabilities.len());
-    let mut warnings = Vec::new();
-    for (i, item) in page.vulnerabilities.into_iter().enumerate() {
-        let id = item
-            .cve
-            .get("id")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_owned();
-        let record = format!("vulnerabilities[{i}] ({id})");
-        let err = |message: String| Error::Record {
-            feed: feed.clone(),
-            record: record.clone(),
-            message,
-        };
-        let raw: RawCve = serde_json::from_value(item.cve).map_err(|e| err(e.to_string()))?;
-        let NvdRecord {
-            enrichment: e,
-            warnings: ws,
-        } = NvdRecord::try_from(raw).map_err(err)?;
-        warnings.extend(
-            ws.into_iter()
-                .map(|w| format!("importing {feed}: {record}: {w}")),
-        );
-        out.push(e);
-    }
+    let records = out.len() as u64;
     out.sort_by(|a, b| {
         a.cve
             .cmp(&b.cve)
@@ -375,9 +408,191 @@ pub fn import_nvd(path: &Path, limits: &Limits) -> Result<EnrichmentImport, Erro
     })
 }
 
+/// One `vulnerabilities[i]` item into the model, with its warnings.
+fn parse_item(
+    raw: &RawValue,
+    i: usize,
+    feed: &str,
+    limits: &Limits,
+) -> Result<(Enrichment, Vec<String>), Error> {
+    let item: Result<RawItem<'_>, _> = serde_json::from_str(raw.get());
+    let id = item
+        .as_ref()
+        .ok()
+        .and_then(|it| serde_json::from_str::<RawId>(it.cve.get()).ok())
+        .and_then(|r| r.id)
+        .map_or_else(
+            || "?".to_owned(),
+            |v| cap_text(v.as_str().map_or_else(|| v.to_string(), str::to_owned), 100),
+        );
+    let record = format!("vulnerabilities[{i}] ({id})");
+    let err = |message: String| Error::Record {
+        feed: feed.to_owned(),
+        record: record.clone(),
+        message,
+    };
+    let item = item.map_err(|e| err(e.to_string()))?;
+    let raw: RawCve = serde_json::from_str(item.cve.get()).map_err(|e| err(e.to_string()))?;
+    let NvdRecord {
+        enrichment: mut e,
+        warnings: ws,
+    } = NvdRecord::try_from(raw).map_err(err)?;
+    e.description = e.description.map(|d| cap_text(d, limits.max_text_bytes));
+    let ws = ws
+        .into_iter()
+        .map(|w| format!("importing {feed}: {record}: {w}"))
+        .collect();
+    Ok((e, ws))
+}
+
+/// The page's top level: `vulnerabilities` is streamed, every other key skipped.
+struct Page<'a, 'f> {
+    meter: &'a Meter,
+    on_record: &'a mut dyn FnMut(usize, Box<RawValue>) -> Result<(), Error>,
+    failure: &'f RefCell<Option<Error>>,
+    seen_vulnerabilities: &'a mut bool,
+}
+
+impl<'de> Visitor<'de> for Page<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an NVD CVE API 2.0 response object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Page {
+            meter,
+            on_record,
+            failure,
+            seen_vulnerabilities,
+        } = self;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "vulnerabilities" {
+                if *seen_vulnerabilities {
+                    return Err(de::Error::custom("`vulnerabilities` given twice"));
+                }
+                *seen_vulnerabilities = true;
+                map.next_value_seed(Records {
+                    meter,
+                    on_record: &mut *on_record,
+                    failure,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+            meter.start_record();
+        }
+        Ok(())
+    }
+}
+
+/// `vulnerabilities`: each item read as raw text under the record cap, then handed on.
+struct Records<'a, 'f> {
+    meter: &'a Meter,
+    on_record: &'a mut dyn FnMut(usize, Box<RawValue>) -> Result<(), Error>,
+    failure: &'f RefCell<Option<Error>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Records<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Records<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of `{\"cve\": …}` records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        loop {
+            self.meter.start_record();
+            let Some(raw) = seq.next_element::<Box<RawValue>>()? else {
+                return Ok(());
+            };
+            if let Err(e) = (self.on_record)(i, raw) {
+                *self.failure.borrow_mut() = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+            i += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(dir: &Path, description: &str, records: usize) -> std::path::PathBuf {
+        let item = format!(
+            r#"{{"cve":{{"id":"CVE-2099-1","descriptions":[{{"lang":"en","value":"{description}"}}]}}}}"#
+        );
+        let items = vec![item; records].join(",");
+        let p = dir.join("page.json");
+        std::fs::write(
+            &p,
+            format!(r#"{{"format":"NVD_CVE","vulnerabilities":[{items}]}}"#),
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn long_descriptions_are_cut_and_big_records_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            max_text_bytes: 100,
+            max_record_bytes: 10_000,
+            ..Limits::default()
+        };
+        let i = import_nvd(&page(dir.path(), &"x".repeat(5_000), 1), &limits).unwrap();
+        let d = i.enrichment[0].description.as_deref().unwrap();
+        assert!(
+            d.len() <= 100 && d.ends_with("… (truncated from 5000 bytes)"),
+            "{d}"
+        );
+        let e = import_nvd(&page(dir.path(), &"x".repeat(20_000), 1), &limits)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "importing NVD page.json: vulnerabilities[0]: larger than the 10000-byte record limit"
+        );
+        let small = Limits {
+            max_nvd_bytes: 1_000,
+            ..Limits::default()
+        };
+        let e = import_nvd(&page(dir.path(), "d", 100), &small)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("larger than the 1000-byte limit for an NVD file"),
+            "{e}"
+        );
+        let few = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        let e = import_nvd(&page(dir.path(), "d", 4), &few)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than the limit of 3 records"), "{e}");
+        let e = import_nvd(&dir.path().join("missing.json"), &few)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.json"), "{e}");
+        std::fs::write(dir.path().join("no.json"), r#"{"format":"NVD_CVE"}"#).unwrap();
+        let e = import_nvd(&dir.path().join("no.json"), &few)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `vulnerabilities`"), "{e}");
+    }
 
     #[test]
     fn nvd_times_are_utc() {

@@ -5,24 +5,29 @@ use std::path::Path;
 
 use crate::advisory::RawOsvRecord;
 use crate::import::{
-    Import, Limits, dedup_sorted, list_files, newest_modified, range_warnings, read_capped,
+    Import, Limits, PathKind, cap_text, dedup_sorted, list_files, newest_modified, open_regular,
+    path_kind, range_warnings, read_capped,
 };
 use crate::{Advisory, Error, FeedInfo, Provenance};
 
 /// Imports OSV records from `path`: a `.zip` bulk export, a directory (every `*.json` below
 /// it), or a single `.json` file. The feed is named `osv/<ECOSYSTEM>` after the zip's folder
 /// (`osv/PyPI/all.zip` → `osv/PyPI`), `osv/<dir>` for a directory, `osv/<file>` for a file.
+///
+/// Each record may be [`Limits::max_record_bytes`] long; a zip holding two entries of the same
+/// name is refused (which one is meant cannot be told); `summary` and `details` longer than
+/// [`Limits::max_text_bytes`] are cut. A FIFO, socket or device is refused by its type.
 pub fn import_osv(path: &Path, limits: &Limits) -> Result<Import, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+    let kind = path_kind(path)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if meta.is_dir() {
+    if kind == PathKind::Dir {
         import_dir(path, limits)
     } else if file_name.ends_with(".zip") {
         import_zip(path, limits)
     } else {
         let feed = format!("OSV {file_name}");
         let bytes = read_capped(path, limits.max_record_bytes)?;
-        let mut advisory = parse_record(&bytes, &feed, file_name)?;
+        let mut advisory = parse_record(&bytes, &feed, file_name, limits.max_text_bytes)?;
         let mut warnings = Vec::new();
         range_warnings(&advisory, &feed, file_name, &mut warnings);
         let name = format!("osv/{}", file_name.trim_end_matches(".json"));
@@ -35,11 +40,17 @@ pub fn import_osv(path: &Path, limits: &Limits) -> Result<Import, Error> {
 }
 
 /// Parses one OSV JSON record; errors read `importing {feed}: {record}: …`.
+/// `summary` and `details` are cut to the default [`Limits::max_text_bytes`].
 pub fn parse_osv_record(bytes: &[u8], feed: &str, record: &str) -> Result<Advisory, Error> {
-    parse_record(bytes, feed, record)
+    parse_record(bytes, feed, record, Limits::default().max_text_bytes)
 }
 
-fn parse_record(bytes: &[u8], feed: &str, record: &str) -> Result<Advisory, Error> {
+fn parse_record(
+    bytes: &[u8],
+    feed: &str,
+    record: &str,
+    max_text: usize,
+) -> Result<Advisory, Error> {
     let err = |message: String| Error::Record {
         feed: feed.to_owned(),
         record: record.to_owned(),
@@ -47,7 +58,10 @@ fn parse_record(bytes: &[u8], feed: &str, record: &str) -> Result<Advisory, Erro
     };
     let raw: RawOsvRecord =
         serde_json::from_slice(bytes).map_err(|e| err(format!("not an OSV record: {e}")))?;
-    Advisory::try_from(raw).map_err(err)
+    let mut a = Advisory::try_from(raw).map_err(err)?;
+    a.summary = cap_text(std::mem::take(&mut a.summary), max_text);
+    a.details = a.details.take().map(|d| cap_text(d, max_text));
+    Ok(a)
 }
 
 fn finish(
@@ -100,7 +114,7 @@ fn import_dir(dir: &Path, limits: &Limits) -> Result<Import, Error> {
             });
         }
         let feed = format!("OSV {dir_name}/");
-        let mut a = parse_record(&bytes, &feed, &rel)?;
+        let mut a = parse_record(&bytes, &feed, &rel, limits.max_text_bytes)?;
         range_warnings(&a, &feed, &rel, &mut warnings);
         a.provenance.push(Provenance {
             feed: name.clone(),
@@ -109,6 +123,22 @@ fn import_dir(dir: &Path, limits: &Limits) -> Result<Import, Error> {
         advisories.push(a);
     }
     finish(name, dir, files.len() as u64, advisories, warnings)
+}
+
+/// The first entry name the central directory of the zip at `path` lists twice.
+fn duplicate_name(path: &Path, limits: &Limits) -> Option<String> {
+    let file = std::io::BufReader::new(open_regular(path).ok()?);
+    let mut zip =
+        zip::unstable::read::ZipIterable::try_new(file, zip::read::Config::default()).ok()?;
+    let mut names = std::collections::HashSet::new();
+    for entry in zip.files().ok()?.take(limits.max_entries.saturating_add(1)) {
+        let entry = entry.ok()?;
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        if !names.insert(name.clone()) {
+            return Some(cap_text(name, 1024));
+        }
+    }
+    None
 }
 
 fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
@@ -123,9 +153,19 @@ fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
         feed: feed.clone(),
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let file = open_regular(path)?;
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| feed_err(format!("not a readable zip archive: {e}")))?;
+    if archive.has_duplicate_names() {
+        let name = duplicate_name(path, limits).unwrap_or_else(|| "?".into());
+        return Err(Error::Record {
+            feed,
+            record: name,
+            message:
+                "the zip holds more than one entry of this name; which one is meant cannot be told"
+                    .into(),
+        });
+    }
     if archive.len() > limits.max_entries {
         return Err(feed_err(format!(
             "{} entries, more than the limit of {}",
@@ -189,7 +229,7 @@ fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
                 limits.max_total_bytes
             )));
         }
-        let mut a = parse_record(&buf, &feed, &entry_name)?;
+        let mut a = parse_record(&buf, &feed, &entry_name, limits.max_text_bytes)?;
         range_warnings(&a, &feed, &entry_name, &mut warnings);
         a.provenance.push(Provenance {
             feed: name.clone(),
@@ -199,4 +239,68 @@ fn import_zip(path: &Path, limits: &Limits) -> Result<Import, Error> {
         records += 1;
     }
     finish(name, path, records, advisories, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const RECORD: &[u8] = br#"{"id":"X-1","modified":"2024-01-01T00:00:00Z","summary":"SUMMARY","affected":[{"package":{"ecosystem":"PyPI","name":"a"},"versions":["1.0"]}]}"#;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, data) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+        let mut i = 0;
+        while i + from.len() <= bytes.len() {
+            if &bytes[i..i + from.len()] == from {
+                bytes[i..i + from.len()].copy_from_slice(to);
+            }
+            i += 1;
+        }
+    }
+
+    #[test]
+    fn a_zip_with_a_repeated_entry_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let eco = dir.path().join("PyPI");
+        std::fs::create_dir(&eco).unwrap();
+        let path = eco.join("all.zip");
+        let mut bytes = zip_of(&[("X-1.json", RECORD), ("Y-1.json", RECORD)]);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            import_osv(&path, &Limits::default()).unwrap().feed.records,
+            2
+        );
+        replace_all(&mut bytes, b"Y-1.json", b"X-1.json");
+        std::fs::write(&path, &bytes).unwrap();
+        let e = import_osv(&path, &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "importing OSV PyPI/all.zip: X-1.json: the zip holds more than one entry of this name; which one is meant cannot be told"
+        );
+    }
+
+    #[test]
+    fn long_summaries_are_cut() {
+        let long = "s".repeat(500);
+        let record = String::from_utf8(RECORD.to_vec())
+            .unwrap()
+            .replace("SUMMARY", &long);
+        let a = parse_record(record.as_bytes(), "OSV t", "X-1.json", 100).unwrap();
+        assert!(a.summary.len() <= 100 && a.summary.ends_with("(truncated from 500 bytes)"));
+        let a = parse_osv_record(RECORD, "OSV t", "X-1.json").unwrap();
+        assert_eq!(a.summary, "SUMMARY");
+    }
 }
