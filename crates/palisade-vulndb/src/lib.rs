@@ -58,7 +58,9 @@ pub use advisory::{
     normalize_name,
 };
 pub use alpine::import_alpine_secdb;
-pub use db::{Database, DatabaseBuilder, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status};
+pub use db::{
+    Database, DatabaseBuilder, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status, WriteLock,
+};
 pub use debian::{debian_release_number, import_debian_tracker};
 pub use epss::{EpssImport, EpssScore, import_epss};
 pub use error::Error;
