@@ -88,9 +88,9 @@ impl fmt::Display for HumanDuration {
             return write!(f, "{}ms", d.as_millis());
         }
         let s = d.as_secs();
-        if s != 0 && s % 3600 == 0 {
+        if s != 0 && s.is_multiple_of(3600) {
             write!(f, "{}h", s / 3600)
-        } else if s != 0 && s % 60 == 0 {
+        } else if s != 0 && s.is_multiple_of(60) {
             write!(f, "{}m", s / 60)
         } else {
             write!(f, "{s}s")

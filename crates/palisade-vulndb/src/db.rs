@@ -1293,7 +1293,7 @@ mod tests {
             std::fs::write(p, b"x").unwrap();
         }
         let lock = WriteLock::acquire(&path).unwrap();
-        assert_eq!(lock.removed(), [stale.clone()]);
+        assert_eq!(lock.removed(), std::slice::from_ref(&stale));
         assert!(other.exists() && legacy_fresh.exists());
         let err = WriteLock::acquire(&path).unwrap_err();
         assert!(
