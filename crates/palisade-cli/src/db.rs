@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use palisade_vulndb::{Database, DatabaseBuilder, Limits, Timestamp};
+use palisade_vulndb::{Database, DatabaseBuilder, FeedInfo, Limits, Timestamp, WriteLock};
 use serde_json::{Value, json};
 
 use crate::{exit, output};
@@ -41,6 +41,19 @@ impl DbPathArgs {
     }
 }
 
+/// What `db import` and `db update` share about writing the database.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct WriteArgs {
+    /// Replace the database even when the new one would drop one of its feeds or keep less
+    /// than half of a feed's records (refused by default, naming what would be lost).
+    #[arg(long)]
+    pub(crate) allow_shrink: bool,
+
+    /// List every import warning (records skipped or kept unevaluable), not only their count.
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct DbArgs {
     #[command(subcommand)]
@@ -49,9 +62,11 @@ pub(crate) struct DbArgs {
 
 #[derive(Subcommand, Debug)]
 enum DbCommand {
-    /// Build a new database from local feed files (replaces the previous one atomically).
+    /// Build a new database from local feed files (replaces the previous one atomically;
+    /// with `--add`, adds them to it).
     ///
-    /// Each PATH's kind is detected: an OSV `.zip` export or directory of OSV `.json` records;
+    /// A new database that would drop a feed of the previous one, or keep less than half of
+    /// a feed's records, is refused unless `--allow-shrink`. Each PATH's kind is detected: an OSV `.zip` export or directory of OSV `.json` records;
     /// an Alpine secdb directory (`v3.N/*.yaml`) or `.yaml` file; a `.json` file holding a CISA
     /// KEV catalog, an NVD CVE API 2.0 page, a single OSV record, an Alpine secdb, or the Debian
     /// security tracker's JSON.
@@ -60,14 +75,28 @@ enum DbCommand {
     Status(StatusArgs),
     /// Download the feeds (upstream, or `--mirror`) into a cache next to the database, with
     /// conditional requests, and rebuild the database from them (atomically).
+    ///
+    /// Feeds of the database that the cache does not hold (added by `db import`) are kept.
+    /// A new database that would drop a feed or keep less than half of a feed's records is
+    /// refused unless `--allow-shrink`. Every download has a total deadline
+    /// (`--http-timeout`).
     Update(crate::update::UpdateArgs),
 }
 
 #[derive(Args, Debug)]
 struct ImportArgs {
-    /// Feed files or directories; the new database holds exactly these.
+    /// Feed files or directories; the new database holds exactly these (with `--add`: these
+    /// and the previous database's other feeds).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+
+    /// Keep the previous database's feeds that these PATHs do not replace (a feed is
+    /// replaced by a PATH giving a feed of the same name).
+    #[arg(long)]
+    add: bool,
+
+    #[command(flatten)]
+    write: WriteArgs,
 
     #[command(flatten)]
     db: DbPathArgs,
@@ -131,49 +160,96 @@ pub(crate) fn detect(path: &Path) -> Result<Kind> {
     )
 }
 
+/// Imports `path` (of `kind`) into `builder`, recording `source` (default: the path) as
+/// where it came from. Returns the feed and its warnings.
+pub(crate) fn add_feed(
+    builder: &mut DatabaseBuilder,
+    path: &Path,
+    kind: Kind,
+    source: Option<String>,
+    limits: &Limits,
+    now: &Timestamp,
+) -> Result<(FeedInfo, Vec<String>)> {
+    let ctx = || format!("importing {}", path.display());
+    let set_source = |feed: &mut FeedInfo| {
+        if let Some(s) = &source {
+            feed.source.clone_from(s);
+        }
+    };
+    Ok(match kind {
+        Kind::Osv | Kind::Alpine | Kind::Debian => {
+            let mut import = match kind {
+                Kind::Osv => palisade_vulndb::import_osv(path, limits),
+                Kind::Alpine => palisade_vulndb::import_alpine_secdb(path, limits),
+                _ => palisade_vulndb::import_debian_tracker(path, limits),
+            }
+            .with_context(ctx)?;
+            set_source(&mut import.feed);
+            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
+            builder.add(import, now.clone());
+            out
+        }
+        Kind::Nvd => {
+            let mut import = palisade_vulndb::import_nvd(path, limits).with_context(ctx)?;
+            set_source(&mut import.feed);
+            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
+            builder.add_enrichment(import, now.clone());
+            out
+        }
+        Kind::Kev => {
+            let mut import = palisade_vulndb::import_kev(path, limits).with_context(ctx)?;
+            set_source(&mut import.feed);
+            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
+            builder.add_kev(import, now.clone());
+            out
+        }
+        Kind::Epss => {
+            let mut import = palisade_vulndb::import_epss(path, limits).with_context(ctx)?;
+            set_source(&mut import.feed);
+            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
+            builder.add_epss(import, now.clone());
+            out
+        }
+    })
+}
+
+/// `, 45 warnings (--verbose lists them)`, or nothing when there are none.
+pub(crate) fn warning_count(n: usize, verbose: bool) -> String {
+    match n {
+        0 => String::new(),
+        _ if verbose => format!(", {n} warnings"),
+        _ => format!(", {n} warnings (--verbose lists them)"),
+    }
+}
+
+/// Says which stale temporary files the writers' lock removed.
+pub(crate) fn report_removed(out: &mut impl Write, removed: &[PathBuf]) -> io::Result<()> {
+    for p in removed {
+        writeln!(
+            out,
+            "removed a temporary file of an interrupted write: {}",
+            p.display()
+        )?;
+    }
+    Ok(())
+}
+
 fn import(args: &ImportArgs) -> Result<u8> {
     let db_path = args.db.path()?;
     if let Some(dir) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let lock = WriteLock::acquire(&db_path)?;
+    let mut stderr = io::stderr().lock();
+    report_removed(&mut stderr, lock.removed())?;
     let limits = Limits::default();
     let now = now_timestamp();
     let mut builder = DatabaseBuilder::new(&db_path);
+    builder.allow_shrink(args.write.allow_shrink);
     let mut lines = Vec::new();
     for path in &args.paths {
         let kind = detect(path)?;
-        let ctx = || format!("importing {}", path.display());
-        let (feed, warnings) = match kind {
-            Kind::Osv | Kind::Alpine | Kind::Debian => {
-                let import = match kind {
-                    Kind::Osv => palisade_vulndb::import_osv(path, &limits),
-                    Kind::Alpine => palisade_vulndb::import_alpine_secdb(path, &limits),
-                    _ => palisade_vulndb::import_debian_tracker(path, &limits),
-                }
-                .with_context(ctx)?;
-                let out = (import.feed.clone(), import.warnings.len());
-                builder.add(import, now.clone());
-                out
-            }
-            Kind::Nvd => {
-                let import = palisade_vulndb::import_nvd(path, &limits).with_context(ctx)?;
-                let out = (import.feed.clone(), import.warnings.len());
-                builder.add_enrichment(import, now.clone());
-                out
-            }
-            Kind::Kev => {
-                let import = palisade_vulndb::import_kev(path, &limits).with_context(ctx)?;
-                let out = (import.feed.clone(), import.warnings.len());
-                builder.add_kev(import, now.clone());
-                out
-            }
-            Kind::Epss => {
-                let import = palisade_vulndb::import_epss(path, &limits).with_context(ctx)?;
-                let out = (import.feed.clone(), import.warnings.len());
-                builder.add_epss(import, now.clone());
-                out
-            }
-        };
+        let (feed, warnings) = add_feed(&mut builder, path, kind, None, &limits, &now)?;
         lines.push(format!(
             "imported {}: {} records{}{} from {}",
             feed.name,
@@ -181,18 +257,34 @@ fn import(args: &ImportArgs) -> Result<u8> {
             feed.snapshot
                 .as_ref()
                 .map_or_else(String::new, |s| format!(", snapshot {s}")),
-            if warnings == 0 {
-                String::new()
-            } else {
-                format!(", {warnings} warnings")
-            },
+            warning_count(warnings.len(), args.write.verbose),
             path.display()
         ));
+        if args.write.verbose {
+            lines.extend(warnings.iter().map(|w| format!("  warning: {w}")));
+        }
     }
-    let status = builder
-        .finish()
-        .with_context(|| format!("writing {}", db_path.display()))?;
-    let mut stderr = io::stderr().lock();
+    if args.add {
+        match Database::open_read_only(&db_path) {
+            Ok(previous) => {
+                let kept = builder.keep_other_feeds(&previous)?;
+                lines.push(format!(
+                    "kept from the previous database: {}",
+                    if kept.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        kept.join(", ")
+                    }
+                ));
+            }
+            Err(palisade_vulndb::Error::Missing { .. }) => {}
+            Err(e) => {
+                return Err(e).context("--add: the previous database cannot be read");
+            }
+        }
+    }
+    // Its errors name the file (and, refusing a shrink, what would be lost).
+    let status = builder.finish_locked(&lock)?;
     for l in &lines {
         writeln!(stderr, "{l}")?;
     }

@@ -124,6 +124,12 @@ pub(crate) struct SourceArgs {
     #[arg(long, value_name = "FILE", env = "PALISADE_CA_FILE")]
     ca_file: Option<PathBuf>,
 
+    /// The total time one registry request may take, retries, redirects and the whole body
+    /// (a layer) included: `90s`, `30m`, `2h` (plain numbers are seconds) [default: 30m].
+    #[arg(long, value_name = "DURATION", env = "PALISADE_HTTP_TIMEOUT",
+          value_parser = palisade_image::http::parse_duration)]
+    http_timeout: Option<std::time::Duration>,
+
     /// Read every layer again instead of using the layer cache (and skip the scan-result and
     /// gate caches). `PALISADE_NO_CACHE=1` (or true, yes, on) does the same.
     #[arg(long, env = "PALISADE_NO_CACHE", action = clap::ArgAction::SetTrue,
@@ -242,6 +248,7 @@ pub(crate) fn open_image(source: &str, args: &SourceArgs) -> Result<palisade_ima
         registry: RegistryOptions {
             insecure: args.insecure_registry.clone(),
             ca_file: args.ca_file.clone(),
+            deadline: args.http_timeout,
             ..RegistryOptions::default()
         },
         ..OpenOptions::default()

@@ -9,6 +9,19 @@
 //! sidecars written. A `kill -9`, a network failure or a corrupt download therefore leaves both
 //! the previous database and the previous cache untouched; leftover staging directories are
 //! removed by the next run.
+//!
+//! Concurrency: the run holds the database's writers' lock ([`WriteLock`]) from before it
+//! touches the cache until the new database is in place, so a second `db update` (or `db
+//! import`) fails clearly instead of deleting this run's staging directory; the staging
+//! directories and temporary files it finds once it holds the lock are a dead run's.
+//!
+//! Monotonic: feeds in the database that the cache does not hold (added by `db import`) are
+//! kept, and a new database that would drop a feed or most of a feed's records is refused
+//! unless `--allow-shrink` (see [`DatabaseBuilder`]).
+//!
+//! Transport: [`palisade_image::http`], the policy every HTTP client of Palisade keeps (system
+//! roots plus `--ca-file`, no plain HTTP but to loopback, redirects checked like direct URLs,
+//! a total deadline per download).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -17,9 +30,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use palisade_vulndb::{DatabaseBuilder, Limits};
+use palisade_image::http::{self, HttpClient, HttpOptions};
+use palisade_vulndb::{Database, DatabaseBuilder, Limits, WriteLock};
 
-use crate::db::{DbPathArgs, Kind, detect, now_timestamp};
+use crate::db::{DbPathArgs, WriteArgs, add_feed, detect, now_timestamp, report_removed};
 use crate::exit;
 
 /// The OSV bulk export bucket.
@@ -48,8 +62,6 @@ const DEFAULT_FEEDS: &[&str] = &[
     "kev",
     "epss",
 ];
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Args, Debug)]
 pub(crate) struct UpdateArgs {
@@ -68,6 +80,19 @@ pub(crate) struct UpdateArgs {
     /// Alpine, kev and epss].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     feeds: Vec<String>,
+
+    /// Extra CA certificates (PEM) to trust, on top of the system roots.
+    #[arg(long, value_name = "FILE", env = "PALISADE_CA_FILE")]
+    ca_file: Option<PathBuf>,
+
+    /// The total time one download may take, connecting, redirects and the whole body
+    /// included: `90s`, `30m`, `2h` (plain numbers are seconds) [default: 30m].
+    #[arg(long, value_name = "DURATION", env = "PALISADE_HTTP_TIMEOUT",
+          value_parser = http::parse_duration)]
+    http_timeout: Option<Duration>,
+
+    #[command(flatten)]
+    write: WriteArgs,
 }
 
 /// One file to download.
@@ -164,47 +189,6 @@ fn check_segment(name: &str, seg: &str) -> Result<()> {
     }
 }
 
-/// `http://` is accepted only for loopback hosts (test mirrors); everything else needs https.
-fn check_url(url: &str) -> Result<bool> {
-    if url.starts_with("https://") {
-        return Ok(false);
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        bail!("{url}: only https:// URLs are supported (http:// for loopback mirrors)");
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        authority.split(':').next().unwrap_or("")
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(true)
-    } else {
-        bail!("{url}: plain http:// is only allowed for loopback mirrors; use https://")
-    }
-}
-
-fn agent(loopback: bool) -> ureq::Agent {
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .https_only(!loopback)
-        .max_redirects(5)
-        .timeout_resolve(Some(CONNECT_TIMEOUT))
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_per_read(Some(READ_TIMEOUT))
-        .timeout_per_write(Some(READ_TIMEOUT))
-        .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
-    if loopback {
-        config = config.proxy(None);
-    }
-    ureq::Agent::new_with_config(config.build())
-}
-
 /// What happened to one feed file.
 enum Outcome {
     /// Downloaded into the staging directory.
@@ -243,33 +227,29 @@ fn write_sidecar(path: &Path, ext: &str, value: Option<&str>) -> Result<()> {
 }
 
 /// Fetches one file, conditionally on the cached copy's validators, into `staged`.
-fn fetch(agent: &ureq::Agent, file: &FeedFile, cached: &Path, staged: &Path) -> Result<Outcome> {
+fn fetch(client: &HttpClient, file: &FeedFile, cached: &Path, staged: &Path) -> Result<Outcome> {
     let have_cached = cached.is_file();
-    let mut req = agent.get(&file.url);
-    if have_cached {
-        if let Some(etag) = read_sidecar(cached, ".etag") {
-            req = req.header("If-None-Match", etag);
-        }
-        if let Some(lm) = read_sidecar(cached, ".last-modified") {
-            req = req.header("If-Modified-Since", lm);
-        }
+    let etag = have_cached.then(|| read_sidecar(cached, ".etag")).flatten();
+    let lm = have_cached
+        .then(|| read_sidecar(cached, ".last-modified"))
+        .flatten();
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    if let Some(etag) = &etag {
+        headers.push(("If-None-Match", etag.as_str()));
     }
-    let resp = req.call().map_err(|e| anyhow!("GET {}: {e}", file.url))?;
-    let status = resp.status().as_u16();
+    if let Some(lm) = &lm {
+        headers.push(("If-Modified-Since", lm.as_str()));
+    }
+    let resp = client.get(&file.url, &headers)?;
+    let status = resp.status();
     if status == 304 && have_cached {
         return Ok(Outcome::NotModified);
     }
     if status != 200 {
-        bail!(
-            "GET {}: HTTP {status} {}",
-            file.url,
-            resp.status().canonical_reason().unwrap_or("")
-        );
+        bail!("GET {}: HTTP {status} {}", file.url, resp.reason());
     }
     let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
+        resp.header(name)
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.len() < 1024)
             .map(str::to_owned)
@@ -288,8 +268,10 @@ fn fetch(agent: &ureq::Agent, file: &FeedFile, cached: &Path, staged: &Path) -> 
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut out = File::create(staged).with_context(|| format!("creating {}", staged.display()))?;
-    let mut body = resp.into_body().into_reader().take(MAX_FEED_BYTES + 1);
-    let bytes = io::copy(&mut body, &mut out).map_err(|e| anyhow!("GET {}: {e}", file.url))?;
+    let mut body = resp.into_reader().take(MAX_FEED_BYTES + 1);
+    // The reader's errors name the URL (and the deadline when it passed).
+    let bytes = io::copy(&mut body, &mut out)
+        .with_context(|| format!("downloading into {}", staged.display()))?;
     if bytes > MAX_FEED_BYTES {
         bail!(
             "GET {}: more than the {MAX_FEED_BYTES}-byte limit",
@@ -340,16 +322,22 @@ fn cached_files(cache: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Removes staging directories left behind by killed runs.
-fn remove_stale_staging(cache: &Path) {
+/// Removes staging directories left behind by killed runs; only the holder of the
+/// database's [`WriteLock`] may call it (every other staging directory is then a dead run's).
+fn remove_stale_staging(cache: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(cache) else {
-        return;
+        return removed;
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(".staging-") {
-            let _ = fs::remove_dir_all(e.path());
+        if e.file_name().to_string_lossy().starts_with(".staging-")
+            && fs::remove_dir_all(e.path()).is_ok()
+        {
+            removed.push(e.path());
         }
     }
+    removed.sort();
+    removed
 }
 
 /// Removes the staging directory when dropped.
@@ -364,11 +352,19 @@ impl Drop for Staging {
 pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
     let db_path = args.db.path()?;
     let files = feed_files(&args.feeds, args.mirror.as_deref())?;
-    let mut loopback = true;
+    let client = HttpClient::new(
+        &HttpOptions {
+            insecure: Vec::new(),
+            ca_file: args.ca_file.clone(),
+            deadline: args.http_timeout,
+        },
+        http::all_loopback(files.iter().map(|f| f.url.as_str())),
+    )?;
     for f in &files {
-        loopback &= check_url(&f.url)?;
+        client
+            .check_url(&f.url)
+            .map_err(|reason| anyhow!("{}: {reason}", f.url))?;
     }
-    let agent = agent(loopback);
 
     let mut cache_name = db_path
         .file_name()
@@ -377,16 +373,25 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
     cache_name.push(".feeds");
     let cache = db_path.with_file_name(cache_name);
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    remove_stale_staging(&cache);
+    // From here on no other writer touches the database or its cache.
+    let lock = WriteLock::acquire(&db_path)?;
+    let mut stderr = io::stderr().lock();
+    report_removed(&mut stderr, lock.removed())?;
+    for dir in remove_stale_staging(&cache) {
+        writeln!(
+            stderr,
+            "removed the staging directory of an interrupted update: {}",
+            dir.display()
+        )?;
+    }
     let staging = Staging(cache.join(format!(".staging-{}", std::process::id())));
 
-    let mut stderr = io::stderr().lock();
     let mut staged: Vec<(&FeedFile, Option<String>, Option<String>)> = Vec::new();
     let mut failed = 0usize;
     for f in &files {
         let cached = cache.join(&f.rel);
         let staged_path = staging.0.join(&f.rel);
-        match fetch(&agent, f, &cached, &staged_path) {
+        match fetch(&client, f, &cached, &staged_path) {
             Ok(Outcome::Downloaded {
                 bytes,
                 etag,
@@ -419,7 +424,7 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
     }
 
     // The database is built from every cached feed, with the new downloads in place of their
-    // cached copies.
+    // cached copies, plus the feeds of the previous database that the cache does not hold.
     let mut rels = cached_files(&cache)?;
     for (f, _, _) in &staged {
         if !rels.contains(&f.rel) {
@@ -427,18 +432,23 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
         }
     }
     rels.sort();
-    let inputs: Vec<(String, PathBuf)> = rels
+    let inputs: Vec<Input> = rels
         .into_iter()
         .map(|rel| {
-            let path = if staged.iter().any(|(f, _, _)| f.rel == rel) {
+            let downloaded = staged.iter().any(|(f, _, _)| f.rel == rel);
+            let path = if downloaded {
                 staging.0.join(&rel)
             } else {
                 cache.join(&rel)
             };
-            (rel, path)
+            Input {
+                rel,
+                path,
+                downloaded,
+            }
         })
         .collect();
-    let lines = build(&db_path, &cache, &inputs)?;
+    let lines = build(&db_path, &cache, &inputs, &lock, &args.write)?;
 
     // The new database is in place: commit the downloads to the cache. File first, then its
     // validators, so a crash in between only costs a re-download.
@@ -458,13 +468,33 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Builds the database from `(relative path, file)` inputs; an error names the feed.
-fn build(db_path: &Path, cache: &Path, inputs: &[(String, PathBuf)]) -> Result<Vec<String>> {
+/// One feed file the database is built from.
+struct Input {
+    /// Its path in the cache (`osv/PyPI/all.zip`).
+    rel: String,
+    /// Where it is read from: the staging directory or the cache.
+    path: PathBuf,
+    /// Whether this run downloaded it.
+    downloaded: bool,
+}
+
+/// Builds the database from the inputs plus the previous database's other feeds; an error
+/// names the feed. Returns the lines to show.
+fn build(
+    db_path: &Path,
+    cache: &Path,
+    inputs: &[Input],
+    lock: &WriteLock,
+    write: &WriteArgs,
+) -> Result<Vec<String>> {
     let limits = Limits::default();
     let now = now_timestamp();
     let mut builder = DatabaseBuilder::new(db_path);
+    builder.allow_shrink(write.allow_shrink);
     let mut lines = Vec::new();
-    for (rel, path) in inputs {
+    let (mut refreshed, mut from_cache) = (Vec::new(), Vec::new());
+    for input in inputs {
+        let (rel, path) = (&input.rel, &input.path);
         let source = cache.join(rel).display().to_string();
         let fail = || {
             format!(
@@ -474,46 +504,51 @@ fn build(db_path: &Path, cache: &Path, inputs: &[(String, PathBuf)]) -> Result<V
             )
         };
         let kind = detect(path).with_context(fail)?;
-        let (name, records) = match kind {
-            Kind::Osv | Kind::Alpine | Kind::Debian => {
-                let mut import = match kind {
-                    Kind::Osv => palisade_vulndb::import_osv(path, &limits),
-                    Kind::Alpine => palisade_vulndb::import_alpine_secdb(path, &limits),
-                    _ => palisade_vulndb::import_debian_tracker(path, &limits),
-                }
-                .with_context(fail)?;
-                import.feed.source.clone_from(&source);
-                let out = (import.feed.name.clone(), import.feed.records);
-                builder.add(import, now.clone());
-                out
-            }
-            Kind::Nvd => {
-                let mut import = palisade_vulndb::import_nvd(path, &limits).with_context(fail)?;
-                import.feed.source.clone_from(&source);
-                let out = (import.feed.name.clone(), import.feed.records);
-                builder.add_enrichment(import, now.clone());
-                out
-            }
-            Kind::Kev => {
-                let mut import = palisade_vulndb::import_kev(path, &limits).with_context(fail)?;
-                import.feed.source.clone_from(&source);
-                let out = (import.feed.name.clone(), import.feed.records);
-                builder.add_kev(import, now.clone());
-                out
-            }
-            Kind::Epss => {
-                let mut import = palisade_vulndb::import_epss(path, &limits).with_context(fail)?;
-                import.feed.source.clone_from(&source);
-                let out = (import.feed.name.clone(), import.feed.records);
-                builder.add_epss(import, now.clone());
-                out
-            }
-        };
-        lines.push(format!("imported {name}: {records} records from {rel}"));
+        let (feed, warnings) =
+            add_feed(&mut builder, path, kind, Some(source), &limits, &now).with_context(fail)?;
+        lines.push(format!(
+            "imported {}: {} records from {rel}{}",
+            feed.name,
+            feed.records,
+            crate::db::warning_count(warnings.len(), write.verbose)
+        ));
+        if write.verbose {
+            lines.extend(warnings.iter().map(|w| format!("  warning: {w}")));
+        }
+        if input.downloaded {
+            refreshed.push(feed.name);
+        } else {
+            from_cache.push(feed.name);
+        }
     }
-    let status = builder
-        .finish()
-        .with_context(|| format!("writing {}", db_path.display()))?;
+    let kept = match Database::open_read_only(db_path) {
+        Ok(previous) => builder.keep_other_feeds(&previous)?,
+        Err(palisade_vulndb::Error::Missing { .. }) => Vec::new(),
+        Err(e) => {
+            lines.push(format!(
+                "the previous database cannot be read ({e}); its feeds are not kept"
+            ));
+            Vec::new()
+        }
+    };
+    // Its errors name the file (and, refusing a shrink, what would be lost).
+    let status = builder.finish_locked(lock)?;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    lines.push(format!("refreshed (downloaded): {}", list(&refreshed)));
+    lines.push(format!(
+        "rebuilt from the feed cache: {}",
+        list(&from_cache)
+    ));
+    lines.push(format!(
+        "kept from the previous database (not in the feed cache, e.g. added by `db import`): {}",
+        list(&kept)
+    ));
     lines.push(format!(
         "wrote {}: {} advisories from {} feeds",
         db_path.display(),
@@ -557,10 +592,5 @@ mod tests {
         assert!(feed_files(&["osv/..".into()], None).is_err());
         assert!(feed_files(&["osv/a/b".into()], None).is_err());
         assert!(feed_files(&["nope".into()], None).is_err());
-        assert!(check_url("http://example.com/x").is_err());
-        assert!(check_url("ftp://127.0.0.1/x").is_err());
-        assert!(check_url("http://127.0.0.1:8080/x").unwrap());
-        assert!(check_url("http://[::1]:8080/x").unwrap());
-        assert!(!check_url("https://example.com/x").unwrap());
     }
 }

@@ -140,6 +140,15 @@ pub enum Error {
         /// What happened, with the status and the registry's error message when there is one.
         reason: String,
     },
+    /// An HTTP request (other than to a registry) failed or was refused by the transport
+    /// policy (see [`crate::http`]).
+    #[error("GET {url}: {reason}")]
+    Http {
+        /// The URL requested (without credentials or query).
+        url: String,
+        /// What happened.
+        reason: String,
+    },
     /// A document exceeds the size this reader accepts.
     #[error("{what} is {size} bytes, more than the limit of {limit}")]
     TooLarge {

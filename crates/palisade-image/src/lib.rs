@@ -31,6 +31,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gzip;
+pub mod http;
 mod image;
 mod layer;
 mod manifest;
@@ -42,6 +43,7 @@ mod tar;
 
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use error::{Error, LayerContext};
+pub use http::{HttpClient, HttpOptions};
 pub use image::{Image, Layer, OpenOptions, open, open_spec};
 pub use layer::{Compression, Entry, EntryKind, EntryVisitor, LayerStats, Limits};
 pub use manifest::{

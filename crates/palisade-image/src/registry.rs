@@ -18,14 +18,15 @@
 //!   responses by 1 MiB, error bodies by 64 KiB.
 //! - Plain HTTP is used for loopback hosts and for hosts listed in
 //!   [`RegistryOptions::insecure`]; everything else is HTTPS with the system roots (plus
-//!   [`RegistryOptions::ca_file`]).
+//!   [`RegistryOptions::ca_file`]). TLS, redirect rules and deadlines are those of
+//!   [`crate::http`], shared with every other HTTP client: one deadline
+//!   ([`RegistryOptions::deadline`]) covers a request's retries, redirects and body.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
@@ -39,6 +40,10 @@ use ureq::http::Response;
 
 use crate::digest::Digest;
 use crate::error::Error;
+use crate::http::{
+    BodyReader, Deadline, HttpClient, HttpOptions, MAX_REDIRECTS, describe_transport_error,
+    display_url, is_loopback, origin_of, plain_http_allowed, resolve_url, split_host_port,
+};
 use crate::image::{BlobKey, Store, verify};
 use crate::manifest::{Descriptor, Index, MAX_DOCUMENT_BYTES, media_type};
 use crate::reference::{DOCKER_HUB, Reference};
@@ -58,6 +63,9 @@ pub struct RegistryOptions {
     pub username: Option<String>,
     /// Password or token for [`RegistryOptions::username`].
     pub password: Option<String>,
+    /// The total deadline of one request (retries, redirects and the body included); `None`:
+    /// `$PALISADE_HTTP_TIMEOUT`, else [`crate::http::DEFAULT_DEADLINE`].
+    pub deadline: Option<Duration>,
 }
 
 /// Attempts per request, the first included.
@@ -68,11 +76,6 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Statuses worth another attempt.
 const RETRY_STATUSES: &[u16] = &[429, 502, 503, 504];
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection that delivers nothing for this long is given up.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_REDIRECTS: usize = 5;
 const MAX_TOKEN_BYTES: u64 = 1 << 20;
 const MAX_ERROR_BYTES: u64 = 64 << 10;
 const MAX_DOCKER_CONFIG_BYTES: u64 = 4 << 20;
@@ -108,8 +111,7 @@ pub struct RegistryClient {
     registry: String,
     /// `scheme://api-host`, without a trailing slash.
     origin: String,
-    insecure: Vec<String>,
-    agent: ureq::Agent,
+    http: HttpClient,
     explicit: Option<Credentials>,
     docker_config: Option<PathBuf>,
     /// Credentials from the Docker configuration, looked up on the first challenge.
@@ -222,7 +224,14 @@ impl RegistryClient {
         };
         let plain = plain_http_allowed(&api_host, &options.insecure);
         let origin = format!("{}://{api_host}", if plain { "http" } else { "https" });
-        let agent = build_agent(options, is_loopback(split_host_port(&api_host).0))?;
+        let http = HttpClient::new(
+            &HttpOptions {
+                insecure: options.insecure.clone(),
+                ca_file: options.ca_file.clone(),
+                deadline: options.deadline,
+            },
+            is_loopback(split_host_port(&api_host).0),
+        )?;
         let explicit = options.username.as_ref().map(|u| Credentials::Basic {
             username: u.clone(),
             password: options.password.clone().unwrap_or_default(),
@@ -235,8 +244,7 @@ impl RegistryClient {
         Ok(RegistryClient {
             registry,
             origin,
-            insecure: options.insecure.clone(),
-            agent,
+            http,
             explicit,
             docker_config,
             loaded: Mutex::new(None),
@@ -383,7 +391,14 @@ impl RegistryClient {
             Access::Pull,
         )?;
         match resp.status().as_u16() {
-            200 => Ok(Box::new(resp.into_body().into_reader())),
+            200 => {
+                let deadline = resp
+                    .extensions()
+                    .get::<Deadline>()
+                    .copied()
+                    .unwrap_or_else(|| self.http.start());
+                Ok(Box::new(BodyReader::new(resp, url, deadline)))
+            }
             404 => {
                 let detail = format!("GET {}: {}", display_url(&url), status_reason(resp));
                 Err(Error::MissingBlob {
@@ -853,31 +868,22 @@ impl RegistryClient {
 
     /// Whether `url` may be requested: HTTPS, or plain HTTP to loopback and insecure hosts.
     fn check_scheme(&self, url: &str) -> Result<(), String> {
-        if url.starts_with("https://") {
-            return Ok(());
-        }
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err("not an http(s) URL".into());
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let authority = authority.rsplit('@').next().unwrap_or_default();
-        if plain_http_allowed(authority, &self.insecure) {
-            Ok(())
-        } else {
-            Err(format!(
-                "plain HTTP to {authority} is not allowed (only loopback and insecure hosts)"
-            ))
-        }
+        self.http.check_url(url)
     }
 
     // ----- transport -----
 
     /// Sends a request with retries on transient failures; follows redirects of GET and HEAD
     /// requests, sending `auth` only to the origin of the request.
+    ///
+    /// One deadline ([`RegistryOptions::deadline`]) covers every attempt and redirect, and
+    /// the reading of the body: it is stored in the response's extensions for
+    /// [`BodyReader`].
     fn execute(&self, req: &Req<'_>, auth: Option<&str>) -> Result<Response<Body>, Error> {
+        let deadline = self.http.start();
         let mut attempt = 1;
         loop {
-            let outcome = self.execute_once(req, auth);
+            let outcome = self.execute_once(req, auth, &deadline);
             let delay = match &outcome {
                 Ok(resp)
                     if RETRY_STATUSES.contains(&resp.status().as_u16())
@@ -901,7 +907,7 @@ impl RegistryClient {
                                 let hop = hop.map_or_else(String::new, |h| {
                                     format!(" (after a redirect to {})", display_url(&h))
                                 });
-                                format!("{}{hop}{tries}", describe_transport_error(&e))
+                                format!("{}{hop}{tries}", describe_transport_error(&e, &deadline))
                             }
                             SendError::Redirect(reason) => reason,
                         },
@@ -909,12 +915,24 @@ impl RegistryClient {
                 }
             };
             drop(outcome);
+            // No retry that would start after the deadline.
+            if deadline.remaining().is_none_or(|left| left <= delay) {
+                return Err(Error::Registry {
+                    url: display_url(&req.url),
+                    reason: format!("{} (after {attempt} attempts)", deadline.exceeded()),
+                });
+            }
             std::thread::sleep(delay);
             attempt += 1;
         }
     }
 
-    fn execute_once(&self, req: &Req<'_>, auth: Option<&str>) -> Result<Response<Body>, SendError> {
+    fn execute_once(
+        &self,
+        req: &Req<'_>,
+        auth: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<Response<Body>, SendError> {
         let first_origin = origin_of(&req.url);
         let mut url = req.url.clone();
         let mut method = req.method;
@@ -924,9 +942,13 @@ impl RegistryClient {
             } else {
                 None
             };
-            let resp = self
-                .send_raw(method, &url, &req.headers, send_auth, req.body)
+            let Some(left) = deadline.remaining() else {
+                return Err(SendError::Redirect(deadline.exceeded()));
+            };
+            let mut resp = self
+                .send_raw(method, &url, &req.headers, send_auth, req.body, left)
                 .map_err(|e| SendError::Http(e, (url != req.url).then(|| url.clone())))?;
+            resp.extensions_mut().insert(*deadline);
             let status = resp.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308)
                 || !matches!(req.method, Method::Get | Method::Head)
@@ -939,14 +961,9 @@ impl RegistryClient {
             let next = resolve_url(&url, location).ok_or_else(|| {
                 SendError::Redirect(format!("{status} redirect to an unusable Location"))
             })?;
-            if url.starts_with("https://") && !next.starts_with("https://") {
-                self.check_scheme(&next).map_err(|r| {
-                    SendError::Redirect(format!("refusing a redirect from HTTPS: {r}"))
-                })?;
-            } else {
-                self.check_scheme(&next)
-                    .map_err(|r| SendError::Redirect(format!("refusing a redirect: {r}")))?;
-            }
+            self.http
+                .check_redirect(&url, &next)
+                .map_err(SendError::Redirect)?;
             if status == 303 && method != Method::Head {
                 method = Method::Get;
             }
@@ -964,12 +981,15 @@ impl RegistryClient {
         headers: &[(&'static str, String)],
         auth: Option<&str>,
         body: Option<&[u8]>,
+        left: Duration,
     ) -> Result<Response<Body>, ureq::Error> {
         fn with_headers<B>(
-            mut rb: ureq::RequestBuilder<B>,
+            rb: ureq::RequestBuilder<B>,
             headers: &[(&'static str, String)],
             auth: Option<&str>,
+            left: Duration,
         ) -> ureq::RequestBuilder<B> {
+            let mut rb = rb.config().timeout_global(Some(left)).build();
             for (name, value) in headers {
                 rb = rb.header(*name, value.as_str());
             }
@@ -978,14 +998,15 @@ impl RegistryClient {
             }
             rb
         }
+        let agent = self.http.agent();
         match method {
-            Method::Get => with_headers(self.agent.get(url), headers, auth).call(),
-            Method::Head => with_headers(self.agent.head(url), headers, auth).call(),
+            Method::Get => with_headers(agent.get(url), headers, auth, left).call(),
+            Method::Head => with_headers(agent.head(url), headers, auth, left).call(),
             Method::Post => {
-                with_headers(self.agent.post(url), headers, auth).send(body.unwrap_or_default())
+                with_headers(agent.post(url), headers, auth, left).send(body.unwrap_or_default())
             }
             Method::Put => {
-                with_headers(self.agent.put(url), headers, auth).send(body.unwrap_or_default())
+                with_headers(agent.put(url), headers, auth, left).send(body.unwrap_or_default())
             }
         }
     }
@@ -993,60 +1014,6 @@ impl RegistryClient {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn build_agent(options: &RegistryOptions, loopback: bool) -> Result<ureq::Agent, Error> {
-    use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-    let roots = match &options.ca_file {
-        None => RootCerts::PlatformVerifier,
-        Some(path) => {
-            let mut pem = Vec::new();
-            std::fs::File::open(path)
-                .and_then(|f| f.take(MAX_DOCKER_CONFIG_BYTES).read_to_end(&mut pem))
-                .map_err(|e| Error::io(path, e))?;
-            let mut certs: Vec<Certificate<'static>> = Vec::new();
-            for item in ureq::tls::parse_pem(&pem) {
-                match item {
-                    Ok(PemItem::Certificate(c)) => certs.push(c),
-                    Ok(_) => {}
-                    Err(e) => {
-                        return Err(Error::malformed(
-                            path.display().to_string(),
-                            format!("bad PEM: {e}"),
-                        ));
-                    }
-                }
-            }
-            if certs.is_empty() {
-                return Err(Error::malformed(
-                    path.display().to_string(),
-                    "no PEM certificates found",
-                ));
-            }
-            let system = rustls_native_certs::load_native_certs();
-            certs.extend(
-                system
-                    .certs
-                    .iter()
-                    .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
-            );
-            RootCerts::new_with_certs(&certs)
-        }
-    };
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_resolve(Some(CONNECT_TIMEOUT))
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_per_read(Some(READ_TIMEOUT))
-        .timeout_per_write(Some(WRITE_TIMEOUT))
-        .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
-        .tls_config(TlsConfig::builder().root_certs(roots).build());
-    if loopback {
-        // A proxy from the environment cannot reach our own loopback.
-        config = config.proxy(None);
-    }
-    Ok(ureq::Agent::new_with_config(config.build()))
 }
 
 fn is_transient(e: &ureq::Error) -> bool {
@@ -1065,14 +1032,6 @@ fn is_transient(e: &ureq::Error) -> bool {
         ),
         ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::BodyStalled => true,
         _ => false,
-    }
-}
-
-fn describe_transport_error(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::HostNotFound => "host not found (DNS lookup failed)".into(),
-        ureq::Error::Timeout(t) => format!("timed out ({t})"),
-        other => other.to_string(),
     }
 }
 
@@ -1123,9 +1082,12 @@ fn read_bounded(resp: Response<Body>, limit: u64, what: &str, url: &str) -> Resu
         return Err(too_large(len));
     }
     let mut buf = Vec::new();
-    resp.into_body()
-        .into_reader()
-        .take(limit + 1)
+    let deadline = resp.extensions().get::<Deadline>().copied();
+    let body: Box<dyn Read> = match deadline {
+        Some(d) => Box::new(BodyReader::new(resp, url.to_owned(), d)),
+        None => Box::new(resp.into_body().into_reader()),
+    };
+    body.take(limit + 1)
         .read_to_end(&mut buf)
         .map_err(|e| Error::Registry {
             url: display_url(url),
@@ -1289,105 +1251,8 @@ fn check_repository(repository: &str) -> Result<(), Error> {
     }
 }
 
-/// `scheme://authority` of an http(s) URL, lowercased.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.is_empty() {
-        return None;
-    }
-    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
-}
-
 fn same_origin(url: &str, origin: &str) -> bool {
     origin_of(url).is_some_and(|o| o == origin)
-}
-
-/// A URL for messages: no user information, no query (upload and object-storage URLs carry
-/// signatures there).
-fn display_url(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or_default();
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-            let host = authority.rsplit('@').next().unwrap_or_default();
-            format!("{scheme}://{host}{path}")
-        }
-        None => without_query.to_owned(),
-    }
-}
-
-/// Resolves a `Location` or `Link` target against the URL it came from.
-fn resolve_url(base: &str, target: &str) -> Option<String> {
-    if target.is_empty() || target.chars().any(char::is_control) {
-        return None;
-    }
-    let lower = target.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return origin_of(target).map(|_| target.to_owned());
-    }
-    let first_segment = target.split(['/', '?', '#']).next().unwrap_or_default();
-    if first_segment.contains(':') {
-        // Another scheme (`ftp:`, `javascript:`…).
-        return None;
-    }
-    let origin = origin_of(base)?;
-    if let Some(rest) = target.strip_prefix("//") {
-        let scheme = origin.split("://").next()?;
-        let url = format!("{scheme}://{rest}");
-        return origin_of(&url).map(|_| url);
-    }
-    if target.starts_with('/') {
-        return Some(format!("{origin}{target}"));
-    }
-    let path = base.split(['?', '#']).next()?;
-    let dir = &path[..path.rfind('/').map_or(path.len(), |i| i + 1)];
-    if dir.len() <= origin.len() {
-        return Some(format!("{origin}/{target}"));
-    }
-    Some(format!("{dir}{target}"))
-}
-
-/// `(host, port)` of `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return match rest.split_once(']') {
-            Some((host, tail)) => (host, tail.strip_prefix(':')),
-            None => (authority, None),
-        };
-    }
-    match authority.split_once(':') {
-        Some((host, port)) if !port.contains(':') => (host, Some(port)),
-        _ => (authority, None),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
-        || host.parse::<Ipv6Addr>().is_ok_and(|a| a.is_loopback())
-}
-
-/// Whether plain HTTP may be used for `authority` (`host[:port]`).
-fn plain_http_allowed(authority: &str, insecure: &[String]) -> bool {
-    let (host, _) = split_host_port(authority);
-    if is_loopback(host) {
-        return true;
-    }
-    insecure.iter().any(|entry| {
-        let entry = entry
-            .trim()
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .trim_end_matches('/');
-        entry.eq_ignore_ascii_case(authority)
-            || (split_host_port(entry).1.is_none()
-                && split_host_port(entry).0.eq_ignore_ascii_case(host))
-    })
 }
 
 fn percent_encode(s: &str) -> String {

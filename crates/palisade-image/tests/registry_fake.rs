@@ -563,3 +563,61 @@ fn referrers_pages_are_merged_and_404_means_unsupported() {
             .is_none()
     );
 }
+
+/// Issue 13.4: a registry that trickles a blob one byte at a time cannot keep a pull alive
+/// past the request's total deadline; the error names the blob's URL and the deadline.
+/// (The manifest answers at once; only the blob trickles.)
+#[test]
+fn a_trickling_blob_hits_the_total_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        // One connection: the blob request. Bounded: the client hangs up at its deadline,
+        // and the server gives up after 3,000 bytes (a minute) whatever happens.
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream);
+        if read_request(&mut reader).is_none() {
+            return;
+        }
+        let mut stream = reader.into_inner();
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n");
+        for _ in 0..3000 {
+            if stream
+                .write_all(b"x")
+                .and_then(|()| stream.flush())
+                .is_err()
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let client = RegistryClient::new(
+        &format!("127.0.0.1:{port}"),
+        &RegistryOptions {
+            deadline: Some(std::time::Duration::from_secs(1)),
+            ..isolated()
+        },
+    )
+    .expect("client");
+    let digest: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        .parse()
+        .expect("digest");
+    let mut blob = client
+        .get_blob("r", &digest)
+        .expect("the headers arrive in time");
+    let mut sink = Vec::new();
+    let err = blob
+        .read_to_end(&mut sink)
+        .expect_err("the body cannot finish in 1 s");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("http://127.0.0.1:{port}/v2/r/blobs/{digest}")),
+        "{text}"
+    );
+    assert!(text.contains("within the 1s deadline"), "{text}");
+    assert!(sink.len() < 100_000);
+}

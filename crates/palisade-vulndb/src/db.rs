@@ -1,7 +1,16 @@
 //! The database file: one SQLite file, built into a temporary file and renamed into place.
+//!
+//! Writers take [`WriteLock`] (an advisory lock on `<db>.lock`), so two updates never race,
+//! and the lock holder removes the temporary files that killed writers left behind. A new
+//! database that would lose a feed, or most of a feed's records, is refused unless allowed
+//! ([`DatabaseBuilder::allow_shrink`]): an empty mirror or a partial import never silently
+//! replaces a full database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -18,6 +27,15 @@ const SKIP_BEFORE_SEEK: usize = 8;
 
 /// The schema version this crate writes and reads.
 pub const SCHEMA_VERSION: u32 = 4;
+
+/// The feeds whose data lives in a table of their own, by the names their importers give.
+const NVD_FEED: &str = "nvd";
+const KEV_FEED: &str = "cisa-kev";
+const EPSS_FEED: &str = "epss";
+
+/// Temporary files of writers older than this, named as versions without the writers' lock
+/// named them (`.palisade-db-XXXXXX.tmp`, whatever the database), are removed as stale.
+const LEGACY_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -111,8 +129,15 @@ impl Database {
     /// `PRAGMA query_only`) and checks its schema version.
     pub fn open_read_only(path: &Path) -> Result<Database, Error> {
         // Opening a missing file read-only would fail with a vague SQLite message.
-        std::fs::metadata(path)
-            .map_err(|e| Error::io("opening the vulnerability database", path, e))?;
+        std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                Error::io("opening the vulnerability database", path, e)
+            }
+        })?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -394,6 +419,67 @@ impl Database {
         Ok(summary)
     }
 
+    /// Calls `each` with every stored advisory, in id order.
+    fn for_each_advisory(&self, mut each: impl FnMut(Advisory)) -> Result<(), Error> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, json FROM advisories ORDER BY id")
+            .map_err(sql(path, "reading advisories"))?;
+        let mut rows = stmt.query([]).map_err(sql(path, "reading advisories"))?;
+        while let Some(row) = rows.next().map_err(sql(path, "reading advisories"))? {
+            let id: String = row.get(0).map_err(sql(path, "reading an advisory"))?;
+            let json: String = row.get(1).map_err(sql(path, "reading an advisory"))?;
+            each(decode(path, &id, &json)?);
+        }
+        Ok(())
+    }
+
+    /// Every stored JSON value of `table` (`enrichment`, `kev`), in key order.
+    fn for_each_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        mut each: impl FnMut(T),
+    ) -> Result<(), Error> {
+        let path = &self.path;
+        let query = match table {
+            "enrichment" => "SELECT cve, json FROM enrichment ORDER BY cve",
+            _ => "SELECT cve, json FROM kev ORDER BY cve",
+        };
+        let mut stmt = self.conn.prepare(query).map_err(sql(path, "reading"))?;
+        let mut rows = stmt.query([]).map_err(sql(path, "reading"))?;
+        while let Some(row) = rows.next().map_err(sql(path, "reading"))? {
+            let cve: String = row.get(0).map_err(sql(path, "reading"))?;
+            let json: String = row.get(1).map_err(sql(path, "reading"))?;
+            let value = serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                message: format!("{table} {cve}: {e}"),
+            })?;
+            each(value);
+        }
+        Ok(())
+    }
+
+    /// Every stored EPSS score, by CVE.
+    fn epss_scores(&self) -> Result<Vec<EpssScore>, Error> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cve, score, percentile FROM epss ORDER BY cve")
+            .map_err(sql(path, "reading EPSS scores"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(EpssScore {
+                    cve: r.get(0)?,
+                    score: r.get(1)?,
+                    percentile: r.get(2)?,
+                })
+            })
+            .map_err(sql(path, "reading EPSS scores"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql(path, "reading EPSS scores"))
+    }
+
     /// Schema version, build time, advisory count and feeds.
     pub fn status(&self) -> Result<Status, Error> {
         let path = &self.path;
@@ -523,9 +609,169 @@ fn decode(path: &Path, id: &str, json: &str) -> Result<Advisory, Error> {
     })
 }
 
+/// The writers' lock on one database: an advisory lock (`flock`/`LockFileEx`) on
+/// `<db>.lock`, released when dropped or when the process dies, `kill -9` included.
+///
+/// Only the holder creates the database's temporary files, so once it is held every
+/// temporary file of that database belongs to a dead writer: [`WriteLock::acquire`] removes
+/// them. The lock file itself stays (removing it would let two writers lock two files).
+#[derive(Debug)]
+pub struct WriteLock {
+    db: PathBuf,
+    _file: File,
+    removed: Vec<PathBuf>,
+}
+
+impl WriteLock {
+    /// `<db>.lock`.
+    pub fn lock_path(db: &Path) -> PathBuf {
+        let mut s = db.as_os_str().to_owned();
+        s.push(".lock");
+        PathBuf::from(s)
+    }
+
+    /// Takes the lock without waiting and removes the stale temporary files of `db`.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process holds it (naming its pid when it wrote one),
+    /// [`Error::Io`] when the lock file cannot be opened.
+    pub fn acquire(db: &Path) -> Result<WriteLock, Error> {
+        let lock = WriteLock::lock_path(db);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(|e| Error::io("opening the lock file", &lock, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = (&file).take(128).read_to_string(&mut text);
+                let text = text.trim();
+                let holder = (!text.is_empty() && text.chars().all(|c| !c.is_control()))
+                    .then(|| text.to_owned());
+                return Err(Error::Locked {
+                    path: db.to_path_buf(),
+                    lock,
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("locking", &lock, e));
+            }
+        }
+        // Who holds it, for the message a second writer shows; best effort.
+        if file.set_len(0).is_ok() {
+            let _ = writeln!(file, "pid {}", std::process::id());
+        }
+        let removed = remove_stale_temporaries(db);
+        Ok(WriteLock {
+            db: db.to_path_buf(),
+            _file: file,
+            removed,
+        })
+    }
+
+    /// The database it locks.
+    pub fn database(&self) -> &Path {
+        &self.db
+    }
+
+    /// The stale temporary files removed when it was taken.
+    pub fn removed(&self) -> &[PathBuf] {
+        &self.removed
+    }
+}
+
+/// `.palisade-db-<name>.`: the start of the temporary files' names of database `<name>`.
+fn temp_prefix(db: &Path) -> String {
+    let name = db
+        .file_name()
+        .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned());
+    format!(".palisade-db-{name}.")
+}
+
+/// Whether `s` is the random part `tempfile` puts in a name (6 alphanumerics).
+fn is_random_part(s: &str) -> bool {
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Removes the temporary files of `db` (`.palisade-db-<name>.XXXXXX.tmp`) and, when older
+/// than [`LEGACY_TEMP_AGE`], those of versions before the lock (`.palisade-db-XXXXXX.tmp`).
+/// Only the lock holder may call this.
+fn remove_stale_temporaries(db: &Path) -> Vec<PathBuf> {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = temp_prefix(db);
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".tmp") else {
+            continue;
+        };
+        let ours = stem.strip_prefix(&prefix).is_some_and(is_random_part);
+        let legacy = stem
+            .strip_prefix(".palisade-db-")
+            .is_some_and(is_random_part)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .is_some_and(|age| age > LEGACY_TEMP_AGE);
+        if (ours || legacy) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let path = entry.path();
+            if std::fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// What a replacement of `previous` by a database with `feeds` and `advisories` would lose:
+/// whole feeds, or more than half of a feed's records (or of all advisories).
+fn losses(previous: &Status, feeds: &BTreeMap<String, FeedStatus>, advisories: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for old in &previous.feeds {
+        match feeds.get(&old.name) {
+            None => out.push(format!(
+                "feed {} ({} records) would be dropped",
+                old.name, old.records
+            )),
+            Some(new) if new.records.saturating_mul(2) < old.records => out.push(format!(
+                "feed {} would shrink from {} to {} records",
+                old.name, old.records, new.records
+            )),
+            Some(_) => {}
+        }
+    }
+    if advisories.saturating_mul(2) < previous.advisories {
+        out.push(format!(
+            "advisories would shrink from {} to {advisories}",
+            previous.advisories
+        ));
+    }
+    out
+}
+
 /// Builds a database: feeds are merged in memory, written into a temporary file beside the
 /// target, checked, and renamed over the target by [`DatabaseBuilder::finish`]. Dropping the
 /// builder (or a crash) before `finish` leaves the previous file untouched.
+///
+/// Updates are monotonic unless allowed: `finish` refuses to replace a database when the new
+/// one drops one of its feeds or keeps less than half of a feed's records (or of all its
+/// advisories), naming what would be lost ([`Error::Shrink`]); see
+/// [`DatabaseBuilder::allow_shrink`] and [`DatabaseBuilder::keep_other_feeds`].
 #[derive(Debug)]
 pub struct DatabaseBuilder {
     path: PathBuf,
@@ -534,6 +780,7 @@ pub struct DatabaseBuilder {
     enrichment: BTreeMap<String, Enrichment>,
     kev: BTreeMap<String, KevEntry>,
     epss: BTreeMap<String, EpssScore>,
+    allow_shrink: bool,
 }
 
 impl DatabaseBuilder {
@@ -546,7 +793,72 @@ impl DatabaseBuilder {
             enrichment: BTreeMap::new(),
             kev: BTreeMap::new(),
             epss: BTreeMap::new(),
+            allow_shrink: false,
         }
+    }
+
+    /// Lets [`DatabaseBuilder::finish`] replace a database even when the new one drops feeds
+    /// or most of a feed's records (default: refused with [`Error::Shrink`]).
+    pub fn allow_shrink(&mut self, allow: bool) {
+        self.allow_shrink = allow;
+    }
+
+    /// Copies from `previous` every feed this builder has not been given (by name), with its
+    /// data: the advisories that name it in their provenance, NVD's enrichment, the KEV
+    /// catalog, the EPSS scores; and returns their names. Call it after the `add*` calls.
+    ///
+    /// An advisory that a kept feed and a refreshed feed share is merged as
+    /// [`DatabaseBuilder::add`] merges (the newer `modified` wins).
+    ///
+    /// # Errors
+    /// When `previous` cannot be read.
+    pub fn keep_other_feeds(&mut self, previous: &Database) -> Result<Vec<String>, Error> {
+        let status = previous.status()?;
+        let kept: Vec<FeedStatus> = status
+            .feeds
+            .into_iter()
+            .filter(|f| !self.feeds.contains_key(&f.name))
+            .collect();
+        if kept.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: BTreeSet<&str> = kept.iter().map(|f| f.name.as_str()).collect();
+        previous.for_each_advisory(|a| {
+            if a.provenance.iter().any(|p| names.contains(p.feed.as_str())) {
+                match self.advisories.get_mut(&a.id) {
+                    Some(existing) => existing.merge(a),
+                    None => {
+                        self.advisories.insert(a.id.clone(), a);
+                    }
+                }
+            }
+        })?;
+        if names.contains(NVD_FEED) {
+            previous.for_each_json("enrichment", |e: Enrichment| {
+                match self.enrichment.get_mut(&e.cve) {
+                    Some(existing) if existing.last_modified >= e.last_modified => {}
+                    Some(existing) => *existing = e,
+                    None => {
+                        self.enrichment.insert(e.cve.clone(), e);
+                    }
+                }
+            })?;
+        }
+        if names.contains(KEV_FEED) {
+            previous.for_each_json("kev", |k: KevEntry| {
+                self.kev.entry(k.cve.clone()).or_insert(k);
+            })?;
+        }
+        if names.contains(EPSS_FEED) {
+            for e in previous.epss_scores()? {
+                self.epss.entry(e.cve.clone()).or_insert(e);
+            }
+        }
+        let out = kept.iter().map(|f| f.name.clone()).collect();
+        for f in kept {
+            self.feeds.insert(f.name.clone(), f);
+        }
+        Ok(out)
     }
 
     /// Adds a feed's advisories; an id seen before is merged ([`Advisory::merge`]: newer
@@ -609,15 +921,48 @@ impl DatabaseBuilder {
         );
     }
 
-    /// Writes the database and atomically replaces the target with it, after `PRAGMA
-    /// integrity_check`. The same inputs give the same bytes.
+    /// Takes the writers' lock ([`WriteLock`]), then does [`DatabaseBuilder::finish_locked`].
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another writer holds the lock, and those of `finish_locked`.
     pub fn finish(self) -> Result<Status, Error> {
+        let lock = WriteLock::acquire(&self.path)?;
+        self.finish_locked(&lock)
+    }
+
+    /// Writes the database and atomically replaces the target with it, after `PRAGMA
+    /// integrity_check`, under `lock` (taken for this database). The same inputs give the
+    /// same bytes.
+    ///
+    /// # Errors
+    /// [`Error::Shrink`] when the new database would drop a feed of the previous one or more
+    /// than half of a feed's records, unless [`DatabaseBuilder::allow_shrink`]; I/O and
+    /// SQLite errors naming the file.
+    pub fn finish_locked(self, lock: &WriteLock) -> Result<Status, Error> {
+        if lock.database() != self.path {
+            return self.finish();
+        }
+        if !self.allow_shrink && self.path.exists() {
+            // A previous file that does not open (another schema, corrupt) has nothing to
+            // compare with: replacing it is how it gets repaired.
+            let previous = Database::open_read_only(&self.path).and_then(|db| db.status());
+            if let Ok(previous) = previous {
+                let lost = losses(&previous, &self.feeds, self.advisories.len() as u64);
+                if !lost.is_empty() {
+                    return Err(Error::Shrink {
+                        path: self.path.clone(),
+                        losses: lost,
+                    });
+                }
+            }
+        }
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let tmp = tempfile::Builder::new()
-            .prefix(".palisade-db-")
+            .prefix(&temp_prefix(&self.path))
+            .rand_bytes(6)
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io("creating a temporary database in", &dir, e))?;
@@ -868,5 +1213,146 @@ mod tests {
                 .unwrap();
             assert!(none.is_empty());
         }
+    }
+
+    fn ts() -> Timestamp {
+        Timestamp::parse("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    /// A feed of `n` advisories `<feed>-<i>` (each naming the feed in its provenance).
+    fn osv_feed(feed: &str, n: usize) -> Import {
+        let advisories = (0..n)
+            .map(|i| {
+                serde_json::from_value(serde_json::json!({
+                    "id": format!("{feed}-{i}"),
+                    "provenance": [{"feed": feed, "record": format!("{i}.json")}]
+                }))
+                .unwrap()
+            })
+            .collect();
+        Import {
+            feed: FeedInfo {
+                name: feed.into(),
+                source: "test".into(),
+                records: n as u64,
+                snapshot: None,
+            },
+            advisories,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn kev(cves: &[&str]) -> KevImport {
+        KevImport {
+            feed: FeedInfo {
+                name: KEV_FEED.into(),
+                source: "test".into(),
+                records: cves.len() as u64,
+                snapshot: None,
+            },
+            catalog_version: "1".into(),
+            entries: cves
+                .iter()
+                .map(|c| {
+                    serde_json::from_value(serde_json::json!({
+                        "cve": c, "date_added": "2024-01-01", "due_date": "2024-02-01",
+                        "ransomware": false
+                    }))
+                    .unwrap()
+                })
+                .collect(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Issue 13.5/13.6: a replacement that drops a feed or most of a feed's records is
+    /// refused naming it (the previous file unchanged), allowed on request; feeds kept from
+    /// the previous database come with their data.
+    #[test]
+    fn updates_are_monotonic_unless_allowed_and_other_feeds_can_be_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vuln.db");
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 4), ts());
+        b.add(osv_feed("osv/B", 2), ts());
+        b.add_kev(kev(&["CVE-1", "CVE-2"]), ts());
+        b.finish().unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        // osv/A shrinks from 4 to 1, osv/B and cisa-kev are dropped.
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 1), ts());
+        let err = b.finish().unwrap_err();
+        let Error::Shrink { losses, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            losses,
+            &[
+                "feed cisa-kev (2 records) would be dropped",
+                "feed osv/A would shrink from 4 to 1 records",
+                "feed osv/B (2 records) would be dropped",
+                "advisories would shrink from 6 to 1",
+            ]
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // Half is not "sharply": 4 → 2 with the other feeds kept goes through.
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 2), ts());
+        let db = Database::open_read_only(&path).unwrap();
+        assert_eq!(b.keep_other_feeds(&db).unwrap(), ["cisa-kev", "osv/B"]);
+        drop(db);
+        let status = b.finish().unwrap();
+        assert_eq!(status.advisories, 4);
+        let db = Database::open_read_only(&path).unwrap();
+        assert!(db.advisory("osv/B-1").unwrap().is_some());
+        assert!(db.advisory("osv/A-3").unwrap().is_none());
+        assert!(db.enrichment("CVE-2").unwrap().unwrap().kev.is_some());
+        drop(db);
+
+        // On purpose.
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 0), ts());
+        b.allow_shrink(true);
+        assert_eq!(b.finish().unwrap().advisories, 0);
+    }
+
+    /// Issue 13.7: one writer at a time; the holder removes its database's stale temporary
+    /// files (not another database's, not a fresh one of an older version).
+    #[test]
+    fn one_writer_at_a_time_and_stale_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vuln.db");
+        let stale = dir.path().join(".palisade-db-vuln.db.aB3xY9.tmp");
+        let other = dir.path().join(".palisade-db-vuln.db.x.aB3xY9.tmp");
+        let legacy_fresh = dir.path().join(".palisade-db-aB3xY9.tmp");
+        for p in [&stale, &other, &legacy_fresh] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let lock = WriteLock::acquire(&path).unwrap();
+        assert_eq!(lock.removed(), std::slice::from_ref(&stale));
+        assert!(other.exists() && legacy_fresh.exists());
+        let err = WriteLock::acquire(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::Locked { holder: Some(h), .. } if *h == format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        // The builder's own finish waits for no one: it fails the same way.
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 1), ts());
+        assert!(matches!(b.finish(), Err(Error::Locked { .. })));
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 1), ts());
+        b.finish_locked(&lock).unwrap();
+        drop(lock);
+        assert!(WriteLock::acquire(&path).is_ok());
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 }

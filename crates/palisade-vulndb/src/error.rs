@@ -67,6 +67,41 @@ pub enum Error {
         /// The version this crate reads and writes.
         expected: u32,
     },
+    /// There is no database file yet.
+    #[error(
+        "no vulnerability database at {path}: build one with `palisade db update` (downloads the feeds) \
+         or `palisade db import PATH...` (local feed files), or point --db / PALISADE_DB at one"
+    )]
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// Another process is writing the database (it holds the writers' lock).
+    #[error(
+        "vulnerability database {path} is being written by another palisade process{}; \
+         try again when it has finished (lock file {lock})",
+        holder.as_ref().map_or_else(String::new, |h| format!(" ({h})"))
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// Who holds it, as the holder wrote it (`pid 1234`), when readable.
+        holder: Option<String>,
+    },
+    /// The new database would lose feeds or most of a feed's records; it was not written.
+    #[error(
+        "refusing to replace the vulnerability database {path}: {}; it was not changed \
+         (pass --allow-shrink to replace it anyway)",
+        losses.join("; ")
+    )]
+    Shrink {
+        /// The database file.
+        path: PathBuf,
+        /// What would be lost, one entry per feed (`feed osv/PyPI: 2661 records would become 0`).
+        losses: Vec<String>,
+    },
     /// The database file is structurally broken (failed `PRAGMA integrity_check`, or holds a
     /// record that does not parse).
     #[error("vulnerability database {path}: {message}")]
