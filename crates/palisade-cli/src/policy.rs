@@ -82,7 +82,8 @@ pub(crate) fn install_rule_worker() -> Result<()> {
     if let Some(secs) = env_number("PALISADE_RULE_CPU_SECS")? {
         budget.cpu_seconds = secs;
     }
-    let program = std::env::current_exe().context("locating the palisade binary for the rule worker")?;
+    let program =
+        std::env::current_exe().context("locating the palisade binary for the rule worker")?;
     palisade_policy::install_rule_worker(palisade_policy::RuleWorker {
         program,
         args: vec![RULE_WORKER_ARG.into()],

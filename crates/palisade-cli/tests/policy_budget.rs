@@ -130,7 +130,11 @@ fn issue_13_1_recursive_function_is_refused_when_the_policy_loads() {
     let out = palisade(&["policy", "validate", p.to_str().unwrap()], &[]);
     assert_refused(&out, "endless", "recursion is not allowed: f -> f");
     // Located at the function's head: line 7 of the policy file (3 of the module), column 7.
-    assert!(stderr(&out).contains("policy.yaml:7:7:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("policy.yaml:7:7:"),
+        "{}",
+        stderr(&out)
+    );
 
     // Mutual recursion through a rule, in a `.rego` file.
     write(
@@ -145,7 +149,11 @@ fn issue_13_1_recursive_function_is_refused_when_the_policy_loads() {
     );
     let out = palisade(&["policy", "validate", p.to_str().unwrap()], &[]);
     assert_refused(&out, "mutual", "recursion is not allowed: g -> h -> g");
-    assert!(stderr(&out).contains("mutual.rego:3:1:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("mutual.rego:3:1:"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A rule guarded by the input passes validation (nothing runs without input) and exceeds its
@@ -164,7 +172,11 @@ fn issue_13_1_input_guarded_rule_fails_closed_at_evaluation() {
         ),
     );
     let out = palisade(
-        &["policy", "validate", d.join("policy.yaml").to_str().unwrap()],
+        &[
+            "policy",
+            "validate",
+            d.join("policy.yaml").to_str().unwrap(),
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -212,20 +224,32 @@ fn issue_12_7_validate_checks_the_files_the_policy_names() {
             && err.contains("No such file"),
         "{err}"
     );
-    assert_eq!(err.matches("No such file").count(), 1, "one cause, once:\n{err}");
+    assert_eq!(
+        err.matches("No such file").count(),
+        1,
+        "one cause, once:\n{err}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("valid"));
 
     // Not a key.
     write(d, "keys/release.pub", "hello\n");
     let out = validate();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a usable public key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a usable public key"),
+        "{}",
+        stderr(&out)
+    );
 
     // A directory, then a FIFO, in its place: refused by type, not read.
     std::fs::remove_file(d.join("keys/release.pub")).expect("rm");
     std::fs::create_dir(d.join("keys/release.pub")).expect("mkdir");
     let out = validate();
-    assert!(stderr(&out).contains("not a regular file (a directory)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file (a directory)"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_dir(d.join("keys/release.pub")).expect("rmdir");
     let st = Command::new("mkfifo")
         .arg(d.join("keys/release.pub"))
@@ -233,7 +257,11 @@ fn issue_12_7_validate_checks_the_files_the_policy_names() {
         .expect("mkfifo");
     assert!(st.success());
     let out = validate();
-    assert!(stderr(&out).contains("not a regular file (a FIFO)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file (a FIFO)"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_file(d.join("keys/release.pub")).expect("rm fifo");
 
     write(d, "keys/release.pub", PUBLIC_KEY);
@@ -252,13 +280,21 @@ fn issue_13_2_policy_file_that_is_not_a_regular_file_is_refused() {
     assert!(st.success());
     let out = palisade(&["policy", "validate", fifo.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a regular file (a FIFO)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file (a FIFO)"),
+        "{}",
+        stderr(&out)
+    );
 
     let zero = d.join("zero.yaml");
     std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
     let out = palisade(&["policy", "validate", zero.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a regular file (a device)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file (a device)"),
+        "{}",
+        stderr(&out)
+    );
     let kb = children_peak_rss_kb();
     assert!(kb < MAX_RSS_KB, "peak memory {kb} KiB");
 }

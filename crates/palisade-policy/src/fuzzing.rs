@@ -46,7 +46,11 @@ fn check_error(e: &PolicyError, text: &str) {
             "library internals in a message: {d:?}"
         );
         if d.path == "fuzz.yaml" {
-            assert!(d.line <= lines + 1, "line {} past the end ({lines}): {d:?}", d.line);
+            assert!(
+                d.line <= lines + 1,
+                "line {} past the end ({lines}): {d:?}",
+                d.line
+            );
         }
     }
 }

@@ -272,11 +272,11 @@ impl Policy {
             let shown = f.path.display().to_string();
             let problem = match read_file_limited(&f.path, &shown) {
                 Err(e) => Some(e.to_string()),
-                Ok(bytes) if f.trust_root => palisade_trust::trust_root::TrustRoot::from_json(
-                    &bytes,
-                )
-                .err()
-                .map(|e| format!("{shown}: not a usable trusted_root.json: {e}")),
+                Ok(bytes) if f.trust_root => {
+                    palisade_trust::trust_root::TrustRoot::from_json(&bytes)
+                        .err()
+                        .map(|e| format!("{shown}: not a usable trusted_root.json: {e}"))
+                }
                 Ok(bytes) => match std::str::from_utf8(&bytes) {
                     Err(_) => Some(format!("{shown}: not a PEM public key (not UTF-8)")),
                     Ok(text) => palisade_trust::keys::PublicKey::from_pem(text)
@@ -349,7 +349,10 @@ impl Policy {
             .sources
             .as_ref()
             .map(|s| sources(&mut ctx, s, &base_dir, &mut keys, &mut keyless));
-        let files = raw.sources.as_ref().map_or_else(Vec::new, |s| file_refs(s, &base_dir));
+        let files = raw
+            .sources
+            .as_ref()
+            .map_or_else(Vec::new, |s| file_refs(s, &base_dir));
         let vulnerabilities = raw.vulnerabilities.as_ref().map(|v| vulns(&mut ctx, v));
         let hardening = raw.hardening.as_ref().map(|h| hardening(&mut ctx, h));
         let exceptions = exceptions(&mut ctx, &raw);
@@ -480,7 +483,10 @@ pub(crate) fn read_file_limited(path: &Path, name: &str) -> Result<Vec<u8>, Poli
             name,
             0,
             0,
-            format!("not a regular file ({}); refusing to read it", file_kind(&ft)),
+            format!(
+                "not a regular file ({}); refusing to read it",
+                file_kind(&ft)
+            ),
         ))
     };
     let meta = std::fs::metadata(path).map_err(|e| PolicyError::io(name, &e))?;
@@ -530,7 +536,11 @@ fn file_kind(ft: &std::fs::FileType) -> &'static str {
             return "a socket";
         }
     }
-    if ft.is_dir() { "a directory" } else { "not a file" }
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
 }
 
 /// Parses YAML with serde-saphyr's default budgets, mapping its error to a located one in our
@@ -558,9 +568,10 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
 fn yaml_message(e: &serde_saphyr::Error) -> Option<String> {
     use serde_saphyr::Error as E;
     match e {
-        E::DuplicateMappingKey { key: Some(k), .. } => {
-            Some(format!("duplicate key {}: each key may appear once", quote(k)))
-        }
+        E::DuplicateMappingKey { key: Some(k), .. } => Some(format!(
+            "duplicate key {}: each key may appear once",
+            quote(k)
+        )),
         E::DuplicateMappingKey { key: None, .. } => {
             Some("duplicate key: each key may appear once".to_owned())
         }

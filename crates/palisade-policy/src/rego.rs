@@ -82,8 +82,8 @@ fn check_nesting(source: &str) -> Result<(), RegoSyntaxError> {
 
 /// Words that start or continue a statement without naming a rule.
 const KEYWORDS: &[&str] = &[
-    "package", "import", "default", "else", "if", "contains", "in", "some", "every", "not",
-    "with", "as", "true", "false", "null",
+    "package", "import", "default", "else", "if", "contains", "in", "some", "every", "not", "with",
+    "as", "true", "false", "null",
 ];
 
 /// Refuses recursion between the rules and functions of one module: Rego forbids it, and
@@ -204,10 +204,7 @@ fn check_recursion(label: &str, source: &str) -> Result<(), RegoSyntaxError> {
             return Err(RegoSyntaxError {
                 line: *line,
                 column: *column,
-                message: format!(
-                    "recursion is not allowed: {}",
-                    cycle.join(" -> ")
-                ),
+                message: format!("recursion is not allowed: {}", cycle.join(" -> ")),
             });
         }
     }
@@ -215,7 +212,10 @@ fn check_recursion(label: &str, source: &str) -> Result<(), RegoSyntaxError> {
 }
 
 /// A path from `start` back to itself, if there is one.
-fn cycle_from<'a>(graph: &BTreeMap<&'a str, BTreeSet<&'a str>>, start: &'a str) -> Option<Vec<&'a str>> {
+fn cycle_from<'a>(
+    graph: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+    start: &'a str,
+) -> Option<Vec<&'a str>> {
     let mut seen = BTreeSet::new();
     let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, vec![start])];
     while let Some((node, path)) = stack.pop() {

@@ -118,16 +118,16 @@ pub(crate) fn run_rules(rules: &[RegoRule], input: Option<&str>) -> Vec<RuleRun>
         Some(worker) => run_in_worker(worker, rules, input),
         None => rules
             .iter()
-            .map(|r| {
-                match evaluate_module(&r.label, &r.source, input, DEFAULT_RULE_TIMEOUT) {
+            .map(
+                |r| match evaluate_module(&r.label, &r.source, input, DEFAULT_RULE_TIMEOUT) {
                     Ok(out) => RuleRun::Done(out),
                     Err(e) if is_time_limit(&e) => RuleRun::Budget(format!(
                         "exceeded its time budget of {} s",
                         DEFAULT_RULE_TIMEOUT.as_secs()
                     )),
                     Err(e) => RuleRun::Failed(e),
-                }
-            })
+                },
+            )
             .collect(),
     }
 }
@@ -272,10 +272,7 @@ fn run_in_worker(worker: &RuleWorker, rules: &[RegoRule], input: Option<&str>) -
             mib(budget.output_bytes as u64)
         )
     } else if timed_out {
-        format!(
-            "exceeded its time budget of {} s",
-            budget.timeout.as_secs()
-        )
+        format!("exceeded its time budget of {} s", budget.timeout.as_secs())
     } else if stderr.contains("memory allocation of") || stderr.contains("capacity overflow") {
         format!(
             "exceeded its memory budget of {} MiB",
@@ -284,10 +281,7 @@ fn run_in_worker(worker: &RuleWorker, rules: &[RegoRule], input: Option<&str>) -
     } else if stderr.contains("overflowed its stack") {
         "exceeded the stack budget (recursion too deep)".to_owned()
     } else if cpu_limit_signal(status) {
-        format!(
-            "exceeded its CPU budget of {} s",
-            budget.cpu_seconds
-        )
+        format!("exceeded its CPU budget of {} s", budget.cpu_seconds)
     } else {
         let detail = stderr
             .lines()
@@ -355,8 +349,7 @@ pub fn rule_worker_main(args: &[OsString]) -> u8 {
         if write_report(&mut out, &Report::Begin(i)).is_err() {
             return 2;
         }
-        let report = match evaluate_module(&m.label, &m.source, request.input.as_deref(), timeout)
-        {
+        let report = match evaluate_module(&m.label, &m.source, request.input.as_deref(), timeout) {
             Ok(o) => Report::Done(i, o),
             Err(e) => Report::Failed(i, e),
         };

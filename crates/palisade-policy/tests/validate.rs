@@ -320,7 +320,10 @@ fn issue_13_12_deep_rego_parentheses_are_nesting_too_deep() {
     );
     let text = format!(
         "version: 1\nrules:\n  - name: deep\n    rego: |\n{}",
-        module.lines().map(|l| format!("      {l}\n")).collect::<String>()
+        module
+            .lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
     );
     let e = parse(&text);
     assert_eq!(e.kind, ErrorKind::Invalid);
@@ -339,18 +342,28 @@ fn recursion_is_refused_at_load() {
     let inline = |module: &str| {
         format!(
             "version: 1\nrules:\n  - name: r\n    rego: |\n{}",
-            module.lines().map(|l| format!("      {l}\n")).collect::<String>()
+            module
+                .lines()
+                .map(|l| format!("      {l}\n"))
+                .collect::<String>()
         )
     };
     let e = parse(&inline(
         "package p\n\nf(x) := y if {\n\ty := f(x + 1)\n}\n\ndeny contains \"x\" if f(1)\n",
     ));
-    assert!(e.message.contains("recursion is not allowed: f -> f"), "{e}");
+    assert!(
+        e.message.contains("recursion is not allowed: f -> f"),
+        "{e}"
+    );
     assert_eq!((e.line, e.column), (7, 7), "{e}");
     let e = parse(&inline(
         "package p\n\na if b\nb if c\nc if data.p.a\ndeny contains \"x\" if a\n",
     ));
-    assert!(e.message.contains("recursion is not allowed: a -> b -> c -> a"), "{e}");
+    assert!(
+        e.message
+            .contains("recursion is not allowed: a -> b -> c -> a"),
+        "{e}"
+    );
     let ok = inline(
         "package p\n\nhelper(x) := x + 1\n\nroot if not input.image.user\nroot if input.image.user == \"root\"\n\ndeny contains msg if {\n\troot\n\tmsg := sprintf(\"%d\", [helper(1)])\n}\nwarn contains \"w\" if {\n\tsome f in input.vulnerabilities.findings\n\tf.id == \"root\"\n}\n",
     );
@@ -382,6 +395,12 @@ fn issue_13_2_fifo_and_device_are_refused_by_type() {
     .expect("write");
     let e = Policy::load(&d.join("policy.yaml")).expect_err("device");
     let all = e.to_string();
-    assert!(all.contains("rules[0].file") && all.contains("(a device)"), "{all}");
-    assert!(all.contains("rules[1].file") && all.contains("(a FIFO)"), "{all}");
+    assert!(
+        all.contains("rules[0].file") && all.contains("(a device)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("rules[1].file") && all.contains("(a FIFO)"),
+        "{all}"
+    );
 }
