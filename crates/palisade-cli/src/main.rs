@@ -160,8 +160,11 @@ struct SbomArgs {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = policy::rule_worker() {
+        return ExitCode::from(code);
+    }
     let cli = Cli::parse();
-    match run(cli) {
+    match policy::install_rule_worker().and_then(|()| run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if is_broken_pipe(&err) {

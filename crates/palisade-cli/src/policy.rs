@@ -42,6 +42,56 @@ enum PolicyCommand {
     },
 }
 
+/// The hidden first argument that makes `palisade` the Rego rule worker (see
+/// `palisade_policy::RuleWorker`); never typed by a user.
+const RULE_WORKER_ARG: &str = "__palisade-rule-worker";
+
+/// When started as the rule worker, runs it and returns its exit code.
+pub(crate) fn rule_worker() -> Option<u8> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != RULE_WORKER_ARG {
+        return None;
+    }
+    let rest: Vec<std::ffi::OsString> = args.collect();
+    Some(palisade_policy::rule_worker_main(&rest))
+}
+
+/// Reads a positive whole number from the environment variable `name`, if set.
+fn env_number(name: &str) -> Result<Option<u64>> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{name} is not valid UTF-8"),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => bail!("{name}={v:?}: expected a positive whole number"),
+        },
+    }
+}
+
+/// Makes every policy load and evaluation in this process run its Rego rules in a worker
+/// process (this binary) under the rule budget: `PALISADE_RULE_MEMORY_MIB` (default 384),
+/// `PALISADE_RULE_TIMEOUT_SECS` (default 10, wall clock), `PALISADE_RULE_CPU_SECS` (default 10).
+pub(crate) fn install_rule_worker() -> Result<()> {
+    let mut budget = palisade_policy::RuleBudget::default();
+    if let Some(mib) = env_number("PALISADE_RULE_MEMORY_MIB")? {
+        budget.memory_bytes = mib.saturating_mul(1 << 20);
+    }
+    if let Some(secs) = env_number("PALISADE_RULE_TIMEOUT_SECS")? {
+        budget.timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(secs) = env_number("PALISADE_RULE_CPU_SECS")? {
+        budget.cpu_seconds = secs;
+    }
+    let program =
+        std::env::current_exe().context("locating the palisade binary for the rule worker")?;
+    palisade_policy::install_rule_worker(palisade_policy::RuleWorker {
+        program,
+        args: vec![RULE_WORKER_ARG.into()],
+        budget,
+    });
+    Ok(())
+}
+
 pub(crate) fn run(args: &PolicyArgs) -> Result<u8> {
     match &args.command {
         PolicyCommand::Init { file, force } => init(file.as_ref(), *force),

@@ -545,6 +545,13 @@ fn policy_validate_names_file_line_and_column() {
     let starter = d.join("starter.yaml");
     let out = palisade(&["policy", "init", starter.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out));
+    // Valid once the key it names exists (tests/policy_budget.rs: issue 12.7).
+    std::fs::create_dir_all(d.join("keys")).unwrap();
+    std::fs::write(
+        d.join("keys/release.pub"),
+        include_str!("../../palisade-policy/tests/fixtures/keys/release.pub"),
+    )
+    .unwrap();
     let out = palisade(&["policy", "validate", starter.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out));
     let out = palisade(&["policy", "init", starter.to_str().unwrap()], &[]);

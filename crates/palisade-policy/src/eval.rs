@@ -786,13 +786,28 @@ impl Policy {
         env.clone_into(&mut doc.environment);
         let json = serde_json::to_string(&doc)
             .map_err(|e| eval_error(&self.path, format!("serializing the input: {e}")))?;
-        for rule in &self.rules {
-            let output = rule.evaluate(&json).map_err(|e| {
-                eval_error(
-                    &rule.origin,
-                    format!("rule {:?} ({}): {e}", rule.name, rule.package),
-                )
-            })?;
+        let runs = crate::sandbox::run_rules(&self.rules, Some(&json));
+        for (rule, run) in self.rules.iter().zip(runs) {
+            let output = match run {
+                crate::sandbox::RuleRun::Done(output) => output,
+                crate::sandbox::RuleRun::Failed(e) => {
+                    return Err(eval_error(
+                        &rule.origin,
+                        format!(
+                            "rule {:?} ({}): {}",
+                            rule.name,
+                            rule.package,
+                            crate::rego::parse_regorus_error(&e).message
+                        ),
+                    ));
+                }
+                crate::sandbox::RuleRun::Budget(why) => {
+                    return Err(eval_error(
+                        &rule.origin,
+                        format!("rule {:?} ({}): {why}", rule.name, rule.package),
+                    ));
+                }
+            };
             trace.push(format!(
                 "rule {} ({}): {} deny, {} warn",
                 rule.name,

@@ -28,11 +28,14 @@ mod date;
 mod decision;
 mod error;
 mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 mod glob;
 mod input;
 mod model;
 mod policy;
 mod rego;
+mod sandbox;
 mod starter;
 mod testing;
 
@@ -47,6 +50,10 @@ pub use input::{
     NotCoveredInput, PackageInput, SbomInput, TrustInput, VulnInput,
 };
 pub use policy::{Keyless, MAX_ITEMS, MAX_POLICY_BYTES, Needs, Policy};
+pub use sandbox::{
+    DEFAULT_RULE_CPU_SECONDS, DEFAULT_RULE_MEMORY_BYTES, DEFAULT_RULE_OUTPUT_BYTES,
+    DEFAULT_RULE_TIMEOUT, RuleBudget, RuleWorker, install_rule_worker, rule_worker_main,
+};
 pub use starter::STARTER_POLICY;
 pub use testing::{CaseResult, TestReport, run_tests};
 

@@ -17,7 +17,7 @@ use crate::model::{
     RawDenyOn, RawEffect, RawHardening, RawHardeningSettings, RawPolicy, RawSources,
     RawVulnSettings, RawVulns, S,
 };
-use crate::rego::RegoRule;
+use crate::rego::{RegoRule, parse_regorus_error};
 
 /// The largest policy file (and Rego file) read, in bytes.
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
@@ -45,6 +45,19 @@ pub struct Policy {
     pub(crate) hardening: Option<Scoped<HardeningSettings>>,
     pub(crate) exceptions: Vec<Exception>,
     pub(crate) rules: Vec<RegoRule>,
+    /// The key and trust-root files the policy names, with where it names them.
+    pub(crate) files: Vec<FileRef>,
+}
+
+/// A file the policy refers to (besides Rego modules, which are read while loading).
+#[derive(Debug, Clone)]
+pub(crate) struct FileRef {
+    /// `sources.keys.NAME` or `sources.keyless.NAME.trusted_root`.
+    key: String,
+    trust_root: bool,
+    path: PathBuf,
+    line: u64,
+    column: u64,
 }
 
 /// A named keyless (Fulcio certificate) identity from `sources.keyless`.
@@ -249,7 +262,45 @@ impl Policy {
         let name = path.display().to_string();
         let text = read_limited(path, &name)?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
-        Policy::parse(&text, &name, base)
+        let policy = Policy::parse(&text, &name, base)?;
+        policy.check_files()?;
+        Ok(policy)
+    }
+
+    /// Checks every key and trust-root file the policy names: that it exists, is a regular file
+    /// of at most [`MAX_POLICY_BYTES`], and parses as a PEM public key or a `trusted_root.json`.
+    /// [`Policy::load`] does this; [`Policy::parse`] does not (its paths may be hypothetical).
+    ///
+    /// # Errors
+    /// [`PolicyError`] located at the line of the policy file that names each bad file.
+    pub fn check_files(&self) -> Result<(), PolicyError> {
+        let mut errors = Vec::new();
+        for f in &self.files {
+            let shown = f.path.display().to_string();
+            let problem = match read_file_limited(&f.path, &shown) {
+                Err(e) => Some(e.to_string()),
+                Ok(bytes) if f.trust_root => {
+                    palisade_trust::trust_root::TrustRoot::from_json(&bytes)
+                        .err()
+                        .map(|e| format!("{shown}: not a usable trusted_root.json: {e}"))
+                }
+                Ok(bytes) => match std::str::from_utf8(&bytes) {
+                    Err(_) => Some(format!("{shown}: not a PEM public key (not UTF-8)")),
+                    Ok(text) => palisade_trust::keys::PublicKey::from_pem(text)
+                        .err()
+                        .map(|e| format!("{shown}: not a usable public key: {e}")),
+                },
+            };
+            if let Some(problem) = problem {
+                errors.push(Diagnostic {
+                    path: self.path.clone(),
+                    line: f.line,
+                    column: f.column,
+                    message: format!("{}: {problem}", f.key),
+                });
+            }
+        }
+        PolicyError::from_diagnostics(ErrorKind::Io, errors).map_or(Ok(()), Err)
     }
 
     /// Compiles a policy from text; `name` names it in errors, `base_dir` anchors its relative
@@ -258,6 +309,17 @@ impl Policy {
     /// # Errors
     /// [`PolicyError`] naming `name`, line and column of every problem found.
     pub fn parse(text: &str, name: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
+        Policy::parse_with(text, name, base_dir, true)
+    }
+
+    /// [`Policy::parse`], with or without the trial run of the Rego rules (the fuzz target
+    /// checks the front end only).
+    pub(crate) fn parse_with(
+        text: &str,
+        name: &str,
+        base_dir: &Path,
+        trial: bool,
+    ) -> Result<Policy, PolicyError> {
         if text.len() > MAX_POLICY_BYTES {
             return Err(PolicyError::new(
                 ErrorKind::Invalid,
@@ -297,10 +359,19 @@ impl Policy {
             .sources
             .as_ref()
             .map(|s| sources(&mut ctx, s, &base_dir, &mut keys, &mut keyless));
+        let files = raw
+            .sources
+            .as_ref()
+            .map_or_else(Vec::new, |s| file_refs(s, &base_dir));
         let vulnerabilities = raw.vulnerabilities.as_ref().map(|v| vulns(&mut ctx, v));
         let hardening = raw.hardening.as_ref().map(|h| hardening(&mut ctx, h));
         let exceptions = exceptions(&mut ctx, &raw);
         let rules = rules(&mut ctx, &raw, text, &base_dir);
+        let rules = if trial {
+            trial_run(&mut ctx, rules, text)
+        } else {
+            rules.into_iter().map(|(r, _)| r).collect()
+        };
 
         if let Some(err) = PolicyError::from_diagnostics(ErrorKind::Invalid, ctx.errors) {
             let kind = if err.path == name {
@@ -346,6 +417,7 @@ impl Policy {
             hardening,
             exceptions,
             rules,
+            files,
         })
     }
 
@@ -444,9 +516,52 @@ impl Policy {
     }
 }
 
+/// Reads a policy-side file (policy, Rego module, key, trust root, test) of at most
+/// [`MAX_POLICY_BYTES`]. Only regular files are read: a FIFO, a device (`/dev/zero`), a socket or
+/// a directory, also behind a symlink, is refused by its type, before and after opening (the
+/// open does not block on a FIFO).
 pub(crate) fn read_limited(path: &Path, name: &str) -> Result<String, PolicyError> {
+    let bytes = read_file_limited(path, name)?;
+    String::from_utf8(bytes)
+        .map_err(|_| PolicyError::new(ErrorKind::Invalid, name, 0, 0, "not valid UTF-8"))
+}
+
+/// [`read_limited`] without the UTF-8 check.
+pub(crate) fn read_file_limited(path: &Path, name: &str) -> Result<Vec<u8>, PolicyError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| PolicyError::io(name, &e))?;
+    let not_regular = |meta: &std::fs::Metadata| -> Option<PolicyError> {
+        let ft = meta.file_type();
+        if ft.is_file() {
+            return None;
+        }
+        Some(PolicyError::new(
+            ErrorKind::Io,
+            name,
+            0,
+            0,
+            format!(
+                "not a regular file ({}); refusing to read it",
+                file_kind(&ft)
+            ),
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| PolicyError::io(name, &e))?;
+    if let Some(e) = not_regular(&meta) {
+        return Err(e);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Swapped for a FIFO after the check: open returns at once instead of waiting.
+        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    }
+    let f = options.open(path).map_err(|e| PolicyError::io(name, &e))?;
+    let meta = f.metadata().map_err(|e| PolicyError::io(name, &e))?;
+    if let Some(e) = not_regular(&meta) {
+        return Err(e);
+    }
     let mut bytes = Vec::new();
     f.take(MAX_POLICY_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
@@ -460,11 +575,32 @@ pub(crate) fn read_limited(path: &Path, name: &str) -> Result<String, PolicyErro
             format!("larger than {MAX_POLICY_BYTES} bytes"),
         ));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| PolicyError::new(ErrorKind::Invalid, name, 0, 0, "not valid UTF-8"))
+    Ok(bytes)
 }
 
-/// Parses YAML with serde-saphyr's default budgets, mapping its error to a located one.
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_char_device() || ft.is_block_device() {
+            return "a device";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Parses YAML with serde-saphyr's default budgets, mapping its error to a located one in our
+/// own words.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     name: &str,
@@ -472,13 +608,70 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     let options = serde_saphyr::options! { with_snippet: false };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        let mut message = e.without_snippet().to_string();
-        let suffix = format!(" at line {line}, column {column}");
-        if let Some(stripped) = message.strip_suffix(&suffix) {
-            message = stripped.to_owned();
-        }
+        let message = yaml_message(e.without_snippet()).unwrap_or_else(|| {
+            let mut message = e.without_snippet().to_string();
+            let suffix = format!(" at line {line}, column {column}");
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_owned();
+            }
+            message
+        });
         PolicyError::new(ErrorKind::Syntax, name, line, column, message)
     })
+}
+
+/// The messages of serde-saphyr that speak of its own API, in ours.
+fn yaml_message(e: &serde_saphyr::Error) -> Option<String> {
+    use serde_saphyr::Error as E;
+    match e {
+        E::DuplicateMappingKey { key: Some(k), .. } => Some(format!(
+            "duplicate key {}: each key may appear once",
+            quote(k)
+        )),
+        E::DuplicateMappingKey { key: None, .. } => {
+            Some("duplicate key: each key may appear once".to_owned())
+        }
+        E::MultipleDocuments { .. } => Some(
+            "more than one YAML document (a `---` separator): a policy file holds exactly one"
+                .to_owned(),
+        ),
+        E::Budget { breach, .. } => Some(match breach {
+            serde_saphyr::budget::BudgetBreach::Depth { .. } => {
+                "nesting too deep: the YAML is nested deeper than the parser accepts".to_owned()
+            }
+            _ => "too large or too complex (too many nodes, aliases or events)".to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// The key and trust-root files `sources` names, in file order.
+fn file_refs(raw: &RawSources, base: &Path) -> Vec<FileRef> {
+    let mut out = Vec::new();
+    for (name, path) in &raw.keys {
+        if !path.value.is_empty() {
+            out.push(FileRef {
+                key: format!("sources.keys.{name}"),
+                trust_root: false,
+                path: resolve(base, &path.value),
+                line: path.referenced.line(),
+                column: path.referenced.column(),
+            });
+        }
+    }
+    for (name, k) in &raw.keyless {
+        if let Some(t) = k.trusted_root.as_ref().filter(|t| !t.value.is_empty()) {
+            out.push(FileRef {
+                key: format!("sources.keyless.{name}.trusted_root"),
+                trust_root: true,
+                path: resolve(base, &t.value),
+                line: t.referenced.line(),
+                column: t.referenced.column(),
+            });
+        }
+    }
+    out.sort_by_key(|f| (f.line, f.column));
+    out
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -859,7 +1052,50 @@ fn exceptions(ctx: &mut Ctx<'_>, raw: &RawPolicy) -> Vec<Exception> {
     out
 }
 
-fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<RegoRule> {
+/// Where a rule came from, to locate its errors: a `.rego` file, or inline (key and location of
+/// its `rego:` value).
+type Located = (RegoRule, Option<(String, Location)>);
+
+/// Evaluates each rule once without input, under the rule budget: reports unknown functions
+/// and other problems regorus finds only when it evaluates, and rules that exceed the budget
+/// even before any input exists.
+fn trial_run(ctx: &mut Ctx<'_>, rules: Vec<Located>, text: &str) -> Vec<RegoRule> {
+    if rules.is_empty() || !ctx.errors.is_empty() {
+        return rules.into_iter().map(|(r, _)| r).collect();
+    }
+    let compiled: Vec<RegoRule> = rules.iter().map(|(r, _)| r.clone()).collect();
+    let runs = crate::sandbox::run_rules(&compiled, None);
+    for ((rule, inline), run) in rules.iter().zip(runs) {
+        let (line, column, message) = match run {
+            crate::sandbox::RuleRun::Done(_) => continue,
+            crate::sandbox::RuleRun::Failed(text) => {
+                let e = parse_regorus_error(&text);
+                (e.line, e.column, e.message)
+            }
+            crate::sandbox::RuleRun::Budget(why) => (0, 0, why),
+        };
+        match inline {
+            Some((key, at)) => {
+                let (line, column) = map_inline(text, *at, line, column);
+                ctx.errors.push(Diagnostic {
+                    path: ctx.path.to_owned(),
+                    line,
+                    column,
+                    message: format!("{key}.rego: rule {}: {message}", quote(&rule.name)),
+                });
+            }
+            None => ctx.errors.push(Diagnostic {
+                path: rule.origin.clone(),
+                line,
+                column,
+                message: format!("rule {}: {message}", quote(&rule.name)),
+            }),
+        }
+    }
+    compiled
+}
+
+fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<Located> {
     if let Some(r) = raw.rules.get(MAX_ITEMS) {
         ctx.at(
             r.name.referenced,
@@ -904,7 +1140,7 @@ fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<Reg
                     }
                 };
                 match RegoRule::compile(&r.name.value, &shown, &source, &shown) {
-                    Ok(rule) => out.push(rule),
+                    Ok(rule) => out.push((rule, None)),
                     Err(e) => ctx.errors.push(Diagnostic {
                         path: shown,
                         line: e.line,
@@ -916,14 +1152,18 @@ fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<Reg
             (None, Some(rego)) => {
                 let label = format!("{}#{key}", ctx.path);
                 match RegoRule::compile(&r.name.value, &label, &rego.value, ctx.path) {
-                    Ok(rule) => out.push(rule),
+                    Ok(rule) => out.push((rule, Some((key.clone(), rego.referenced)))),
                     Err(e) => {
                         let (line, column) = map_inline(text, rego.referenced, e.line, e.column);
                         ctx.errors.push(Diagnostic {
                             path: ctx.path.to_owned(),
                             line,
                             column,
-                            message: format!("{key}.rego: {}", e.message),
+                            message: format!(
+                                "{key}.rego: rule {}: {}",
+                                quote(&r.name.value),
+                                e.message
+                            ),
                         });
                     }
                 }

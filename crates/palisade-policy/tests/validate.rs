@@ -289,3 +289,115 @@ proptest::proptest! {
         let _ = Policy::parse(&text, "p.yaml", Path::new("."));
     }
 }
+
+/// Issue 13.12: messages in the project's words, not the YAML library's API names.
+#[test]
+fn issue_13_12_duplicate_key_and_multiple_documents_in_our_words() {
+    let e = parse("version: 1\nversion: 1\n");
+    assert_eq!(e.kind, ErrorKind::Syntax);
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("duplicate key \"version\""), "{e}");
+    assert!(!e.message.contains("DuplicateKeyPolicy"), "{e}");
+
+    let e = parse("version: 1\n---\nversion: 1\n");
+    assert!(e.line >= 2, "{e}");
+    assert!(e.message.contains("more than one YAML document"), "{e}");
+    assert!(!e.message.contains("from_str"), "{e}");
+
+}
+
+/// Issue 13.12: deeply nested Rego parentheses are "nesting too deep" at the first one past the
+/// limit, not regorus's "expecting `}` while parsing set".
+#[test]
+fn issue_13_12_deep_rego_parentheses_are_nesting_too_deep() {
+    let module = format!(
+        "package p\ndeny contains \"x\" if {{ {}1{} > 0 }}\n",
+        "(".repeat(40),
+        ")".repeat(40)
+    );
+    let text = format!(
+        "version: 1\nrules:\n  - name: deep\n    rego: |\n{}",
+        module
+            .lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    );
+    let e = parse(&text);
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("nesting too deep"), "{e}");
+    assert!(e.message.contains("rule \"deep\""), "{e}");
+    assert!(!e.message.contains("expecting"), "{e}");
+    // Line 6 of the policy (2 of the module); `{` is level 1, the 12th `(` is level 13.
+    assert_eq!(e.line, 6, "{e}");
+    assert_eq!(e.column, 6 + 35, "{e}");
+}
+
+/// Recursion between functions and rules is refused when the policy loads, at the first
+/// definition on the cycle; rules that merely share a helper are fine.
+#[test]
+fn recursion_is_refused_at_load() {
+    let inline = |module: &str| {
+        format!(
+            "version: 1\nrules:\n  - name: r\n    rego: |\n{}",
+            module
+                .lines()
+                .map(|l| format!("      {l}\n"))
+                .collect::<String>()
+        )
+    };
+    let e = parse(&inline(
+        "package p\n\nf(x) := y if {\n\ty := f(x + 1)\n}\n\ndeny contains \"x\" if f(1)\n",
+    ));
+    assert!(
+        e.message.contains("recursion is not allowed: f -> f"),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (7, 7), "{e}");
+    let e = parse(&inline(
+        "package p\n\na if b\nb if c\nc if data.p.a\ndeny contains \"x\" if a\n",
+    ));
+    assert!(
+        e.message
+            .contains("recursion is not allowed: a -> b -> c -> a"),
+        "{e}"
+    );
+    let ok = inline(
+        "package p\n\nhelper(x) := x + 1\n\nroot if not input.image.user\nroot if input.image.user == \"root\"\n\ndeny contains msg if {\n\troot\n\tmsg := sprintf(\"%d\", [helper(1)])\n}\nwarn contains \"w\" if {\n\tsome f in input.vulnerabilities.findings\n\tf.id == \"root\"\n}\n",
+    );
+    Policy::parse(&ok, "policy.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Issue 13.2: a FIFO (or a symlink to /dev/zero) named as the policy or a Rego file is refused
+/// by its type without being opened for reading (which would block or never end).
+#[test]
+fn issue_13_2_fifo_and_device_are_refused_by_type() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let fifo = d.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let e = Policy::load(&fifo).expect_err("fifo");
+    assert_eq!(e.kind, ErrorKind::Io);
+    assert!(e.message.contains("not a regular file (a FIFO)"), "{e}");
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.rego")).expect("symlink");
+    std::fs::write(
+        d.join("policy.yaml"),
+        "version: 1\nrules:\n  - name: z\n    file: zero.rego\n  - name: f\n    file: fifo\n",
+    )
+    .expect("write");
+    let e = Policy::load(&d.join("policy.yaml")).expect_err("device");
+    let all = e.to_string();
+    assert!(
+        all.contains("rules[0].file") && all.contains("(a device)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("rules[1].file") && all.contains("(a FIFO)"),
+        "{all}"
+    );
+}

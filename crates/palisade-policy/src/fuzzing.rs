@@ -1,0 +1,56 @@
+//! Entry points for the fuzz targets in `fuzz/` at the repository root. Not part of the API:
+//! hidden from the docs, may change at any time.
+//!
+//! Errors are fine (they are the policy author's diagnostics); panics, hangs and unbounded
+//! allocations are bugs. Nothing here evaluates Rego: the front end only (YAML, validation,
+//! nesting and recursion checks, regorus's parser), so a fuzzed `numbers.range` costs nothing.
+
+use std::path::Path;
+
+use crate::error::PolicyError;
+use crate::policy::Policy;
+use crate::rego::RegoRule;
+
+/// The first byte picks the front end: even, a policy file (YAML and everything it holds,
+/// inline Rego included); odd, a Rego module on its own. Returns whether it was accepted.
+#[must_use]
+pub fn policy(data: &[u8]) -> bool {
+    let Some((&which, rest)) = data.split_first() else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return false;
+    };
+    if which % 2 == 0 {
+        match Policy::parse_with(text, "fuzz.yaml", Path::new("/nonexistent"), false) {
+            Ok(_) => true,
+            Err(e) => {
+                check_error(&e, text);
+                false
+            }
+        }
+    } else {
+        RegoRule::compile("fuzz", "fuzz.rego", text, "fuzz.rego").is_ok()
+    }
+}
+
+/// Every diagnostic names a file and has a message; a located one points inside the text
+/// (inline Rego errors are mapped back into the policy file).
+fn check_error(e: &PolicyError, text: &str) {
+    let lines = text.lines().count() as u64 + 1;
+    for d in e.diagnostics() {
+        assert!(!d.path.is_empty(), "diagnostic without a path: {d:?}");
+        assert!(!d.message.is_empty(), "diagnostic without a message: {d:?}");
+        assert!(
+            !d.message.contains("DuplicateKeyPolicy") && !d.message.contains("from_str_multi"),
+            "library internals in a message: {d:?}"
+        );
+        if d.path == "fuzz.yaml" {
+            assert!(
+                d.line <= lines + 1,
+                "line {} past the end ({lines}): {d:?}",
+                d.line
+            );
+        }
+    }
+}
