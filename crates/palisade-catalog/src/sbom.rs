@@ -450,11 +450,13 @@ pub fn read_sbom(bytes: &[u8], path: &str) -> Result<Catalog, SbomError> {
         mut catalog,
         skipped,
     } = read_sbom_components(bytes, path)?;
-    catalog.problems.extend(skipped.into_iter().map(|s| Problem {
-        layer: None,
-        path: Some(s.location),
-        message: skipped_message(&s.name, &s.version, &s.reason),
-    }));
+    catalog
+        .problems
+        .extend(skipped.into_iter().map(|s| Problem {
+            layer: None,
+            path: Some(s.location),
+            message: skipped_message(&s.name, &s.version, &s.reason),
+        }));
     Ok(catalog)
 }
 
@@ -955,7 +957,8 @@ fn package_from(c: Component<'_>, reader: &mut Reader) -> Result<Package, Skippe
     let same_go = |own: &str| {
         ecosystem == Ecosystem::GoModule
             && ((full_name == "stdlib" && own.strip_prefix("go") == Some(version))
-                || own.strip_prefix('v').unwrap_or(own) == version.strip_prefix('v').unwrap_or(version))
+                || own.strip_prefix('v').unwrap_or(own)
+                    == version.strip_prefix('v').unwrap_or(version))
     };
     let version = match c.version.filter(|v| !v.is_empty()) {
         Some(own) if own == version || same_go(own) => own.to_owned(),
@@ -1035,9 +1038,7 @@ fn package_from(c: Component<'_>, reader: &mut Reader) -> Result<Package, Skippe
     if licenses.len() > MAX_SBOM_LIST_ITEMS || locations.len() > MAX_SBOM_LIST_ITEMS {
         reader.warn(
             &c.location,
-            format!(
-                "{name}: only the first {MAX_SBOM_LIST_ITEMS} licences and locations are kept"
-            ),
+            format!("{name}: only the first {MAX_SBOM_LIST_ITEMS} licences and locations are kept"),
         );
     }
     licenses.truncate(MAX_SBOM_LIST_ITEMS);
@@ -1160,9 +1161,19 @@ mod tests {
         ]));
         let read = read_sbom_components(&bytes, "x.json").unwrap();
         let p = &read.catalog.packages;
-        assert_eq!((p[0].name.as_str(), p[0].version.as_str()), ("requests", "2.19.1"));
-        assert_eq!((p[1].name.as_str(), p[1].version.as_str()), ("urllib3", "1.23"));
-        assert!(read.catalog.problems[0].message.contains("differs from its purl"));
+        assert_eq!(
+            (p[0].name.as_str(), p[0].version.as_str()),
+            ("requests", "2.19.1")
+        );
+        assert_eq!(
+            (p[1].name.as_str(), p[1].version.as_str()),
+            ("urllib3", "1.23")
+        );
+        assert!(
+            read.catalog.problems[0]
+                .message
+                .contains("differs from its purl")
+        );
     }
 
     /// SPDX and Palisade JSON are identified by purl the same way.
