@@ -676,7 +676,9 @@ fn issue_13_9_a_bad_signature_layer_does_not_hide_a_valid_one() {
         }
         if layers.contains(&missing) {
             assert!(
-                reasons.iter().any(|r| r.contains(&missing.digest.to_string())),
+                reasons
+                    .iter()
+                    .any(|r| r.contains(&missing.digest.to_string())),
                 "{what}: {reasons:?}"
             );
         }

@@ -188,7 +188,11 @@ fn issue_13_9_bad_signature_layers_are_refused_and_the_valid_one_verifies() {
     let valid = manifest["layers"][0].clone();
     let big = vec![b'{'; 70 << 10];
     let mut oversized = valid.clone();
-    oversized["digest"] = client.push_blob("lib/base", &big).unwrap().to_string().into();
+    oversized["digest"] = client
+        .push_blob("lib/base", &big)
+        .unwrap()
+        .to_string()
+        .into();
     oversized["size"] = big.len().into();
     let gone: &[u8] = b"a payload nobody keeps";
     let gone_digest = client.push_blob("lib/base", gone).unwrap();
@@ -213,7 +217,11 @@ fn issue_13_9_bad_signature_layers_are_refused_and_the_valid_one_verifies() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let v = verify_digest(&client, &reference, &digest, &options).unwrap();
     assert!(v.verified, "{v:#?}");
@@ -227,7 +235,11 @@ fn issue_13_9_bad_signature_layers_are_refused_and_the_valid_one_verifies() {
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].contains("more than the 65536"), "{}", reasons[0]);
     assert!(v.signatures[1].source.ends_with("layer 1"), "{v:#?}");
-    assert!(reasons[1].contains(&gone_digest.to_string()), "{}", reasons[1]);
+    assert!(
+        reasons[1].contains(&gone_digest.to_string()),
+        "{}",
+        reasons[1]
+    );
 
     // Only the bad layers: nothing verified, and no error either.
     manifest["layers"] = serde_json::json!([oversized]);

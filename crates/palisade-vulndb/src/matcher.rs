@@ -772,9 +772,9 @@ fn evaluate_entry(
         .map_err(|e| NotEvaluated::Entry(e.clone()))?;
     // The version's own parse error quotes it, cut to 128 characters; the reason does not
     // repeat it whole.
-    let eval = compiled
-        .evaluate_installed(installed)
-        .map_err(|e| NotEvaluated::InstalledVersion(format!("installed version is not a {scheme} version: {e}")))?;
+    let eval = compiled.evaluate_installed(installed).map_err(|e| {
+        NotEvaluated::InstalledVersion(format!("installed version is not a {scheme} version: {e}"))
+    })?;
     Ok(eval.matches)
 }
 

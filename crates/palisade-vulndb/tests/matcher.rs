@@ -788,9 +788,11 @@ fn unevaluable_packages_and_entries_are_skipped_with_a_reason() {
         })
         .collect();
     assert_eq!(reasons.len(), 3, "{reasons:#?}");
-    assert!(reasons.iter().any(|(n, id, why)| *n == "foo"
-        && id.is_none()
-        && why.contains("not a PEP 440 version")));
+    assert!(
+        reasons.iter().any(|(n, id, why)| *n == "foo"
+            && id.is_none()
+            && why.contains("not a PEP 440 version"))
+    );
     assert!(
         reasons
             .iter()
@@ -812,7 +814,9 @@ fn issue_13_3_an_unparsable_version_is_skipped_once_per_package() {
             advisory(
                 &format!("GO-2024-{i:04}"),
                 &[],
-                vec![Affected::new("Go".into(), "stdlib".into(), fixed_in("1.22.3"), None).unwrap()],
+                vec![
+                    Affected::new("Go".into(), "stdlib".into(), fixed_in("1.22.3"), None).unwrap(),
+                ],
             )
         })
         .collect();
@@ -825,7 +829,12 @@ fn issue_13_3_an_unparsable_version_is_skipped_once_per_package() {
         .match_packages(&pkgs, None)
         .unwrap();
     assert!(r.findings.is_empty(), "{r:#?}");
-    assert_eq!(r.skipped.len(), 2, "{:#?}", r.skipped.iter().map(|s| &s.reason).collect::<Vec<_>>());
+    assert_eq!(
+        r.skipped.len(),
+        2,
+        "{:#?}",
+        r.skipped.iter().map(|s| &s.reason).collect::<Vec<_>>()
+    );
     for s in &r.skipped {
         assert_eq!(s.advisory_id, None);
         assert!(s.reason.contains("not a Go version"), "{}", s.reason);
