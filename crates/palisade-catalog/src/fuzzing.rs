@@ -213,3 +213,82 @@ pub fn rust_packages(data: &[u8]) -> bool {
     }
     any
 }
+
+/// An SBOM (CycloneDX, SPDX or Palisade JSON) read back by [`crate::read_sbom_components`]:
+/// every package it yields has a name, a version and a purl within their caps, every other
+/// string is cut to its cap, skipped components are bounded too, and writing the packages as
+/// CycloneDX and reading that back gives the same packages.
+#[must_use]
+pub fn sbom(data: &[u8]) -> bool {
+    use crate::sbom::{
+        MAX_SBOM_LIST_ITEMS, MAX_SBOM_NAME_BYTES, MAX_SBOM_PURL_BYTES, MAX_SBOM_TEXT_BYTES,
+        MAX_SBOM_VERSION_BYTES,
+    };
+    // The cut marker `…[cut: N more bytes]` adds at most this much.
+    const MARK: usize = 48;
+    let Ok(read) = crate::read_sbom_components(data, "fuzz.json") else {
+        return false;
+    };
+    let short = |s: &str, max: usize, what: &str| {
+        assert!(s.len() <= max + MARK, "{what}: {} bytes", s.len());
+    };
+    for p in &read.catalog.packages {
+        assert!(!p.name.is_empty() && !p.version.is_empty(), "{p:?}");
+        short(&p.name, MAX_SBOM_NAME_BYTES, "name");
+        short(&p.version, MAX_SBOM_VERSION_BYTES, "version");
+        assert!(
+            p.purl.len() <= MAX_SBOM_PURL_BYTES,
+            "purl: {} bytes",
+            p.purl.len()
+        );
+        assert!(p.licenses.len() <= MAX_SBOM_LIST_ITEMS);
+        assert!(p.locations.len() <= MAX_SBOM_LIST_ITEMS);
+        for l in &p.licenses {
+            short(l, MAX_SBOM_TEXT_BYTES, "licence");
+        }
+        for l in &p.locations {
+            short(&l.path, MAX_SBOM_TEXT_BYTES, "location");
+        }
+        if let Some(a) = &p.arch {
+            short(a, MAX_SBOM_TEXT_BYTES, "arch");
+        }
+        if let Some(s) = &p.source {
+            short(&s.name, MAX_SBOM_NAME_BYTES, "source name");
+        }
+    }
+    for s in &read.skipped {
+        short(&s.name, MAX_SBOM_NAME_BYTES, "skipped name");
+        short(&s.version, MAX_SBOM_VERSION_BYTES, "skipped version");
+        short(&s.reason, 2 * MAX_SBOM_TEXT_BYTES, "skipped reason");
+    }
+    for p in &read.catalog.problems {
+        short(&p.message, 2 * MAX_SBOM_TEXT_BYTES, "problem");
+    }
+    if let Some(d) = &read.catalog.distro {
+        short(&d.id, MAX_SBOM_NAME_BYTES, "distro id");
+    }
+    // What was accepted survives a CycloneDX round trip unchanged, and nothing is skipped.
+    let bom = crate::to_cyclonedx(&read.catalog);
+    let bytes = serde_json::to_vec(&bom).unwrap_or_default();
+    let back = crate::read_sbom_components(&bytes, "round-trip.json")
+        .unwrap_or_else(|e| panic!("the CycloneDX written does not read back: {e}"));
+    let key = |c: &crate::Catalog| {
+        let mut k: Vec<_> = c
+            .packages
+            .iter()
+            .map(|p| {
+                (
+                    p.ecosystem,
+                    p.name.clone(),
+                    p.version.clone(),
+                    p.purl.clone(),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    assert!(back.skipped.is_empty(), "{:?}", back.skipped);
+    assert_eq!(key(&back.catalog), key(&read.catalog));
+    true
+}

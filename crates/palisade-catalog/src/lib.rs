@@ -41,5 +41,8 @@ pub use catalogers::CATALOGER_VERSION;
 pub use catalogers::python::normalise_name as normalise_python_name;
 pub use package::{Distro, Ecosystem, LayerRef, Location, Package, SourcePackage};
 pub use sbom::{
-    MAX_SBOM_BYTES, SbomError, SbomFormat, read_sbom, spdx_created, to_cyclonedx, to_spdx,
+    MAX_SBOM_BYTES, MAX_SBOM_COMPONENTS, MAX_SBOM_LIST_ITEMS, MAX_SBOM_NAME_BYTES,
+    MAX_SBOM_PURL_BYTES, MAX_SBOM_TEXT_BYTES, MAX_SBOM_VERSION_BYTES, SbomError, SbomFormat,
+    SbomRead, SkippedComponent, read_sbom, read_sbom_components, spdx_created, to_cyclonedx,
+    to_spdx,
 };

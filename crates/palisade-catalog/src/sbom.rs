@@ -12,7 +12,7 @@ use packageurl::PackageUrl;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::catalog::{Catalog, SourceInfo};
+use crate::catalog::{Catalog, LayerInfo, Problem, SourceInfo};
 use crate::package::{Distro, Ecosystem, LayerRef, Location, Package, SourcePackage};
 
 const TOOL: &str = "palisade";
@@ -365,13 +365,124 @@ fn rfc3339_from_unix(secs: i64) -> String {
 
 /// The most bytes of an SBOM that are read.
 pub const MAX_SBOM_BYTES: u64 = 512 << 20;
+/// The longest package name (the purl's namespace and name, or the component's own name)
+/// accepted from an SBOM; a component with a longer one is not matched but listed as skipped.
+pub const MAX_SBOM_NAME_BYTES: usize = 512;
+/// The longest package version accepted from an SBOM; a longer one is skipped likewise
+/// (a version is compared, never shortened: a cut version could match the wrong range).
+pub const MAX_SBOM_VERSION_BYTES: usize = 256;
+/// The longest purl accepted from an SBOM; a longer one is skipped likewise.
+pub const MAX_SBOM_PURL_BYTES: usize = 2048;
+/// The longest other text kept from an SBOM (licence, file path, architecture, digest,
+/// platform, descriptions, distro fields): longer text is cut and marked
+/// `…[cut: N more bytes]`.
+pub const MAX_SBOM_TEXT_BYTES: usize = 1024;
+/// The most licences, and the most file locations, kept per package; the rest are dropped
+/// with a warning.
+pub const MAX_SBOM_LIST_ITEMS: usize = 64;
+/// The most components (packages) an SBOM may hold, counting nested CycloneDX components and
+/// SPDX packages; a larger document is refused.
+pub const MAX_SBOM_COMPONENTS: usize = 500_000;
+/// The deepest nesting of CycloneDX `components` followed.
+const MAX_NESTING: usize = 32;
 
-/// Reads an SBOM (CycloneDX JSON, SPDX JSON or Palisade JSON) back into a catalog. Package
-/// facts come from Palisade's properties when present and from the PURL otherwise.
+/// A component of an SBOM that is not matched, and why (no purl, a purl that does not parse
+/// or names an ecosystem without advisories, no version, a field over its length cap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedComponent {
+    /// Where it is in the document: `components[3]`, `components[0].components[2]`,
+    /// `packages[7]`.
+    pub location: String,
+    /// Its name as written (cut to [`MAX_SBOM_NAME_BYTES`] with a marker), else its purl's
+    /// (cut likewise), else `(no name)`.
+    pub name: String,
+    /// Its version as written (cut to [`MAX_SBOM_VERSION_BYTES`] with a marker), or empty.
+    pub version: String,
+    /// Why it is not matched.
+    pub reason: String,
+}
+
+/// An SBOM read back: the catalog of the components that can be matched, and those that
+/// cannot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SbomRead {
+    /// The packages, identified by their purls, and the document's warnings in
+    /// [`Catalog::problems`] (a component whose name or version disagrees with its purl, a
+    /// list cut short).
+    pub catalog: Catalog,
+    /// Components that are not matched, in document order.
+    pub skipped: Vec<SkippedComponent>,
+}
+
+/// Cuts `s` to at most `max` bytes (at a character boundary) and marks the cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[cut: {} more bytes]", &s[..end], s.len() - end)
+}
+
+/// `s` quoted as Rust writes a string (escapes included), cut to `max` bytes.
+fn quoted(s: &str, max: usize) -> String {
+    cut(&format!("{s:?}"), max)
+}
+
+fn text(s: &str) -> String {
+    cut(s, MAX_SBOM_TEXT_BYTES)
+}
+
+fn opt_text(s: Option<&str>) -> Option<String> {
+    s.map(text)
+}
+
+/// Reads an SBOM (CycloneDX JSON, SPDX JSON or Palisade JSON) back into a catalog. Components
+/// that cannot be matched are reported in [`Catalog::problems`]; [`read_sbom_components`]
+/// returns them apart.
 ///
 /// # Errors
-/// When the document is not JSON or not one of the three formats.
+/// As [`read_sbom_components`].
 pub fn read_sbom(bytes: &[u8], path: &str) -> Result<Catalog, SbomError> {
+    let SbomRead {
+        mut catalog,
+        skipped,
+    } = read_sbom_components(bytes, path)?;
+    catalog
+        .problems
+        .extend(skipped.into_iter().map(|s| Problem {
+            layer: None,
+            path: Some(s.location),
+            message: skipped_message(&s.name, &s.version, &s.reason),
+        }));
+    Ok(catalog)
+}
+
+fn skipped_message(name: &str, version: &str, reason: &str) -> String {
+    if version.is_empty() {
+        format!("{name}: not matched: {reason}")
+    } else {
+        format!("{name} {version}: not matched: {reason}")
+    }
+}
+
+/// Reads an SBOM (CycloneDX JSON, SPDX JSON or Palisade JSON) into the catalog of the
+/// components that can be matched, and the list of those that cannot.
+///
+/// Every component is identified by its purl: the ecosystem comes from the purl's type, the
+/// name from its namespace and name, the version from its version (the component's own
+/// `version` only when the purl has none). The component's own name and version are kept for
+/// display when they agree with the purl; when they do not, the purl's are used and a warning
+/// says so. Text is bounded: names, versions and purls over their caps
+/// ([`MAX_SBOM_NAME_BYTES`], [`MAX_SBOM_VERSION_BYTES`], [`MAX_SBOM_PURL_BYTES`]) make the
+/// component skipped; other text is cut at [`MAX_SBOM_TEXT_BYTES`] with a marker.
+///
+/// # Errors
+/// When the document is too large, not JSON, not one of the three formats, or holds more
+/// than [`MAX_SBOM_COMPONENTS`] components.
+pub fn read_sbom_components(bytes: &[u8], path: &str) -> Result<SbomRead, SbomError> {
     let err = |reason: String| SbomError::Malformed {
         path: path.to_owned(),
         reason,
@@ -381,15 +492,23 @@ pub fn read_sbom(bytes: &[u8], path: &str) -> Result<Catalog, SbomError> {
     }
     let v: Value =
         serde_json::from_slice(bytes).map_err(|e| err(format!("not valid JSON: {e}")))?;
-    let mut catalog = if v.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
-        read_cyclonedx(&v)
+    let mut reader = Reader::default();
+    if v.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
+        read_cyclonedx(&v, &mut reader).map_err(err)?;
     } else if v.get("spdxVersion").is_some() {
-        read_spdx(&v)
+        read_spdx(&v, &mut reader).map_err(err)?;
     } else if v.get("packages").is_some() && v.get("source").is_some() {
-        serde_json::from_value(v).map_err(|e| err(format!("not a Palisade catalog: {e}")))?
+        let native: Catalog =
+            serde_json::from_value(v).map_err(|e| err(format!("not a Palisade catalog: {e}")))?;
+        read_native(native, &mut reader).map_err(err)?;
     } else {
         return Err(err("not a CycloneDX, SPDX or Palisade JSON document".into()));
-    };
+    }
+    let Reader {
+        mut catalog,
+        skipped,
+        ..
+    } = reader;
     catalog.source.name = format!("sbom:{path}");
     catalog.packages.sort_by(|a, b| {
         (a.ecosystem, &a.name, &a.version, &a.purl).cmp(&(
@@ -399,7 +518,55 @@ pub fn read_sbom(bytes: &[u8], path: &str) -> Result<Catalog, SbomError> {
             &b.purl,
         ))
     });
-    Ok(catalog)
+    Ok(SbomRead { catalog, skipped })
+}
+
+/// What is being read: the catalog so far, the skipped components, and how many components
+/// were seen.
+#[derive(Default)]
+struct Reader {
+    catalog: Catalog,
+    skipped: Vec<SkippedComponent>,
+    components: usize,
+}
+
+/// A component as the document gives it, before it is checked.
+struct Component<'a> {
+    location: String,
+    name: Option<&'a str>,
+    version: Option<&'a str>,
+    purl: Option<&'a str>,
+    props: BTreeMap<String, String>,
+    licenses: Vec<String>,
+    /// Facts a Palisade catalog carries itself (locations, layer, licences).
+    native: Option<Package>,
+}
+
+impl Reader {
+    fn count(&mut self) -> Result<(), String> {
+        self.components += 1;
+        if self.components > MAX_SBOM_COMPONENTS {
+            return Err(format!(
+                "more than {MAX_SBOM_COMPONENTS} components (packages)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, location: &str, message: String) {
+        self.catalog.problems.push(Problem {
+            layer: None,
+            path: Some(location.to_owned()),
+            message,
+        });
+    }
+
+    fn add(&mut self, c: Component<'_>) {
+        match package_from(c, self) {
+            Ok(p) => self.catalog.packages.push(p),
+            Err(s) => self.skipped.push(s),
+        }
+    }
 }
 
 fn props_of(c: &Value) -> BTreeMap<String, String> {
@@ -408,62 +575,93 @@ fn props_of(c: &Value) -> BTreeMap<String, String> {
         .map(|a| {
             a.iter()
                 .filter_map(|p| {
-                    Some((
-                        p.get("name")?.as_str()?.to_owned(),
-                        p.get("value")?.as_str()?.to_owned(),
-                    ))
+                    let name = p.get("name")?.as_str()?;
+                    // Only Palisade's own properties are read; others are not kept.
+                    if !name.starts_with(PROP) || name.len() > 128 {
+                        return None;
+                    }
+                    Some((name.to_owned(), text(p.get("value")?.as_str()?)))
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn read_cyclonedx(v: &Value) -> Catalog {
-    let mut catalog = Catalog::default();
+fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn distro_text(s: Option<&str>) -> Option<String> {
+    s.map(|s| cut(s, MAX_SBOM_NAME_BYTES))
+}
+
+/// Pushes the components of `list` (under `parent`) onto `stack`, last first, so they pop in
+/// document order.
+fn push_components<'v>(
+    stack: &mut Vec<(String, &'v Value, usize)>,
+    parent: &str,
+    list: &'v Value,
+    depth: usize,
+) -> Result<(), String> {
+    let Some(items) = list.as_array() else {
+        return Ok(());
+    };
+    if stack.len() + items.len() > MAX_SBOM_COMPONENTS {
+        return Err(format!(
+            "more than {MAX_SBOM_COMPONENTS} components (packages)"
+        ));
+    }
+    for (i, c) in items.iter().enumerate().rev() {
+        let location = if parent.is_empty() {
+            format!("components[{i}]")
+        } else {
+            format!("{parent}.components[{i}]")
+        };
+        stack.push((location, c, depth));
+    }
+    Ok(())
+}
+
+fn read_cyclonedx(v: &Value, reader: &mut Reader) -> Result<(), String> {
     if let Some(subject) = v.pointer("/metadata/component") {
         let props = props_of(subject);
-        catalog.source = SourceInfo {
-            reference: subject
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            manifest_digest: subject
-                .get("version")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+        reader.catalog.source = SourceInfo {
+            reference: opt_text(str_of(subject, "name")),
+            manifest_digest: opt_text(str_of(subject, "version")),
             config_digest: props.get(&format!("{PROP}:image:config-digest")).cloned(),
             platform: props.get(&format!("{PROP}:image:platform")).cloned(),
             ..SourceInfo::default()
         };
     }
-    for c in v
-        .get("components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if c.get("type").and_then(Value::as_str) == Some("operating-system") {
+    // Components, depth first in document order, nested ones included.
+    let mut stack: Vec<(String, &Value, usize)> = Vec::new();
+    if let Some(list) = v.get("components") {
+        push_components(&mut stack, "", list, 0)?;
+    }
+    while let Some((location, c, depth)) = stack.pop() {
+        reader.count()?;
+        if let Some(children) = c.get("components") {
+            if depth + 1 >= MAX_NESTING {
+                return Err(format!(
+                    "{location}: components nested more than {MAX_NESTING} deep"
+                ));
+            }
+            push_components(&mut stack, &location, children, depth + 1)?;
+        }
+        if str_of(c, "type") == Some("operating-system") {
             let props = props_of(c);
-            catalog.distro = Some(Distro {
-                id: c
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                version_id: c.get("version").and_then(Value::as_str).map(str::to_owned),
-                pretty_name: c
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                codename: props.get(&format!("{PROP}:distro:codename")).cloned(),
+            reader.catalog.distro = Some(Distro {
+                id: distro_text(str_of(c, "name")).unwrap_or_default(),
+                version_id: distro_text(str_of(c, "version")),
+                pretty_name: opt_text(str_of(c, "description")),
+                codename: props
+                    .get(&format!("{PROP}:distro:codename"))
+                    .map(|s| cut(s, MAX_SBOM_NAME_BYTES)),
                 detail_version: props.get(&format!("{PROP}:distro:detail-version")).cloned(),
                 id_like: Vec::new(),
             });
             continue;
         }
-        let Some(purl) = c.get("purl").and_then(Value::as_str) else {
-            continue;
-        };
         let licenses = c
             .get("licenses")
             .and_then(Value::as_array)
@@ -479,54 +677,42 @@ fn read_cyclonedx(v: &Value) -> Catalog {
                     .collect()
             })
             .unwrap_or_default();
-        if let Some(p) = package_from(
-            purl,
-            c.get("name").and_then(Value::as_str),
-            c.get("version").and_then(Value::as_str),
-            &props_of(c),
+        reader.add(Component {
+            location,
+            name: str_of(c, "name"),
+            version: str_of(c, "version"),
+            purl: str_of(c, "purl"),
+            props: props_of(c),
             licenses,
-        ) {
-            catalog.packages.push(p);
-        }
+            native: None,
+        });
     }
-    if catalog.distro.is_none() {
-        catalog.distro = distro_from_purls(&catalog.packages);
+    if reader.catalog.distro.is_none() {
+        reader.catalog.distro = distro_from_purls(&reader.catalog.packages);
     }
-    catalog
+    Ok(())
 }
 
-fn read_spdx(v: &Value) -> Catalog {
-    let mut catalog = Catalog::default();
-    for p in v
+fn read_spdx(v: &Value, reader: &mut Reader) -> Result<(), String> {
+    for (i, p) in v
         .get("packages")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .enumerate()
     {
-        match p.get("primaryPackagePurpose").and_then(Value::as_str) {
+        reader.count()?;
+        match str_of(p, "primaryPackagePurpose") {
             Some("CONTAINER") => {
-                catalog.source.reference = p.get("name").and_then(Value::as_str).map(str::to_owned);
-                catalog.source.manifest_digest = p
-                    .get("versionInfo")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+                reader.catalog.source.reference = opt_text(str_of(p, "name"));
+                reader.catalog.source.manifest_digest = opt_text(str_of(p, "versionInfo"));
                 continue;
             }
             Some("OPERATING-SYSTEM") => {
-                catalog.distro = Some(Distro {
-                    id: p
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    version_id: p
-                        .get("versionInfo")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    pretty_name: p
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                reader.catalog.distro = Some(Distro {
+                    id: distro_text(str_of(p, "name")).unwrap_or_default(),
+                    version_id: distro_text(str_of(p, "versionInfo")),
+                    pretty_name: opt_text(str_of(p, "description")),
                     ..Distro::default()
                 });
                 continue;
@@ -538,25 +724,89 @@ fn read_spdx(v: &Value) -> Catalog {
             .and_then(Value::as_array)
             .and_then(|refs| {
                 refs.iter()
-                    .find(|r| r.get("referenceType").and_then(Value::as_str) == Some("purl"))
+                    .find(|r| str_of(r, "referenceType") == Some("purl"))
             })
-            .and_then(|r| r.get("referenceLocator"))
-            .and_then(Value::as_str);
-        let Some(purl) = purl else { continue };
-        if let Some(pkg) = package_from(
+            .and_then(|r| str_of(r, "referenceLocator"));
+        reader.add(Component {
+            location: format!("packages[{i}]"),
+            name: str_of(p, "name"),
+            version: str_of(p, "versionInfo"),
             purl,
-            p.get("name").and_then(Value::as_str),
-            p.get("versionInfo").and_then(Value::as_str),
-            &BTreeMap::new(),
-            Vec::new(),
-        ) {
-            catalog.packages.push(pkg);
-        }
+            props: BTreeMap::new(),
+            licenses: Vec::new(),
+            native: None,
+        });
     }
-    if catalog.distro.is_none() {
-        catalog.distro = distro_from_purls(&catalog.packages);
+    if reader.catalog.distro.is_none() {
+        reader.catalog.distro = distro_from_purls(&reader.catalog.packages);
     }
-    catalog
+    Ok(())
+}
+
+/// A Palisade catalog: every package is checked and identified by its purl like a
+/// CycloneDX component, and every other string is bounded.
+fn read_native(native: Catalog, reader: &mut Reader) -> Result<(), String> {
+    let Catalog {
+        source,
+        distro,
+        packages,
+        problems,
+    } = native;
+    let mut layers = source.layers;
+    if layers.len() > MAX_SBOM_COMPONENTS {
+        return Err(format!("more than {MAX_SBOM_COMPONENTS} layers"));
+    }
+    layers.truncate(4096);
+    reader.catalog.source = SourceInfo {
+        name: String::new(),
+        reference: source.reference.as_deref().map(text),
+        manifest_digest: source.manifest_digest.as_deref().map(text),
+        config_digest: source.config_digest.as_deref().map(text),
+        platform: source.platform.as_deref().map(text),
+        layers: layers
+            .into_iter()
+            .map(|l| LayerInfo {
+                index: l.index,
+                digest: l.digest.as_deref().map(text),
+                diff_id: l.diff_id.as_deref().map(text),
+                size: l.size,
+                created_by: l.created_by.as_deref().map(text),
+            })
+            .collect(),
+    };
+    reader.catalog.distro = distro.map(|d| Distro {
+        id: cut(&d.id, MAX_SBOM_NAME_BYTES),
+        version_id: distro_text(d.version_id.as_deref()),
+        pretty_name: opt_text(d.pretty_name.as_deref()),
+        codename: distro_text(d.codename.as_deref()),
+        detail_version: opt_text(d.detail_version.as_deref()),
+        id_like: d
+            .id_like
+            .iter()
+            .take(MAX_SBOM_LIST_ITEMS)
+            .map(|s| cut(s, MAX_SBOM_NAME_BYTES))
+            .collect(),
+    });
+    for p in problems.iter().take(MAX_SBOM_COMPONENTS) {
+        reader.catalog.problems.push(Problem {
+            layer: p.layer,
+            path: p.path.as_deref().map(text),
+            message: text(&p.message),
+        });
+    }
+    for (i, p) in packages.iter().enumerate() {
+        reader.count()?;
+        reader.add(Component {
+            location: format!("packages[{i}]"),
+            name: Some(&p.name),
+            version: Some(&p.version),
+            purl: Some(&p.purl),
+            props: BTreeMap::new(),
+            licenses: Vec::new(),
+            native: Some(p.clone()),
+        });
+    }
+    Ok(())
 }
 
 fn distro_from_purls(packages: &[Package]) -> Option<Distro> {
@@ -574,101 +824,244 @@ fn distro_from_purls(packages: &[Package]) -> Option<Distro> {
     })
 }
 
-fn package_from(
-    purl: &str,
-    name: Option<&str>,
-    version: Option<&str>,
-    props: &BTreeMap<String, String>,
-    licenses: Vec<String>,
-) -> Option<Package> {
-    let parsed = PackageUrl::from_str(purl).ok()?;
-    let ecosystem = props
-        .get(&format!("{PROP}:package:type"))
-        .and_then(|t| Ecosystem::from_name(t))
-        .or_else(|| match parsed.ty() {
-            "deb" => Some(Ecosystem::Deb),
-            "apk" => Some(Ecosystem::Apk),
-            "rpm" => Some(Ecosystem::Rpm),
-            "pypi" => Some(Ecosystem::Python),
-            "npm" => Some(Ecosystem::Npm),
-            "golang" => Some(Ecosystem::GoModule),
-            "cargo" => Some(Ecosystem::RustCrate),
-            "maven" => Some(Ecosystem::JavaArchive),
-            _ => None,
-        })?;
-    let purl_name = match (ecosystem, parsed.namespace()) {
+/// The ecosystem a purl type is matched in.
+fn ecosystem_of(ty: &str) -> Option<Ecosystem> {
+    Some(match ty {
+        "deb" => Ecosystem::Deb,
+        "apk" => Ecosystem::Apk,
+        "rpm" => Ecosystem::Rpm,
+        "pypi" => Ecosystem::Python,
+        "npm" => Ecosystem::Npm,
+        "golang" => Ecosystem::GoModule,
+        "cargo" => Ecosystem::RustCrate,
+        "maven" => Ecosystem::JavaArchive,
+        _ => return None,
+    })
+}
+
+/// Whether a component's own name says the same as its purl's `full` name (the namespace
+/// joined as the ecosystem writes it): equal, or equal once normalised (PyPI).
+fn same_name(ecosystem: Ecosystem, own: &str, full: &str) -> bool {
+    own == full
+        || (ecosystem == Ecosystem::Python
+            && crate::catalogers::python::normalise_name(own)
+                == crate::catalogers::python::normalise_name(full))
+}
+
+/// Checks a component and identifies it by its purl.
+fn package_from(c: Component<'_>, reader: &mut Reader) -> Result<Package, SkippedComponent> {
+    let shown_version = c
+        .version
+        .map(|v| cut(v, MAX_SBOM_VERSION_BYTES))
+        .unwrap_or_default();
+    let shown_name = c
+        .name
+        .filter(|n| !n.is_empty())
+        .or(c.purl)
+        .filter(|n| !n.is_empty())
+        .map_or_else(|| "(no name)".to_owned(), |n| cut(n, MAX_SBOM_NAME_BYTES));
+    let skip = |reason: String| SkippedComponent {
+        location: c.location.clone(),
+        name: shown_name.clone(),
+        version: shown_version.clone(),
+        reason,
+    };
+    let Some(purl) = c.purl.filter(|p| !p.is_empty()) else {
+        return Err(skip(
+            "no purl: SBOM components are matched by their purl".into(),
+        ));
+    };
+    if purl.len() > MAX_SBOM_PURL_BYTES {
+        return Err(skip(format!(
+            "the purl is {} bytes, more than the {MAX_SBOM_PURL_BYTES} accepted",
+            purl.len()
+        )));
+    }
+    let parsed = PackageUrl::from_str(purl).map_err(|e| {
+        skip(format!(
+            "the purl {} does not parse: {}",
+            quoted(purl, 256),
+            cut(&e.to_string(), 512)
+        ))
+    })?;
+    let Some(ecosystem) = ecosystem_of(parsed.ty()) else {
+        return Err(skip(format!(
+            "purl type {} has no advisory source (deb, apk, rpm, pypi, npm, golang, cargo, \
+             maven are matched)",
+            quoted(parsed.ty(), 64)
+        )));
+    };
+    let full_name = match (ecosystem, parsed.namespace()) {
         (Ecosystem::Npm | Ecosystem::GoModule, Some(ns)) => format!("{ns}/{}", parsed.name()),
         (Ecosystem::JavaArchive, Some(ns)) => format!("{ns}:{}", parsed.name()),
         _ => parsed.name().to_string(),
     };
-    let name = name.map_or(purl_name, str::to_owned);
-    let version = version
-        .map(str::to_owned)
-        .or_else(|| parsed.version().map(|v| v.to_string()))?;
-    let q = parsed.qualifiers();
-    let arch = props
-        .get(&format!("{PROP}:package:arch"))
-        .cloned()
-        .or_else(|| q.get("arch").map(|a| a.to_string()));
-    let source = props
-        .get(&format!("{PROP}:package:source-name"))
-        .map(|n| SourcePackage {
-            name: n.clone(),
-            version: props
-                .get(&format!("{PROP}:package:source-version"))
-                .cloned(),
-        })
-        .or_else(|| {
-            if !ecosystem.is_os() {
-                return None;
-            }
-            let up = q.get("upstream").map(|u| u.to_string());
-            Some(match up {
-                Some(u) => match u.split_once('@') {
-                    Some((n, v)) => SourcePackage {
-                        name: n.to_owned(),
-                        version: Some(v.to_owned()),
-                    },
-                    None => SourcePackage {
-                        name: u,
-                        version: Some(version.clone()),
-                    },
-                },
-                None => SourcePackage {
-                    name: name.clone(),
-                    version: Some(version.clone()),
-                },
-            })
-        });
-    let mut locations = Vec::new();
-    for i in 0.. {
-        let Some(path) = props.get(&format!("{PROP}:location:{i}:path")) else {
-            break;
-        };
-        locations.push(Location {
-            path: path.clone(),
-            layer: props
-                .get(&format!("{PROP}:location:{i}:layer"))
-                .and_then(|l| l.parse().ok()),
-        });
+    if full_name.is_empty() {
+        return Err(skip("the purl has no name".into()));
     }
-    let layer = props
-        .get(&format!("{PROP}:layer:index"))
-        .and_then(|i| i.parse().ok())
-        .map(|index| LayerRef {
-            index,
-            diff_id: props.get(&format!("{PROP}:layer:diff-id")).cloned(),
-        });
-    Some(Package {
+    if full_name.len() > MAX_SBOM_NAME_BYTES {
+        return Err(skip(format!(
+            "the purl's name is {} bytes, more than the {MAX_SBOM_NAME_BYTES} accepted",
+            full_name.len()
+        )));
+    }
+    let purl_version = parsed.version().filter(|v| !v.is_empty());
+    let Some(version) = purl_version.or(c.version).filter(|v| !v.is_empty()) else {
+        return Err(skip("no version, in the purl or the component".into()));
+    };
+    if version.len() > MAX_SBOM_VERSION_BYTES {
+        return Err(skip(format!(
+            "the version is {} bytes, more than the {MAX_SBOM_VERSION_BYTES} accepted",
+            version.len()
+        )));
+    }
+    if let Some(own) = c.version.filter(|v| !v.is_empty())
+        && own.len() > MAX_SBOM_VERSION_BYTES
+    {
+        return Err(skip(format!(
+            "the component's version is {} bytes, more than the {MAX_SBOM_VERSION_BYTES} \
+             accepted",
+            own.len()
+        )));
+    }
+    if let Some(own) = c.name
+        && own.len() > MAX_SBOM_NAME_BYTES
+    {
+        return Err(skip(format!(
+            "the component's name is {} bytes, more than the {MAX_SBOM_NAME_BYTES} accepted",
+            own.len()
+        )));
+    }
+
+    // The name and version shown: the component's own when they say the same as the purl.
+    let name = match c.name.filter(|n| !n.is_empty()) {
+        Some(own) if same_name(ecosystem, own, &full_name) => own.to_owned(),
+        Some(own) => {
+            // CycloneDX splits `group` off the name: `net` for `golang.org/x/net` is no news.
+            if own != parsed.name() {
+                reader.warn(
+                    &c.location,
+                    format!(
+                        "component named {} is matched by its purl, as {full_name} ({})",
+                        quoted(own, 256),
+                        cut(purl, 256)
+                    ),
+                );
+            }
+            full_name.clone()
+        }
+        None => full_name.clone(),
+    };
+    // The same Go version: `go1.22.2` for the standard library's `1.22.2`, `0.7.0` for
+    // `v0.7.0`.
+    let same_go = |own: &str| {
+        ecosystem == Ecosystem::GoModule
+            && ((full_name == "stdlib" && own.strip_prefix("go") == Some(version))
+                || own.strip_prefix('v').unwrap_or(own)
+                    == version.strip_prefix('v').unwrap_or(version))
+    };
+    let version = match c.version.filter(|v| !v.is_empty()) {
+        Some(own) if own == version || same_go(own) => own.to_owned(),
+        Some(own) => {
+            reader.warn(
+                &c.location,
+                format!(
+                    "{name}: version {} differs from its purl's; matched as {version}",
+                    quoted(own, 256)
+                ),
+            );
+            version.to_owned()
+        }
+        None => version.to_owned(),
+    };
+
+    let q = parsed.qualifiers();
+    let arch = q
+        .get("arch")
+        .map(|a| text(a))
+        .or_else(|| c.props.get(&format!("{PROP}:package:arch")).cloned())
+        .or_else(|| c.native.as_ref().and_then(|n| n.arch.as_deref().map(text)));
+    // OS packages are matched by source package: the purl's `upstream` qualifier
+    // (`name@version`, or `name` when the version is the binary's), else the package itself.
+    let source = if ecosystem.is_os() {
+        let (source_name, source_version) = match q.get("upstream").map(|u| u.to_string()) {
+            Some(u) => match u.split_once('@') {
+                Some((n, v)) => (n.to_owned(), v.to_owned()),
+                None => (u, version.clone()),
+            },
+            None => (full_name.clone(), version.clone()),
+        };
+        if source_name.is_empty()
+            || source_name.len() > MAX_SBOM_NAME_BYTES
+            || source_version.len() > MAX_SBOM_VERSION_BYTES
+        {
+            return Err(skip(format!(
+                "the purl's upstream qualifier is empty or too long (name over \
+                 {MAX_SBOM_NAME_BYTES} or version over {MAX_SBOM_VERSION_BYTES} bytes)"
+            )));
+        }
+        Some(SourcePackage {
+            name: source_name,
+            version: Some(source_version),
+        })
+    } else {
+        None
+    };
+
+    let (mut licenses, mut locations, layer) = match c.native {
+        Some(n) => (n.licenses, n.locations, n.layer),
+        None => {
+            let mut locations = Vec::new();
+            for i in 0..=MAX_SBOM_LIST_ITEMS {
+                let Some(path) = c.props.get(&format!("{PROP}:location:{i}:path")) else {
+                    break;
+                };
+                locations.push(Location {
+                    path: path.clone(),
+                    layer: c
+                        .props
+                        .get(&format!("{PROP}:location:{i}:layer"))
+                        .and_then(|l| l.parse().ok()),
+                });
+            }
+            let layer = c
+                .props
+                .get(&format!("{PROP}:layer:index"))
+                .and_then(|i| i.parse().ok())
+                .map(|index| LayerRef {
+                    index,
+                    diff_id: c.props.get(&format!("{PROP}:layer:diff-id")).cloned(),
+                });
+            (c.licenses, locations, layer)
+        }
+    };
+    if licenses.len() > MAX_SBOM_LIST_ITEMS || locations.len() > MAX_SBOM_LIST_ITEMS {
+        reader.warn(
+            &c.location,
+            format!("{name}: only the first {MAX_SBOM_LIST_ITEMS} licences and locations are kept"),
+        );
+    }
+    licenses.truncate(MAX_SBOM_LIST_ITEMS);
+    locations.truncate(MAX_SBOM_LIST_ITEMS);
+    Ok(Package {
         ecosystem,
         name,
         version,
         purl: purl.to_owned(),
         arch,
         source,
-        licenses,
-        locations,
-        layer,
+        licenses: licenses.iter().map(|l| text(l)).collect(),
+        locations: locations
+            .into_iter()
+            .map(|l| Location {
+                path: text(&l.path),
+                layer: l.layer,
+            })
+            .collect(),
+        layer: layer.map(|l| LayerRef {
+            index: l.index,
+            diff_id: l.diff_id.as_deref().map(text),
+        }),
     })
 }
 
@@ -684,6 +1077,169 @@ mod tests {
             spdx_created(Some("2024-05-06T07:08:09.123456789Z")).len(),
             20
         );
+    }
+
+    fn cdx(components: &Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "bomFormat": "CycloneDX", "specVersion": "1.6", "components": components,
+        }))
+        .unwrap()
+    }
+
+    /// Issue 13.8: components are matched by purl, never by their `name`; a component
+    /// without a usable purl is skipped with a reason instead of vanishing.
+    #[test]
+    fn issue_13_8_components_are_identified_by_purl() {
+        let bytes = cdx(&json!([
+            {"type": "library", "group": "golang.org/x", "name": "net", "version": "0.7.0",
+             "purl": "pkg:golang/golang.org/x/net@v0.7.0"},
+            {"type": "library", "name": "safe-package", "version": "5.3",
+             "purl": "pkg:pypi/pyyaml@5.3"},
+            {"type": "library", "name": "PyYAML", "version": "5.3", "purl": "pkg:pypi/pyyaml@5.3"},
+            {"type": "library", "name": "stdlib", "version": "go1.19.8",
+             "purl": "pkg:golang/stdlib@1.19.8"},
+            {"type": "library", "name": "no-purl", "version": "1.0"},
+            {"type": "library", "name": "gem", "version": "1.0", "purl": "pkg:gem/rails@7.0"},
+            {"type": "library", "name": "broken", "version": "1.0", "purl": "not a purl"},
+            {"type": "application", "name": "left-pad", "purl": "pkg:npm/left-pad@1.3.0",
+             "components": [{"type": "library", "name": "inner", "version": "2"}]},
+        ]));
+        let read = read_sbom_components(&bytes, "x.json").unwrap();
+        let got: Vec<(Ecosystem, &str, &str)> = read
+            .catalog
+            .packages
+            .iter()
+            .map(|p| (p.ecosystem, p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Ecosystem::Python, "PyYAML", "5.3"),
+                (Ecosystem::Python, "pyyaml", "5.3"),
+                (Ecosystem::Npm, "left-pad", "1.3.0"),
+                (Ecosystem::GoModule, "golang.org/x/net", "0.7.0"),
+                (Ecosystem::GoModule, "stdlib", "go1.19.8"),
+            ]
+        );
+        let skipped: Vec<(&str, &str)> = read
+            .skipped
+            .iter()
+            .map(|s| (s.location.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("components[4]", "no-purl"),
+                ("components[5]", "gem"),
+                ("components[6]", "broken"),
+                ("components[7].components[0]", "inner"),
+            ]
+        );
+        assert!(read.skipped[0].reason.contains("no purl"));
+        assert!(read.skipped[1].reason.contains("\"gem\""));
+        assert!(read.skipped[2].reason.contains("does not parse"));
+        // The disagreeing name is a warning; the group split is not.
+        let warnings: Vec<&str> = read
+            .catalog
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("\"safe-package\" is matched by its purl, as pyyaml"));
+        // `read_sbom` folds the skipped ones into the problems.
+        let catalog = read_sbom(&bytes, "x.json").unwrap();
+        assert_eq!(catalog.problems.len(), 5);
+    }
+
+    /// A version that disagrees with the purl's: the purl's is matched, with a warning.
+    #[test]
+    fn the_purl_version_wins() {
+        let bytes = cdx(&json!([
+            {"name": "requests", "version": "2.31.0", "purl": "pkg:pypi/requests@2.19.1"},
+            {"name": "urllib3", "version": "1.23", "purl": "pkg:pypi/urllib3"},
+        ]));
+        let read = read_sbom_components(&bytes, "x.json").unwrap();
+        let p = &read.catalog.packages;
+        assert_eq!(
+            (p[0].name.as_str(), p[0].version.as_str()),
+            ("requests", "2.19.1")
+        );
+        assert_eq!(
+            (p[1].name.as_str(), p[1].version.as_str()),
+            ("urllib3", "1.23")
+        );
+        assert!(
+            read.catalog.problems[0]
+                .message
+                .contains("differs from its purl")
+        );
+    }
+
+    /// SPDX and Palisade JSON are identified by purl the same way.
+    #[test]
+    fn spdx_and_native_match_by_purl() {
+        let spdx = serde_json::to_vec(&json!({
+            "spdxVersion": "SPDX-2.3",
+            "packages": [
+                {"name": "safe-package", "versionInfo": "1.0", "externalRefs": [
+                    {"referenceType": "purl", "referenceLocator": "pkg:pypi/pyyaml@5.3"}]},
+                {"name": "lonely", "versionInfo": "1.0"},
+            ],
+        }))
+        .unwrap();
+        let read = read_sbom_components(&spdx, "x.spdx.json").unwrap();
+        assert_eq!(read.catalog.packages[0].name, "pyyaml");
+        assert_eq!(read.skipped.len(), 1);
+        assert_eq!(read.skipped[0].location, "packages[1]");
+        let native = serde_json::to_vec(&json!({
+            "source": {"name": "x"},
+            "packages": [
+                {"ecosystem": "deb", "name": "safe-package", "version": "1",
+                 "purl": "pkg:pypi/pyyaml@5.3", "locations": []},
+                {"ecosystem": "python", "name": "x", "version": "1", "purl": "",
+                 "locations": []},
+            ],
+        }))
+        .unwrap();
+        let read = read_sbom_components(&native, "x.json").unwrap();
+        let p = &read.catalog.packages[0];
+        assert_eq!(
+            (p.ecosystem, p.name.as_str(), p.version.as_str()),
+            (Ecosystem::Python, "pyyaml", "5.3")
+        );
+        assert_eq!(read.skipped.len(), 1);
+    }
+
+    /// Issue 13.3: over-long names, versions and purls are refused (skipped with the reason
+    /// and a cut copy of the text); other text is cut with a marker.
+    #[test]
+    fn issue_13_3_long_strings_are_refused_or_cut() {
+        let long = "9".repeat(1 << 20);
+        let bytes = cdx(&json!([
+            {"name": "stdlib", "version": format!("go1.{long}"), "purl": "pkg:golang/stdlib"},
+            {"name": "stdlib", "version": "go1.22.1", "purl": format!("pkg:golang/stdlib@{long}")},
+            {"name": long, "purl": "pkg:pypi/x@1"},
+            {"name": "x", "purl": format!("pkg:pypi/{}@1", "x".repeat(4000))},
+            {"name": "ok", "version": "1", "purl": "pkg:pypi/ok@1",
+             "licenses": [{"license": {"name": long}}]},
+        ]));
+        let read = read_sbom_components(&bytes, "x.json").unwrap();
+        assert_eq!(read.skipped.len(), 4, "{:?}", read.skipped);
+        for s in &read.skipped {
+            assert!(s.name.len() < 600 && s.version.len() < 300, "{s:?}");
+            assert!(s.reason.contains("more than the"), "{}", s.reason);
+        }
+        assert!(read.skipped[0].version.contains("…[cut: "));
+        let p = &read.catalog.packages[0];
+        assert!(p.licenses[0].len() < MAX_SBOM_TEXT_BYTES + 48);
+        assert!(p.licenses[0].ends_with("more bytes]"));
+    }
+
+    #[test]
+    fn cut_keeps_character_boundaries() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("ééé", 3), "é…[cut: 4 more bytes]");
     }
 
     #[test]

@@ -539,7 +539,8 @@ fn attacks_are_refused_with_reasons() {
         "{v:#}"
     );
 
-    // A layer declaring a huge size: refused before download, exit 2 with the reason.
+    // A layer declaring a huge size: refused before download and reported with the reason;
+    // with nothing else verified, not verified (exit 1).
     let mut huge = layer.clone();
     huge.size = 10 << 30;
     put_sig_manifest(
@@ -548,20 +549,14 @@ fn attacks_are_refused_with_reasons() {
         &signature_tag(&tampered_digest),
         vec![huge],
     );
-    let out = palisade(
-        &[
-            "verify",
-            &format!("{}/testbed/tampered:v1", reg.addr),
-            "--key",
-            public.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let (code, v) = verify_json(&format!("{}/testbed/tampered:v1", reg.addr), &public);
+    assert_eq!(code, 1, "{v:#}");
     assert!(
-        text(&out).contains("more than the 65536 accepted"),
-        "{}",
-        text(&out)
+        v["signatures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("more than the 65536 accepted"),
+        "{v:#}"
     );
 
     // 10,000 layers: refused, exit 2.
@@ -587,6 +582,114 @@ fn attacks_are_refused_with_reasons() {
         "{}",
         text(&out)
     );
+}
+
+/// Issue 13.9: a bad layer appended to the `.sig` manifest (a blob over 64 KiB, a blob that
+/// is missing) is reported as refused with its reason, and the valid signature beside it
+/// still verifies (exit 0); bad layers alone are a plain "not verified" (exit 1), never an
+/// error that blocks every deploy.
+#[test]
+fn issue_13_9_a_bad_signature_layer_does_not_hide_a_valid_one() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let key = generate_key(work.path(), "k", "pw");
+    let public = key.with_extension("pub");
+    let client = reg.client();
+    let digest = reg.push("base", "testbed/cosigned:v1");
+    let reference = format!("{}/testbed/cosigned:v1", reg.addr);
+    let out = palisade(
+        &[
+            "sign",
+            &reference,
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+        ],
+        &[("PALISADE_PASSWORD", "pw")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let tag = signature_tag(&digest);
+    let (sig_bytes, _, _) = client
+        .get_manifest("testbed/cosigned", &tag, &[media_type::OCI_MANIFEST])
+        .unwrap();
+    let valid = SignatureManifest::parse(&sig_bytes, "sig").unwrap().layers[0].clone();
+
+    // A real 70 KiB blob, over the 64 KiB a signature payload may take.
+    let big = vec![b'{'; 70 << 10];
+    let mut oversized = valid.clone();
+    oversized.digest = client.push_blob("testbed/cosigned", &big).unwrap();
+    oversized.size = big.len() as u64;
+    // A layer whose blob is gone: pushed (the registry checks layers exist when a manifest is
+    // put), then deleted through the registry API.
+    let gone: &[u8] = b"a payload nobody keeps";
+    let mut missing = valid.clone();
+    missing.digest = Digest::sha256_of(gone);
+    missing.size = gone.len() as u64;
+    let put = |layers: Vec<Descriptor>| {
+        let with_missing = layers.contains(&missing);
+        if with_missing {
+            client.push_blob("testbed/cosigned", gone).unwrap();
+        }
+        put_sig_manifest(&client, "testbed/cosigned", &tag, layers);
+        if with_missing {
+            let url = format!(
+                "http://{}/v2/testbed/cosigned/blobs/{}",
+                reg.addr, missing.digest
+            );
+            let out = Command::new("curl")
+                .args(["-fsS", "-X", "DELETE", &url])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+        }
+    };
+
+    for (layers, what) in [
+        (vec![valid.clone(), oversized.clone()], "oversized after"),
+        (vec![oversized.clone(), valid.clone()], "oversized before"),
+        (vec![missing.clone(), valid.clone()], "missing before"),
+        (
+            vec![oversized.clone(), missing.clone(), valid.clone()],
+            "both",
+        ),
+    ] {
+        put(layers.clone());
+        let (code, v) = verify_json(&reference, &public);
+        assert_eq!(code, 0, "{what}: {v:#}");
+        assert_eq!(v["verified"], true, "{what}: {v:#}");
+        let sigs = v["signatures"].as_array().unwrap();
+        assert_eq!(sigs.len(), layers.len(), "{what}: {v:#}");
+        assert_eq!(
+            sigs.iter().filter(|s| s.get("verified").is_some()).count(),
+            1,
+            "{what}: {v:#}"
+        );
+        let reasons: Vec<&str> = sigs.iter().filter_map(|s| s["reason"].as_str()).collect();
+        assert_eq!(reasons.len(), layers.len() - 1, "{what}: {v:#}");
+        for r in &reasons {
+            assert!(r.contains("signature layer not read"), "{what}: {r}");
+        }
+        if layers.contains(&oversized) {
+            assert!(
+                reasons.iter().any(|r| r.contains("more than the 65536")),
+                "{what}: {reasons:?}"
+            );
+        }
+        if layers.contains(&missing) {
+            assert!(
+                reasons
+                    .iter()
+                    .any(|r| r.contains(&missing.digest.to_string())),
+                "{what}: {reasons:?}"
+            );
+        }
+    }
+
+    // Only bad layers: not verified, exit 1 (deny), with both reasons; not an error.
+    put(vec![oversized.clone(), missing.clone()]);
+    let (code, v) = verify_json(&reference, &public);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verified"], false, "{v:#}");
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 2, "{v:#}");
 }
 
 #[test]

@@ -10,6 +10,12 @@
 //! Everything read is bounded: manifests by the registry client (4 MiB), the number of
 //! signature layers and referrers, and every payload blob (declared size checked before the
 //! download, bytes counted while reading, digest verified after).
+//!
+//! One bad signature does not hide the others: a layer whose blob is too large, missing or
+//! does not match its digest, and a referrer whose manifest cannot be read, is kept in
+//! [`Discovered::refused`] with the reason, and the search goes on (as cosign marks such a
+//! signature failed and checks the next). Anyone who can append to the `.sig` tag or push a
+//! referrer can add a bad one; only a verified signature ever counts, so this fails closed.
 
 use std::io::Read as _;
 
@@ -53,15 +59,28 @@ pub struct Discovered {
     pub signatures: Vec<SignatureLayer>,
     /// Other referrer artifacts (Sigstore bundles and the like).
     pub artifacts: Vec<Referrer>,
+    /// Signatures found but refused before verification (blob too large, missing, or not
+    /// matching its digest; a referrer manifest that cannot be read), in discovery order.
+    pub refused: Vec<RefusedSignature>,
     /// Notes about the search (e.g. "registry has no referrers API, used the fallback tag").
     pub notes: Vec<String>,
+}
+
+/// A signature that was found but could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedSignature {
+    /// Where it was found, e.g. `reg/app:sha256-….sig layer 2`.
+    pub source: String,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 /// Finds the signatures of `digest` in `repository`.
 ///
 /// # Errors
-/// When the registry fails (other than "not found"), or a signature manifest or layer is
-/// refused (too many layers, a layer too large, a digest mismatch).
+/// When the registry fails (other than "not found") on the `.sig` tag or the referrers list,
+/// or the `.sig` manifest itself is refused (not a manifest, too many layers). A single layer
+/// or referrer that cannot be read is not an error: it is listed in [`Discovered::refused`].
 pub fn discover(client: &RegistryClient, repository: &str, digest: &Digest) -> Result<Discovered> {
     let mut found = Discovered::default();
     let registry = client.registry();
@@ -114,9 +133,22 @@ pub fn discover(client: &RegistryClient, repository: &str, digest: &Digest) -> R
         let mut kept = 0usize;
         for desc in &index.manifests {
             let what = format!("{registry}/{repository}@{}", desc.digest);
-            let (bytes, _, _) =
-                client.get_manifest(repository, &desc.digest.to_string(), ACCEPT_MANIFEST)?;
-            let manifest = SignatureManifest::parse(&bytes, &what)?;
+            let read = client
+                .get_manifest(repository, &desc.digest.to_string(), ACCEPT_MANIFEST)
+                .map_err(Error::from)
+                .and_then(|(bytes, _, _)| {
+                    SignatureManifest::parse(&bytes, &what).map(|m| (bytes, m))
+                });
+            let (bytes, manifest) = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    found.refused.push(RefusedSignature {
+                        source: what,
+                        reason: format!("referrer not read: {e}"),
+                    });
+                    continue;
+                }
+            };
             if let Some(subject) = &manifest.subject
                 && &subject.digest != digest
             {
@@ -177,14 +209,23 @@ fn read_signature_layers(
             });
             continue;
         }
-        let payload = read_blob(
+        let payload = match read_blob(
             client,
             repository,
             &layer.digest,
             layer.size,
             MAX_PAYLOAD_BYTES as u64,
             &source,
-        )?;
+        ) {
+            Ok(payload) => payload,
+            Err(e) => {
+                found.refused.push(RefusedSignature {
+                    source,
+                    reason: format!("signature layer not read ({}): {e}", layer.digest),
+                });
+                continue;
+            }
+        };
         found.signatures.push(SignatureLayer {
             source,
             media_type: layer.media_type.clone(),

@@ -90,7 +90,9 @@ pub struct Verification {
     pub digest: String,
     /// True when at least one signature verified.
     pub verified: bool,
-    /// Every signature found, in discovery order (`.sig` layers, then bundle referrers).
+    /// Every signature found: the `.sig` and referrer layers read, in discovery order, then
+    /// those refused before verification (unreadable layer or referrer, with the reason), then
+    /// bundle referrers.
     pub signatures: Vec<SignatureReport>,
     /// Notes about discovery and artifacts not checked here.
     pub notes: Vec<String>,
@@ -134,6 +136,15 @@ pub fn verify_digest(
             layer.source.clone(),
             verify_layer(layer, reference, digest, options),
         ));
+    }
+    // Found but unreadable (too large, missing blob, digest mismatch): refused, reported, and
+    // never counted; the other signatures are still checked.
+    for refused in &found.refused {
+        signatures.push(SignatureReport {
+            source: refused.source.clone(),
+            verified: None,
+            reason: Some(refused.reason.clone()),
+        });
     }
     let mut notes = found.notes;
     let mut bundles = 0usize;

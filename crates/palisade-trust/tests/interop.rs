@@ -161,3 +161,98 @@ fn sign_appends_once_per_key_and_verify_reports_each_signer() {
     assert!(!v.verified);
     assert!(v.signatures.is_empty());
 }
+
+/// Issue 13.9: one bad layer in the `.sig` manifest (a blob over 64 KiB, a blob that is gone)
+/// is listed as refused with its reason; the valid signature beside it still verifies, and
+/// bad layers alone verify nothing (fail closed) without being an error.
+#[test]
+fn issue_13_9_bad_signature_layers_are_refused_and_the_valid_one_verifies() {
+    let reg = start();
+    let client = RegistryClient::new(&reg.1, &RegistryOptions::default()).unwrap();
+    let reference: Reference = format!("{}/lib/base:v1", reg.1).parse().unwrap();
+    let digest = resolve(&client, &reference).unwrap();
+    let key = PrivateKey::generate_p256().unwrap();
+    sign_image(&client, &reference, &key, &BTreeMap::new()).unwrap();
+    let options = VerifyOptions {
+        keys: vec![NamedKey {
+            name: "k".into(),
+            key: key.public_key(),
+        }],
+        ..VerifyOptions::default()
+    };
+    let tag = palisade_trust::cosign::signature_tag(&digest);
+    let (bytes, _, _) = client
+        .get_manifest("lib/base", &tag, &[media_type::OCI_MANIFEST])
+        .unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let valid = manifest["layers"][0].clone();
+    let big = vec![b'{'; 70 << 10];
+    let mut oversized = valid.clone();
+    oversized["digest"] = client
+        .push_blob("lib/base", &big)
+        .unwrap()
+        .to_string()
+        .into();
+    oversized["size"] = big.len().into();
+    let gone: &[u8] = b"a payload nobody keeps";
+    let gone_digest = client.push_blob("lib/base", gone).unwrap();
+    let mut missing = valid.clone();
+    missing["digest"] = gone_digest.to_string().into();
+    missing["size"] = gone.len().into();
+    manifest["layers"] = serde_json::json!([oversized, valid, missing]);
+    client
+        .put_manifest(
+            "lib/base",
+            &tag,
+            manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        )
+        .unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            "DELETE",
+            &format!("http://{}/v2/lib/base/blobs/{gone_digest}", reg.1),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let v = verify_digest(&client, &reference, &digest, &options).unwrap();
+    assert!(v.verified, "{v:#?}");
+    assert_eq!(v.signatures.len(), 3, "{v:#?}");
+    assert_eq!(v.accepted().count(), 1);
+    let reasons: Vec<&str> = v
+        .signatures
+        .iter()
+        .filter_map(|s| s.reason.as_deref())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("more than the 65536"), "{}", reasons[0]);
+    assert!(v.signatures[1].source.ends_with("layer 1"), "{v:#?}");
+    assert!(
+        reasons[1].contains(&gone_digest.to_string()),
+        "{}",
+        reasons[1]
+    );
+
+    // Only the bad layers: nothing verified, and no error either.
+    manifest["layers"] = serde_json::json!([oversized]);
+    client
+        .put_manifest(
+            "lib/base",
+            &tag,
+            manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        )
+        .unwrap();
+    let v = verify_digest(&client, &reference, &digest, &options).unwrap();
+    assert!(!v.verified, "{v:#?}");
+    assert_eq!(v.signatures.len(), 1);
+    assert!(v.signatures[0].reason.is_some());
+}

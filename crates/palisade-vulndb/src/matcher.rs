@@ -433,6 +433,9 @@ fn match_all(
         };
         let mut installed = Installed::new(&pkg.version);
         raw.clear();
+        // An installed version the scheme cannot read is one skip for the package, not one per
+        // advisory (each would copy the package, and an SBOM's version can be long).
+        let mut bad_version: Option<String> = None;
         let mut one = |parts: &[Part<'_>], report: &mut MatchReport| {
             let Some((first, _)) = parts.first() else {
                 return;
@@ -448,6 +451,9 @@ fn match_all(
                     advisory_id: Some(first.id.to_owned()),
                     reason,
                 }),
+                Outcome::BadVersion(reason) => {
+                    bad_version.get_or_insert(reason);
+                }
             }
         };
         if let [only] = lists.as_slice() {
@@ -475,6 +481,13 @@ fn match_all(
             for parts in advisories.values() {
                 one(parts, &mut report);
             }
+        }
+        if let Some(reason) = bad_version {
+            report.skipped.push(Skip {
+                package: FindingPackage::clone(&fp),
+                advisory_id: None,
+                reason,
+            });
         }
         for hit in dedup(std::mem::take(&mut raw)) {
             report.findings.push(Finding {
@@ -731,7 +744,19 @@ struct Hit {
 enum Outcome {
     Affected(Hit),
     NotAffected,
+    /// An entry of the advisory could not be evaluated, whatever the installed version.
     Skipped(String),
+    /// Only the installed version stood in the way: it is not a version of the scheme.
+    BadVersion(String),
+}
+
+/// Why an entry was not evaluated for a package.
+enum NotEvaluated {
+    /// The entry itself (no scheme, GIT ranges only, ranges that do not compile, a tracker
+    /// status not understood).
+    Entry(String),
+    /// The installed version is not a version of the entry's scheme.
+    InstalledVersion(String),
 }
 
 /// One lookup's record, read once, with its entries compiled on first use (once per
@@ -759,6 +784,7 @@ fn evaluate(
     // (status, fixed versions, why) of each entry the version is affected by.
     let mut verdicts: Vec<VerdictFacts> = Vec::new();
     let mut skipped: Option<String> = None;
+    let mut bad_version: Option<String> = None;
     for (candidate, prepared) in parts {
         let entries = &prepared.view.entries[candidate.entries.clone()];
         let cells = &prepared.compiled[candidate.entries.clone()];
@@ -771,8 +797,11 @@ fn evaluate(
             match verdict {
                 Ok(Some(v)) => verdicts.push(v),
                 Ok(None) => {}
-                Err(reason) => {
+                Err(NotEvaluated::Entry(reason)) => {
                     skipped.get_or_insert(reason);
+                }
+                Err(NotEvaluated::InstalledVersion(reason)) => {
+                    bad_version.get_or_insert(reason);
                 }
             }
         }
@@ -781,7 +810,11 @@ fn evaluate(
     verdicts.sort_by_key(|(status, fixed, _, _)| (fixed.is_empty(), *status));
     let mut verdicts = verdicts.into_iter();
     let Some((status, mut fixed, why, mut vendor_severity)) = verdicts.next() else {
-        return skipped.map_or(Outcome::NotAffected, Outcome::Skipped);
+        return match (skipped, bad_version) {
+            (Some(reason), _) => Outcome::Skipped(reason),
+            (None, Some(reason)) => Outcome::BadVersion(reason),
+            (None, None) => Outcome::NotAffected,
+        };
     };
     for (_, more, _, vendor) in verdicts {
         if vendor_severity.is_none() {
@@ -817,7 +850,7 @@ fn evaluate(
 /// An entry's verdict: status, fixed versions, the "why" line, the vendor's rating.
 type VerdictFacts = (FindingStatus, Vec<String>, String, Option<VendorSeverity>);
 
-type Verdict = Result<Option<VerdictFacts>, String>;
+type Verdict = Result<Option<VerdictFacts>, NotEvaluated>;
 
 /// Compiles an entry's ranges and `versions` list, as [`AffectedVersions::compile`] does.
 ///
@@ -848,20 +881,20 @@ fn evaluate_entry(
     entry: &EntryView<'_>,
     cell: &Compiled,
     installed: &mut Installed<'_>,
-) -> Result<Vec<Match>, String> {
+) -> Result<Vec<Match>, NotEvaluated> {
     let Some(scheme) = entry.scheme else {
-        return Err(format!(
+        return Err(NotEvaluated::Entry(format!(
             "{} {}: entry not evaluable: {}",
             entry.ecosystem,
             entry.name,
             entry.unevaluable.unwrap_or("no version scheme")
-        ));
+        )));
     };
     if !entry.evaluable_ranges && entry.no_versions && !entry.no_ranges {
-        return Err(format!(
+        return Err(NotEvaluated::Entry(format!(
             "{} {}: only GIT or unknown ranges, which need a repository to evaluate",
             entry.ecosystem, entry.name
-        ));
+        )));
     }
     let compiled = cell.get_or_init(|| {
         compile(entry, scheme).map_err(|e| {
@@ -871,14 +904,13 @@ fn evaluate_entry(
             )
         })
     });
-    let compiled = compiled.as_ref().map_err(Clone::clone)?;
+    let compiled = compiled
+        .as_ref()
+        .map_err(|e| NotEvaluated::Entry(e.clone()))?;
+    // The version's own parse error quotes it, cut to 128 characters; the reason does not
+    // repeat it whole.
     let eval = compiled.evaluate_installed(installed).map_err(|e| {
-        format!(
-            "{} {}: installed version {:?} is not a {scheme} version: {e}",
-            entry.ecosystem,
-            entry.name,
-            installed.text()
-        )
+        NotEvaluated::InstalledVersion(format!("installed version is not a {scheme} version: {e}"))
     })?;
     Ok(eval.matches)
 }
@@ -991,10 +1023,10 @@ fn distro_verdict(
         StatusView::Ignored => FindingStatus::Ignored,
         StatusView::Postponed => FindingStatus::Postponed,
         StatusView::Other(word) => {
-            return Err(format!(
+            return Err(NotEvaluated::Entry(format!(
                 "{} {}: tracker status {word:?} is not understood",
                 entry.ecosystem, entry.name
-            ));
+            )));
         }
     };
     let no_versions = entry.no_ranges && entry.no_versions;

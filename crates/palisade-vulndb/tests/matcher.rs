@@ -788,9 +788,11 @@ fn unevaluable_packages_and_entries_are_skipped_with_a_reason() {
         })
         .collect();
     assert_eq!(reasons.len(), 3, "{reasons:#?}");
-    assert!(reasons.iter().any(|(n, id, why)| *n == "foo"
-        && *id == Some("PYSEC-1")
-        && why.contains("not a PEP 440 version")));
+    assert!(
+        reasons.iter().any(|(n, id, why)| *n == "foo"
+            && id.is_none()
+            && why.contains("not a PEP 440 version"))
+    );
     assert!(
         reasons
             .iter()
@@ -801,6 +803,50 @@ fn unevaluable_packages_and_entries_are_skipped_with_a_reason() {
             .iter()
             .any(|(n, _, why)| *n == "libc6" && why.contains("release is unknown"))
     );
+}
+
+/// Issue 13.3: a version the scheme cannot read is one skip for the package (without an
+/// advisory id), not one per advisory, and the reason quotes the version cut short.
+#[test]
+fn issue_13_3_an_unparsable_version_is_skipped_once_per_package() {
+    let advs: Vec<Advisory> = (0..50)
+        .map(|i| {
+            advisory(
+                &format!("GO-2024-{i:04}"),
+                &[],
+                vec![
+                    Affected::new("Go".into(), "stdlib".into(), fixed_in("1.22.3"), None).unwrap(),
+                ],
+            )
+        })
+        .collect();
+    let long = format!("go1.{}", "x".repeat(100_000));
+    let pkgs = [
+        package(Ecosystem::GoModule, "stdlib", &long),
+        package(Ecosystem::GoModule, "stdlib", "not-a-version"),
+    ];
+    let r = Matcher::from_advisories(&advs)
+        .match_packages(&pkgs, None)
+        .unwrap();
+    assert!(r.findings.is_empty(), "{r:#?}");
+    assert_eq!(
+        r.skipped.len(),
+        2,
+        "{:#?}",
+        r.skipped.iter().map(|s| &s.reason).collect::<Vec<_>>()
+    );
+    for s in &r.skipped {
+        assert_eq!(s.advisory_id, None);
+        assert!(s.reason.contains("not a Go version"), "{}", s.reason);
+        assert!(s.reason.len() < 1000, "{} bytes", s.reason.len());
+    }
+    // A version that parses is still evaluated against every advisory.
+    let ok = [package(Ecosystem::GoModule, "stdlib", "go1.22.1")];
+    let r = Matcher::from_advisories(&advs)
+        .match_packages(&ok, None)
+        .unwrap();
+    assert_eq!(r.findings.len(), 50);
+    assert!(r.skipped.is_empty());
 }
 
 // ---- (c) one finding per vulnerability ------------------------------------------------------
