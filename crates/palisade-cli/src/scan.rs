@@ -1052,6 +1052,9 @@ fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
             doc.ignored.len()
         )?;
     }
+    for e in &doc.ignore_expired {
+        writeln!(out, "{}", e.message)?;
+    }
     if !doc.skipped.is_empty() {
         writeln!(
             out,

@@ -302,7 +302,11 @@ fn user_facing_messages() {
 
     let (code, stdout, stderr) = run_filtered(&["sbom", &source, "--no-cache"], dir.path());
     assert_eq!(code, 0);
-    assert_eq!(stderr, "");
+    // Warnings go to standard error, in the table format too (issue 12).
+    assert_eq!(
+        stderr,
+        "palisade: warning: layer 1: /usr/lib/python3/dist-packages/broken-1.dist-info/METADATA: package broken: no valid Version header\n"
+    );
     insta::assert_snapshot!(stdout, @r"
     oci-dir:[TMP]/layout: Debian GNU/Linux 12 (bookworm)
     NAME    VERSION         TYPE  LAYER
@@ -310,7 +314,7 @@ fn user_facing_messages() {
     lodash  4.17.15         npm   2
 
     2 packages (1 deb, 1 npm)
-    warning: layer 1: /usr/lib/python3/dist-packages/broken-1.dist-info/METADATA: package broken: no valid Version header
+    1 problem(s) reading files (see the warnings on standard error)
     ");
 
     let (code, _, stderr) = run_filtered(

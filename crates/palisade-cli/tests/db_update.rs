@@ -285,7 +285,7 @@ fn update_downloads_then_revalidates_and_keeps_the_db_on_a_corrupt_zip() {
     let out = env.update(&server);
     assert_ok(&out);
     let err = text(&out.stderr);
-    assert_eq!(err.matches("downloaded").count(), 3, "{err}");
+    assert_eq!(err.matches(": downloaded ").count(), 3, "{err}");
     let seen = server.take_seen();
     let mut want: Vec<(String, u16)> = SUBSET.iter().map(|p| ((*p).to_owned(), 200)).collect();
     want.sort();

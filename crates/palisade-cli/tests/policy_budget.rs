@@ -219,7 +219,7 @@ fn issue_12_7_validate_checks_the_files_the_policy_names() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("policy.yaml:13:14: sources.keys.release:")
+        err.contains("policy.yaml:14:14: sources.keys.release:")
             && err.contains("release.pub")
             && err.contains("No such file"),
         "{err}"

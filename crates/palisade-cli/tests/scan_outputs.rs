@@ -189,7 +189,8 @@ fn write_ignore(dir: &Path, text: &str) -> PathBuf {
 
 #[test]
 fn active_ignore_entries_pass_the_gate() {
-    let gate = ["--min-cvss", "9", "--exit-code", "1"];
+    // Coverage is another test's subject (tests/checked.rs): no feed here covers Debian or npm.
+    let gate = ["--min-cvss", "9", "--exit-code", "1", "--coverage", "warn"];
     let (code, v) = scan_json(&image("app"), &gate);
     assert_eq!(code, 1);
     assert!(v.get("ignored").is_none() && v.get("ignore_expired").is_none());
@@ -243,7 +244,8 @@ fn active_ignore_entries_pass_the_gate() {
 
 #[test]
 fn expired_ignore_entries_stop_applying_and_are_reported() {
-    let gate = ["--min-cvss", "9", "--exit-code", "1"];
+    // Coverage is another test's subject (tests/checked.rs): no feed here covers Debian or npm.
+    let gate = ["--min-cvss", "9", "--exit-code", "1", "--coverage", "warn"];
     let (_, v) = scan_json(&image("app"), &gate);
     let f = findings(&v);
     let id = f[0]["id"].as_str().unwrap();

@@ -144,7 +144,15 @@ fn with_qualifier(purl: &str) -> String {
 
 #[test]
 fn openvex_not_affected_suppresses_and_affected_annotates() {
-    let gate = ["--min-cvss", "9", "--exit-code", "1"];
+    // Known severities only: these tests count CRITICAL findings.
+    let gate = [
+        "--min-cvss",
+        "9",
+        "--exit-code",
+        "1",
+        "--unknown-severity",
+        "ignore",
+    ];
     let (code, v) = scan_json(&image("app"), &gate);
     assert_eq!(code, 1);
     let before = findings(&v).len();
@@ -341,7 +349,15 @@ fn openvex_not_affected_suppresses_and_affected_annotates() {
 
 #[test]
 fn cyclonedx_vex_false_positive_suppresses() {
-    let gate = ["--min-cvss", "9", "--exit-code", "1"];
+    // Known severities only: these tests count CRITICAL findings.
+    let gate = [
+        "--min-cvss",
+        "9",
+        "--exit-code",
+        "1",
+        "--unknown-severity",
+        "ignore",
+    ];
     let (_, v) = scan_json(&image("app"), &gate);
     let before = findings(&v).len();
     let target = &findings(&v)[0];

@@ -488,6 +488,7 @@ fn policy_can_be_shared_across_threads() {
 #[test]
 fn exceptions_never_waive_db_or_source_reasons() {
     let text = "version: 1
+environments: [prod]
 sources:
   default: deny
 vulnerabilities:

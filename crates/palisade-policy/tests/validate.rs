@@ -303,7 +303,6 @@ fn issue_13_12_duplicate_key_and_multiple_documents_in_our_words() {
     assert!(e.line >= 2, "{e}");
     assert!(e.message.contains("more than one YAML document"), "{e}");
     assert!(!e.message.contains("from_str"), "{e}");
-
 }
 
 /// Issue 13.12: deeply nested Rego parentheses are "nesting too deep" at the first one past the

@@ -63,15 +63,51 @@ struct RawIssue {
     scope: Option<String>,
     #[serde(default)]
     debianbug: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "map_or_empty_list")]
     releases: BTreeMap<String, RawRelease>,
+}
+
+/// A JSON object, or `[]`: the tracker (written by PHP-style code) spells an empty map as an
+/// empty array, e.g. `"releases": []` in the real data.
+fn map_or_empty_list<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visit<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map, or an empty list")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, V>()? {
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            match seq.next_element::<serde::de::IgnoredAny>()? {
+                None => Ok(BTreeMap::new()),
+                Some(_) => Err(serde::de::Error::custom("expected a map, or an empty list")),
+            }
+        }
+    }
+    d.deserialize_any(Visit(std::marker::PhantomData))
 }
 
 /// One release's facts about an issue, as written.
 #[derive(Deserialize)]
 struct RawRelease {
     status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "map_or_empty_list")]
     #[allow(dead_code)]
     repositories: BTreeMap<String, String>,
     #[serde(default)]
@@ -498,6 +534,16 @@ mod tests {
         assert_eq!(debian_release_number("bookworm"), Some("12"));
         assert_eq!(debian_release_number("buster"), Some("10"));
         assert_eq!(debian_release_number("sid"), None);
+    }
+
+    #[test]
+    fn an_empty_list_is_an_empty_map() {
+        // The real tracker JSON has `"releases": []` (chromium-browser/CVE-2022-0358).
+        let json = r#"{"chromium":{"CVE-2022-0358":{"releases":[]}},"openssl":{"CVE-2024-1":{"releases":{"bookworm":{"status":"open","repositories":[]}}}}}"#;
+        let i = parse_debian_tracker(json.as_bytes(), "json", &Limits::default()).unwrap();
+        assert!(i.advisories.iter().any(|a| a.id.contains("CVE-2024-1")));
+        let json = r#"{"chromium":{"CVE-2022-0358":{"releases":[1]}}}"#;
+        assert!(parse_debian_tracker(json.as_bytes(), "json", &Limits::default()).is_err());
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub use advisory::{
 };
 pub use alpine::import_alpine_secdb;
 pub use db::{
-    Database, DatabaseBuilder, EcosystemSummary, FeedStatus, MatchCandidate, SCHEMA_VERSION, Status,
-    WriteLock,
+    Database, DatabaseBuilder, EcosystemSummary, FeedStatus, MatchCandidate, SCHEMA_VERSION,
+    Status, WriteLock,
 };
 pub use debian::{debian_release_number, import_debian_tracker};
 pub use detect::{FeedKind, detect_feed_kind};
