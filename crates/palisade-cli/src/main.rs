@@ -12,6 +12,7 @@ mod progress;
 mod sarif;
 mod scan;
 mod scan_cache;
+mod scan_sbom;
 mod trust;
 mod update;
 mod vex;
@@ -139,6 +140,13 @@ pub(crate) struct SourceArgs {
     /// The cache directory [default: $XDG_CACHE_HOME/palisade, else ~/.cache/palisade].
     #[arg(long, value_name = "DIR", env = "PALISADE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+
+    /// The most the scan-result cache (`scans/` in the cache directory) holds, in MiB; the
+    /// least recently used results are removed first, and a result over a quarter of it (at
+    /// most 32 MiB) is not cached. 0 caches no scan results.
+    #[arg(long, value_name = "MIB", env = "PALISADE_SCAN_CACHE_MAX_MIB",
+          default_value_t = scan_cache::DEFAULT_MAX_MIB)]
+    scan_cache_max_mib: u64,
 }
 
 #[derive(Args, Debug)]
@@ -276,7 +284,7 @@ pub(crate) fn catalog_image(image: &palisade_image::Image, args: &SourceArgs) ->
     Ok(catalog)
 }
 
-fn read_limited(path: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let f = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
     let mut buf = Vec::new();

@@ -16,7 +16,7 @@ use crate::db::DbPathArgs;
 use crate::ignore::{self, ExpiredOut, IgnoreList};
 use crate::scan_cache::{Evaluated, ScanCache};
 use crate::vex::{VexOut, VexSet};
-use crate::{SourceArgs, catalog_image, exit, junit, load_catalog, open_image, output, sarif};
+use crate::{SourceArgs, catalog_image, exit, junit, open_image, output, sarif};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ScanOutput {
@@ -367,10 +367,8 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     };
     let vex = VexSet::load(&args.vex)?;
     let db = VulnDb::new(args.db.path()?);
-    let (catalog, evaluated) = if crate::sbom_file(&args.source).is_some() {
-        let (catalog, _) = load_catalog(&args.source, &args.source_args)?;
-        let evaluated = evaluate_catalog(&db, &catalog, &args.source_args)?;
-        (catalog, evaluated)
+    let (catalog, evaluated) = if let Some(path) = crate::sbom_file(&args.source) {
+        crate::scan_sbom::scan_sbom(&db, path, &args.source_args)?
     } else {
         let image = open_image(&args.source, &args.source_args)?;
         scan_image(&db, &image, &args.source_args)?
@@ -691,7 +689,10 @@ fn scan_cache(source_args: &SourceArgs) -> Option<ScanCache> {
     if source_args.no_cache {
         None
     } else {
-        ScanCache::new(source_args.cache_dir.clone())
+        ScanCache::new(
+            source_args.cache_dir.clone(),
+            source_args.scan_cache_max_mib,
+        )
     }
 }
 

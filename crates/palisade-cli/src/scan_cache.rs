@@ -21,6 +21,12 @@
 //!
 //! Files are written to a temporary name and renamed, so concurrent scans read a whole entry or
 //! none; an entry that does not decode, or holds bytes after its end, is ignored and rewritten. `--no-cache` (or `PALISADE_NO_CACHE`) skips the cache, as for layers.
+//!
+//! The directory is bounded: an entry larger than the per-entry cap (a quarter of the total
+//! cap, at most [`MAX_ENTRY_BYTES`]) is not written, and after each write the least recently
+//! used files (by modification time, which a hit moves forward) are removed until the
+//! directory holds at most the total cap (`--scan-cache-max-mib`, default
+//! [`DEFAULT_MAX_MIB`] MiB; 0 stores nothing).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,8 +42,11 @@ use crate::scan::{
 
 /// Bumped whenever what a cache entry holds, or how it is derived, changes.
 const FORMAT: u32 = 4;
-/// An entry larger than this is not read (a scan's findings are far smaller).
-const MAX_ENTRY_BYTES: u64 = 64 << 20;
+/// An entry larger than this is neither written nor read (a scan's findings are far
+/// smaller: the app image's 113 findings take a few kilobytes).
+pub(crate) const MAX_ENTRY_BYTES: u64 = 32 << 20;
+/// The default total size of the scan cache directory, in MiB.
+pub(crate) const DEFAULT_MAX_MIB: u64 = 256;
 
 /// What a cache entry holds.
 #[derive(Debug)]
@@ -56,15 +65,24 @@ pub(crate) struct Evaluated {
 #[derive(Debug)]
 pub(crate) struct ScanCache {
     dir: PathBuf,
+    /// The most bytes the directory holds after a write.
+    max_total: u64,
 }
 
 impl ScanCache {
-    /// `scans/` beside the layer cache (`cache_dir`, else the default location).
-    pub(crate) fn new(cache_dir: Option<PathBuf>) -> Option<ScanCache> {
+    /// `scans/` beside the layer cache (`cache_dir`, else the default location), holding at
+    /// most `max_mib` MiB.
+    pub(crate) fn new(cache_dir: Option<PathBuf>, max_mib: u64) -> Option<ScanCache> {
         let root = cache_dir.or_else(palisade_catalog::LayerCache::default_dir)?;
         Some(ScanCache {
             dir: root.join("scans"),
+            max_total: max_mib.saturating_mul(1 << 20),
         })
+    }
+
+    /// The largest entry written: a quarter of the total, at most [`MAX_ENTRY_BYTES`].
+    fn max_entry(&self) -> u64 {
+        (self.max_total / 4).min(MAX_ENTRY_BYTES)
     }
 
     /// The key of `catalog` scanned against the database file at `db_path`; `None` when the
@@ -149,21 +167,81 @@ impl ScanCache {
             return None;
         }
         let (entry, rest): (Entry, &[u8]) = postcard::take_from_bytes(&bytes).ok()?;
-        rest.is_empty().then(|| entry.into())
+        if !rest.is_empty() {
+            return None;
+        }
+        // A hit is a use: eviction removes the least recently used first. Best effort (a
+        // read-only cache still answers).
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(self.path(key)) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+        Some(entry.into())
     }
 
     /// Stores the entry for `key` (temporary file, then rename). A cache that cannot be
     /// written only costs the next scan its speed, so failures are returned for a warning.
+    /// Entries over the per-entry cap are not written (an error, for the warning), and
+    /// least recently used entries are removed to keep the directory within its total cap.
     pub(crate) fn store(&self, key: &str, value: &Evaluated) -> Result<()> {
+        let bytes =
+            postcard::to_stdvec(&EntryRef::from(value)).context("encoding the scan cache")?;
+        let max_entry = self.max_entry();
+        if bytes.len() as u64 > max_entry {
+            anyhow::bail!(
+                "the result takes {} bytes, more than the {max_entry} bytes an entry may hold                  (a quarter of --scan-cache-max-mib, at most {} MiB)",
+                bytes.len(),
+                MAX_ENTRY_BYTES >> 20
+            );
+        }
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
             .with_context(|| format!("creating a file in {}", self.dir.display()))?;
-        let bytes =
-            postcard::to_stdvec(&EntryRef::from(value)).context("encoding the scan cache")?;
         tmp.write_all(&bytes).context("writing the scan cache")?;
-        tmp.persist(self.path(key))
-            .with_context(|| format!("writing {}", self.path(key).display()))?;
+        let path = self.path(key);
+        tmp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.evict(&path)
+    }
+
+    /// Removes the least recently used files until the directory holds at most the total
+    /// cap; `keep` (the entry just written) is never removed.
+    fn evict(&self, keep: &Path) -> Result<()> {
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+        let mut total = 0u64;
+        let entries = std::fs::read_dir(&self.dir)
+            .with_context(|| format!("listing {}", self.dir.display()))?;
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            total = total.saturating_add(meta.len());
+            let path = entry.path();
+            if path != keep {
+                let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                files.push((used, meta.len(), path));
+            }
+        }
+        if total <= self.max_total {
+            return Ok(());
+        }
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.max_total {
+                break;
+            }
+            // Another scan may have removed it already.
+            match std::fs::remove_file(&path) {
+                Ok(()) => total = total.saturating_sub(len),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    total = total.saturating_sub(len);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("removing {}", path.display()));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -375,7 +453,7 @@ mod tests {
     #[test]
     fn corrupt_or_oversized_entries_are_misses() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ScanCache::new(Some(dir.path().to_path_buf())).unwrap();
+        let cache = ScanCache::new(Some(dir.path().to_path_buf()), DEFAULT_MAX_MIB).unwrap();
         let empty = Evaluated {
             findings: Vec::new(),
             skipped: Vec::new(),
@@ -434,7 +512,7 @@ mod tests {
     #[test]
     fn entries_round_trip_every_field() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ScanCache::new(Some(dir.path().to_path_buf())).unwrap();
+        let cache = ScanCache::new(Some(dir.path().to_path_buf()), DEFAULT_MAX_MIB).unwrap();
         let e = Evaluated {
             findings: (0..7).map(finding).collect(),
             skipped: vec![
@@ -494,6 +572,65 @@ mod tests {
             })
         };
         assert_eq!(json(&back), json(&e));
+    }
+
+    fn sized(n: usize) -> Evaluated {
+        Evaluated {
+            findings: Vec::new(),
+            skipped: vec![SkipOut {
+                package: "x".repeat(n),
+                version: "1".into(),
+                advisory_id: None,
+                reason: "r".into(),
+            }],
+            coverage: Vec::new(),
+            not_covered: Vec::new(),
+            db: DbOut {
+                schema_version: 1,
+                built: None,
+            },
+        }
+    }
+
+    /// Issue 13.3: the directory stays within its total cap, least recently used first,
+    /// and an entry over the per-entry cap is refused.
+    #[test]
+    fn issue_13_3_the_cache_is_capped_and_evicts_the_least_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        // 1 MiB in all, so entries up to 256 KiB.
+        let cache = ScanCache::new(Some(dir.path().to_path_buf()), 1).unwrap();
+        let err = cache.store("huge", &sized(300 << 10)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("more than the 262144 bytes"),
+            "{err:#}"
+        );
+        assert!(!cache.path("huge").exists());
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for i in 0..4 {
+            cache.store(&format!("k{i}"), &sized(250 << 10)).unwrap();
+            // Distinct, increasing use times without waiting.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(cache.path(&format!("k{i}")))
+                .unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(i * 60))
+                .unwrap();
+        }
+        // A hit on the oldest makes it the most recently used.
+        assert!(cache.load("k0").is_some());
+        cache.store("k4", &sized(250 << 10)).unwrap();
+        cache.store("k5", &sized(250 << 10)).unwrap();
+        let total: u64 = std::fs::read_dir(&cache.dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(total <= 1 << 20, "{total}");
+        assert!(cache.path("k0").exists(), "the entry just used was evicted");
+        assert!(cache.path("k5").exists() && cache.path("k4").exists());
+        assert!(!cache.path("k1").exists() && !cache.path("k2").exists());
+        // 0 stores nothing.
+        let none = ScanCache::new(Some(dir.path().join("zero")), 0).unwrap();
+        assert!(none.store("k", &sized(1)).is_err());
     }
 
     #[test]

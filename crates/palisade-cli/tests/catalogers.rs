@@ -322,7 +322,8 @@ fn user_facing_messages() {
         dir.path(),
     );
     assert_eq!(code, 2);
-    insta::assert_snapshot!(stderr, @r#"palisade: error: invalid image source "[TMP]/nothing-here": no such file or directory, and not an image reference (invalid image reference "[TMP]/nothing-here": repository must be lowercase letters, digits and separators ('.', '_', '-', '/')); use a prefix such as oci-dir:, oci-archive:, docker-archive:, dir: or registry:"#);
+    // An absolute path is a path, never a registry reference (issue 12).
+    insta::assert_snapshot!(stderr, @r#"palisade: error: invalid image source "[TMP]/nothing-here": No such file or directory (os error 2) (no such image file or directory)"#);
 
     let (code, _, stderr) = run_filtered(&["sbom", &format!("{source}:v9")], dir.path());
     assert_eq!(code, 2);
