@@ -434,7 +434,6 @@ impl Policy {
     }
 
     /// The environment to decide for: `requested`, else `default_environment`, else `default`.
-    #[must_use]
     ///
     /// # Errors
     /// A name the policy never mentions: a typo (`prdo`) must not quietly drop the

@@ -126,10 +126,10 @@ fn check_recursion(label: &str, source: &str) -> Result<(), RegoSyntaxError> {
                     "]" | "}" | ")" => depth = depth.saturating_sub(1),
                     _ => {}
                 }
-                if text != "." {
-                    if let (Some(name), Some(def)) = (chain.take(), defs.last_mut()) {
-                        def.3.insert(name);
-                    }
+                if text != "."
+                    && let (Some(name), Some(def)) = (chain.take(), defs.last_mut())
+                {
+                    def.3.insert(name);
                 }
                 prev_dot = text == ".";
                 if new_line && depth == 0 {
