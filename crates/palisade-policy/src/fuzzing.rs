@@ -37,7 +37,8 @@ pub fn policy(data: &[u8]) -> bool {
 /// Every diagnostic names a file and has a message; a located one points inside the text
 /// (inline Rego errors are mapped back into the policy file).
 fn check_error(e: &PolicyError, text: &str) {
-    let lines = text.lines().count() as u64 + 1;
+    // YAML breaks lines at `\n`, `\r\n` and a lone `\r` (`str::lines` misses the last).
+    let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() as u64 + 1;
     for d in e.diagnostics() {
         assert!(!d.path.is_empty(), "diagnostic without a path: {d:?}");
         assert!(!d.message.is_empty(), "diagnostic without a message: {d:?}");
