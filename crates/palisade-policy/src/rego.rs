@@ -34,6 +34,7 @@ fn check_nesting(source: &str) -> Result<(), RegoSyntaxError> {
     let mut chars = source.chars();
     let mut in_comment = false;
     let mut in_string: Option<char> = None;
+    let mut minus_run = 0usize;
     while let Some(c) = chars.next() {
         column += 1;
         if c == '\n' {
@@ -75,6 +76,22 @@ fn check_nesting(source: &str) -> Result<(), RegoSyntaxError> {
             }
             ']' | '}' | ')' => depth = depth.saturating_sub(1),
             _ => {}
+        }
+        // Each unary minus is one more level of regorus's recursive descent too (a run of
+        // thousands overflowed its stack, found by the `policy` fuzz target).
+        if c == '-' {
+            minus_run += 1;
+            if minus_run > MAX_NESTING {
+                return Err(RegoSyntaxError {
+                    line,
+                    column,
+                    message: format!(
+                        "nesting too deep: more than {MAX_NESTING} minus signs in a row"
+                    ),
+                });
+            }
+        } else if !c.is_whitespace() {
+            minus_run = 0;
         }
     }
     Ok(())

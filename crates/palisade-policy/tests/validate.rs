@@ -331,6 +331,22 @@ fn issue_13_12_deep_rego_parentheses_are_nesting_too_deep() {
     assert_eq!(e.column, 6 + 35, "{e}");
 }
 
+/// A long run of unary minus signs nests as deep as parentheses in regorus's parser (the
+/// `policy` fuzz target overflowed its stack with one): refused the same way.
+#[test]
+fn a_run_of_minus_signs_is_nesting_too_deep() {
+    let text = format!(
+        "version: 1\nrules:\n  - name: minus\n    rego: |\n      package p\n      deny contains \"x\" if {{ 1 {}1 > 0 }}\n",
+        "-".repeat(5000)
+    );
+    let e = parse(&text);
+    assert!(e.message.contains("nesting too deep"), "{e}");
+    assert!(e.message.contains("rule \"minus\""), "{e}");
+    // A few in a row are ordinary arithmetic.
+    let ok = "version: 1\nrules:\n  - name: minus\n    rego: |\n      package p\n      deny contains \"x\" if { 1 - -1 > 5 }\n";
+    assert!(Policy::parse(ok, "p.yaml", Path::new(".")).is_ok());
+}
+
 /// Recursion between functions and rules is refused when the policy loads, at the first
 /// definition on the cycle; rules that merely share a helper are fine.
 #[test]
