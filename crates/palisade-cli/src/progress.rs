@@ -1,4 +1,5 @@
-//! Progress on stderr while layers are read, shown only when stderr is a terminal.
+//! What the libraries report while they work: warnings on standard error, and progress bars
+//! while layers are read, shown only when standard error is a terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use palisade_catalog::{LayerEvent, Progress};
@@ -22,11 +23,29 @@ impl LayerBars {
         });
         LayerBars { bar }
     }
+}
 
-    pub(crate) fn finish(&self) {
+impl Drop for LayerBars {
+    fn drop(&mut self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+/// The terminal: library warnings as `palisade: warning: …` lines on standard error, layer
+/// progress as a bar when standard error is a terminal.
+pub(crate) struct Terminal;
+
+impl palisade_scan::Observer for Terminal {
+    fn warning(&self, text: &str) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "palisade: warning: {text}");
+    }
+
+    fn layers(&self, count: usize) -> Box<dyn Progress + '_> {
+        use std::io::IsTerminal as _;
+        Box::new(LayerBars::new(count, std::io::stderr().is_terminal()))
     }
 }
 

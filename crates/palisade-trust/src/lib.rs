@@ -24,3 +24,24 @@ pub mod verify;
 pub mod x509;
 
 pub use error::{Error, Result};
+
+/// Reads a trust file (a trusted root, CA certificates, a Rekor key) of at most `limit`
+/// bytes.
+///
+/// # Errors
+/// The file cannot be read, or is larger than `limit`.
+pub fn read_trust_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::Invalid(format!(
+            "{} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}

@@ -197,6 +197,18 @@ struct RawCert {
 const MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.trustedroot";
 
 impl TrustRoot {
+    /// Reads a Sigstore `trusted_root.json` file (at most [`MAX_TRUST_ROOT_BYTES`]).
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`TrustRoot::from_json`] refuses it; the error names the
+    /// file.
+    pub fn from_file(path: &std::path::Path) -> crate::Result<Self> {
+        let bytes = crate::read_trust_file(path, MAX_TRUST_ROOT_BYTES as u64)?;
+        Self::from_json(&bytes).map_err(|e| {
+            crate::Error::Invalid(format!("reading the trusted root {}: {e}", path.display()))
+        })
+    }
+
     /// Parses a Sigstore `trusted_root.json`.
     ///
     /// # Errors

@@ -1,0 +1,500 @@
+//! `palisade key generate`, `palisade sign` and `palisade verify`: cosign-compatible
+//! signatures in registries (keyed, keyless against an offline trust root, Sigstore bundles). The logic lives in `palisade-trust`; this module reads flags,
+//! passphrases and key files, and prints results.
+//!
+//! Exit codes of `verify`: 0 verified, 1 not verified (no signature accepted), 2 error.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use palisade_image::{Reference, RegistryClient, RegistryOptions};
+use palisade_trust::keyless::IdentityPolicy;
+use palisade_trust::keys::{NamedKey, PrivateKey};
+use palisade_trust::payload::IdentityMatch;
+use palisade_trust::trust_root::TrustRoot;
+use palisade_trust::verify::{VerifyOptions, verify_image};
+
+/// Exit code of `verify` when no signature was accepted.
+const NOT_VERIFIED: u8 = 1;
+
+#[derive(Args, Debug)]
+pub(crate) struct KeyArgs {
+    #[command(subcommand)]
+    command: KeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Generate an ECDSA P-256 key pair: PREFIX.key (encrypted as cosign does) and PREFIX.pub.
+    ///
+    /// The passphrase comes from PALISADE_PASSWORD, else COSIGN_PASSWORD, else a prompt on the
+    /// terminal (an empty passphrase is allowed, as with cosign).
+    Generate {
+        /// Where to write the keys: PREFIX.key and PREFIX.pub.
+        #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+        output_prefix: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RegistryArgs {
+    /// Registry host (`host[:port]`) that may be reached over plain HTTP (loopback always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registry: Vec<String>,
+
+    /// Extra CA certificates (PEM) to trust for registries, on top of the system roots.
+    #[arg(long, value_name = "FILE", env = "PALISADE_CA_FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SignArgs {
+    /// The image in a registry: `[registry:]HOST[:PORT]/REPO[:TAG][@DIGEST]`. It is resolved
+    /// to a digest once; the signature is for that digest.
+    reference: String,
+
+    /// The private key (cosign's encrypted PEM, or unencrypted PKCS#8). Its passphrase comes
+    /// from PALISADE_PASSWORD, else COSIGN_PASSWORD, else a prompt.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+
+    /// An annotation to sign into the payload (`key=value`, repeatable).
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum VerifyFormat {
+    /// Lines for people.
+    Table,
+    /// JSON: reference, digest, verdict and every signature with its signer or reason.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum IdentityArg {
+    /// Same repository; a tag in the signed identity must equal the tag verified.
+    RepoDigestOrExact,
+    /// Same repository, tags ignored.
+    Repository,
+    /// Do not check the signed identity (e.g. an image copied to a mirror).
+    Ignore,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// The image in a registry: `[registry:]HOST[:PORT]/REPO[:TAG][@DIGEST]`. A tag is
+    /// resolved once; the answer names the digest that was verified.
+    reference: String,
+
+    /// A trusted public key (PEM). Repeatable: any one of them suffices.
+    #[arg(long, value_name = "FILE")]
+    key: Vec<PathBuf>,
+
+    /// A directory of trusted public keys (*.pub, *.pem); any one of them suffices.
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+
+    /// An annotation each accepted signature must carry (`key=value`, repeatable).
+    #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+
+    /// Keyless: the certificate identity (SAN: e-mail, URI) that must have signed, exactly.
+    #[arg(long, value_name = "IDENTITY")]
+    certificate_identity: Option<String>,
+
+    /// Keyless: a regular expression the certificate identity must match (not anchored, as
+    /// cosign: write ^…$ to match the whole value).
+    #[arg(long, value_name = "REGEX")]
+    certificate_identity_regexp: Option<String>,
+
+    /// Keyless: the OIDC issuer recorded in the certificate, exactly.
+    #[arg(long, value_name = "URL")]
+    certificate_oidc_issuer: Option<String>,
+
+    /// Keyless: a regular expression the certificate's OIDC issuer must match (not anchored).
+    #[arg(long, value_name = "REGEX")]
+    certificate_oidc_issuer_regexp: Option<String>,
+
+    /// A Sigstore trusted_root.json (Fulcio CAs, Rekor keys, timestamp authorities). Read
+    /// from this file only; nothing is fetched. Needed for keyless signatures, Sigstore
+    /// bundles and checking the Rekor bundle of keyed signatures.
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_roots")]
+    trusted_root: Option<PathBuf>,
+
+    /// PEM root certificates trusted for keyless signatures (cosign's --ca-roots), instead of
+    /// --trusted-root.
+    #[arg(long, value_name = "FILE")]
+    ca_roots: Option<PathBuf>,
+
+    /// PEM intermediate certificates under --ca-roots.
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    ca_intermediates: Option<PathBuf>,
+
+    /// A Rekor public key (PEM), with --ca-roots.
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    rekor_key: Option<PathBuf>,
+
+    /// How the signed identity (`docker-reference`) must match REFERENCE.
+    #[arg(long, value_enum, default_value = "repo-digest-or-exact")]
+    identity: IdentityArg,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: VerifyFormat,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub(crate) fn key(args: &KeyArgs) -> Result<u8> {
+    match &args.command {
+        KeyCommand::Generate {
+            output_prefix,
+            force,
+        } => generate(output_prefix, *force),
+    }
+}
+
+fn generate(prefix: &Path, force: bool) -> Result<u8> {
+    let key_path = with_suffix(prefix, "key");
+    let pub_path = with_suffix(prefix, "pub");
+    for p in [&key_path, &pub_path] {
+        if p.exists() && !force {
+            bail!("{} exists (use --force to overwrite)", p.display());
+        }
+    }
+    let password = passphrase(true)?;
+    let key = PrivateKey::generate_p256()?;
+    let pem = key.to_encrypted_pem(password.as_bytes())?;
+    write_file(&key_path, pem.as_bytes(), true)?;
+    write_file(&pub_path, key.public_key().to_pem().as_bytes(), false)?;
+    let mut err = io::stderr().lock();
+    writeln!(
+        err,
+        "Private key written to {}\nPublic key written to {}",
+        key_path.display(),
+        pub_path.display()
+    )?;
+    Ok(crate::exit::OK)
+}
+
+fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The passphrase: PALISADE_PASSWORD, COSIGN_PASSWORD, else a prompt on the terminal.
+fn passphrase(confirm: bool) -> Result<String> {
+    for var in ["PALISADE_PASSWORD", "COSIGN_PASSWORD"] {
+        if let Ok(v) = std::env::var(var) {
+            return Ok(v);
+        }
+    }
+    if !io::stdin().is_terminal() {
+        bail!(
+            "no passphrase: set PALISADE_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked"
+        );
+    }
+    let first = prompt("Enter passphrase for the private key: ")?;
+    if confirm {
+        let second = prompt("Enter passphrase again: ")?;
+        if first != second {
+            bail!("passphrases do not match");
+        }
+    }
+    Ok(first)
+}
+
+/// Reads one line from the terminal with echo off (via `stty`, restored afterwards).
+fn prompt(text: &str) -> Result<String> {
+    let mut err = io::stderr().lock();
+    write!(err, "{text}")?;
+    err.flush()?;
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let silenced = stty("-echo");
+    let mut line = String::new();
+    let read = io::stdin().lock().read_line(&mut line);
+    if silenced {
+        stty("echo");
+    }
+    writeln!(err)?;
+    read.context("reading the passphrase")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn parse_reference(text: &str) -> Result<Reference> {
+    let text = text.strip_prefix("registry:").unwrap_or(text);
+    text.parse::<Reference>()
+        .with_context(|| format!("{text:?} is not an image reference"))
+}
+
+fn client(reference: &Reference, args: &RegistryArgs) -> Result<RegistryClient> {
+    let options = RegistryOptions {
+        insecure: args.insecure_registry.clone(),
+        ca_file: args.ca_file.clone(),
+        ..RegistryOptions::default()
+    };
+    Ok(RegistryClient::new(reference.registry(), &options)?)
+}
+
+fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("annotation {item:?} is not KEY=VALUE"),
+        })
+        .collect()
+}
+
+pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
+    let reference = parse_reference(&args.reference)?;
+    let annotations = parse_annotations(&args.annotations)?;
+    let text = std::fs::read_to_string(&args.key)
+        .with_context(|| format!("reading {}", args.key.display()))?;
+    let password = if text.contains("-----BEGIN ENCRYPTED") {
+        passphrase(false)?
+    } else {
+        String::new()
+    };
+    let key = PrivateKey::from_pem(&text, password.as_bytes(), &args.key.display().to_string())?;
+    let client = client(&reference, &args.registry)?;
+    let signed = palisade_trust::sign::sign_image(&client, &reference, &key, &annotations)?;
+    let mut out = io::stdout().lock();
+    if signed.added {
+        writeln!(
+            out,
+            "Signed {} with {} ({} signature(s) in {})",
+            signed.image,
+            key.public_key().fingerprint(),
+            signed.signatures,
+            signed.signature_manifest
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} already carries this signature ({})",
+            signed.image, signed.signature_manifest
+        )?;
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Largest trust material file read (trusted_root.json, PEM bundles).
+const MAX_TRUST_FILE: u64 = 4 << 20;
+
+fn read_trust_file(path: &Path) -> Result<Vec<u8>> {
+    Ok(palisade_trust::read_trust_file(path, MAX_TRUST_FILE)?)
+}
+
+/// Reads a Sigstore `trusted_root.json`.
+fn load_trust_root(path: &Path) -> Result<TrustRoot> {
+    Ok(TrustRoot::from_file(path)?)
+}
+
+/// The trust root from --trusted-root or --ca-roots [--ca-intermediates] [--rekor-key].
+fn trust_root(args: &VerifyArgs) -> Result<Option<TrustRoot>> {
+    if let Some(path) = &args.trusted_root {
+        return load_trust_root(path).map(Some);
+    }
+    let Some(roots) = &args.ca_roots else {
+        return Ok(None);
+    };
+    let intermediates = args
+        .ca_intermediates
+        .as_deref()
+        .map(read_trust_file)
+        .transpose()?;
+    let rekor = args.rekor_key.as_deref().map(read_trust_file).transpose()?;
+    let root = TrustRoot::from_pem(
+        &read_trust_file(roots)?,
+        intermediates.as_deref(),
+        rekor.as_deref(),
+    )
+    .with_context(|| format!("reading the CA roots {}", roots.display()))?;
+    Ok(Some(root))
+}
+
+/// The keyless identity policy, if any identity flag was given; both halves are required.
+fn identity_policy(args: &VerifyArgs) -> Result<Option<IdentityPolicy>> {
+    let given = [
+        &args.certificate_identity,
+        &args.certificate_identity_regexp,
+        &args.certificate_oidc_issuer,
+        &args.certificate_oidc_issuer_regexp,
+    ]
+    .iter()
+    .any(|f| f.is_some());
+    if !given {
+        return Ok(None);
+    }
+    Ok(Some(IdentityPolicy::from_flags(
+        args.certificate_identity.as_deref(),
+        args.certificate_identity_regexp.as_deref(),
+        args.certificate_oidc_issuer.as_deref(),
+        args.certificate_oidc_issuer_regexp.as_deref(),
+    )?))
+}
+
+pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
+    let reference = parse_reference(&args.reference)?;
+    let mut keys = Vec::new();
+    for path in &args.key {
+        keys.push(NamedKey::from_file(path)?);
+    }
+    if let Some(dir) = &args.keys {
+        keys.extend(NamedKey::from_dir(dir)?);
+    }
+    let identity = identity_policy(args)?;
+    let root = trust_root(args)?;
+    if identity.is_some() && root.is_none() {
+        bail!(
+            "--certificate-identity/--certificate-oidc-issuer need a trust root: \
+             --trusted-root FILE, or --ca-roots FILE"
+        );
+    }
+    if keys.is_empty() && identity.is_none() {
+        bail!(
+            "nothing to verify with: give --key/--keys, or --certificate-identity[-regexp] \
+             and --certificate-oidc-issuer[-regexp] with a trust root"
+        );
+    }
+    let options = VerifyOptions {
+        trust_root: root,
+        certificate_identities: identity.into_iter().collect(),
+        keys,
+        identity: match args.identity {
+            IdentityArg::RepoDigestOrExact => IdentityMatch::RepoDigestOrExact,
+            IdentityArg::Repository => IdentityMatch::Repository,
+            IdentityArg::Ignore => IdentityMatch::Ignore,
+        },
+        annotations: parse_annotations(&args.annotations)?,
+    };
+    let client = client(&reference, &args.registry)?;
+    let result = verify_image(&client, &reference, &options)?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        VerifyFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &result)?;
+            writeln!(out)?;
+        }
+        VerifyFormat::Table => {
+            let verdict = if result.verified {
+                "VERIFIED"
+            } else {
+                "NOT VERIFIED"
+            };
+            writeln!(out, "{verdict} {} ({})", result.reference, result.digest)?;
+            for s in &result.signatures {
+                match (&s.verified, &s.reason) {
+                    (Some(v), _) => {
+                        let mut line =
+                            format!("  ok    {}: {} signed by {}", s.source, v.kind, v.signer);
+                        if let Some(issuer) = &v.issuer {
+                            line.push_str(&format!(" (issuer {issuer})"));
+                        }
+                        if !v.key_fingerprint.is_empty() {
+                            line.push_str(&format!(" ({})", v.key_fingerprint));
+                        }
+                        if !v.identity.is_empty() {
+                            line.push_str(&format!(" for {}", v.identity));
+                        }
+                        if let Some(index) = v.rekor_log_index {
+                            line.push_str(&format!(", Rekor entry {index}"));
+                        }
+                        if let Some(at) = v.signed_at {
+                            line.push_str(&format!(" at {}", utc(at)));
+                        }
+                        writeln!(out, "{line}")?;
+                        for (k, val) in &v.annotations {
+                            writeln!(out, "          {k}={val}")?;
+                        }
+                    }
+                    (None, reason) => writeln!(
+                        out,
+                        "  FAIL  {}: {}",
+                        s.source,
+                        reason.as_deref().unwrap_or("not accepted")
+                    )?,
+                }
+            }
+            for note in &result.notes {
+                writeln!(out, "  note  {note}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if result.verified {
+        crate::exit::OK
+    } else {
+        NOT_VERIFIED
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (Howard Hinnant's civil_from_days).
+pub(crate) fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_renders_epoch_seconds() {
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        // The ci-fulcio-rekor fixture's Rekor integrated time.
+        assert_eq!(super::utc(1_674_247_893), "2023-01-20T20:51:33Z");
+        assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,327 @@
+//! Gathering the input document: the image's facts, its signatures, its findings and its
+//! hardening results, only as the policy needs them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use palisade_catalog::Catalog;
+use palisade_image::{Digest, Image, Reference, RegistryClient};
+use palisade_policy::{
+    CoverageInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input, Keyless,
+    NotCoveredInput, PackageInput, SbomInput, TrustInput, VulnInput,
+};
+use palisade_scan::{Evaluated, Observer, Scanner, Source, VulnDb};
+use palisade_trust::keys::NamedKey;
+use palisade_trust::payload::IdentityMatch;
+use palisade_trust::verify::{VerifyOptions, verify_image};
+
+use crate::{Error, Gate, Result};
+
+/// Builds the input document, running only the stages the policy needs.
+pub(crate) fn gather(gate: &Gate<'_>, source: &str, observer: &dyn Observer) -> Result<Input> {
+    let needs = gate.policy.needs(gate.environment);
+    if matches!(Source::parse(source), Source::Sbom(_)) {
+        return Err(Error::Invalid(format!(
+            "{source}: the gate needs the image itself (its configuration, signatures and \
+             files), not an SBOM"
+        )));
+    }
+    let image = palisade_scan::open_image(source, gate.options)?;
+    // Only a registry says where an image came from. A layout's `ref.name` ("latest") or an
+    // archive's `RepoTags` are words anyone can write: a local image is named by its path,
+    // unless the caller vouches for its tag.
+    let local = Source::is_local_image(source);
+    let reference = if local && !gate.trust_local_tags {
+        None
+    } else {
+        image
+            .reference()
+            .map(|r| {
+                r.parse::<Reference>().map_err(|e| {
+                    Error::Invalid(format!(
+                        "{r:?} (the image's own tag) is not an image reference: {e}"
+                    ))
+                })
+            })
+            .transpose()?
+    };
+    if local && gate.trust_local_tags && reference.is_none() {
+        return Err(Error::Invalid(format!(
+            "{source}: --trust-local-tags, but the image has no tag of its own to trust"
+        )));
+    }
+    let config = image.config();
+    let container = config.config.as_ref();
+    let image_input = ImageInput {
+        reference: reference
+            .as_ref()
+            .map_or_else(|| image.source().to_owned(), ToString::to_string),
+        registry: reference
+            .as_ref()
+            .map(|r| r.registry().to_owned())
+            .unwrap_or_default(),
+        repository: reference
+            .as_ref()
+            .map(|r| r.repository().to_owned())
+            .unwrap_or_default(),
+        tag: reference.as_ref().and_then(|r| r.tag().map(str::to_owned)),
+        digest: image.manifest_digest().map(ToString::to_string),
+        created: config.created.clone(),
+        user: container.and_then(|c| c.user.clone()),
+        os: Some(config.os.clone()).filter(|s| !s.is_empty()),
+        architecture: Some(config.architecture.clone()).filter(|s| !s.is_empty()),
+        labels: container.and_then(|c| c.labels.clone()).unwrap_or_default(),
+        local,
+        local_tags_trusted: local && gate.trust_local_tags,
+    };
+
+    // Signature verification waits on the registry; the rest mostly on the CPU. Both run at
+    // once, and the verification is of the digest just read, never of the tag again.
+    let manifest_digest = image.manifest_digest().cloned();
+    let (trust, gathered) = std::thread::scope(|scope| {
+        let verifying = needs.trust.then(|| {
+            scope.spawn(|| {
+                verify_signatures(gate, reference.as_ref().filter(|_| !local), manifest_digest)
+            })
+        });
+        let gathered = gather_local(gate, source, needs, &image, observer);
+        let trust = verifying.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (trust, gathered)
+    });
+    let trust = trust.transpose()?;
+    let (vulnerabilities, sbom, hardening) = gathered?;
+
+    Ok(Input {
+        now: gate.now.to_owned(),
+        environment: gate.environment.to_owned(),
+        image: image_input,
+        trust,
+        vulnerabilities,
+        sbom,
+        hardening,
+    })
+}
+
+type Local = (Option<VulnInput>, Option<SbomInput>, Option<HardeningInput>);
+
+/// What comes from the image and the local database: findings, the SBOM summary and the
+/// hardening results, as the policy needs them.
+fn gather_local(
+    gate: &Gate<'_>,
+    source: &str,
+    needs: palisade_policy::Needs,
+    image: &Image,
+    observer: &dyn Observer,
+) -> Result<Local> {
+    // The catalog feeds the vulnerability scan and the SBOM summary.
+    let (catalog, vulnerabilities) = if needs.vulnerabilities {
+        let path = match &gate.db_path {
+            Some(p) => p.clone(),
+            None => VulnDb::default_path().ok_or_else(|| {
+                Error::Invalid(
+                    "no database path: pass --db, or set PALISADE_DB, XDG_DATA_HOME or HOME"
+                        .to_owned(),
+                )
+            })?,
+        };
+        let vulndb = VulnDb::new(path);
+        let (catalog, evaluated) =
+            Scanner::new(&vulndb, gate.options, observer).scan_image(image)?;
+        (Some(catalog), Some(vuln_input(evaluated)))
+    } else if needs.sbom {
+        let progress = observer.layers(image.layers().len());
+        (
+            Some(palisade_scan::catalog_image(
+                image,
+                gate.options,
+                progress.as_ref(),
+            )?),
+            None,
+        )
+    } else {
+        (None, None)
+    };
+    let sbom = catalog.as_ref().map(sbom_summary);
+    let hardening = if needs.hardening {
+        Some(crate::hardening::harden(gate, source, image, observer)?)
+    } else {
+        None
+    };
+    Ok((vulnerabilities, sbom, hardening))
+}
+
+/// The policy's view of a scan: the document shape of `input.vulnerabilities`.
+fn vuln_input(evaluated: Evaluated) -> VulnInput {
+    let findings = evaluated
+        .findings
+        .into_iter()
+        .map(|f| FindingInput {
+            id: f.id,
+            aliases: f.aliases,
+            package: PackageInput {
+                name: f.package.name,
+                version: f.package.version,
+                r#type: f.package.kind,
+                purl: f.package.purl,
+            },
+            severity: f.severity.as_str().to_owned(),
+            cvss: f.cvss.map(|c| CvssInput {
+                score: c.score,
+                vector: c.vector,
+            }),
+            status: f.status.as_str().to_owned(),
+            fixed_versions: f.fixed_versions,
+            kev: f.kev,
+            epss: f.epss.map(|e| e.score),
+        })
+        .collect();
+    VulnInput {
+        db_built: evaluated.db.built,
+        findings,
+        coverage: evaluated
+            .coverage
+            .into_iter()
+            .map(|c| CoverageInput {
+                ecosystem: c.ecosystem,
+                packages: c.packages,
+                covered: c.covered,
+                advisories: c.advisories,
+                newest: c.newest,
+                reason: c.reason,
+            })
+            .collect(),
+        not_covered: evaluated
+            .not_covered
+            .into_iter()
+            .map(|n| NotCoveredInput {
+                name: n.name,
+                version: n.version,
+                r#type: n.kind,
+                purl: n.purl,
+                ecosystem: n.ecosystem,
+            })
+            .collect(),
+    }
+}
+
+/// The policy's view of a catalog: package counts by type and the distro.
+#[must_use]
+pub fn sbom_summary(catalog: &Catalog) -> SbomInput {
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &catalog.packages {
+        *by_type.entry(p.ecosystem.as_str().to_owned()).or_default() += 1;
+    }
+    SbomInput {
+        packages: catalog.packages.len(),
+        by_type,
+        distro: palisade_scan::distro_name(catalog),
+    }
+}
+
+/// Verifies the image's signatures with the policy's keys and keyless identities, for the
+/// digest that was read (not the tag again), and names the signers that verified.
+fn verify_signatures(
+    gate: &Gate<'_>,
+    reference: Option<&Reference>,
+    digest: Option<Digest>,
+) -> Result<TrustInput> {
+    let (Some(reference), Some(digest)) = (reference, digest) else {
+        // A local image: nothing was looked up, and nothing failed (the input says `local`).
+        return Ok(TrustInput::default());
+    };
+    let pinned = reference.with_digest(digest);
+    let client = RegistryClient::new(reference.registry(), &gate.options.registry())?;
+    let trust_err = |what: String| {
+        move |source| Error::Trust {
+            what,
+            source: Box::new(source),
+        }
+    };
+    let mut runs: Vec<(Option<String>, VerifyOptions)> = Vec::new();
+    let keys = gate
+        .policy
+        .keys()
+        .iter()
+        .map(|(name, path): (&String, &PathBuf)| {
+            NamedKey::from_file(path)
+                .map(|k| NamedKey {
+                    name: name.clone(),
+                    key: k.key,
+                })
+                .map_err(trust_err(format!(
+                    "policy key {name:?} ({})",
+                    path.display()
+                )))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !keys.is_empty() {
+        runs.push((
+            None,
+            VerifyOptions {
+                keys,
+                identity: IdentityMatch::RepoDigestOrExact,
+                ..VerifyOptions::default()
+            },
+        ));
+    }
+    for (name, keyless) in gate.policy.keyless() {
+        runs.push((Some(name.clone()), keyless_run(name, keyless)?));
+    }
+    let mut signers = BTreeSet::new();
+    let mut errors = BTreeSet::new();
+    let mut signatures = 0;
+    for (name, options) in &runs {
+        let result = verify_image(&client, &pinned, options)
+            .map_err(trust_err(format!("verifying the signatures of {pinned}")))?;
+        signatures = signatures.max(result.signatures.len());
+        for s in &result.signatures {
+            match (&s.verified, &s.reason) {
+                (Some(v), _) => {
+                    signers.insert(name.clone().unwrap_or_else(|| v.signer.clone()));
+                }
+                (None, Some(reason)) => {
+                    errors.insert(format!("{}: {reason}", s.source));
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(TrustInput {
+        signers: signers.into_iter().collect(),
+        signatures,
+        errors: errors.into_iter().collect(),
+    })
+}
+
+/// The verification of one keyless identity of the policy, against its offline trust root.
+fn keyless_run(name: &str, keyless: &Keyless) -> Result<VerifyOptions> {
+    let what = || format!("policy keyless identity {name:?}");
+    let Some(root_path) = &keyless.trusted_root else {
+        return Err(Error::Invalid(format!(
+            "policy keyless identity {name:?} has no `trusted_root`: keyless signatures are \
+             verified offline against a trust root file"
+        )));
+    };
+    let root = palisade_trust::trust_root::TrustRoot::from_file(root_path).map_err(|source| {
+        Error::Trust {
+            what: what(),
+            source: Box::new(source),
+        }
+    })?;
+    let identity = palisade_trust::keyless::IdentityPolicy::from_flags(
+        (!keyless.identity_regexp).then_some(keyless.identity.as_str()),
+        keyless.identity_regexp.then_some(keyless.identity.as_str()),
+        Some(keyless.issuer.as_str()),
+        None,
+    )
+    .map_err(|source| Error::Trust {
+        what: what(),
+        source: Box::new(source.into()),
+    })?;
+    Ok(VerifyOptions {
+        trust_root: Some(root),
+        certificate_identities: vec![identity],
+        identity: IdentityMatch::RepoDigestOrExact,
+        ..VerifyOptions::default()
+    })
+}

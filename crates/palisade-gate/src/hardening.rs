@@ -1,0 +1,115 @@
+//! The image's hardening results under the policy's profile, cached by image and profile: the
+//! files of every layer are read once per image, not once per decision.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use palisade_harden::check::TargetKind;
+use palisade_harden::image::{ImageFacts, check_image};
+use palisade_harden::report::Report as HardenReport;
+use palisade_image::Image;
+use palisade_policy::{CheckInput, HardeningInput};
+use palisade_scan::Observer;
+use sha2::{Digest as _, Sha256};
+
+use crate::{Gate, Result};
+
+/// Largest hardening cache entry read.
+const MAX_HARDEN_ENTRY: u64 = 8 << 20;
+
+pub(crate) fn harden(
+    gate: &Gate<'_>,
+    source: &str,
+    image: &Image,
+    observer: &dyn Observer,
+) -> Result<HardeningInput> {
+    let profile = gate
+        .policy
+        .hardening_profile(gate.environment)
+        .unwrap_or_default();
+    let cache = cache_path(gate, source, image, &format!("{profile:?}"));
+    if let Some(path) = &cache
+        && let Some(hit) = read_cached(path)
+    {
+        return Ok(hit);
+    }
+    let facts = ImageFacts::from_image(image, source)?;
+    let report = HardenReport::new(
+        TargetKind::Image,
+        source.to_owned(),
+        check_image(&facts, &profile),
+        &profile,
+    );
+    let results = report
+        .results
+        .iter()
+        .map(|r| {
+            let def = report.def(r);
+            CheckInput {
+                id: r.id.to_owned(),
+                title: def.map(|d| d.title.to_owned()).unwrap_or_default(),
+                // The serialised word (`fail`, `not-applicable`), not the table's (`FAIL`, `N/A`).
+                status: serde_json::to_value(r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                level: def.map_or(1, |d| d.level.number()),
+                message: r
+                    .evidence
+                    .iter()
+                    .map(|e| e.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                remediation: def.map(|d| d.remediation.to_owned()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let out = HardeningInput { results };
+    if let Some(path) = &cache
+        && let Err(err) = write_cached(path, &out)
+    {
+        observer.warning(&format!("hardening cache not written: {err}"));
+    }
+    Ok(out)
+}
+
+/// `<cache>/gate/<sha256>.json`, keyed by the version, the config and layer digests (checked
+/// when the image was opened), the source and the profile; none for sources without digests.
+fn cache_path(gate: &Gate<'_>, source: &str, image: &Image, profile: &str) -> Option<PathBuf> {
+    let config = image.config_digest()?;
+    let root = gate.options.cache_root()?;
+    let mut h = Sha256::new();
+    h.update(format!(
+        "palisade {} gate hardening 1\nconfig {config}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    for l in image.layers() {
+        h.update(format!("layer {:?}\n", l.diff_id));
+    }
+    h.update(format!("source {source}\nprofile {profile}\n"));
+    Some(
+        root.join("gate")
+            .join(format!("{}.json", hex::encode(h.finalize()))),
+    )
+}
+
+fn read_cached(path: &Path) -> Option<HardeningInput> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    f.take(MAX_HARDEN_ENTRY + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_HARDEN_ENTRY {
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write_cached(path: &Path, value: &HardeningInput) -> std::result::Result<(), String> {
+    let dir = path.parent().ok_or("cache path has no parent")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("creating a file in {}: {e}", dir.display()))?;
+    serde_json::to_writer(&mut tmp, value).map_err(|e| e.to_string())?;
+    tmp.persist(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}

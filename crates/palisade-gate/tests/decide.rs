@@ -1,0 +1,116 @@
+//! The gate end to end without the CLI: the real testbed `app` image (a local archive), a
+//! database built from the real feed snapshots, and policies that allow and deny.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use palisade_gate::Gate;
+use palisade_policy::{Effect, Policy, Verdict};
+use palisade_scan::SourceOptions;
+use palisade_vulndb::{DatabaseBuilder, Limits, Timestamp, import_nvd, import_osv};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn app() -> String {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let root = repo_root();
+        let out = root.join("target/testbed");
+        let status = Command::new("bash")
+            .arg(root.join("testbed/build-images.sh"))
+            .arg(&out)
+            .status()
+            .expect("running testbed/build-images.sh");
+        assert!(status.success(), "testbed/build-images.sh failed");
+        out
+    });
+    format!("oci-archive:{}", dir.join("app.oci.tar").display())
+}
+
+/// OSV PyPI and the NVD excerpt, imported through the library.
+fn db() -> &'static Path {
+    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DB.get_or_init(|| {
+        let feeds = repo_root().join("../shared/feeds");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("vuln.db");
+        let limits = Limits::default();
+        let at = Timestamp::parse("2026-12-01T00:00:00Z").unwrap();
+        let mut b = DatabaseBuilder::new(&db);
+        b.add(
+            import_osv(&feeds.join("osv/PyPI/all.zip"), &limits).unwrap(),
+            at.clone(),
+        );
+        b.add_enrichment(
+            import_nvd(&feeds.join("nvd/nvdcve-2.0-excerpt.json"), &limits).unwrap(),
+            at,
+        );
+        b.finish().unwrap();
+        (dir, db)
+    })
+    .1
+}
+
+fn decide(policy: &str, env: Option<&str>, trust_local_tags: bool) -> palisade_policy::Decision {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, policy).unwrap();
+    let policy = Policy::load(&path).unwrap();
+    let options = SourceOptions {
+        no_cache: true,
+        ..SourceOptions::default()
+    };
+    let gate = Gate {
+        policy: &policy,
+        environment: policy.environment(env).unwrap(),
+        now: "2026-12-06T00:00:00Z",
+        db_path: Some(db().to_owned()),
+        options: &options,
+        trust_local_tags,
+    };
+    gate.decide(&app(), &palisade_scan::Silent)
+        .unwrap()
+        .decision
+}
+
+#[test]
+fn a_local_image_is_denied_by_source_rules_unless_its_tag_is_trusted() {
+    let policy = "version: 1\nsources:\n  default: deny\n  rules:\n    - name: testbed\n      images: [\"**/testbed/**\", \"testbed/**\"]\n      action: allow\n";
+    let d = decide(policy, None, false);
+    assert_eq!(d.decision, Verdict::Deny);
+    assert!(d.reasons.iter().any(|r| r.code == "local-source"), "{d:?}");
+    assert_eq!(d.image.origin, "local");
+}
+
+#[test]
+fn critical_findings_deny_in_prod_and_a_dev_override_allows() {
+    let policy = "version: 1\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  max_db_age_days: 3650\n  environments:\n    dev: { max_cvss: null }\n";
+    let prod = decide(policy, None, false);
+    assert_eq!(prod.decision, Verdict::Deny, "{prod:?}");
+    assert!(
+        prod.reasons
+            .iter()
+            .any(|r| r.effect == Effect::Deny && r.code.contains("cvss")),
+        "{:?}",
+        prod.reasons
+    );
+    let dev = decide(policy, Some("dev"), false);
+    assert_ne!(dev.decision, Verdict::Deny, "{dev:?}");
+}
+
+#[test]
+fn the_clock_is_checked_before_anything_is_read() {
+    assert_eq!(
+        palisade_gate::normalise_now("2026-12-06").unwrap(),
+        "2026-12-06T00:00:00Z"
+    );
+    assert!(palisade_gate::normalise_now("2026-02-30").is_err());
+    assert!(palisade_gate::normalise_now("yesterday").is_err());
+    assert!(palisade_gate::now_utc().ends_with('Z'));
+}
