@@ -174,7 +174,7 @@ fn import(args: &ImportArgs) -> Result<u8> {
     let report = match result {
         Ok(report) => report,
         Err(ImportError::Previous { source, .. }) => {
-            return Err(source).context("--add: the previous database cannot be read");
+            return Err(*source).context("--add: the previous database cannot be read");
         }
         Err(e) => return Err(e.into()),
     };

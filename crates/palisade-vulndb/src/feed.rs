@@ -41,7 +41,7 @@ pub enum ImportError {
         /// The feed input.
         path: PathBuf,
         /// What the importer found wrong.
-        source: Error,
+        source: Box<Error>,
     },
     /// The database's directory could not be created.
     #[error("creating {}", path.display())]
@@ -57,7 +57,7 @@ pub enum ImportError {
         /// The database file.
         path: PathBuf,
         /// Why.
-        source: Error,
+        source: Box<Error>,
     },
 }
 
@@ -79,7 +79,7 @@ pub fn add_feed(
     let kind = detect_feed_kind(path, limits)?;
     let failed = |source: Error| ImportError::Feed {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let set_source = |feed: &mut FeedInfo| {
         if let Some(s) = source {
@@ -205,7 +205,7 @@ pub fn import_feeds(
             Err(source) => {
                 return Err(ImportError::Previous {
                     path: db.to_path_buf(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         }

@@ -23,7 +23,7 @@
 //!
 //! Building a database from feed inputs: [`add_feed`] tells an input's kind and imports it
 //! into a [`DatabaseBuilder`]; [`import_feeds`] does a whole local import under the writers'
-//! lock. With the `fetch` feature, [`update`](crate::update) downloads the feeds first.
+//! lock. With the `fetch` feature, the `update` module downloads the feeds first.
 //!
 //! # Database schema (version [`SCHEMA_VERSION`])
 //!

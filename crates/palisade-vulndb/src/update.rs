@@ -162,7 +162,7 @@ pub enum UpdateError {
         /// The database.
         db: PathBuf,
         /// Why.
-        source: ImportError,
+        source: Box<ImportError>,
     },
 }
 
@@ -812,7 +812,7 @@ fn build(
             rel: input.rel.clone(),
             path: input.path.clone(),
             db: db.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
         feeds.push(RebuiltFeed {
             rel: input.rel,

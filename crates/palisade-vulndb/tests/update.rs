@@ -363,7 +363,10 @@ fn failures_leave_the_database_and_the_cache_as_they_were() {
         panic!("{e:?}")
     };
     assert_eq!((rel.as_str(), d), (ZIP, &db));
-    assert!(matches!(source, ImportError::Feed { .. }), "{source:?}");
+    assert!(
+        matches!(source.as_ref(), ImportError::Feed { .. }),
+        "{source:?}"
+    );
     assert!(e.to_string().contains("was not changed"), "{e}");
     unchanged("truncated zip");
 
@@ -450,6 +453,7 @@ fn the_writers_lock_keeps_a_second_writer_out_and_the_next_run_cleans_up() {
     let server = Server::start(&[KEV]);
     let opts = options(&server, &["kev"]);
     run(&db, &opts).0.unwrap();
+    server.take_seen();
     let staging = cache.join(".staging-4194304");
     std::fs::create_dir_all(staging.join("kev")).unwrap();
     std::fs::write(staging.join(KEV), b"partial").unwrap();
