@@ -1,8 +1,10 @@
 //! `palisade db import` and `palisade db status`: building the vulnerability database from
-//! local feed files, and showing what it holds.
+//! local feed files, and showing what it holds. Here are their arguments, their lines and
+//! their exit codes; the import itself (kind detection, importers, the writers' lock, the
+//! monotonic check) is [`palisade_vulndb::import_feeds`].
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -142,16 +144,13 @@ pub(crate) fn warning_count(n: usize, verbose: bool) -> String {
     }
 }
 
-/// Says which stale temporary files the writers' lock removed.
-pub(crate) fn report_removed(out: &mut impl Write, removed: &[PathBuf]) -> io::Result<()> {
-    for p in removed {
-        writeln!(
-            out,
-            "removed a temporary file of an interrupted write: {}",
-            p.display()
-        )?;
-    }
-    Ok(())
+/// Says that the writers' lock removed a stale temporary file.
+pub(crate) fn report_removed(out: &mut impl Write, removed: &Path) -> io::Result<()> {
+    writeln!(
+        out,
+        "removed a temporary file of an interrupted write: {}",
+        removed.display()
+    )
 }
 
 fn import(args: &ImportArgs) -> Result<u8> {
@@ -167,7 +166,7 @@ fn import(args: &ImportArgs) -> Result<u8> {
         if let ImportEvent::RemovedTempFile(p) = event
             && shown.is_ok()
         {
-            shown = report_removed(&mut stderr, &[p.to_path_buf()]);
+            shown = report_removed(&mut stderr, p);
         }
     });
     shown?;

@@ -140,7 +140,7 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
 /// One line per event, on stderr.
 fn show_event(out: &mut impl Write, event: UpdateEvent<'_>) -> io::Result<()> {
     match event {
-        UpdateEvent::RemovedTempFile(p) => report_removed(out, &[p.to_path_buf()]),
+        UpdateEvent::RemovedTempFile(p) => report_removed(out, p),
         UpdateEvent::RemovedStaging(dir) => writeln!(
             out,
             "removed the staging directory of an interrupted update: {}",
