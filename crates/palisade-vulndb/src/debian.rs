@@ -209,8 +209,8 @@ pub fn debian_release_number(codename: &str) -> Option<&'static str> {
 }
 
 /// Imports the Debian security tracker's JSON at `path` (feed `debian-tracker`): one advisory
-/// per issue, id `DEBIAN-<issue>`, see the [module documentation](self). The file is streamed
-/// one issue at a time: it may be as large as [`Limits::max_debian_bytes`] (and
+/// per issue, id `DEBIAN-<issue>` (the module documentation of `debian.rs` says more). The
+/// file is streamed one issue at a time: it may be as large as [`Limits::max_debian_bytes`] (and
 /// [`Limits::max_total_bytes`]), each issue [`Limits::max_record_bytes`]; at most
 /// [`Limits::max_entries`] (package, issue) records are read, and descriptions longer than
 /// [`Limits::max_text_bytes`] are cut. Errors name the file and the record

@@ -21,6 +21,10 @@
 //! # Ok::<(), palisade_vulndb::Error>(())
 //! ```
 //!
+//! Building a database from feed inputs: [`add_feed`] tells an input's kind and imports it
+//! into a [`DatabaseBuilder`]; [`import_feeds`] does a whole local import under the writers'
+//! lock. With the `fetch` feature, the `update` module downloads the feeds first.
+//!
 //! # Database schema (version [`SCHEMA_VERSION`])
 //!
 //! - `meta(key, value)`: `schema_version`, `built` (newest `modified` of the data, not the
@@ -47,12 +51,15 @@ mod debian;
 mod detect;
 mod epss;
 mod error;
+mod feed;
 mod import;
 mod kev;
 mod matcher;
 mod nvd;
 mod osv;
 mod timestamp;
+#[cfg(feature = "fetch")]
+pub mod update;
 
 pub use advisory::{
     Advisory, Affected, DistroFacts, DistroStatus, Provenance, Reference, Severity, SeverityKind,
@@ -67,6 +74,9 @@ pub use debian::{debian_release_number, import_debian_tracker};
 pub use detect::{FeedKind, detect_feed_kind};
 pub use epss::{EpssImport, EpssScore, import_epss};
 pub use error::Error;
+pub use feed::{
+    AddedFeed, ImportError, ImportEvent, ImportOptions, ImportReport, add_feed, import_feeds,
+};
 pub use import::{FeedInfo, Import, Limits};
 pub use kev::{KevEntry, KevImport, import_kev};
 pub use matcher::{

@@ -99,6 +99,34 @@ impl Timestamp {
     pub fn unix_seconds(&self) -> i64 {
         self.seconds
     }
+
+    /// The instant `seconds` after 1970-01-01T00:00:00Z, written in UTC with whole seconds
+    /// (`2026-10-21T07:28:00Z`); an instant outside the years 0000 to 9999 is the epoch.
+    pub fn from_unix_seconds(seconds: i64) -> Timestamp {
+        let days = seconds.div_euclid(86_400);
+        let rem = seconds.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let text = format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+        Timestamp::parse(&text).unwrap_or_else(|_| Timestamp {
+            text: "1970-01-01T00:00:00Z".to_owned(),
+            seconds: 0,
+            nanos: 0,
+        })
+    }
+
+    /// The clock, as [`Timestamp::from_unix_seconds`] writes it (a clock before 1970 reads as
+    /// the epoch): when a feed was imported.
+    pub fn now() -> Timestamp {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Timestamp::from_unix_seconds(seconds)
+    }
 }
 
 fn cut(text: &str) -> String {
@@ -127,6 +155,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Howard Hinnant's `civil_from_days`: (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days.saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = (yoe + era * 400).saturating_add(i64::from(m <= 2));
+    (y, m, d)
 }
 
 impl PartialEq for Timestamp {
@@ -202,5 +244,30 @@ mod tests {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
         assert!(Timestamp::parse("2024-02-29T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn from_unix_seconds_round_trips() {
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59Z",
+            "2000-03-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            let t = Timestamp::parse(text).unwrap();
+            let back = Timestamp::from_unix_seconds(t.unix_seconds());
+            assert_eq!(back.as_str(), text);
+            assert_eq!(back.unix_seconds(), t.unix_seconds());
+        }
+        // Out of range (5-digit years, i64 extremes): the epoch, never a panic.
+        for s in [i64::MAX, i64::MIN, 253_402_300_800] {
+            assert_eq!(
+                Timestamp::from_unix_seconds(s).as_str(),
+                "1970-01-01T00:00:00Z"
+            );
+        }
+        let now = Timestamp::now();
+        assert!(now.unix_seconds() > 1_700_000_000, "{now}");
     }
 }

@@ -8,4 +8,3 @@ pub(crate) mod policy;
 pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod trust;
-pub(crate) mod update;

@@ -1,19 +1,24 @@
 //! `palisade db import` and `palisade db status`: building the vulnerability database from
-//! local feed files, and showing what it holds.
+//! local feed files, and showing what it holds. Here are their arguments, their lines and
+//! their exit codes; the import itself (kind detection, importers, the writers' lock, the
+//! monotonic check) is [`palisade_vulndb::import_feeds`].
+
+mod update;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use palisade_vulndb::{Database, DatabaseBuilder, FeedInfo, Limits, Timestamp, WriteLock};
+use palisade_vulndb::{
+    Database, ImportError, ImportEvent, ImportOptions, Limits, Timestamp, import_feeds,
+};
 use serde_json::{Value, json};
 
 use crate::{exit, render};
 
 /// `--db`, shared by `db` and `scan`.
-pub(crate) use crate::args::DbPathArgs;
+use crate::args::DbPathArgs;
 
 /// What `db import` and `db update` share about writing the database.
 #[derive(Args, Debug, Clone)]
@@ -54,7 +59,7 @@ enum DbCommand {
     /// A new database that would drop a feed or keep less than half of a feed's records is
     /// refused unless `--allow-shrink`. Every download has a total deadline
     /// (`--http-timeout`).
-    Update(super::update::UpdateArgs),
+    Update(update::UpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -102,89 +107,8 @@ pub(crate) fn run(args: &DbArgs) -> Result<u8> {
     match &args.command {
         DbCommand::Import(a) => import(a),
         DbCommand::Status(a) => status(a),
-        DbCommand::Update(a) => super::update::run(a),
+        DbCommand::Update(a) => update::run(a),
     }
-}
-
-/// What a feed input is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Osv,
-    Alpine,
-    Debian,
-    Nvd,
-    Kev,
-    Epss,
-}
-
-/// The kind of the feed at `path`, told from its name and its first bytes (never by reading
-/// it whole); FIFOs, sockets and devices are refused by type.
-pub(crate) fn detect(path: &Path) -> Result<Kind> {
-    use palisade_vulndb::FeedKind;
-    Ok(
-        match palisade_vulndb::detect_feed_kind(path, &Limits::default())? {
-            FeedKind::Osv => Kind::Osv,
-            FeedKind::Alpine => Kind::Alpine,
-            FeedKind::Debian => Kind::Debian,
-            FeedKind::Nvd => Kind::Nvd,
-            FeedKind::Kev => Kind::Kev,
-            FeedKind::Epss => Kind::Epss,
-            kind => bail!("{}: feed kind {kind:?} is not supported", path.display()),
-        },
-    )
-}
-
-/// Imports `path` (of `kind`) into `builder`, recording `source` (default: the path) as
-/// where it came from. Returns the feed and its warnings.
-pub(crate) fn add_feed(
-    builder: &mut DatabaseBuilder,
-    path: &Path,
-    kind: Kind,
-    source: Option<String>,
-    limits: &Limits,
-    now: &Timestamp,
-) -> Result<(FeedInfo, Vec<String>)> {
-    let ctx = || format!("importing {}", path.display());
-    let set_source = |feed: &mut FeedInfo| {
-        if let Some(s) = &source {
-            feed.source.clone_from(s);
-        }
-    };
-    Ok(match kind {
-        Kind::Osv | Kind::Alpine | Kind::Debian => {
-            let mut import = match kind {
-                Kind::Osv => palisade_vulndb::import_osv(path, limits),
-                Kind::Alpine => palisade_vulndb::import_alpine_secdb(path, limits),
-                _ => palisade_vulndb::import_debian_tracker(path, limits),
-            }
-            .with_context(ctx)?;
-            set_source(&mut import.feed);
-            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
-            builder.add(import, now.clone());
-            out
-        }
-        Kind::Nvd => {
-            let mut import = palisade_vulndb::import_nvd(path, limits).with_context(ctx)?;
-            set_source(&mut import.feed);
-            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
-            builder.add_enrichment(import, now.clone());
-            out
-        }
-        Kind::Kev => {
-            let mut import = palisade_vulndb::import_kev(path, limits).with_context(ctx)?;
-            set_source(&mut import.feed);
-            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
-            builder.add_kev(import, now.clone());
-            out
-        }
-        Kind::Epss => {
-            let mut import = palisade_vulndb::import_epss(path, limits).with_context(ctx)?;
-            set_source(&mut import.feed);
-            let out = (import.feed.clone(), std::mem::take(&mut import.warnings));
-            builder.add_epss(import, now.clone());
-            out
-        }
-    })
 }
 
 /// `, 45 warnings (--verbose lists them)`, or nothing when there are none.
@@ -196,34 +120,42 @@ pub(crate) fn warning_count(n: usize, verbose: bool) -> String {
     }
 }
 
-/// Says which stale temporary files the writers' lock removed.
-pub(crate) fn report_removed(out: &mut impl Write, removed: &[PathBuf]) -> io::Result<()> {
-    for p in removed {
-        writeln!(
-            out,
-            "removed a temporary file of an interrupted write: {}",
-            p.display()
-        )?;
-    }
-    Ok(())
+/// Says that the writers' lock removed a stale temporary file.
+pub(crate) fn report_removed(out: &mut impl Write, removed: &Path) -> io::Result<()> {
+    writeln!(
+        out,
+        "removed a temporary file of an interrupted write: {}",
+        removed.display()
+    )
 }
 
 fn import(args: &ImportArgs) -> Result<u8> {
     let db_path = args.db.path()?;
-    if let Some(dir) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let lock = WriteLock::acquire(&db_path)?;
     let mut stderr = io::stderr().lock();
-    report_removed(&mut stderr, lock.removed())?;
-    let limits = Limits::default();
-    let now = now_timestamp();
-    let mut builder = DatabaseBuilder::new(&db_path);
-    builder.allow_shrink(args.write.allow_shrink);
+    let mut shown = Ok(());
+    let options = ImportOptions {
+        add: args.add,
+        allow_shrink: args.write.allow_shrink,
+        limits: Limits::default(),
+    };
+    let result = import_feeds(&db_path, &args.paths, &options, &mut |event| {
+        if let ImportEvent::RemovedTempFile(p) = event
+            && shown.is_ok()
+        {
+            shown = report_removed(&mut stderr, p);
+        }
+    });
+    shown?;
+    let report = match result {
+        Ok(report) => report,
+        Err(ImportError::Previous { source, .. }) => {
+            return Err(*source).context("--add: the previous database cannot be read");
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut lines = Vec::new();
-    for path in &args.paths {
-        let kind = detect(path)?;
-        let (feed, warnings) = add_feed(&mut builder, path, kind, None, &limits, &now)?;
+    for (path, added) in &report.feeds {
+        let feed = &added.feed;
         lines.push(format!(
             "imported {}: {} records{}{} from {}",
             feed.name,
@@ -231,34 +163,24 @@ fn import(args: &ImportArgs) -> Result<u8> {
             feed.snapshot
                 .as_ref()
                 .map_or_else(String::new, |s| format!(", snapshot {s}")),
-            warning_count(warnings.len(), args.write.verbose),
+            warning_count(added.warnings.len(), args.write.verbose),
             path.display()
         ));
         if args.write.verbose {
-            lines.extend(warnings.iter().map(|w| format!("  warning: {w}")));
+            lines.extend(added.warnings.iter().map(|w| format!("  warning: {w}")));
         }
     }
-    if args.add {
-        match Database::open_read_only(&db_path) {
-            Ok(previous) => {
-                let kept = builder.keep_other_feeds(&previous)?;
-                lines.push(format!(
-                    "kept from the previous database: {}",
-                    if kept.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        kept.join(", ")
-                    }
-                ));
+    if let Some(kept) = &report.kept {
+        lines.push(format!(
+            "kept from the previous database: {}",
+            if kept.is_empty() {
+                "none".to_owned()
+            } else {
+                kept.join(", ")
             }
-            Err(palisade_vulndb::Error::Missing { .. }) => {}
-            Err(e) => {
-                return Err(e).context("--add: the previous database cannot be read");
-            }
-        }
+        ));
     }
-    // Its errors name the file (and, refusing a shrink, what would be lost).
-    let status = builder.finish_locked(&lock)?;
+    let status = &report.status;
     for l in &lines {
         writeln!(stderr, "{l}")?;
     }
@@ -364,45 +286,7 @@ fn status(args: &StatusArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// The clock, in seconds since 1970.
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// The clock as an RFC 3339 timestamp (UTC, whole seconds).
-pub(crate) fn now_timestamp() -> Timestamp {
-    let secs = unix_now();
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let text = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    Timestamp::parse(&text).unwrap_or_else(|_| {
-        Timestamp::parse("1970-01-01T00:00:00Z").expect("a valid constant timestamp")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn now_is_a_valid_timestamp_near_the_clock() {
-        let t = now_timestamp();
-        assert!((t.unix_seconds() - unix_now()).abs() <= 2, "{t}");
-    }
+    Timestamp::now().unix_seconds()
 }
