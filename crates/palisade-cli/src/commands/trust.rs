@@ -286,8 +286,8 @@ fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
 pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
     let reference = parse_reference(&args.reference)?;
     let annotations = parse_annotations(&args.annotations)?;
-    let text = std::fs::read_to_string(&args.key)
-        .with_context(|| format!("reading {}", args.key.display()))?;
+    let text = String::from_utf8(read_trust_file(&args.key)?)
+        .with_context(|| format!("{} is not a PEM text file", args.key.display()))?;
     let password = if text.contains("-----BEGIN ENCRYPTED") {
         passphrase(false)?
     } else {
