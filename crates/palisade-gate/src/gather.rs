@@ -31,6 +31,24 @@ pub(crate) fn gather(gate: &Gate<'_>, source: &str, observer: &dyn Observer) -> 
     // archive's `RepoTags` are words anyone can write: a local image is named by its path,
     // unless the caller vouches for its tag.
     let local = Source::is_local_image(source);
+    // An OCI layout's `ref.name` is most often a tag alone (`latest`, `1.0`): parsed as a
+    // reference it would become `docker.io/library/latest:latest`, a name nobody gave. Only a
+    // full name (with a `/`) says where the image is from; `RepoTags` are references.
+    let oci_layout = matches!(
+        palisade_image::SourceSpec::parse(source),
+        Ok(palisade_image::SourceSpec::OciDir { .. }
+            | palisade_image::SourceSpec::OciArchive { .. })
+    );
+    if local
+        && gate.trust_local_tags
+        && oci_layout
+        && let Some(r) = image.reference().filter(|r| !r.contains('/'))
+    {
+        return Err(Error::Invalid(format!(
+            "{source}: --trust-local-tags, but the layout's own name {r:?} is a tag without a \
+             registry or repository, so it says nothing of where the image came from"
+        )));
+    }
     let reference = if local && !gate.trust_local_tags {
         None
     } else {

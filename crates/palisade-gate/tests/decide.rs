@@ -88,6 +88,46 @@ fn a_local_image_is_denied_by_source_rules_unless_its_tag_is_trusted() {
     assert_eq!(d.image.origin, "local");
 }
 
+/// Issue 14 drift: a layout's `ref.name` (`app`, a tag alone) never becomes a made-up
+/// `docker.io/library/app:latest`, not even when the caller trusts local tags.
+#[test]
+fn a_layouts_tag_alone_is_no_provenance_to_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, "version: 1\nsources:\n  default: allow\n").unwrap();
+    let policy = Policy::load(&path).unwrap();
+    let options = SourceOptions {
+        no_cache: true,
+        ..SourceOptions::default()
+    };
+    let gate = Gate {
+        policy: &policy,
+        environment: policy.environment(None).unwrap(),
+        now: "2026-12-06T00:00:00Z",
+        db_path: Some(db().to_owned()),
+        options: &options,
+        trust_local_tags: true,
+    };
+    let layout = app()
+        .replace("oci-archive:", "oci-dir:")
+        .replace("app.oci.tar", "oci:app");
+    let err = gate.decide(&layout, &palisade_scan::Silent).unwrap_err();
+    assert!(
+        err.to_string().contains("is a tag without a registry"),
+        "{err}"
+    );
+    let gate = Gate {
+        trust_local_tags: false,
+        ..gate
+    };
+    let d = gate
+        .decide(&layout, &palisade_scan::Silent)
+        .unwrap()
+        .decision;
+    assert_eq!(d.image.reference, layout);
+    assert!(!d.image.reference.contains("docker.io/library"));
+}
+
 #[test]
 fn critical_findings_deny_in_prod_and_a_dev_override_allows() {
     let policy = "version: 1\ndefault_environment: prod\nvulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  max_db_age_days: 3650\n  environments:\n    dev: { max_cvss: null }\n";
