@@ -88,7 +88,7 @@ else
         find "$BASE_DIR/target/$PROFILE" -maxdepth 2 -name '*palisade*' -exec rm -rf {} +
     fi
     log "building the base binary ($PROFILE)"
-    (cd "$BASE_DIR/src" && CARGO_TARGET_DIR=$BASE_DIR/target nice -n 10 cargo build --locked "${cargo_profile[@]}" -p palisade-cli)
+    (cd "$BASE_DIR/src" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR=$BASE_DIR/target nice -n 10 cargo build --locked "${cargo_profile[@]}" -p palisade-cli)
     [[ -x $BASE_BIN ]] || die "the base build left no $BASE_BIN"
 fi
 
@@ -108,7 +108,8 @@ declare -A BIN=([base]=$BASE_BIN [new]=$NEW_BIN)
 for side in "${SIDES[@]}"; do
     d=$RUN/$side
     mkdir -p "$d/bin" "$d/db" "$d/cache" "$d/home" "$d/xdg/config" "$d/xdg/data" "$d/xdg/state" "$d/tmp" "$d/out"
-    cp "${BIN[$side]}" "$d/bin/palisade"
+    # A hard link where it can (no copy of a large debug binary); cargo replaces, never rewrites.
+    ln "${BIN[$side]}" "$d/bin/palisade" 2>/dev/null || cp "${BIN[$side]}" "$d/bin/palisade"
 done
 
 # Runs `palisade ARGS` for SIDE, from SIDE's directory, with a clean environment and
@@ -137,7 +138,10 @@ case_() {
     shift
     CASES+=("$name")
     local side
-    for side in "${SIDES[@]}"; do run_side "$side" "$name" "cache/$name" "$@"; done
+    for side in "${SIDES[@]}"; do
+        run_side "$side" "$name" "cache/$name" "$@"
+        rm -rf "${RUN:?}/$side/cache/$name"
+    done
 }
 # A case that reads an image: both binaries, cold then warm cache (two compared runs).
 case_cw() {
@@ -148,6 +152,7 @@ case_cw() {
     for side in "${SIDES[@]}"; do
         run_side "$side" "$name.cold" "cache/$name" "$@"
         run_side "$side" "$name.warm" "cache/$name" "$@"
+        rm -rf "${RUN:?}/$side/cache/$name"    # layer caches: a case's own, never needed again
     done
 }
 
