@@ -2,7 +2,7 @@
 //! profile, exceptions with expiry and justification, custom Rego rules) and its evaluation
 //! into one decision — allow, warn or deny — with every reason attached.
 //!
-//! Not for: gathering facts. The caller (the CLI's `palisade gate`, later the server) verifies
+//! Not for: gathering facts. The caller (`palisade-gate`, for the CLI and the server) verifies
 //! signatures, scans and runs hardening checks, and hands the results over as an [`Input`]
 //! document; this crate reads only the policy file, the Rego files it names and policy-test
 //! files, and never the clock (`input.now` is the clock).

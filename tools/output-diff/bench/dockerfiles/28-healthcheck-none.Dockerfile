@@ -1,0 +1,4 @@
+FROM postgres:16.3-bookworm
+HEALTHCHECK NONE
+USER postgres
+CMD ["postgres"]
