@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use palisade_harden::check::{CheckDef, Level, Status, TargetKind};
+use palisade_harden::check_list;
 use palisade_harden::containers::{check_containers, load_inspect_files};
 use palisade_harden::daemon::{check_daemon, load_offline, load_offline_partial};
 use palisade_harden::engine::Engine;
@@ -15,7 +16,6 @@ use palisade_harden::host::check_host_with;
 use palisade_harden::hostfs::HostRoot;
 use palisade_harden::image::{ImageFacts, check_image};
 use palisade_harden::profile::Profile;
-use palisade_harden::registry;
 use palisade_harden::report::Report;
 use serde_json::{Value, json};
 
@@ -330,7 +330,7 @@ fn write(c: &Common, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result
 }
 
 fn list(c: &Common) -> Result<()> {
-    let defs = registry::all();
+    let defs = check_list::all();
     write(c, |out| match c.format {
         Format::Json => {
             let v: Vec<Value> = defs

@@ -6,7 +6,7 @@
 //! [`check`] profiles).
 //!
 //! Each target has a module with its `CHECKS` and a `check_*` function returning
-//! [`check::CheckResult`]s; [`registry::all`] lists every check (the manual and live-only ones
+//! [`check::CheckResult`]s; [`check_list::all`] lists every check (the manual and live-only ones
 //! with their reason), [`profile::Profile`] selects them, [`report::Report`] orders, groups and
 //! scores the results.
 //!
@@ -22,6 +22,7 @@
 //! ```
 
 pub mod check;
+pub mod check_list;
 pub mod containers;
 pub mod daemon;
 pub mod dockerfile;
@@ -32,7 +33,6 @@ pub mod hostfs;
 pub mod image;
 pub mod k8s;
 pub mod profile;
-pub mod registry;
 pub mod report;
 
 pub use error::Error;
