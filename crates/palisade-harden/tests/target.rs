@@ -48,12 +48,14 @@ fn every_offline_target_reports_through_one_trait() {
             hardened_image().name,
         ),
         (
-            Box::new(Dockerfiles::load(&[dockerfile.clone()], BTreeMap::new()).unwrap()),
+            Box::new(
+                Dockerfiles::load(std::slice::from_ref(&dockerfile), BTreeMap::new()).unwrap(),
+            ),
             TargetKind::Dockerfile,
             dockerfile.display().to_string(),
         ),
         (
-            Box::new(Manifests::load(&[manifest.clone()]).unwrap()),
+            Box::new(Manifests::load(std::slice::from_ref(&manifest)).unwrap()),
             TargetKind::Kubernetes,
             manifest.display().to_string(),
         ),
