@@ -4,9 +4,8 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use palisade_harden::check::TargetKind;
-use palisade_harden::image::{ImageFacts, check_image};
-use palisade_harden::report::Report as HardenReport;
+use palisade_harden::image::ImageFacts;
+use palisade_harden::target::Target as _;
 use palisade_image::Image;
 use palisade_policy::{CheckInput, HardeningInput};
 use palisade_scan::Observer;
@@ -33,13 +32,8 @@ pub(crate) fn harden(
     {
         return Ok(hit);
     }
-    let facts = ImageFacts::from_image(image, source)?;
-    let report = HardenReport::new(
-        TargetKind::Image,
-        source.to_owned(),
-        check_image(&facts, &profile),
-        &profile,
-    );
+    // The same call as `palisade bench image`.
+    let report = ImageFacts::from_image(image, source)?.report(&profile)?;
     let results = report
         .results
         .iter()

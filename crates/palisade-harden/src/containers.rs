@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
+use crate::engine::Engine;
 use crate::error::{Error, read_bounded};
+use crate::hostfs::HostRoot;
+use crate::profile::Profile;
+use crate::target::{Target, files_subject};
 
 /// The most bytes read from one inspect file.
 pub const MAX_INSPECT_BYTES: u64 = 64 << 20;
@@ -541,6 +545,86 @@ fn is_docker_sock_mount(m: &Mount) -> bool {
     s.ends_with("docker.sock")
         || m.destination.ends_with("docker.sock")
         || matches!(s, "/run" | "/var/run" | "/run/docker" | "/var/run/docker")
+}
+
+/// The containers target: inspect documents, whether the daemon sets `no-new-privileges` for
+/// every container (CIS 5.26), and the name the report gives them.
+#[derive(Debug)]
+pub struct Containers {
+    containers: Vec<Container>,
+    daemon_no_new_privileges: bool,
+    subject: String,
+}
+
+impl Containers {
+    /// Reads `docker inspect` files ([`load_inspect_files`]). `root`, when given, is a host
+    /// root whose daemon configuration tells whether `no-new-privileges` is set daemon-wide;
+    /// without it, it is taken as unset. The report names the files.
+    ///
+    /// # Errors
+    /// When the daemon configuration under `root` or a file cannot be read or parsed.
+    pub fn from_files(paths: &[PathBuf], root: Option<&HostRoot>) -> Result<Containers, Error> {
+        let daemon_no_new_privileges = match root {
+            Some(r) => crate::daemon::load_offline(r)?.bool("no-new-privileges") == Some(true),
+            None => false,
+        };
+        Ok(Containers {
+            daemon_no_new_privileges,
+            subject: files_subject(paths),
+            containers: load_inspect_files(paths)?,
+        })
+    }
+
+    /// Every container of a live engine, running or not, and the daemon's setting; the
+    /// report names the endpoint.
+    ///
+    /// # Errors
+    /// When the Engine API cannot be reached or answers badly.
+    pub fn live(engine: &Engine) -> Result<Containers, Error> {
+        let cfg = engine.daemon_config()?;
+        Ok(Containers {
+            daemon_no_new_privileges: cfg.bool("no-new-privileges") == Some(true),
+            containers: engine.containers()?,
+            subject: engine.endpoint().to_owned(),
+        })
+    }
+
+    /// Containers gathered some other way, named `subject` in the report.
+    #[must_use]
+    pub fn new(
+        containers: Vec<Container>,
+        daemon_no_new_privileges: bool,
+        subject: impl Into<String>,
+    ) -> Containers {
+        Containers {
+            containers,
+            daemon_no_new_privileges,
+            subject: subject.into(),
+        }
+    }
+
+    /// The containers, in the order they were read.
+    #[must_use]
+    pub fn containers(&self) -> &[Container] {
+        &self.containers
+    }
+}
+
+impl Target for Containers {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Container
+    }
+
+    fn subject(&self) -> String {
+        self.subject.clone()
+    }
+
+    fn check(&self, _profile: &Profile) -> Result<Vec<CheckResult>, Error> {
+        Ok(check_containers(
+            &self.containers,
+            self.daemon_no_new_privileges,
+        ))
+    }
 }
 
 /// Runs every container check on `containers`. `daemon_no_new_privileges` is the daemon-wide

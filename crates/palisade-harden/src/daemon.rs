@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
 use crate::error::Error;
 use crate::hostfs::{FileKind, HostRoot, join};
+use crate::profile::Profile;
+use crate::target::Target;
 
 const S2: &str = "2 Docker daemon configuration";
 const S5: &str = "5 Container Runtime";
@@ -867,6 +869,69 @@ fn ev_list(cfg: &DaemonConfig, key: &str, default: &str) -> Evidence {
         e.at(first.source.clone(), first.line)
     } else {
         e
+    }
+}
+
+/// The daemon target: its effective configuration, read offline from a host root or live
+/// from the Engine API, and the name the report gives it.
+#[derive(Debug)]
+pub struct Daemon {
+    config: DaemonConfig,
+    subject: String,
+}
+
+impl Daemon {
+    /// Reads the configuration offline from the files under `root` ([`load_offline`]); the
+    /// report names the root.
+    ///
+    /// # Errors
+    /// As [`load_offline`].
+    pub fn offline(root: &HostRoot) -> Result<Daemon, Error> {
+        Ok(Daemon {
+            config: load_offline(root)?,
+            subject: root.root().display().to_string(),
+        })
+    }
+
+    /// Reads the configuration live ([`Engine::daemon_config`](crate::engine::Engine::daemon_config));
+    /// the report names the endpoint.
+    ///
+    /// # Errors
+    /// When the Engine API cannot be reached or answers badly.
+    pub fn live(engine: &crate::engine::Engine) -> Result<Daemon, Error> {
+        Ok(Daemon {
+            config: engine.daemon_config()?,
+            subject: engine.endpoint().to_owned(),
+        })
+    }
+
+    /// A configuration gathered some other way, named `subject` in the report.
+    #[must_use]
+    pub fn new(config: DaemonConfig, subject: impl Into<String>) -> Daemon {
+        Daemon {
+            config,
+            subject: subject.into(),
+        }
+    }
+
+    /// The effective configuration.
+    #[must_use]
+    pub fn config(&self) -> &DaemonConfig {
+        &self.config
+    }
+}
+
+impl Target for Daemon {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Daemon
+    }
+
+    fn subject(&self) -> String {
+        self.subject.clone()
+    }
+
+    fn check(&self, _profile: &Profile) -> Result<Vec<CheckResult>, Error> {
+        Ok(check_daemon(&self.config))
     }
 }
 

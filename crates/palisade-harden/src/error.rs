@@ -1,4 +1,5 @@
-//! Errors of the host, daemon, container, engine and image targets. Each names its input.
+//! Errors of the host, daemon, container, engine and image targets (and, wrapped, of the
+//! Dockerfile and Kubernetes ones). Each names its input.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,12 @@ pub enum Error {
     /// The image could not be read.
     #[error(transparent)]
     Image(#[from] palisade_image::Error),
+    /// A Kubernetes manifest could not be read or is not one.
+    #[error(transparent)]
+    Kubernetes(#[from] crate::k8s::Error),
+    /// A Dockerfile could not be read or parsed.
+    #[error(transparent)]
+    Dockerfile(#[from] crate::dockerfile::Error),
 }
 
 impl Error {

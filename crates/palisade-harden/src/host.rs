@@ -14,6 +14,7 @@ use crate::daemon::{DaemonConfig, UNIT_DIRS, load_offline_partial};
 use crate::error::Error;
 use crate::hostfs::{FileKind, FileMeta, HostRoot, join, normalize};
 use crate::profile::Profile;
+use crate::target::Target;
 
 const S11: &str = "1.1 Linux Hosts Specific Configuration";
 const S12: &str = "1.2 General Configuration";
@@ -597,7 +598,48 @@ pub fn audit_rules(root: &HostRoot) -> Result<Vec<AuditRule>, Error> {
     Ok(out)
 }
 
-/// Runs every host check on the tree.
+/// The host target: a tree of files under a root and the daemon configuration found there
+/// (read with [`load_offline_partial`]: its unreadable files fail the checks of the files
+/// they are). The checks read the other files they need from the root as they run.
+#[derive(Debug)]
+pub struct Host {
+    root: HostRoot,
+    daemon: DaemonConfig,
+}
+
+impl Host {
+    /// Reads the daemon configuration under `root`.
+    ///
+    /// # Errors
+    /// When a configuration file exists but cannot be read, or daemon.json is not a JSON
+    /// object.
+    pub fn load(root: HostRoot) -> Result<Host, Error> {
+        let daemon = load_offline_partial(&root)?;
+        Ok(Host { root, daemon })
+    }
+
+    /// The root the checks read from.
+    #[must_use]
+    pub fn root(&self) -> &HostRoot {
+        &self.root
+    }
+}
+
+impl Target for Host {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Host
+    }
+
+    fn subject(&self) -> String {
+        self.root.root().display().to_string()
+    }
+
+    fn check(&self, profile: &Profile) -> Result<Vec<CheckResult>, Error> {
+        check_host_with(&self.root, &self.daemon, profile)
+    }
+}
+
+/// Runs every host check on the tree ([`Host::load`] and [`Target::check`] in one call).
 ///
 /// # Errors
 /// When a file exists but cannot be read.

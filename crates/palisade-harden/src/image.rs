@@ -14,6 +14,8 @@ use serde_json::Value;
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
 use crate::containers::is_root_user;
 use crate::error::Error;
+use crate::profile::Profile;
+use crate::target::Target;
 
 const S4: &str = "4 Container Images and Build File";
 const SI: &str = "Image contents";
@@ -365,6 +367,21 @@ pub const UNNEEDED_FILES: &[&str] = &[
     "usr/bin/tcpdump",
     "usr/sbin/tcpdump",
 ];
+
+/// The image target: the report names the image as given ([`ImageFacts::name`]).
+impl Target for ImageFacts {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Image
+    }
+
+    fn subject(&self) -> String {
+        self.name.clone()
+    }
+
+    fn check(&self, profile: &Profile) -> Result<Vec<CheckResult>, Error> {
+        Ok(check_image(self, profile))
+    }
+}
 
 /// Runs every image check; `profile` gives the trusted registries (CIS 4.2).
 #[must_use]

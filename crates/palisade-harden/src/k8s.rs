@@ -26,6 +26,8 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
+use crate::profile::Profile;
+use crate::target::{Target, files_subject};
 
 mod fields;
 
@@ -1300,6 +1302,13 @@ pub fn check_text(
     path: &Path,
     select: &dyn Fn(&CheckDef) -> bool,
 ) -> Result<Vec<CheckResult>, Error> {
+    let docs = parse_manifest(text, path)?;
+    check_documents(&docs, path, select)
+}
+
+/// Parses manifest text into its documents and checks that they are Kubernetes objects (the
+/// errors of [`check_text`]).
+fn parse_manifest(text: &str, path: &Path) -> Result<Vec<Node>, Error> {
     let yaml_err = |line: u32, message: String| Error::Yaml {
         path: path.to_owned(),
         line,
@@ -1327,6 +1336,25 @@ pub fn check_text(
             1,
             "no Kubernetes object (a mapping with apiVersion and kind) in the file".into(),
         )));
+    }
+    drop(found);
+    Ok(docs)
+}
+
+/// Runs the checks on documents [`parse_manifest`] accepted.
+fn check_documents(
+    docs: &[Node],
+    path: &Path,
+    select: &dyn Fn(&CheckDef) -> bool,
+) -> Result<Vec<CheckResult>, Error> {
+    let not_k8s = |(line, message): (u32, String)| Error::NotKubernetes {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let mut found = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        objects(d, &format!("document {}", i + 1), &mut found).map_err(not_k8s)?;
     }
     let file = path.display().to_string();
     let mut out = Vec::new();
@@ -1379,6 +1407,12 @@ pub fn check_file(
     path: &Path,
     select: &dyn Fn(&CheckDef) -> bool,
 ) -> Result<Vec<CheckResult>, Error> {
+    let text = read_manifest(path)?;
+    check_text(&text, path, select)
+}
+
+/// Reads a manifest file: at most [`MAX_BYTES`] of UTF-8 text.
+fn read_manifest(path: &Path) -> Result<String, Error> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -1400,7 +1434,49 @@ pub fn check_file(
             message: "not UTF-8 text".into(),
         }
     })?;
-    check_text(text, path, select)
+    Ok(text.to_owned())
+}
+
+/// The Kubernetes target: manifest files, read and parsed (each file is read, then parsed,
+/// before the next is opened, so the first bad file is the error).
+#[derive(Debug)]
+pub struct Manifests {
+    files: Vec<(PathBuf, Vec<Node>)>,
+}
+
+impl Manifests {
+    /// Reads and parses each file (at most [`MAX_BYTES`], UTF-8, valid YAML, Kubernetes
+    /// objects).
+    ///
+    /// # Errors
+    /// The first file that cannot be read or is not Kubernetes manifests, as [`check_file`].
+    pub fn load(paths: &[PathBuf]) -> Result<Manifests, Error> {
+        let mut files = Vec::new();
+        for p in paths {
+            let text = read_manifest(p)?;
+            files.push((p.clone(), parse_manifest(&text, p)?));
+        }
+        Ok(Manifests { files })
+    }
+}
+
+impl Target for Manifests {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Kubernetes
+    }
+
+    fn subject(&self) -> String {
+        files_subject(self.files.iter().map(|(p, _)| p))
+    }
+
+    fn check(&self, profile: &Profile) -> Result<Vec<CheckResult>, crate::Error> {
+        let select = |d: &CheckDef| profile.selects(d);
+        let mut out = Vec::new();
+        for (path, docs) in &self.files {
+            out.extend(check_documents(docs, path, &select)?);
+        }
+        Ok(out)
+    }
 }
 
 /// [`check_file`] on each file, results in file order.

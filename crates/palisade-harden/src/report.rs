@@ -1,12 +1,12 @@
-//! A bench report: the results of one target run under a profile, in registry order, grouped by
+//! A bench report: the results of one target run under a profile, in check-list order, grouped by
 //! section, with a score. Deterministic: same inputs, same order.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::check::{CheckDef, CheckResult, Evidence, Level, Status, TargetKind};
+use crate::check_list;
 use crate::profile::Profile;
-use crate::registry;
 
 /// Counts per status and a score.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -29,14 +29,14 @@ pub struct Report {
     pub target: TargetKind,
     /// The input: a root directory, a socket, an image, files.
     pub subject: String,
-    /// Results in registry order.
+    /// Results in check-list order.
     pub results: Vec<CheckResult>,
 }
 
 impl Report {
     /// Builds a report: keeps the results of checks the profile selects, adds one manual
     /// result per selected manual check of `target` (with its reason), and sorts everything
-    /// in registry order, then by subject.
+    /// in check-list order, then by subject.
     #[must_use]
     pub fn new(
         target: TargetKind,
@@ -44,7 +44,7 @@ impl Report {
         results: Vec<CheckResult>,
         profile: &Profile,
     ) -> Report {
-        let defs = registry::for_target(target);
+        let defs = check_list::for_target(target);
         let index = |id: &str| defs.iter().position(|d| d.id == id).unwrap_or(usize::MAX);
         let mut results: Vec<CheckResult> = results
             .into_iter()
@@ -84,7 +84,7 @@ impl Report {
     /// The definition of a result's check.
     #[must_use]
     pub fn def(&self, r: &CheckResult) -> Option<&'static CheckDef> {
-        registry::find(r.id, self.target)
+        check_list::find(r.id, self.target)
     }
 
     /// Counts and score.
@@ -106,7 +106,7 @@ impl Report {
         s
     }
 
-    /// Results grouped by section, sections in registry order.
+    /// Results grouped by section, sections in check-list order.
     #[must_use]
     pub fn sections(&self) -> Vec<(&'static str, Vec<&CheckResult>)> {
         let mut out: Vec<(&'static str, Vec<&CheckResult>)> = Vec::new();

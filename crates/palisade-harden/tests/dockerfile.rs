@@ -40,7 +40,7 @@ fn failing(name: &str, id: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Acceptance 1: the table comes from the registry, so a check without a failing and a
+/// Acceptance 1: the table comes from the check list, so a check without a failing and a
 /// passing fixture fails the suite.
 #[test]
 fn every_check_fails_and_passes_somewhere_in_the_corpus() {

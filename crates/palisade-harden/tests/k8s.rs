@@ -71,7 +71,7 @@ fn findings_are_exactly_the_marked_lines() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// Acceptance 1: generated from the registry: every check has a fixture that fails it and
+/// Acceptance 1: generated from the check list: every check has a fixture that fails it and
 /// passes on every workload of `pass-restricted.yaml`.
 #[test]
 fn every_check_has_a_failing_and_a_passing_manifest() {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use palisade_image::Reference;
-use palisade_trust::rules::{ImageFacts, glob_match};
+use palisade_trust::rules::{SourceFacts, glob_match};
 use serde_json::json;
 
 use crate::date::parse_rfc3339;
@@ -319,7 +319,7 @@ impl Policy {
                     .into(),
             );
         }
-        let facts = ImageFacts {
+        let facts = SourceFacts {
             reference,
             digest: input.image.digest.clone(),
             signers: signers.clone(),

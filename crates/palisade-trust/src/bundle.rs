@@ -24,7 +24,7 @@
 use serde::Deserialize;
 
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE, RawEnvelope, Statement};
-use crate::keyless::{IdentityPolicy, Signer, VerifiedSignature};
+use crate::keyless::{IdentityPolicy, Signer, VerifiedSigner};
 use crate::rekor::{InclusionProof, LogEntry};
 use crate::sigalg::{HashAlg, VerifyingKey, b64};
 use crate::sigstore_error::SigstoreError;
@@ -398,7 +398,7 @@ pub fn verify_bundle(
     artifact: Artifact<'_>,
     root: &TrustRoot,
     policy: SignerPolicy<'_>,
-) -> Result<VerifiedSignature, SigstoreError> {
+) -> Result<VerifiedSigner, SigstoreError> {
     // 1. Transparency log: every entry must verify; the first gives the time.
     let Some(first) = bundle.tlog_entries.first() else {
         return Err(SigstoreError::Tlog(
@@ -420,7 +420,7 @@ pub fn verify_bundle(
     };
     let mut times: Vec<i64> = verified_entry.integrated_time.into_iter().collect();
     for token in &bundle.rfc3161_timestamps {
-        times.push(crate::timestamp::verify_timestamp(token, timestamped, root)?.time);
+        times.push(crate::rfc3161::verify_timestamp(token, timestamped, root)?.time);
     }
     let Some(&at) = times.first() else {
         return Err(SigstoreError::Tlog(
@@ -556,7 +556,7 @@ pub fn verify_bundle(
             crate::rekor::check_body(&first.body, sig, &verifier_refs, &recorded)?
         }
     };
-    Ok(VerifiedSignature {
+    Ok(VerifiedSigner {
         signer,
         signed_at: Some(at),
         log_entry: Some(verified_entry),

@@ -14,7 +14,7 @@
 //!     root: &TrustRoot,            // offline trust root (trusted_root.json or PEM files)
 //!     policy: &IdentityPolicy,     // --certificate-identity[-regexp], --certificate-oidc-issuer[-regexp]
 //!     options: &Options,           // require the Rekor bundle (default) or a fixed time
-//! ) -> Result<VerifiedSignature, SigstoreError>
+//! ) -> Result<VerifiedSigner, SigstoreError>
 //! ```
 //!
 //! It checks the signature over the payload bytes with the certificate's key, the Rekor
@@ -38,14 +38,14 @@ const MAX_REGEX_SIZE: usize = 1 << 20;
 
 /// How a certificate value is matched.
 #[derive(Debug, Clone)]
-pub enum Matcher {
+pub enum IdentityMatcher {
     /// The whole value must be equal.
     Exact(String),
     /// The regular expression must match somewhere (cosign semantics; anchor it yourself).
     Regex(regex::Regex),
 }
 
-impl Matcher {
+impl IdentityMatcher {
     /// Compiles a `-regexp` pattern.
     ///
     /// # Errors
@@ -79,9 +79,9 @@ impl Matcher {
 #[derive(Debug, Clone)]
 pub struct IdentityPolicy {
     /// Matches one of the certificate's SAN values.
-    pub identity: Matcher,
+    pub identity: IdentityMatcher,
     /// Matches the OIDC issuer extension.
-    pub issuer: Matcher,
+    pub issuer: IdentityMatcher,
 }
 
 impl IdentityPolicy {
@@ -89,8 +89,8 @@ impl IdentityPolicy {
     #[must_use]
     pub fn exact(identity: &str, issuer: &str) -> Self {
         Self {
-            identity: Matcher::Exact(identity.to_owned()),
-            issuer: Matcher::Exact(issuer.to_owned()),
+            identity: IdentityMatcher::Exact(identity.to_owned()),
+            issuer: IdentityMatcher::Exact(issuer.to_owned()),
         }
     }
 
@@ -105,8 +105,8 @@ impl IdentityPolicy {
         issuer_regexp: Option<&str>,
     ) -> Result<Self, SigstoreError> {
         let pick = |exact: Option<&str>, re: Option<&str>, what: &str| match (exact, re) {
-            (Some(e), None) => Ok(Matcher::Exact(e.to_owned())),
-            (None, Some(r)) => Matcher::regex(r),
+            (Some(e), None) => Ok(IdentityMatcher::Exact(e.to_owned())),
+            (None, Some(r)) => IdentityMatcher::regex(r),
             (Some(_), Some(_)) => Err(SigstoreError::Policy(format!(
                 "give either --certificate-{what} or --certificate-{what}-regexp, not both"
             ))),
@@ -186,7 +186,7 @@ pub enum Signer {
 
 /// The outcome of a successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedSignature {
+pub struct VerifiedSigner {
     /// Who signed.
     pub signer: Signer,
     /// When the signature provably existed (integrated time), if a log entry proved it.
@@ -221,7 +221,7 @@ pub fn verify_cosign_keyless(
     root: &TrustRoot,
     policy: &IdentityPolicy,
     options: &Options,
-) -> Result<VerifiedSignature, SigstoreError> {
+) -> Result<VerifiedSigner, SigstoreError> {
     let signature = b64("cosign signature annotation", input.signature_b64)?;
     let mut leaf_certs = Cert::from_pem_chain(input.certificate_pem.as_bytes())?;
     if leaf_certs.len() != 1 {
@@ -274,7 +274,7 @@ pub fn verify_cosign_keyless(
     };
     let chain = verify_chain(&leaf, &extra, root.certificate_authorities(), at)?;
     let (identities, issuer) = policy.check(&leaf)?;
-    Ok(VerifiedSignature {
+    Ok(VerifiedSigner {
         signer: Signer::Certificate {
             identities,
             issuer,

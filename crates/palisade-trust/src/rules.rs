@@ -106,7 +106,7 @@ pub struct TagRules {
 
 /// What is known about the image being decided on.
 #[derive(Debug, Clone)]
-pub struct ImageFacts {
+pub struct SourceFacts {
     /// The reference as requested.
     pub reference: Reference,
     /// The digest it was resolved to and verified as, when known.
@@ -117,7 +117,7 @@ pub struct ImageFacts {
 
 /// Why a decision went one way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reason {
+pub struct SourceReason {
     /// A stable kebab-case code.
     pub code: &'static str,
     /// What happened, naming the rule and the input.
@@ -126,7 +126,7 @@ pub struct Reason {
 
 /// The decision with all its reasons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Decision {
+pub struct SourceDecision {
     /// True when the image is allowed.
     pub allowed: bool,
     /// The rule that matched, if any.
@@ -134,9 +134,9 @@ pub struct Decision {
     /// The digest the decision is about, when known.
     pub digest: Option<String>,
     /// Every reason for refusal (empty when allowed).
-    pub denied_because: Vec<Reason>,
+    pub denied_because: Vec<SourceReason>,
     /// What was satisfied (matched rule, signers found, tag checks passed).
-    pub satisfied: Vec<Reason>,
+    pub satisfied: Vec<SourceReason>,
 }
 
 impl TrustedSources {
@@ -173,7 +173,7 @@ impl TrustedSources {
 
     /// Decides on one image.
     #[must_use]
-    pub fn evaluate(&self, facts: &ImageFacts) -> Decision {
+    pub fn evaluate(&self, facts: &SourceFacts) -> SourceDecision {
         let name = facts.reference.name();
         let mut denied = Vec::new();
         let mut satisfied = Vec::new();
@@ -182,20 +182,20 @@ impl TrustedSources {
             .iter()
             .find(|r| r.images.iter().any(|g| glob_match(g, &name, true)))
         else {
-            let reason = Reason {
+            let reason = SourceReason {
                 code: "no-matching-source",
                 message: format!("no trusted source rule matches {name}"),
             };
             let allowed = self.default == Action::Allow;
             if allowed {
-                satisfied.push(Reason {
+                satisfied.push(SourceReason {
                     code: "default-allow",
                     message: format!("{} (default: allow)", reason.message),
                 });
             } else {
                 denied.push(reason);
             }
-            return Decision {
+            return SourceDecision {
                 allowed,
                 rule: None,
                 digest: facts.digest.clone(),
@@ -204,12 +204,12 @@ impl TrustedSources {
             };
         };
         if rule.action == Action::Deny {
-            denied.push(Reason {
+            denied.push(SourceReason {
                 code: "source-denied",
                 message: format!("{name} is refused by rule {:?}", rule.name),
             });
         } else {
-            satisfied.push(Reason {
+            satisfied.push(SourceReason {
                 code: "source-matched",
                 message: format!("{name} matches rule {:?}", rule.name),
             });
@@ -219,12 +219,12 @@ impl TrustedSources {
         let pinned = facts.reference.digest().is_some();
         if rule.tags.require_digest {
             if pinned {
-                satisfied.push(Reason {
+                satisfied.push(SourceReason {
                     code: "digest-pinned",
                     message: "the reference pins a digest".into(),
                 });
             } else {
-                denied.push(Reason {
+                denied.push(SourceReason {
                     code: "digest-required",
                     message: format!(
                         "rule {:?} requires a digest reference (name@sha256:…), got {}",
@@ -240,7 +240,7 @@ impl TrustedSources {
         if let Some(tag) = tag
             && let Some(glob) = rule.tags.deny.iter().find(|g| glob_match(g, tag, false))
         {
-            denied.push(Reason {
+            denied.push(SourceReason {
                 code: "tag-denied",
                 message: format!(
                     "tag {tag:?} is refused by rule {:?} (pattern {glob:?})",
@@ -253,12 +253,12 @@ impl TrustedSources {
         let signed_by = |pattern: &str| facts.signers.iter().any(|s| glob_match(pattern, s, false));
         for required in &rule.signers.all_of {
             if signed_by(required) {
-                satisfied.push(Reason {
+                satisfied.push(SourceReason {
                     code: "signer-present",
                     message: format!("signed by {required}"),
                 });
             } else {
-                denied.push(Reason {
+                denied.push(SourceReason {
                     code: "signer-missing",
                     message: format!(
                         "rule {:?} requires a signature by {required}; none verified",
@@ -269,11 +269,11 @@ impl TrustedSources {
         }
         if !rule.signers.any_of.is_empty() {
             match rule.signers.any_of.iter().find(|p| signed_by(p)) {
-                Some(p) => satisfied.push(Reason {
+                Some(p) => satisfied.push(SourceReason {
                     code: "signer-present",
                     message: format!("signed by {p}"),
                 }),
-                None => denied.push(Reason {
+                None => denied.push(SourceReason {
                     code: "no-trusted-signer",
                     message: format!(
                         "rule {:?} requires a signature by one of {}; {}",
@@ -291,7 +291,7 @@ impl TrustedSources {
                 }),
             }
         }
-        Decision {
+        SourceDecision {
             allowed: denied.is_empty(),
             rule: Some(rule.name.clone()),
             digest: facts.digest.clone(),

@@ -319,11 +319,7 @@ fn first_accepted<T, P>(
     Err(Error::Invalid(reasons.join("; ")))
 }
 
-fn from_keyless(
-    v: crate::keyless::VerifiedSignature,
-    kind: &str,
-    digest: &str,
-) -> VerifiedSignature {
+fn from_keyless(v: crate::keyless::VerifiedSigner, kind: &str, digest: &str) -> VerifiedSignature {
     let (signer, key_fingerprint, issuer, issued_by) = match v.signer {
         Signer::Certificate {
             identities,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use palisade_trust::bundle::{Artifact, Bundle, SignerPolicy, verify_bundle};
-use palisade_trust::keyless::{IdentityPolicy, Signer, VerifiedSignature};
+use palisade_trust::keyless::{IdentityPolicy, Signer, VerifiedSigner};
 use palisade_trust::keys::PublicKey;
 use palisade_trust::sigstore_error::SigstoreError;
 use palisade_trust::trust_root::TrustRoot;
@@ -31,7 +31,7 @@ fn production_root() -> TrustRoot {
 }
 
 /// Runs one conformance case the way its README describes.
-fn run_case(case: &str) -> Result<VerifiedSignature, String> {
+fn run_case(case: &str) -> Result<VerifiedSigner, String> {
     let dir = fx(&format!("{CONF}/{case}"));
     let bundle_json = std::fs::read(dir.join("bundle.sigstore.json")).expect("bundle file");
     let artifact =
@@ -144,7 +144,7 @@ fn rekor_v2_bundles_verify_with_rfc3161_time() {
 fn verify_case_mutated(
     case: &str,
     f: impl FnOnce(&mut serde_json::Value),
-) -> Result<VerifiedSignature, SigstoreError> {
+) -> Result<VerifiedSigner, SigstoreError> {
     let mut v: serde_json::Value =
         serde_json::from_slice(&read(&format!("{CONF}/{case}/bundle.sigstore.json")))
             .expect("json");
@@ -396,9 +396,7 @@ fn sigstore_rs_bundle_v03_verifies_keyless() {
 }
 
 /// Loads the happy v0.3 bundle JSON, applies `f`, and verifies it as the README says.
-fn verify_mutated(
-    f: impl FnOnce(&mut serde_json::Value),
-) -> Result<VerifiedSignature, SigstoreError> {
+fn verify_mutated(f: impl FnOnce(&mut serde_json::Value)) -> Result<VerifiedSigner, SigstoreError> {
     let mut v: serde_json::Value = serde_json::from_slice(&read(&format!(
         "{CONF}/happy-path-v0.3/bundle.sigstore.json"
     )))
@@ -663,13 +661,13 @@ fn corrupted_bundles_never_panic() {
     let sig = base64::engine::general_purpose::STANDARD
         .decode(json["messageSignature"]["signature"].as_str().expect("sig"))
         .expect("b64");
-    palisade_trust::timestamp::verify_timestamp(&token, &sig, &root2).expect("token verifies");
+    palisade_trust::rfc3161::verify_timestamp(&token, &sig, &root2).expect("token verifies");
     for i in (0..token.len()).step_by(11) {
         let mut t = token.clone();
         t[i] ^= 0x01;
-        let _ = palisade_trust::timestamp::verify_timestamp(&t, &sig, &root2);
+        let _ = palisade_trust::rfc3161::verify_timestamp(&t, &sig, &root2);
     }
     for cut in (0..token.len()).step_by(5) {
-        assert!(palisade_trust::timestamp::verify_timestamp(&token[..cut], &sig, &root2).is_err());
+        assert!(palisade_trust::rfc3161::verify_timestamp(&token[..cut], &sig, &root2).is_err());
     }
 }

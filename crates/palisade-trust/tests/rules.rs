@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use palisade_trust::rules::{ImageFacts, TrustedSources};
+use palisade_trust::rules::{SourceFacts, TrustedSources};
 
 const POLICY: &str = r#"
 default: deny
@@ -156,7 +156,7 @@ fn references_against_rules() {
     sources.validate().unwrap();
     for case in CASES {
         let reference = case.reference.parse().unwrap();
-        let facts = ImageFacts {
+        let facts = SourceFacts {
             reference,
             digest: Some(DIGEST.to_owned()),
             signers: case
@@ -191,7 +191,7 @@ fn references_against_rules() {
 #[test]
 fn default_allow_and_bad_policies() {
     let sources: TrustedSources = serde_saphyr::from_str("default: allow\n").unwrap();
-    let facts = ImageFacts {
+    let facts = SourceFacts {
         reference: "quay.io/x/y:1".parse().unwrap(),
         digest: None,
         signers: BTreeSet::new(),
@@ -231,7 +231,7 @@ fn the_documented_rules_parse_and_decide() {
     let old_key = "sha256:572439ce5f2123cee20d0251051bdebad6b76f76be6414cc0d2222ad43966c48";
     let new_key = "sha256:bc5875b295bbbcbad19737885800910a4f17f5d0a77e791028e610c744592096";
     let decide = |reference: &str, signers: &[&str]| {
-        sources.evaluate(&ImageFacts {
+        sources.evaluate(&SourceFacts {
             reference: reference.parse().unwrap(),
             digest: Some(DIGEST.to_owned()),
             signers: signers.iter().map(|s| (*s).to_owned()).collect(),

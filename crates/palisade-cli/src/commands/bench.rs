@@ -1,21 +1,23 @@
 //! `palisade bench`: hardening checks (CIS Docker Benchmark v1.6.0 and our own) on a host tree,
 //! a daemon, containers, an image or Dockerfiles, reported as a table, JSON, SARIF or JUnit.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use palisade_harden::check::{CheckDef, Level, Status, TargetKind};
-use palisade_harden::containers::{check_containers, load_inspect_files};
-use palisade_harden::daemon::{check_daemon, load_offline, load_offline_partial};
+use palisade_harden::check::{Level, Status};
+use palisade_harden::check_list;
+use palisade_harden::containers::Containers;
+use palisade_harden::daemon::Daemon;
+use palisade_harden::dockerfile::Dockerfiles;
 use palisade_harden::engine::Engine;
-use palisade_harden::host::check_host_with;
+use palisade_harden::host::Host;
 use palisade_harden::hostfs::HostRoot;
-use palisade_harden::image::{ImageFacts, check_image};
+use palisade_harden::image::ImageFacts;
+use palisade_harden::k8s::Manifests;
 use palisade_harden::profile::Profile;
-use palisade_harden::registry;
-use palisade_harden::report::Report;
 use serde_json::{Value, json};
 
 use crate::args::SourceArgs;
@@ -165,129 +167,52 @@ pub(crate) fn run(args: &BenchArgs) -> Result<u8> {
     let Some(target) = &args.target else {
         bail!("name a target (host, daemon, containers, image, dockerfile, k8s) or use --list");
     };
-    let report = match target {
-        Target::Host { root } => {
-            let root = HostRoot::new(root);
-            // Special files among the daemon's configuration fail their host checks.
-            let cfg = load_offline_partial(&root)?;
-            let results = check_host_with(&root, &cfg, &profile)?;
-            Report::new(
-                TargetKind::Host,
-                root.root().display().to_string(),
-                results,
-                &profile,
-            )
-        }
+    // Gather what the target's checks look at, then check it the one way every target shares.
+    let gathered: Box<dyn palisade_harden::target::Target> = match target {
+        Target::Host { root } => Box::new(Host::load(HostRoot::new(root))?),
         Target::Daemon { root, docker_host } => match docker_host {
-            Some(h) => {
-                let engine = Engine::new(h)?;
-                let cfg = engine.daemon_config()?;
-                Report::new(
-                    TargetKind::Daemon,
-                    engine.endpoint(),
-                    check_daemon(&cfg),
-                    &profile,
-                )
-            }
-            None => {
-                let cfg = load_offline(&HostRoot::new(root))?;
-                Report::new(
-                    TargetKind::Daemon,
-                    root.display().to_string(),
-                    check_daemon(&cfg),
-                    &profile,
-                )
-            }
+            Some(h) => Box::new(Daemon::live(&Engine::new(h)?)?),
+            None => Box::new(Daemon::offline(&HostRoot::new(root))?),
         },
         Target::Containers {
             files,
             docker_host,
             root,
-        } => {
-            let (containers, nnp, subject) = match docker_host {
-                Some(h) => {
-                    if !files.is_empty() {
-                        bail!("give either inspect files or --docker-host, not both");
-                    }
-                    let engine = Engine::new(h)?;
-                    let cfg = engine.daemon_config()?;
-                    let nnp = cfg.bool("no-new-privileges") == Some(true);
-                    (engine.containers()?, nnp, engine.endpoint().to_owned())
+        } => match docker_host {
+            Some(h) => {
+                if !files.is_empty() {
+                    bail!("give either inspect files or --docker-host, not both");
                 }
-                None => {
-                    if files.is_empty() {
-                        bail!("give `docker inspect` JSON files or --docker-host unix:///…");
-                    }
-                    let nnp = match root {
-                        Some(r) => {
-                            load_offline(&HostRoot::new(r))?.bool("no-new-privileges") == Some(true)
-                        }
-                        None => false,
-                    };
-                    let subject = files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    (load_inspect_files(files)?, nnp, subject)
+                Box::new(Containers::live(&Engine::new(h)?)?)
+            }
+            None => {
+                if files.is_empty() {
+                    bail!("give `docker inspect` JSON files or --docker-host unix:///…");
                 }
-            };
-            Report::new(
-                TargetKind::Container,
-                subject,
-                check_containers(&containers, nnp),
-                &profile,
-            )
-        }
+                let root = root.as_ref().map(HostRoot::new);
+                Box::new(Containers::from_files(files, root.as_ref())?)
+            }
+        },
         Target::Image {
             source,
             source_args,
         } => {
             let image = palisade_scan::open_image(source, &source_args.options())?;
-            let facts = ImageFacts::from_image(&image, source)?;
-            Report::new(
-                TargetKind::Image,
-                source.clone(),
-                check_image(&facts, &profile),
-                &profile,
-            )
+            Box::new(ImageFacts::from_image(&image, source)?)
         }
         Target::Dockerfile { files, build_args } => {
-            let mut options = palisade_harden::dockerfile::Options::default();
-            if !profile.trusted_registries.is_empty() {
-                options.trusted_registries = Some(profile.trusted_registries.clone());
-            }
+            let mut args = BTreeMap::new();
             for a in build_args {
                 let (k, v) = a
                     .split_once('=')
                     .with_context(|| format!("--build-arg {a}: expected NAME=VALUE"))?;
-                options.build_args.insert(k.to_owned(), v.to_owned());
+                args.insert(k.to_owned(), v.to_owned());
             }
-            let select = |d: &CheckDef| profile.selects(d);
-            let mut results = Vec::new();
-            for f in files {
-                results.extend(palisade_harden::dockerfile::check_file(
-                    f, &options, &select,
-                )?);
-            }
-            let subject = files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            Report::new(TargetKind::Dockerfile, subject, results, &profile)
+            Box::new(Dockerfiles::load(files, args)?)
         }
-        Target::K8s { files } => {
-            let select = |d: &CheckDef| profile.selects(d);
-            let results = palisade_harden::k8s::check_files(files, &select)?;
-            let subject = files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            Report::new(TargetKind::Kubernetes, subject, results, &profile)
-        }
+        Target::K8s { files } => Box::new(Manifests::load(files)?),
     };
+    let report = gathered.report(&profile)?;
     write(&args.common, |out| match args.common.format {
         Format::Table => render::bench::table(&report, &profile, out),
         Format::Json => render::json(&report.to_json(), out),
@@ -330,7 +255,7 @@ fn write(c: &Common, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result
 }
 
 fn list(c: &Common) -> Result<()> {
-    let defs = registry::all();
+    let defs = check_list::all();
     write(c, |out| match c.format {
         Format::Json => {
             let v: Vec<Value> = defs

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::check::{CheckDef, CheckResult};
+use crate::check::{CheckDef, CheckResult, TargetKind};
+use crate::profile::Profile;
+use crate::target::{Target, files_subject};
 
 mod model;
 mod parser;
@@ -136,4 +138,54 @@ pub fn check_file(
 ) -> Result<Vec<CheckResult>, Error> {
     let df = parse_file(path)?;
     Ok(check(&df, path, options, select))
+}
+
+/// The Dockerfile target: parsed Dockerfiles and the `--build-arg` values for ARG
+/// substitution. The profile's `trusted-registries` (when not empty) are the trusted list of
+/// PAL-DOCKERFILE-1.
+#[derive(Debug)]
+pub struct Dockerfiles {
+    files: Vec<(PathBuf, Dockerfile)>,
+    build_args: BTreeMap<String, String>,
+}
+
+impl Dockerfiles {
+    /// Reads and parses each file ([`parse_file`]).
+    ///
+    /// # Errors
+    /// The first file that cannot be read or parsed.
+    pub fn load(
+        paths: &[PathBuf],
+        build_args: BTreeMap<String, String>,
+    ) -> Result<Dockerfiles, Error> {
+        let mut files = Vec::new();
+        for p in paths {
+            files.push((p.clone(), parse_file(p)?));
+        }
+        Ok(Dockerfiles { files, build_args })
+    }
+}
+
+impl Target for Dockerfiles {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Dockerfile
+    }
+
+    fn subject(&self) -> String {
+        files_subject(self.files.iter().map(|(p, _)| p))
+    }
+
+    fn check(&self, profile: &Profile) -> Result<Vec<CheckResult>, crate::Error> {
+        let options = Options {
+            trusted_registries: (!profile.trusted_registries.is_empty())
+                .then(|| profile.trusted_registries.clone()),
+            build_args: self.build_args.clone(),
+        };
+        let select = |d: &CheckDef| profile.selects(d);
+        let mut out = Vec::new();
+        for (path, df) in &self.files {
+            out.extend(check(df, path, &options, &select));
+        }
+        Ok(out)
+    }
 }

@@ -8,12 +8,13 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use palisade_harden::check::{CheckResult, Status, TargetKind};
-use palisade_harden::containers::{check_containers, parse_inspect};
-use palisade_harden::daemon::{apply_info, check_daemon, load_offline};
-use palisade_harden::host::check_host;
+use palisade_harden::containers::{Containers, parse_inspect};
+use palisade_harden::daemon::{Daemon, apply_info, load_offline};
+use palisade_harden::host::Host;
 use palisade_harden::hostfs::HostRoot;
-use palisade_harden::image::{FileFact, ImageFacts, check_image};
+use palisade_harden::image::{FileFact, ImageFacts};
 use palisade_harden::profile::Profile;
+use palisade_harden::target::Target;
 use serde_json::{Map, Value, json};
 
 pub(crate) fn fixtures() -> PathBuf {
@@ -327,25 +328,33 @@ impl World {
         }
     }
 
-    /// Runs the checks of `target` on this world.
+    /// Runs the checks of `target` on this world, the way every caller does: gather, then
+    /// [`Target::check`].
     pub(crate) fn run(&self, target: TargetKind) -> Vec<CheckResult> {
-        match target {
-            TargetKind::Host => check_host(&self.host.root(), &host_profile()).unwrap(),
+        let gathered: Box<dyn Target> = match target {
+            TargetKind::Host => Box::new(Host::load(self.host.root()).unwrap()),
             TargetKind::Daemon => {
                 let mut cfg = load_offline(&self.host.root()).unwrap();
                 if let Some(info) = &self.info {
                     apply_info(&mut cfg, info, "unix:///test.sock");
                 }
-                check_daemon(&cfg)
+                Box::new(Daemon::new(cfg, "fixture"))
             }
             TargetKind::Container => {
                 let text = serde_json::to_vec(&self.container).unwrap();
                 let cs = parse_inspect(&text, "fixture").unwrap();
-                check_containers(&cs, false)
+                Box::new(Containers::new(cs, false, "fixture"))
             }
-            TargetKind::Image => check_image(&self.image, &image_profile()),
+            TargetKind::Image => Box::new(self.image.clone()),
             other => panic!("no fixtures for {other}"),
-        }
+        };
+        assert_eq!(gathered.kind(), target);
+        let profile = match target {
+            TargetKind::Host => host_profile(),
+            TargetKind::Image => image_profile(),
+            _ => Profile::default(),
+        };
+        gathered.check(&profile).unwrap()
     }
 }
 

@@ -1,6 +1,6 @@
-//! Acceptance 1 and 3 of issue 5: the fixture table is driven by the check registry, so an
+//! Acceptance 1 and 3 of issue 5: the fixture table is driven by the check list, so an
 //! automated check without a passing and a failing fixture fails this suite; every CIS Docker
-//! v1.6.0 recommendation is in the registry, and those decidable from files or inspect JSON
+//! v1.6.0 recommendation is in the check list, and those decidable from files or inspect JSON
 //! are automated.
 
 mod support;
@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use palisade_harden::check::{Status, TargetKind};
-use palisade_harden::registry;
+use palisade_harden::check_list;
 use serde_json::{Value, json};
 use support::{World, info_swarm, set, statuses};
 
@@ -559,7 +559,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// The targets this suite has fixtures for; Dockerfile and Kubernetes checks have their own
-/// registry-driven suites next to their modules.
+/// check-list-driven suites next to their modules.
 fn covered(t: TargetKind) -> bool {
     matches!(t, H | D | C | I)
 }
@@ -569,7 +569,7 @@ fn every_automated_check_has_a_passing_and_a_failing_fixture() {
     let cases = cases();
     let mut missing = Vec::new();
     let mut problems = Vec::new();
-    for def in registry::all() {
+    for def in check_list::all() {
         if def.manual || !covered(def.target) {
             continue;
         }
@@ -607,7 +607,7 @@ fn every_automated_check_has_a_passing_and_a_failing_fixture() {
     // And no fixture for a check that does not exist.
     for c in &cases {
         assert!(
-            registry::find(c.id, c.target).is_some(),
+            check_list::find(c.id, c.target).is_some(),
             "fixture for unknown check {} ({})",
             c.id,
             c.target
@@ -632,7 +632,7 @@ fn the_hardened_world_passes_everything() {
 #[test]
 fn ids_are_unique_per_target_and_every_check_is_documented() {
     let mut seen = BTreeSet::new();
-    for d in registry::all() {
+    for d in check_list::all() {
         assert!(
             seen.insert((d.id, d.target)),
             "duplicate {} for {}",
@@ -673,11 +673,11 @@ fn cis_ids() -> Vec<String> {
 fn every_cis_recommendation_is_listed_and_the_decidable_ones_are_automated() {
     let ids = cis_ids();
     assert_eq!(ids.len(), 117);
-    let all = registry::all();
+    let all = check_list::all();
     for id in &ids {
         let full = format!("CIS-DOCKER-{id}");
         let defs: Vec<_> = all.iter().filter(|d| d.id == full).collect();
-        assert!(!defs.is_empty(), "{full} is not in the registry");
+        assert!(!defs.is_empty(), "{full} is not in the check list");
     }
     // Decidable from host files (a), inspect JSON (b) or an image (c), as the research table
     // classifies them. 4.11 is decided on Dockerfiles only; 4.4 needs a vulnerability database.

@@ -229,7 +229,7 @@ pub fn find_any(id: &str) -> Option<&'static CheckDef> {
     all().into_iter().find(|d| d.id == id)
 }
 
-/// A reminder, in the registry itself, of which live-only recommendations exist.
+/// A reminder, in the check list itself, of which live-only recommendations exist.
 #[must_use]
 pub fn is_live_only(def: &CheckDef) -> bool {
     def.manual && def.manual_reason.starts_with(LIVE)
