@@ -6,6 +6,10 @@
 //! distribution API (`registry:`). Not for: packages, vulnerabilities or policy; those live
 //! in the crates above this one.
 //!
+//! Secondarily it owns a small vocabulary that image configs need first and every crate above
+//! shares: [`Timestamp`], Palisade's one date-time type (RFC 3339 text as written, ordered by
+//! instant; the clock; `YYYY-MM-DD` dates).
+//!
 //! Images are untrusted input. Nothing is ever unpacked to disk: a layer is read once, as a
 //! stream, and each entry is handed to an [`EntryVisitor`] that keeps what it needs. Every
 //! blob's digest and every layer's diff ID are verified while streaming; entries that would
@@ -40,6 +44,7 @@ mod reference;
 mod registry;
 mod source;
 mod tar;
+mod timestamp;
 
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use error::{Error, LayerContext};
@@ -54,3 +59,4 @@ pub use merge::{MergedView, Node};
 pub use reference::{DOCKER_HUB, Reference, ReferenceError};
 pub use registry::{RegistryClient, RegistryOptions};
 pub use source::SourceSpec;
+pub use timestamp::{MAX_TIMESTAMP_BYTES, Timestamp, TimestampError};

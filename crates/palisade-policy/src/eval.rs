@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use palisade_image::Reference;
+use palisade_image::Timestamp;
 use palisade_trust::rules::{ImageFacts, glob_match};
 use serde_json::json;
 
-use crate::date::parse_rfc3339;
 use crate::decision::{
     DECISION_SCHEMA, Decision, Effect, Evaluated, ExceptionRef, ExceptionReport, ExceptionStatus,
     ImageRef, PolicyRef, Reason, Section, Summary, Verdict,
@@ -82,13 +82,15 @@ impl Policy {
         let env = self
             .environment(Some(input.environment.as_str()))?
             .to_owned();
-        let Some(now) = parse_rfc3339(&input.now) else {
+        let Ok(now) = Timestamp::parse(&input.now) else {
             return Err(eval_error(
                 "input",
                 format!("now: {:?} is not an RFC 3339 timestamp", input.now),
             ));
         };
-        let today = now.div_euclid(86_400);
+        // Days past an exception's expiry date: 0 on the day itself, when it still applies.
+        let days_past =
+            |e: &Exception| e.expires_at.as_ref().map_or(1, |x| now.whole_days_since(x));
         let mut trace = vec![format!(
             "policy {} (sha256 {}), environment {env}, now {}",
             self.name, self.sha256, input.now
@@ -97,7 +99,7 @@ impl Policy {
         let mut pending = Vec::new();
 
         self.eval_sources(input, &image_name, &mut pending, &mut trace);
-        self.eval_vulns(input, &env, now, &mut pending, &mut trace);
+        self.eval_vulns(input, &env, &now, &mut pending, &mut trace);
         self.eval_hardening(input, &env, &mut pending, &mut trace);
         self.eval_rules(input, &env, &mut pending, &mut trace)?;
 
@@ -113,7 +115,7 @@ impl Policy {
                     continue;
                 }
                 matched[i] += 1;
-                if today <= e.expires_day {
+                if days_past(e) <= 0 {
                     applied.get_or_insert(e);
                 } else {
                     expired.get_or_insert(e);
@@ -141,7 +143,7 @@ impl Policy {
             .iter()
             .zip(&matched)
             .map(|(e, &n)| {
-                let status = if today > e.expires_day {
+                let status = if days_past(e) > 0 {
                     ExceptionStatus::Expired
                 } else if n > 0 {
                     ExceptionStatus::Applied
@@ -440,7 +442,7 @@ impl Policy {
         &self,
         input: &Input,
         env: &str,
-        now: i64,
+        now: &Timestamp,
         out: &mut Vec<Pending>,
         trace: &mut Vec<String>,
     ) {
@@ -476,7 +478,10 @@ impl Policy {
             return;
         };
         // Database freshness.
-        let built = vi.db_built.as_deref().and_then(parse_rfc3339);
+        let built = vi
+            .db_built
+            .as_deref()
+            .and_then(|b| Timestamp::parse(b).ok());
         match (built, s.max_db_age_days) {
             (None, limit) => {
                 let what = match &vi.db_built {
@@ -504,7 +509,7 @@ impl Policy {
                 });
             }
             (Some(b), Some(max)) => {
-                let age = (now - b).div_euclid(86_400);
+                let age = now.whole_days_since(&b);
                 trace.push(format!(
                     "vulnerabilities: database is {age} day(s) old (max {max})"
                 ));

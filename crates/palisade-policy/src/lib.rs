@@ -24,7 +24,6 @@
 //! # Ok::<(), palisade_policy::PolicyError>(())
 //! ```
 
-mod date;
 mod decision;
 mod error;
 mod eval;
