@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use palisade_image::Reference;
-use palisade_image::Timestamp;
-use palisade_trust::rules::{ImageFacts, glob_match};
+use palisade_image::{Case, Timestamp, glob_match};
+use palisade_trust::rules::ImageFacts;
 use serde_json::json;
 
 use crate::decision::{
@@ -349,7 +349,7 @@ impl Policy {
                 r.signers
                     .all_of
                     .iter()
-                    .filter(|s| !signers.iter().any(|v| glob_match(s, v, false)))
+                    .filter(|s| !signers.iter().any(|v| glob_match(s, v, Case::Sensitive)))
                     .cloned()
                     .collect::<Vec<_>>()
             })
@@ -740,11 +740,11 @@ impl Policy {
                 && (s.include.is_empty()
                     || s.include
                         .iter()
-                        .any(|g| palisade_harden::profile::glob_match(g, &c.id)))
+                        .any(|g| glob_match(g, &c.id, Case::Insensitive)))
                 && !s
                     .exclude
                     .iter()
-                    .any(|g| palisade_harden::profile::glob_match(g, &c.id));
+                    .any(|g| glob_match(g, &c.id, Case::Insensitive));
             if !selected {
                 continue;
             }
@@ -885,7 +885,12 @@ fn exception_matches(e: &Exception, target: &Target, image: &str, env: &str) -> 
     {
         return false;
     }
-    if !e.images.is_empty() && !e.images.iter().any(|g| glob_match(g, image, true)) {
+    if !e.images.is_empty()
+        && !e
+            .images
+            .iter()
+            .any(|g| glob_match(g, image, Case::Sensitive))
+    {
         return false;
     }
     match target {
@@ -894,21 +899,20 @@ fn exception_matches(e: &Exception, target: &Target, image: &str, env: &str) -> 
             if !e.checks.is_empty() || (e.advisories.is_empty() && e.packages.is_empty()) {
                 return false;
             }
-            let up = |s: &str| s.to_ascii_uppercase();
             (e.advisories.is_empty()
                 || e.advisories
                     .iter()
-                    .any(|g| ids.iter().any(|id| glob_match(&up(g), &up(id), false))))
+                    .any(|g| ids.iter().any(|id| glob_match(g, id, Case::Insensitive))))
                 && (e.packages.is_empty()
                     || e.packages
                         .iter()
-                        .any(|g| glob_match(&up(g), &up(package), false)))
+                        .any(|g| glob_match(g, package, Case::Insensitive)))
         }
         Target::Check { id } => {
             !e.checks.is_empty()
                 && e.checks
                     .iter()
-                    .any(|g| palisade_harden::profile::glob_match(g, id))
+                    .any(|g| glob_match(g, id, Case::Insensitive))
         }
     }
 }

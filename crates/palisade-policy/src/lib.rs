@@ -29,7 +29,6 @@ mod error;
 mod eval;
 #[doc(hidden)]
 pub mod fuzzing;
-mod glob;
 mod input;
 mod model;
 mod policy;

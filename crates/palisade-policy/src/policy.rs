@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use palisade_harden::check::Level;
 use palisade_harden::profile::Profile;
-use palisade_image::Timestamp;
+use palisade_image::{Timestamp, check_glob};
 use palisade_trust::rules::{Action, Signers, SourceRule, TagRules, TrustedSources};
 use serde_saphyr::Location;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Diagnostic, ErrorKind, PolicyError};
-use crate::glob::check_glob;
 use crate::model::{
     RawDenyOn, RawEffect, RawHardening, RawHardeningSettings, RawPolicy, RawSources,
     RawVulnSettings, RawVulns, S,
@@ -204,11 +203,11 @@ impl Ctx<'_> {
     }
 
     fn glob(&mut self, g: &S<String>, key: &str) {
-        if let Err(why) = check_glob(&g.value) {
+        if let Err(e) = check_glob(&g.value) {
             self.at(
                 g.referenced,
                 key,
-                format_args!("invalid glob {}: {why}", quote(&g.value)),
+                format_args!("invalid glob {}: {}", quote(&g.value), e.kind()),
             );
         }
     }
