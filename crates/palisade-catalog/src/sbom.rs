@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use packageurl::PackageUrl;
+use palisade_image::Timestamp;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -322,15 +323,22 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
     })
 }
 
-/// The SPDX creation time: `SOURCE_DATE_EPOCH` if set, else the image's creation time, else
-/// the Unix epoch (so output stays reproducible).
+/// The SPDX creation time: `SOURCE_DATE_EPOCH` if set (seconds within the years 0000–9999),
+/// else the image's creation time, else the Unix epoch (so output stays reproducible).
 #[must_use]
 pub fn spdx_created(image_created: Option<&str>) -> String {
-    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
+    created_from(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        image_created,
+    )
+}
+
+fn created_from(source_date_epoch: Option<&str>, image_created: Option<&str>) -> String {
+    if let Some(t) = source_date_epoch
         .and_then(|s| s.parse::<i64>().ok())
+        .and_then(Timestamp::from_unix_seconds)
     {
-        return rfc3339_from_unix(secs);
+        return t.to_string();
     }
     if let Some(c) = image_created {
         // Keep the date and time to the second, in UTC as written (`2024-01-01T00:00:00Z`).
@@ -338,29 +346,7 @@ pub fn spdx_created(image_created: Option<&str>) -> String {
             return format!("{}Z", &c[..19]);
         }
     }
-    rfc3339_from_unix(0)
-}
-
-fn rfc3339_from_unix(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    "1970-01-01T00:00:00Z".to_owned()
 }
 
 /// The most bytes of an SBOM that are read.
@@ -1071,11 +1057,25 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_from_unix(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(created_from(Some("0"), None), "1970-01-01T00:00:00Z");
         assert_eq!(
-            spdx_created(Some("2024-05-06T07:08:09.123456789Z")).len(),
-            20
+            created_from(Some("1700000000"), Some("2024-05-06T07:08:09Z")),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(created_from(Some("-1"), None), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            created_from(None, Some("2024-05-06T07:08:09.123456789Z")),
+            "2024-05-06T07:08:09Z"
+        );
+        // An epoch RFC 3339 cannot write (past 9999) or no number falls through.
+        assert_eq!(
+            created_from(Some("999999999999"), Some("2024-05-06T07:08:09Z")),
+            "2024-05-06T07:08:09Z"
+        );
+        assert_eq!(created_from(Some("soon"), None), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            created_from(None, Some("2024-05-06T07:08:09+02:00")),
+            "1970-01-01T00:00:00Z"
         );
     }
 

@@ -130,62 +130,18 @@ impl Gate<'_> {
 /// The current time, RFC 3339 UTC to the second.
 #[must_use]
 pub fn now_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    utc(secs)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (Howard Hinnant's civil_from_days).
-fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    palisade_image::Timestamp::now().to_string()
 }
 
 /// A clock given by a user: RFC 3339 UTC (`2026-11-28T12:00:00Z`) or a date (midnight UTC),
 /// as the evaluation clock of exception expiry, database age and Rego rules.
 pub fn normalise_now(text: &str) -> Result<String> {
-    let t = text.trim();
-    let date_ok = |d: &str| {
-        d.len() == 10
-            && d.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            })
-    };
-    if date_ok(t) {
-        let midnight = format!("{t}T00:00:00Z");
-        if palisade_vulndb::Timestamp::parse(&midnight).is_ok() {
-            return Ok(midnight);
-        }
-    }
-    if t.len() >= 20
-        && date_ok(&t[..10])
-        && t.as_bytes()[10] == b'T'
-        && t.ends_with('Z')
-        && palisade_vulndb::Timestamp::parse(t).is_ok()
-    {
-        return Ok(t.to_owned());
-    }
-    Err(Error::Invalid(format!(
-        "--now {text:?}: expected YYYY-MM-DD or an RFC 3339 UTC time such as 2026-11-28T12:00:00Z"
-    )))
+    palisade_image::Timestamp::parse_utc_or_date(text.trim())
+        .map(|t| t.to_string())
+        .map_err(|_| {
+            Error::Invalid(format!(
+                "--now {text:?}: expected YYYY-MM-DD or an RFC 3339 UTC time such as \
+                 2026-11-28T12:00:00Z"
+            ))
+        })
 }

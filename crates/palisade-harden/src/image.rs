@@ -409,7 +409,7 @@ pub fn check_image(f: &ImageFacts, profile: &crate::profile::Profile) -> Vec<Che
         ),
         (Some(r), false) => {
             let ok = trusted.iter().any(|t| {
-                crate::profile::glob_match(t, r)
+                palisade_image::glob_match(t, r, palisade_image::Case::Insensitive)
                     || r.starts_with(&format!("{}/", t.trim_end_matches('/')))
             });
             CheckResult::one(

@@ -3,15 +3,20 @@
 //!
 //! ```yaml
 //! level: 1                      # run level 1 checks only (default: 2 = all)
-//! include: ["CIS-DOCKER-5.*"]   # only these IDs (globs with * and ?); empty = all
+//! include: ["CIS-DOCKER-5.*"]   # only these IDs (globs, any case); empty = all
 //! exclude: ["CIS-DOCKER-5.9"]   # never these
 //! trusted-docker-users: [alice] # CIS 1.1.2: members of group docker allowed
 //! trusted-registries: [registry.example]  # CIS 4.2
 //! allowed-services: [nginx]     # PAL-HOST-1: extra services allowed to be enabled
 //! ```
+//!
+//! Every pattern here is a [`palisade_image::glob_match`] glob (`*` and `?` stop at `/`, `**`
+//! crosses it), compared ignoring ASCII case; [`Profile::from_yaml`] refuses what
+//! [`palisade_image::check_glob`] refuses.
 
 use std::path::Path;
 
+use palisade_image::{Case, check_glob, glob_match};
 use serde::Deserialize;
 
 use crate::check::{CheckDef, CheckResult, Level};
@@ -115,15 +120,27 @@ impl Profile {
     /// Parses a YAML profile; `name` names the input in errors.
     ///
     /// # Errors
-    /// When the YAML is invalid or has unknown keys.
+    /// When the YAML is invalid, has unknown keys, or a glob [`check_glob`] refuses.
     pub fn from_yaml(text: &str, name: &str) -> Result<Profile, ProfileError> {
         if text.trim().is_empty() {
             return Ok(Profile::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| ProfileError::Invalid {
+        let invalid = |message: String| ProfileError::Invalid {
             path: name.to_owned(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let profile: Profile = serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for (key, globs) in [
+            ("include", &profile.include),
+            ("exclude", &profile.exclude),
+            ("trusted-registries", &profile.trusted_registries),
+            ("allowed-services", &profile.allowed_services),
+        ] {
+            for g in globs {
+                check_glob(g).map_err(|e| invalid(format!("{key}: {e}")))?;
+            }
+        }
+        Ok(profile)
     }
 
     /// Reads a YAML profile file (at most 1 MiB).
@@ -155,8 +172,15 @@ impl Profile {
     #[must_use]
     pub fn selects(&self, def: &CheckDef) -> bool {
         def.level <= self.level
-            && (self.include.is_empty() || self.include.iter().any(|g| glob_match(g, def.id)))
-            && !self.exclude.iter().any(|g| glob_match(g, def.id))
+            && (self.include.is_empty()
+                || self
+                    .include
+                    .iter()
+                    .any(|g| glob_match(g, def.id, Case::Insensitive)))
+            && !self
+                .exclude
+                .iter()
+                .any(|g| glob_match(g, def.id, Case::Insensitive))
     }
 
     /// Keeps the results of selected checks among `defs` (results of unknown IDs are dropped).
@@ -176,36 +200,12 @@ impl Profile {
         } else {
             DEFAULT_ALLOWED_SERVICES
         };
-        defaults.iter().any(|g| glob_match(g, name))
-            || self.allowed_services.iter().any(|g| glob_match(g, name))
+        defaults
+            .iter()
+            .copied()
+            .chain(self.allowed_services.iter().map(String::as_str))
+            .any(|g| glob_match(g, name, Case::Insensitive))
     }
-}
-
-/// Matches `text` against a glob where `*` is any run of characters and `?` one character.
-/// Comparison ignores ASCII case, so `cis-docker-5.*` works too.
-#[must_use]
-pub fn glob_match(glob: &str, text: &str) -> bool {
-    let g: Vec<char> = glob.chars().map(|c| c.to_ascii_uppercase()).collect();
-    let t: Vec<char> = text.chars().map(|c| c.to_ascii_uppercase()).collect();
-    // Iterative matcher with one backtrack point: linear in practice, no recursion.
-    let (mut gi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
-            gi += 1;
-            ti += 1;
-        } else if gi < g.len() && g[gi] == '*' {
-            star = Some((gi, ti));
-            gi += 1;
-        } else if let Some((sg, st)) = star {
-            gi = sg + 1;
-            ti = st + 1;
-            star = Some((sg, st + 1));
-        } else {
-            return false;
-        }
-    }
-    g[gi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
@@ -214,12 +214,36 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("CIS-DOCKER-5.*", "CIS-DOCKER-5.10"));
-        assert!(glob_match("cis-docker-3.?", "CIS-DOCKER-3.5"));
-        assert!(!glob_match("CIS-DOCKER-3.?", "CIS-DOCKER-3.15"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("a*b", "acbd"));
-        assert!(glob_match("a*b*", "acbd"));
+        let p = Profile::from_yaml(
+            "include: [\"cis-docker-5.*\", CIS-DOCKER-4.?]\nexclude: [CIS-DOCKER-5.1?]\nallowed-services: [\"my-*\"]\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let def = |id: &'static str| CheckDef {
+            id,
+            ..crate::image::CHECKS[0]
+        };
+        assert!(p.selects(&def("CIS-DOCKER-5.9")));
+        assert!(p.selects(&def("CIS-DOCKER-4.1")));
+        assert!(!p.selects(&def("CIS-DOCKER-4.10")));
+        assert!(!p.selects(&def("CIS-DOCKER-5.10")));
+        assert!(!p.selects(&def("CIS-DOCKER-6.1")));
+        assert!(p.service_allowed("My-App"));
+        assert!(p.service_allowed("getty@tty1"));
+        assert!(!p.service_allowed("telnet"));
+    }
+
+    #[test]
+    fn refuses_globs_the_policy_refuses() {
+        for bad in [
+            "include: [\"CIS-[45].*\"]\n",
+            "exclude: [\"\"]\n",
+            "allowed-services: [\"{a,b}\"]\n",
+            "trusted-registries: [\"registry.example/***\"]\n",
+        ] {
+            let e = Profile::from_yaml(bad, "p.yaml").unwrap_err();
+            assert!(e.to_string().contains("invalid glob"), "{bad}: {e}");
+        }
     }
 
     #[test]

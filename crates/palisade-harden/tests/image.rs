@@ -93,6 +93,48 @@ fn no_trusted_registries_means_manual() {
     );
 }
 
+/// `trusted-registries` globs follow the policy's glob rules (palisade_image::glob_match):
+/// `*` stays within one path segment, `**` crosses `/`, case is ignored. Before, `*` crossed
+/// `/` here, so `registry.example/*` trusted `registry.example/team/app` too.
+#[test]
+fn trusted_registry_globs_follow_the_policy_rules() {
+    let verdict = |pattern: &str, reference: &str| {
+        let mut f = hardened_image();
+        f.reference = Some(reference.into());
+        let profile = Profile {
+            trusted_registries: vec![pattern.into()],
+            ..Profile::default()
+        };
+        statuses(&check_image(&f, &profile), "CIS-DOCKER-4.2")
+    };
+    assert_eq!(
+        verdict("registry.example/*", "registry.example/app:1"),
+        [Status::Pass]
+    );
+    // Passed before the one glob matcher; now `*` stops at `/`.
+    assert_eq!(
+        verdict("registry.example/*", "registry.example/team/app:1"),
+        [Status::Fail]
+    );
+    assert_eq!(
+        verdict("registry.example/**", "registry.example/team/app:1"),
+        [Status::Pass]
+    );
+    assert_eq!(
+        verdict("*.example/**", "Reg.Example/team/app:1"),
+        [Status::Pass]
+    );
+    // A plain registry is still a prefix.
+    assert_eq!(
+        verdict("registry.example", "registry.example/team/app:1"),
+        [Status::Pass]
+    );
+    assert_eq!(
+        verdict("registry.example", "registry.example.evil/app:1"),
+        [Status::Fail]
+    );
+}
+
 #[test]
 fn the_testbed_base_image() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

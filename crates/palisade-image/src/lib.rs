@@ -6,6 +6,11 @@
 //! distribution API (`registry:`). Not for: packages, vulnerabilities or policy; those live
 //! in the crates above this one.
 //!
+//! Secondarily it owns two small vocabularies that image names and image configs need first
+//! and every crate above shares: [`Timestamp`], Palisade's one date-time type (RFC 3339 text
+//! as written, ordered by instant; the clock; `YYYY-MM-DD` dates), and [`glob_match`], the one
+//! glob syntax of policy files (`*` within a path segment, `**` across, `?` one character).
+//!
 //! Images are untrusted input. Nothing is ever unpacked to disk: a layer is read once, as a
 //! stream, and each entry is handed to an [`EntryVisitor`] that keeps what it needs. Every
 //! blob's digest and every layer's diff ID are verified while streaming; entries that would
@@ -30,6 +35,7 @@ mod digest;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod glob;
 mod gzip;
 pub mod http;
 mod image;
@@ -40,9 +46,13 @@ mod reference;
 mod registry;
 mod source;
 mod tar;
+mod timestamp;
 
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use error::{Error, LayerContext};
+pub use glob::{
+    Case, GlobError, GlobErrorKind, MAX_GLOB_BYTES, MAX_GLOB_TEXT_BYTES, check_glob, glob_match,
+};
 pub use http::{HttpClient, HttpOptions};
 pub use image::{Image, Layer, OpenOptions, open, open_spec};
 pub use layer::{Compression, Entry, EntryKind, EntryVisitor, LayerStats, Limits};
@@ -54,3 +64,4 @@ pub use merge::{MergedView, Node};
 pub use reference::{DOCKER_HUB, Reference, ReferenceError};
 pub use registry::{RegistryClient, RegistryOptions};
 pub use source::SourceSpec;
+pub use timestamp::{MAX_TIMESTAMP_BYTES, Timestamp, TimestampError};

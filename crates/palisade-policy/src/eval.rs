@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use palisade_image::Reference;
-use palisade_trust::rules::{SourceFacts, glob_match};
+use palisade_image::{Case, Timestamp, glob_match};
+use palisade_trust::rules::SourceFacts;
 use serde_json::json;
 
-use crate::date::parse_rfc3339;
 use crate::decision::{
     DECISION_SCHEMA, Decision, Effect, Evaluated, ExceptionRef, ExceptionReport, ExceptionStatus,
     ImageRef, PolicyRef, Reason, Section, Summary, Verdict,
@@ -82,13 +82,15 @@ impl Policy {
         let env = self
             .environment(Some(input.environment.as_str()))?
             .to_owned();
-        let Some(now) = parse_rfc3339(&input.now) else {
+        let Ok(now) = Timestamp::parse(&input.now) else {
             return Err(eval_error(
                 "input",
                 format!("now: {:?} is not an RFC 3339 timestamp", input.now),
             ));
         };
-        let today = now.div_euclid(86_400);
+        // Days past an exception's expiry date: 0 on the day itself, when it still applies.
+        let days_past =
+            |e: &Exception| e.expires_at.as_ref().map_or(1, |x| now.whole_days_since(x));
         let mut trace = vec![format!(
             "policy {} (sha256 {}), environment {env}, now {}",
             self.name, self.sha256, input.now
@@ -97,7 +99,7 @@ impl Policy {
         let mut pending = Vec::new();
 
         self.eval_sources(input, &image_name, &mut pending, &mut trace);
-        self.eval_vulns(input, &env, now, &mut pending, &mut trace);
+        self.eval_vulns(input, &env, &now, &mut pending, &mut trace);
         self.eval_hardening(input, &env, &mut pending, &mut trace);
         self.eval_rules(input, &env, &mut pending, &mut trace)?;
 
@@ -113,7 +115,7 @@ impl Policy {
                     continue;
                 }
                 matched[i] += 1;
-                if today <= e.expires_day {
+                if days_past(e) <= 0 {
                     applied.get_or_insert(e);
                 } else {
                     expired.get_or_insert(e);
@@ -141,7 +143,7 @@ impl Policy {
             .iter()
             .zip(&matched)
             .map(|(e, &n)| {
-                let status = if today > e.expires_day {
+                let status = if days_past(e) > 0 {
                     ExceptionStatus::Expired
                 } else if n > 0 {
                     ExceptionStatus::Applied
@@ -347,7 +349,7 @@ impl Policy {
                 r.signers
                     .all_of
                     .iter()
-                    .filter(|s| !signers.iter().any(|v| glob_match(s, v, false)))
+                    .filter(|s| !signers.iter().any(|v| glob_match(s, v, Case::Sensitive)))
                     .cloned()
                     .collect::<Vec<_>>()
             })
@@ -440,7 +442,7 @@ impl Policy {
         &self,
         input: &Input,
         env: &str,
-        now: i64,
+        now: &Timestamp,
         out: &mut Vec<Pending>,
         trace: &mut Vec<String>,
     ) {
@@ -476,7 +478,10 @@ impl Policy {
             return;
         };
         // Database freshness.
-        let built = vi.db_built.as_deref().and_then(parse_rfc3339);
+        let built = vi
+            .db_built
+            .as_deref()
+            .and_then(|b| Timestamp::parse(b).ok());
         match (built, s.max_db_age_days) {
             (None, limit) => {
                 let what = match &vi.db_built {
@@ -504,7 +509,7 @@ impl Policy {
                 });
             }
             (Some(b), Some(max)) => {
-                let age = (now - b).div_euclid(86_400);
+                let age = now.whole_days_since(&b);
                 trace.push(format!(
                     "vulnerabilities: database is {age} day(s) old (max {max})"
                 ));
@@ -735,11 +740,11 @@ impl Policy {
                 && (s.include.is_empty()
                     || s.include
                         .iter()
-                        .any(|g| palisade_harden::profile::glob_match(g, &c.id)))
+                        .any(|g| glob_match(g, &c.id, Case::Insensitive)))
                 && !s
                     .exclude
                     .iter()
-                    .any(|g| palisade_harden::profile::glob_match(g, &c.id));
+                    .any(|g| glob_match(g, &c.id, Case::Insensitive));
             if !selected {
                 continue;
             }
@@ -880,7 +885,12 @@ fn exception_matches(e: &Exception, target: &Target, image: &str, env: &str) -> 
     {
         return false;
     }
-    if !e.images.is_empty() && !e.images.iter().any(|g| glob_match(g, image, true)) {
+    if !e.images.is_empty()
+        && !e
+            .images
+            .iter()
+            .any(|g| glob_match(g, image, Case::Sensitive))
+    {
         return false;
     }
     match target {
@@ -889,21 +899,20 @@ fn exception_matches(e: &Exception, target: &Target, image: &str, env: &str) -> 
             if !e.checks.is_empty() || (e.advisories.is_empty() && e.packages.is_empty()) {
                 return false;
             }
-            let up = |s: &str| s.to_ascii_uppercase();
             (e.advisories.is_empty()
                 || e.advisories
                     .iter()
-                    .any(|g| ids.iter().any(|id| glob_match(&up(g), &up(id), false))))
+                    .any(|g| ids.iter().any(|id| glob_match(g, id, Case::Insensitive))))
                 && (e.packages.is_empty()
                     || e.packages
                         .iter()
-                        .any(|g| glob_match(&up(g), &up(package), false)))
+                        .any(|g| glob_match(g, package, Case::Insensitive)))
         }
         Target::Check { id } => {
             !e.checks.is_empty()
                 && e.checks
                     .iter()
-                    .any(|g| palisade_harden::profile::glob_match(g, id))
+                    .any(|g| glob_match(g, id, Case::Insensitive))
         }
     }
 }

@@ -24,13 +24,11 @@
 //! # Ok::<(), palisade_policy::PolicyError>(())
 //! ```
 
-mod date;
 mod decision;
 mod error;
 mod eval;
 #[doc(hidden)]
 pub mod fuzzing;
-mod glob;
 mod input;
 mod model;
 mod policy;

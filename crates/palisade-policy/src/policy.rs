@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use palisade_harden::check::Level;
 use palisade_harden::profile::Profile;
+use palisade_image::{Timestamp, check_glob};
 use palisade_trust::rules::{Action, Signers, SourceRule, TagRules, TrustedSources};
 use serde_saphyr::Location;
 use sha2::{Digest as _, Sha256};
 
-use crate::date::parse_date;
 use crate::error::{Diagnostic, ErrorKind, PolicyError};
-use crate::glob::check_glob;
 use crate::model::{
     RawDenyOn, RawEffect, RawHardening, RawHardeningSettings, RawPolicy, RawSources,
     RawVulnSettings, RawVulns, S,
@@ -182,8 +181,9 @@ pub(crate) struct Exception {
     pub(crate) reason: String,
     pub(crate) approved_by: String,
     pub(crate) expires: String,
-    /// Days since the epoch of `expires`.
-    pub(crate) expires_day: i64,
+    /// Midnight UTC starting `expires` (the exception applies through that day); `None` only
+    /// in a policy that failed validation, where it counts as expired.
+    pub(crate) expires_at: Option<Timestamp>,
 }
 
 /// Collects located problems while validating.
@@ -203,11 +203,11 @@ impl Ctx<'_> {
     }
 
     fn glob(&mut self, g: &S<String>, key: &str) {
-        if let Err(why) = check_glob(&g.value) {
+        if let Err(e) = check_glob(&g.value) {
             self.at(
                 g.referenced,
                 key,
-                format_args!("invalid glob {}: {why}", quote(&g.value)),
+                format_args!("invalid glob {}: {}", quote(&g.value), e.kind()),
             );
         }
     }
@@ -1021,7 +1021,11 @@ fn exceptions(ctx: &mut Ctx<'_>, raw: &RawPolicy) -> Vec<Exception> {
                 "an approver is required",
             );
         }
-        let expires_day = parse_date(&e.expires.value).unwrap_or_else(|| {
+        // A date before 1970 is refused as a typo, as it always was.
+        let expires_at = Timestamp::parse_date(&e.expires.value)
+            .ok()
+            .filter(|t| t.unix_seconds() >= 0);
+        if expires_at.is_none() {
             ctx.at(
                 e.expires.referenced,
                 &format!("{key}.expires"),
@@ -1030,8 +1034,7 @@ fn exceptions(ctx: &mut Ctx<'_>, raw: &RawPolicy) -> Vec<Exception> {
                     quote(&e.expires.value)
                 ),
             );
-            0
-        });
+        }
         out.push(Exception {
             name: e.name.value.clone(),
             advisories,
@@ -1045,7 +1048,7 @@ fn exceptions(ctx: &mut Ctx<'_>, raw: &RawPolicy) -> Vec<Exception> {
             reason: e.reason.value.clone(),
             approved_by: e.approved_by.value.clone(),
             expires: e.expires.value.clone(),
-            expires_day,
+            expires_at,
         });
     }
     out

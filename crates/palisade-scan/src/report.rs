@@ -227,10 +227,14 @@ impl Report {
     }
 }
 
-/// Why the database built at `built` is too old for `max_age_days` at `now` (Unix seconds),
-/// or `None` when it is fresh enough.
+/// Why the database built at `built` is too old for `max_age_days` at `now`, or `None` when
+/// it is fresh enough.
 #[must_use]
-pub fn staleness(built: Option<&str>, max_age_days: u64, now: i64) -> Option<String> {
+pub fn staleness(
+    built: Option<&str>,
+    max_age_days: u64,
+    now: &palisade_image::Timestamp,
+) -> Option<String> {
     let Some(built) = built else {
         return Some(
             "the vulnerability database's age is unknown (it has no dated advisories): \
@@ -238,12 +242,12 @@ pub fn staleness(built: Option<&str>, max_age_days: u64, now: i64) -> Option<Str
                 .to_owned(),
         );
     };
-    let Ok(t) = palisade_vulndb::Timestamp::parse(built) else {
+    let Ok(t) = palisade_image::Timestamp::parse(built) else {
         return Some(format!(
             "the vulnerability database's build time {built:?} cannot be read"
         ));
     };
-    let age = (now - t.unix_seconds()).max(0) / 86_400;
+    let age = now.whole_days_since(&t).max(0);
     (u64::try_from(age).unwrap_or(0) > max_age_days).then(|| {
         format!(
             "the vulnerability database is {age} days old (newest data {built}), older than \

@@ -17,21 +17,18 @@
 //! ```
 //!
 //! Rules are tried in order; the first whose `images` glob matches `registry/repository` decides.
-//! Globs: `*` matches within one path segment, `**` across segments, `?` one character. Signer
-//! patterns are globs over the names the verifier reports for each accepted signature (the key's
-//! file name or label, its `sha256:` fingerprint, or a keyless identity).
+//! Globs are [`palisade_image::glob_match`]'s, case-sensitive: `*` matches within one path
+//! segment, `**` across segments, `?` one character other than `/`. Signer patterns are globs
+//! over the names the verifier reports for each accepted signature (the key's file name or
+//! label, its `sha256:` fingerprint, or a keyless identity), so `keys/*.pub` names key files
+//! and `**` is needed to cross a `/` in an identity URL.
 
 use std::collections::BTreeSet;
 
-use palisade_image::Reference;
+use palisade_image::{Case, Reference, check_glob, glob_match};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// Longest glob pattern accepted.
-const MAX_PATTERN: usize = 512;
-/// Longest text matched.
-const MAX_TEXT: usize = 4096;
 
 /// What happens when no rule matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -140,7 +137,7 @@ pub struct SourceDecision {
 }
 
 impl TrustedSources {
-    /// Checks the patterns once (length, non-empty lists) so evaluation cannot fail.
+    /// Checks the patterns once ([`check_glob`], non-empty lists) so evaluation cannot fail.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the rule and the problem.
@@ -159,11 +156,10 @@ impl TrustedSources {
                 .chain(&rule.signers.all_of)
                 .chain(&rule.tags.deny);
             for p in patterns {
-                if p.is_empty() || p.len() > MAX_PATTERN {
+                if let Err(e) = check_glob(p) {
                     return Err(Error::Invalid(format!(
-                        "trusted source rule {:?}: pattern {:?} is empty or longer than {MAX_PATTERN}",
-                        rule.name,
-                        p.chars().take(64).collect::<String>()
+                        "trusted source rule {:?}: {e}",
+                        rule.name
                     )));
                 }
             }
@@ -177,11 +173,11 @@ impl TrustedSources {
         let name = facts.reference.name();
         let mut denied = Vec::new();
         let mut satisfied = Vec::new();
-        let Some(rule) = self
-            .rules
-            .iter()
-            .find(|r| r.images.iter().any(|g| glob_match(g, &name, true)))
-        else {
+        let Some(rule) = self.rules.iter().find(|r| {
+            r.images
+                .iter()
+                .any(|g| glob_match(g, &name, Case::Sensitive))
+        }) else {
             let reason = SourceReason {
                 code: "no-matching-source",
                 message: format!("no trusted source rule matches {name}"),
@@ -238,7 +234,11 @@ impl TrustedSources {
             .tag()
             .or(if pinned { None } else { Some("latest") });
         if let Some(tag) = tag
-            && let Some(glob) = rule.tags.deny.iter().find(|g| glob_match(g, tag, false))
+            && let Some(glob) = rule
+                .tags
+                .deny
+                .iter()
+                .find(|g| glob_match(g, tag, Case::Sensitive))
         {
             denied.push(SourceReason {
                 code: "tag-denied",
@@ -250,7 +250,12 @@ impl TrustedSources {
         }
 
         // Signers.
-        let signed_by = |pattern: &str| facts.signers.iter().any(|s| glob_match(pattern, s, false));
+        let signed_by = |pattern: &str| {
+            facts
+                .signers
+                .iter()
+                .any(|s| glob_match(pattern, s, Case::Sensitive))
+        };
         for required in &rule.signers.all_of {
             if signed_by(required) {
                 satisfied.push(SourceReason {
@@ -298,68 +303,5 @@ impl TrustedSources {
             denied_because: denied,
             satisfied,
         }
-    }
-}
-
-/// Glob match. With `segments`, `*` and `?` stop at `/` and `**` crosses it; without, `*`
-/// matches anything. Over-long inputs never match.
-#[must_use]
-pub fn glob_match(pattern: &str, text: &str, segments: bool) -> bool {
-    if pattern.len() > MAX_PATTERN || text.len() > MAX_TEXT {
-        return false;
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // dp[j] = pattern[..i] matches text[..j]; rows over pattern positions.
-    let mut dp = vec![false; t.len() + 1];
-    dp[0] = true;
-    let mut i = 0;
-    while i < p.len() {
-        let mut next = vec![false; t.len() + 1];
-        match p[i] {
-            '*' => {
-                let double = i + 1 < p.len() && p[i + 1] == '*';
-                let crosses = double || !segments;
-                // `*` matches zero or more characters (not `/` unless it crosses).
-                for j in 0..=t.len() {
-                    next[j] = dp[j] || (j > 0 && next[j - 1] && (crosses || t[j - 1] != '/'));
-                }
-                if double {
-                    i += 1;
-                }
-            }
-            '?' => {
-                for j in 1..=t.len() {
-                    next[j] = dp[j - 1] && (!segments || t[j - 1] != '/');
-                }
-            }
-            c => {
-                for j in 1..=t.len() {
-                    next[j] = dp[j - 1] && t[j - 1] == c;
-                }
-            }
-        }
-        dp = next;
-        i += 1;
-    }
-    dp[t.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("ghcr.io/acme/*", "ghcr.io/acme/app", true));
-        assert!(!glob_match("ghcr.io/acme/*", "ghcr.io/acme/team/app", true));
-        assert!(glob_match("ghcr.io/acme/**", "ghcr.io/acme/team/app", true));
-        assert!(glob_match("*.example.com/**", "reg.example.com/a/b", true));
-        assert!(!glob_match("*.example.com/**", "example.com/a", true));
-        assert!(glob_match("latest", "latest", false));
-        assert!(glob_match("*-dev", "1.2-dev", false));
-        assert!(glob_match("v?", "v1", false));
-        assert!(!glob_match("v?", "v12", false));
-        assert!(glob_match("**", "", true));
     }
 }

@@ -416,74 +416,16 @@ fn valid_for(raw: Option<&RawValidFor>) -> Result<ValidFor, SigstoreError> {
     })
 }
 
-/// Parses an RFC 3339 UTC timestamp (`2021-01-12T11:53:27Z`, fractions and `+00:00` allowed,
-/// other offsets applied) into seconds since the Unix epoch (fractions truncated).
+/// Parses an RFC 3339 timestamp (`2021-01-12T11:53:27Z`, fractions and offsets allowed) into
+/// seconds since the Unix epoch (fractions dropped), with [`palisade_image::Timestamp`]'s rules;
+/// a trusted root's timestamps are at most 40 bytes.
 pub(crate) fn parse_rfc3339(s: &str) -> Result<i64, SigstoreError> {
-    let bad = || SigstoreError::malformed("RFC 3339 timestamp", s.to_owned());
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b.len() > 40
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
+    if s.len() > 40 {
+        return Err(SigstoreError::malformed("RFC 3339 timestamp", s.to_owned()));
     }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, SigstoreError> {
-        let part = s.get(r).ok_or_else(bad)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse::<i64>().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return Err(bad());
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let h = rest.get(1..3).and_then(num_str).ok_or_else(bad)?;
-            let m = rest.get(4..6).and_then(num_str).ok_or_else(bad)?;
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (h * 3600 + m * 60)
-        }
-        _ => return Err(bad()),
-    };
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec - offset)
-}
-
-fn num_str(s: &str) -> Option<i64> {
-    if s.bytes().all(|c| c.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    palisade_image::Timestamp::parse(s)
+        .map(|t| t.unix_seconds())
+        .map_err(|_| SigstoreError::malformed("RFC 3339 timestamp", s.to_owned()))
 }
 
 #[cfg(test)]
@@ -510,5 +452,12 @@ mod tests {
         assert!(parse_rfc3339("2021-01-12T11:53:27").is_err());
         assert!(parse_rfc3339("2021-01-12T11:53:27+0\u{e9}00").is_err());
         assert!(parse_rfc3339("2021-01-12T11:5\u{e9}27Z").is_err());
+        // Refused since the parser is palisade-image's: days that do not exist, offsets
+        // beyond 23:59 (the hand-written parser took any day 1-31 and any two-digit offset).
+        assert!(parse_rfc3339("2021-02-31T11:53:27Z").is_err());
+        assert!(parse_rfc3339("2021-01-12T11:53:27+99:99").is_err());
+        // Still refused: longer than 40 bytes, even if palisade-image would take it.
+        assert!(parse_rfc3339("2021-01-12T11:53:27.12345678901234567890Z").is_err());
+        assert!(parse_rfc3339("2021-01-12T11:53:27.1234567890123456789Z").is_ok());
     }
 }

@@ -214,6 +214,42 @@ fn default_allow_and_bad_policies() {
     );
 }
 
+/// Signer and tag patterns follow the one glob rule set (palisade_image::glob_match): `*` and
+/// `?` stop at `/`. Before, they crossed it in signer patterns, so `*release.pub` accepted a
+/// signer named `keys/release.pub`; now that takes `**release.pub` or `keys/*.pub`.
+#[test]
+fn signer_globs_stop_at_a_slash() {
+    let rules = |signer: &str| -> TrustedSources {
+        let yaml = format!(
+            "rules:\n  - name: r\n    images: [\"registry.example.com/**\"]\n    signers: {{any-of: [\"{signer}\"]}}\n"
+        );
+        let sources: TrustedSources = serde_saphyr::from_str(&yaml).unwrap();
+        sources.validate().unwrap();
+        sources
+    };
+    let facts = SourceFacts {
+        reference: "registry.example.com/team/app@sha256:1111111111111111111111111111111111111111111111111111111111111111".parse().unwrap(),
+        digest: None,
+        signers: BTreeSet::from(["keys/release.pub".to_owned()]),
+    };
+    assert!(
+        !rules("*release.pub").evaluate(&facts).allowed,
+        "matched before"
+    );
+    assert!(rules("**release.pub").evaluate(&facts).allowed);
+    assert!(rules("keys/*.pub").evaluate(&facts).allowed);
+    assert!(
+        !rules("KEYS/*.pub").evaluate(&facts).allowed,
+        "case-sensitive"
+    );
+
+    // Patterns are checked as the policy checks them: `[` was a literal here before.
+    let bad = "rules:\n  - name: r\n    images: [\"registry.example.com/[ab]\"]\n";
+    let parsed: TrustedSources = serde_saphyr::from_str(bad).unwrap();
+    let e = parsed.validate().unwrap_err().to_string();
+    assert!(e.contains("`[` is not supported"), "{e}");
+}
+
 /// The YAML example in `docs/trust.md` parses, validates and decides as the text says.
 #[test]
 fn the_documented_rules_parse_and_decide() {

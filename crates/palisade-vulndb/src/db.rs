@@ -522,9 +522,9 @@ impl Database {
             })
             .map_err(sql(path, "reading feeds"))?;
         let ts = |t: &str| {
-            Timestamp::parse(t).map_err(|message| Error::Corrupt {
+            Timestamp::parse(t).map_err(|e| Error::Corrupt {
                 path: path.clone(),
-                message,
+                message: e.to_string(),
             })
         };
         let mut feeds = Vec::new();

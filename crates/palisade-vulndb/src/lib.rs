@@ -57,7 +57,6 @@ mod kev;
 mod matcher;
 mod nvd;
 mod osv;
-mod timestamp;
 #[cfg(feature = "fetch")]
 pub mod update;
 
@@ -85,4 +84,5 @@ pub use matcher::{
 };
 pub use nvd::{CvssScore, Enrichment, EnrichmentImport, import_nvd};
 pub use osv::{import_osv, parse_osv_record};
-pub use timestamp::Timestamp;
+/// Feed timestamps are `palisade_image`'s one date-time type, re-exported for this crate's users.
+pub use palisade_image::{Timestamp, TimestampError};

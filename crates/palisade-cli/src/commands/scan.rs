@@ -10,6 +10,8 @@ use palisade_scan::{
     Filters, IgnoreList, Report, Scanner, Severity, Source, VexSet, VulnDb, advisory_texts,
 };
 
+use palisade_image::Timestamp;
+
 use crate::args::{DbPathArgs, SourceArgs};
 use crate::progress::Terminal;
 use crate::{exit, render};
@@ -207,7 +209,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
             )?;
         }
         if let Some(stale) =
-            palisade_scan::staleness(doc.db.built.as_deref(), args.max_age, unix_now())
+            palisade_scan::staleness(doc.db.built.as_deref(), args.max_age, &Timestamp::now())
         {
             if args.fail_on_stale {
                 anyhow::bail!("{stale} (--fail-on-stale)");
@@ -243,10 +245,4 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     } else {
         exit::OK
     })
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -202,11 +202,11 @@ fn status(args: &StatusArgs) -> Result<u8> {
     let db_path = args.db.path()?;
     let db = Database::open_read_only(&db_path)?;
     let status = db.status()?;
-    let now = unix_now();
+    let now = Timestamp::now();
     let age_days = status
         .built
         .as_ref()
-        .map(|b| (now - b.unix_seconds()).max(0) / 86_400);
+        .map(|b| now.whole_days_since(b).max(0));
     let stale = age_days.is_none_or(|a| u64::try_from(a).unwrap_or(0) > args.max_age);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
@@ -284,9 +284,4 @@ fn status(args: &StatusArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-/// The clock, in seconds since 1970.
-pub(crate) fn unix_now() -> i64 {
-    Timestamp::now().unix_seconds()
 }
