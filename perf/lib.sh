@@ -22,7 +22,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 TARGET=$REPO/target
-OUT=$TARGET/bench
+OUT=$TARGET/perf
 TESTBED=${TESTBED:-$TARGET/testbed}
 SYFT_VERSION=${SYFT_VERSION:-1.18.1}
 mkdir -p "$OUT"

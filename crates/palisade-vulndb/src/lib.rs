@@ -37,6 +37,9 @@
 //!   binary record per package holding its [`MatchCandidate`]s (ids, ratings and only that
 //!   package's entries) sorted by id, so a scan reads one row per package and never decodes
 //!   whole advisories or JSON.
+//! - `ecosystems(ecosystem, advisories, newest)`: per ecosystem, how many advisories name
+//!   one of its packages and the newest `modified` among them, written with the rest so a
+//!   scan's coverage costs one lookup per ecosystem.
 //! - `enrichment(cve, json)`: NVD's [`Enrichment`] per CVE (CVSS, CWEs, status).
 //! - `kev(cve, date_added, due_date, ransomware, json)`: the CISA KEV catalog.
 //! - `epss(cve, score, percentile)`: FIRST EPSS scores.
