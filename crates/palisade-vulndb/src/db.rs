@@ -745,28 +745,50 @@ fn remove_stale_temporaries(db: &Path) -> Vec<PathBuf> {
 
 /// What a replacement of `previous` by a database with `feeds` and `advisories` would lose:
 /// whole feeds, or more than half of a feed's records (or of all advisories).
-fn losses(previous: &Status, feeds: &BTreeMap<String, FeedStatus>, advisories: u64) -> Vec<String> {
+fn losses(
+    previous: &[(String, u64)],
+    previous_advisories: u64,
+    feeds: &BTreeMap<String, FeedStatus>,
+    advisories: u64,
+) -> Vec<String> {
     let mut out = Vec::new();
-    for old in &previous.feeds {
-        match feeds.get(&old.name) {
-            None => out.push(format!(
-                "feed {} ({} records) would be dropped",
-                old.name, old.records
-            )),
-            Some(new) if new.records.saturating_mul(2) < old.records => out.push(format!(
-                "feed {} would shrink from {} to {} records",
-                old.name, old.records, new.records
+    for (name, records) in previous {
+        match feeds.get(name) {
+            None => out.push(format!("feed {name} ({records} records) would be dropped")),
+            Some(new) if new.records.saturating_mul(2) < *records => out.push(format!(
+                "feed {name} would shrink from {records} to {} records",
+                new.records
             )),
             Some(_) => {}
         }
     }
-    if advisories.saturating_mul(2) < previous.advisories {
+    if advisories.saturating_mul(2) < previous_advisories {
         out.push(format!(
-            "advisories would shrink from {} to {advisories}",
-            previous.advisories
+            "advisories would shrink from {previous_advisories} to {advisories}"
         ));
     }
     out
+}
+
+/// The feeds (name, records) and advisory count of the database file at `path`, whatever its
+/// schema version (every version so far has these two tables); `None` when it cannot be read.
+fn previous_counts(path: &Path) -> Option<(Vec<(String, u64)>, u64)> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    let mut stmt = conn.prepare("SELECT name, records FROM feeds").ok()?;
+    let feeds = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .ok()?
+        .map(|row| row.map(|(n, c)| (n, u64::try_from(c).unwrap_or(0))))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    let advisories: i64 = conn
+        .query_row("SELECT count(*) FROM advisories", [], |r| r.get(0))
+        .ok()?;
+    Some((feeds, u64::try_from(advisories).unwrap_or(0)))
 }
 
 /// Builds a database: feeds are merged in memory, written into a temporary file beside the
@@ -948,11 +970,16 @@ impl DatabaseBuilder {
             return self.finish();
         }
         if !self.allow_shrink && self.path.exists() {
-            // A previous file that does not open (another schema, corrupt) has nothing to
-            // compare with: replacing it is how it gets repaired.
-            let previous = Database::open_read_only(&self.path).and_then(|db| db.status());
-            if let Ok(previous) = previous {
-                let lost = losses(&previous, &self.feeds, self.advisories.len() as u64);
+            // The previous file's feeds are read from any schema version (a database written
+            // by an older Palisade is still someone's data); a file that does not open at all
+            // (corrupt, not SQLite) has nothing to compare with: replacing it repairs it.
+            if let Some((feeds, advisories)) = previous_counts(&self.path) {
+                let lost = losses(
+                    &feeds,
+                    advisories,
+                    &self.feeds,
+                    self.advisories.len() as u64,
+                );
                 if !lost.is_empty() {
                     return Err(Error::Shrink {
                         path: self.path.clone(),
@@ -1329,6 +1356,52 @@ mod tests {
         b.add(osv_feed("osv/A", 0), ts());
         b.allow_shrink(true);
         assert_eq!(b.finish().unwrap().advisories, 0);
+    }
+
+    /// A database written by an older Palisade (another schema version) cannot be opened,
+    /// but its feeds are still someone's data: replacing it with less is refused like any
+    /// other shrink, and allowed on request.
+    #[test]
+    fn a_database_of_another_schema_is_not_dropped_quietly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vuln.db");
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 4), ts());
+        b.add(osv_feed("osv/B", 2), ts());
+        b.finish().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        conn.execute("DROP TABLE ecosystems", []).unwrap();
+        drop(conn);
+        assert!(matches!(
+            Database::open_read_only(&path),
+            Err(Error::SchemaVersion { .. })
+        ));
+        let before = std::fs::read(&path).unwrap();
+
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 4), ts());
+        let err = b.finish().unwrap_err();
+        let Error::Shrink { losses, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(losses, &["feed osv/B (2 records) would be dropped"]);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 4), ts());
+        b.add(osv_feed("osv/B", 2), ts());
+        assert_eq!(b.finish().unwrap().schema_version, SCHEMA_VERSION);
+
+        // Not a database at all: nothing to compare with, replacing it repairs it.
+        std::fs::write(&path, b"not sqlite").unwrap();
+        let mut b = DatabaseBuilder::new(&path);
+        b.add(osv_feed("osv/A", 1), ts());
+        assert_eq!(b.finish().unwrap().advisories, 1);
     }
 
     /// Issue 13.7: one writer at a time; the holder removes its database's stale temporary
