@@ -649,7 +649,7 @@ pub fn check_host(root: &HostRoot, profile: &Profile) -> Result<Vec<CheckResult>
 }
 
 /// Runs every host check with an already loaded daemon configuration (from
-/// [`load_offline_partial`](crate::daemon::load_offline_partial): its unreadable files fail
+/// [`load_offline_partial`]: its unreadable files fail
 /// the checks of the files they are).
 ///
 /// # Errors
