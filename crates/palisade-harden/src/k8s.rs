@@ -5,7 +5,11 @@
 //! Every container kind counts: `containers`, `initContainers` and `ephemeralContainers`;
 //! container settings override the pod's where the standard says so.
 //!
-//! Not for: RBAC, network policies, admission (the server reuses these checks).
+//! One object given as JSON (an admission request's object) is checked by [`check_object`],
+//! with [`pod_spec_path`] and [`container_images`] to find its pod spec and images.
+//!
+//! Not for: RBAC, network policies, admission decisions (the server runs these checks and
+//! leaves the verdict to the policy).
 //!
 //! ```
 //! use palisade_harden::check::Status;
@@ -30,6 +34,12 @@ use crate::profile::Profile;
 use crate::target::{Target, files_subject};
 
 mod fields;
+mod json;
+
+pub use json::{
+    ContainerRef, MAX_OBJECT_DEPTH, MAX_OBJECT_NODES, WorkloadResult, check_object,
+    container_images,
+};
 
 /// The largest manifest file we read.
 pub const MAX_BYTES: usize = 8 << 20;
@@ -67,11 +77,15 @@ pub enum Error {
         line: u32,
         message: String,
     },
+    /// A JSON object ([`check_object`]) we do not check: nested deeper than
+    /// [`MAX_OBJECT_DEPTH`], more than [`MAX_OBJECT_NODES`] values, or not a Kubernetes object.
+    #[error("Kubernetes object {subject}: {message}")]
+    Object { subject: String, message: String },
 }
 
 // ------------------------------------------------------------------ YAML tree with lines
 
-/// A YAML node and the 1-based line it starts on.
+/// A YAML node and the 1-based line it starts on (0 for a node converted from JSON).
 #[derive(Clone, Debug, PartialEq)]
 struct Node {
     value: Value,
@@ -252,6 +266,23 @@ struct Workload<'a> {
     line: u32,
 }
 
+/// Where an object of `kind` keeps its pod spec, as keys from the object's root:
+/// `spec` for a Pod, `spec.template.spec` for a Deployment, ReplicaSet, StatefulSet,
+/// DaemonSet, Job and ReplicationController, `spec.jobTemplate.spec.template.spec` for a
+/// CronJob, `template.spec` for a PodTemplate; `None` for any other kind (they hold no pod).
+///
+/// For an admission webhook that needs to find (or patch) the pod spec in a JSON object; the
+/// checks themselves find it with the same table.
+///
+/// ```
+/// assert_eq!(palisade_harden::k8s::pod_spec_path("Deployment"), Some(&["spec", "template", "spec"][..]));
+/// assert_eq!(palisade_harden::k8s::pod_spec_path("ConfigMap"), None);
+/// ```
+#[must_use]
+pub fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
+    template_path(kind).map(|(spec, _)| spec)
+}
+
 /// Where each workload kind keeps its pod spec and the pod's metadata.
 fn template_path(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     Some(match kind {
@@ -280,6 +311,7 @@ fn template_path(kind: &str) -> Option<(&'static [&'static str], &'static [&'sta
 fn objects<'a>(
     doc: &'a Node,
     what: &str,
+    default_ns: &str,
     out: &mut Vec<Workload<'a>>,
 ) -> Result<usize, (u32, String)> {
     if doc.is_null() {
@@ -324,7 +356,7 @@ fn objects<'a>(
                 ));
             };
             for (i, item) in list.iter().enumerate() {
-                n += objects(item, &format!("item {i} of {what}"), out)?;
+                n += objects(item, &format!("item {i} of {what}"), default_ns, out)?;
             }
         }
         return Ok(n);
@@ -340,7 +372,7 @@ fn objects<'a>(
     let ns = meta
         .and_then(|m| m.get("namespace"))
         .and_then(Node::str)
-        .unwrap_or("default");
+        .unwrap_or(default_ns);
     let subject = format!("{kind}/{ns}/{name}");
     let spec_path = spec_keys.join(".");
     let spec = match doc.path(spec_keys) {
@@ -1329,7 +1361,8 @@ fn parse_manifest(text: &str, path: &Path) -> Result<Vec<Node>, Error> {
     let mut found = Vec::new();
     let mut objects_seen = 0;
     for (i, d) in docs.iter().enumerate() {
-        objects_seen += objects(d, &format!("document {}", i + 1), &mut found).map_err(not_k8s)?;
+        objects_seen +=
+            objects(d, &format!("document {}", i + 1), "default", &mut found).map_err(not_k8s)?;
     }
     if objects_seen == 0 {
         return Err(not_k8s((
@@ -1354,49 +1387,67 @@ fn check_documents(
     };
     let mut found = Vec::new();
     for (i, d) in docs.iter().enumerate() {
-        objects(d, &format!("document {}", i + 1), &mut found).map_err(not_k8s)?;
+        objects(d, &format!("document {}", i + 1), "default", &mut found).map_err(not_k8s)?;
     }
-    let file = path.display().to_string();
+    let none = Evidence::new(
+        path.display().to_string(),
+        "no Pod or workload with a pod template",
+    )
+    .at(path, None);
+    let results = evaluate(&found, select, &none, &|e, line| e.at(path, Some(line)));
+    Ok(results.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Runs the rules `select` keeps on the workloads found, each result with the container it is
+/// about (`None` for the pod). `none` is the not-applicable evidence when there is no workload;
+/// `place` adds the file and line to a result's evidence.
+fn evaluate(
+    found: &[Workload<'_>],
+    select: &dyn Fn(&CheckDef) -> bool,
+    none: &Evidence,
+    place: &dyn Fn(Evidence, u32) -> Evidence,
+) -> Vec<(Option<String>, CheckResult)> {
     let mut out = Vec::new();
     for rule in RULES {
         if !select(&rule.def) {
             continue;
         }
         if found.is_empty() {
-            out.push(CheckResult::one(
-                rule.def.id,
-                Status::NotApplicable,
-                Evidence::new(file.clone(), "no Pod or workload with a pod template")
-                    .at(path, None),
+            out.push((
+                None,
+                CheckResult::one(rule.def.id, Status::NotApplicable, none.clone()),
             ));
             continue;
         }
-        for w in &found {
+        for w in found {
             let violations = (rule.eval)(w);
             if violations.is_empty() {
-                out.push(CheckResult::one(
-                    rule.def.id,
-                    Status::Pass,
-                    Evidence::new(w.subject.clone(), "compliant").at(path, Some(w.line)),
+                out.push((
+                    None,
+                    CheckResult::one(
+                        rule.def.id,
+                        Status::Pass,
+                        place(Evidence::new(w.subject.clone(), "compliant"), w.line),
+                    ),
                 ));
             }
             for x in violations {
                 let who = x
                     .container
+                    .as_ref()
                     .map_or_else(|| "pod".to_owned(), |c| format!("container {c:?}"));
-                out.push(CheckResult::one(
-                    rule.def.id,
-                    Status::Fail,
-                    Evidence::new(
-                        w.subject.clone(),
-                        format!("{who}: {} ({})", x.detail, x.path),
-                    )
-                    .at(path, Some(x.line)),
+                let evidence = Evidence::new(
+                    w.subject.clone(),
+                    format!("{who}: {} ({})", x.detail, x.path),
+                );
+                out.push((
+                    x.container,
+                    CheckResult::one(rule.def.id, Status::Fail, place(evidence, x.line)),
                 ));
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Reads a manifest file (at most [`MAX_BYTES`]) and runs [`check_text`].
