@@ -29,19 +29,13 @@ pub(crate) fn gather(gate: &Gate<'_>, source: &str, observer: &dyn Observer) -> 
     let image = palisade_scan::open_image(source, gate.options)?;
     // Only a registry says where an image came from. A layout's `ref.name` ("latest") or an
     // archive's `RepoTags` are words anyone can write: a local image is named by its path,
-    // unless the caller vouches for its tag.
-    let local = Source::is_local_image(source);
-    // An OCI layout's `ref.name` is most often a tag alone (`latest`, `1.0`): parsed as a
-    // reference it would become `docker.io/library/latest:latest`, a name nobody gave. Only a
-    // full name (with a `/`) says where the image is from; `RepoTags` are references.
-    let oci_layout = matches!(
-        palisade_image::SourceSpec::parse(source),
-        Ok(palisade_image::SourceSpec::OciDir { .. }
-            | palisade_image::SourceSpec::OciArchive { .. })
-    );
+    // unless the caller vouches for its tag. Even then, a layout's `ref.name` without a `/` is
+    // a tag alone: parsed as a reference it would become `docker.io/library/latest:latest`, a
+    // name nobody gave.
+    let local = image.origin() != palisade_image::Origin::Registry;
     if local
         && gate.trust_local_tags
-        && oci_layout
+        && image.origin() == palisade_image::Origin::Layout
         && let Some(r) = image.reference().filter(|r| !r.contains('/'))
     {
         return Err(Error::Invalid(format!(

@@ -220,7 +220,9 @@ impl ImageFacts {
             });
         let mut facts = ImageFacts {
             name: name.to_owned(),
-            reference: image.reference().map(str::to_owned),
+            // Only a registry's reference says where the image is from (CIS 4.2): a local
+            // archive's or layout's own tag is words anyone can write.
+            reference: image.registry_reference().map(str::to_owned),
             user: config.config.as_ref().and_then(|c| c.user.clone()),
             env: config
                 .config

@@ -162,3 +162,35 @@ fn the_testbed_base_image() {
     assert_eq!(statuses(&r, "PAL-IMAGE-4"), [Status::Pass]);
     assert_eq!(statuses(&r, "PAL-IMAGE-1"), [Status::Pass]);
 }
+
+/// CIS 4.2 compares where an image came from with the trusted registries. A local archive's
+/// own tag (`RepoTags: testbed/base:latest`) is words anyone can write: it never passes 4.2,
+/// even when it spells a trusted name (before, the archive's tag passed).
+#[test]
+fn a_local_archives_own_tag_does_not_pass_trusted_registries() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = std::process::Command::new("bash")
+        .arg(root.join("testbed/build-images.sh"))
+        .arg(root.join("target/testbed"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "testbed/build-images.sh failed");
+    let src = format!(
+        "docker-archive:{}",
+        root.join("target/testbed/base.docker.tar").display()
+    );
+    let image = palisade_image::open(&src, &palisade_image::OpenOptions::default()).unwrap();
+    assert_eq!(image.origin(), palisade_image::Origin::DockerArchive);
+    let own = image
+        .reference()
+        .expect("the archive carries RepoTags")
+        .to_owned();
+    assert!(image.registry_reference().is_none());
+    let facts = palisade_harden::image::ImageFacts::from_image(&image, &src).unwrap();
+    let profile = Profile {
+        trusted_registries: vec!["**".to_owned(), own],
+        ..Profile::default()
+    };
+    let r = check_image(&facts, &profile);
+    assert_eq!(statuses(&r, "CIS-DOCKER-4.2"), [Status::Warn], "{r:?}");
+}

@@ -131,9 +131,24 @@ enum Backend {
     Dir(PathBuf),
 }
 
+/// What kind of source an image was read from, which says how far its own name can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A registry: the reference it was fetched by names where it came from.
+    Registry,
+    /// An OCI image layout (directory or archive): its `ref.name` is words anyone can write,
+    /// most often a tag alone (`latest`).
+    Layout,
+    /// A `docker save` archive: its `RepoTags` are words anyone can write.
+    DockerArchive,
+    /// A plain root filesystem: no name at all.
+    Directory,
+}
+
 /// An opened image: its configuration and its layers, ready to be streamed.
 pub struct Image {
     source: String,
+    origin: Origin,
     reference: Option<String>,
     manifest_digest: Option<Digest>,
     config_digest: Option<Digest>,
@@ -167,6 +182,18 @@ pub fn open(source: &str, options: &OpenOptions) -> Result<Image, Error> {
 /// # Errors
 /// As [`open`].
 pub fn open_spec(spec: &SourceSpec, options: &OpenOptions) -> Result<Image, Error> {
+    let origin = match spec {
+        SourceSpec::Registry(_) => Origin::Registry,
+        SourceSpec::OciDir { .. } | SourceSpec::OciArchive { .. } => Origin::Layout,
+        SourceSpec::DockerArchive { .. } => Origin::DockerArchive,
+        SourceSpec::Dir { .. } => Origin::Directory,
+    };
+    let mut image = open_by_kind(spec, options)?;
+    image.origin = origin;
+    Ok(image)
+}
+
+fn open_by_kind(spec: &SourceSpec, options: &OpenOptions) -> Result<Image, Error> {
     let name = spec.to_string();
     match spec {
         SourceSpec::Dir { path } => {
@@ -179,6 +206,7 @@ pub fn open_spec(spec: &SourceSpec, options: &OpenOptions) -> Result<Image, Erro
             }
             Ok(Image {
                 source: name,
+                origin: Origin::Directory,
                 reference: None,
                 manifest_digest: None,
                 config_digest: None,
@@ -301,6 +329,8 @@ fn finish(
         })
         .collect();
     Ok(Image {
+        // Set by `open_spec`, which knows the source's kind.
+        origin: Origin::Directory,
         source: name.into(),
         reference,
         manifest_digest: Some(manifest_digest),
@@ -653,6 +683,8 @@ fn open_docker_archive(path: &Path, name: &str, options: &OpenOptions) -> Result
         })
         .collect();
     Ok(Image {
+        // Set by `open_spec`, which knows the source's kind.
+        origin: Origin::Directory,
         source: name.into(),
         reference: entry.repo_tags.as_ref().and_then(|t| t.first().cloned()),
         manifest_digest: None,
@@ -673,9 +705,25 @@ impl Image {
     }
 
     /// The image's name (registry reference, archive tag or layout ref name), when it has one.
+    /// Only a registry's says where the image came from: see [`Image::registry_reference`].
     #[must_use]
     pub fn reference(&self) -> Option<&str> {
         self.reference.as_deref()
+    }
+
+    /// What kind of source the image was read from.
+    #[must_use]
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The reference the image was fetched by, for a registry image; `None` for local images,
+    /// whose own tags anyone can write.
+    #[must_use]
+    pub fn registry_reference(&self) -> Option<&str> {
+        (self.origin == Origin::Registry)
+            .then_some(self.reference.as_deref())
+            .flatten()
     }
 
     /// The digest of the platform manifest, when the source has manifests.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use palisade_catalog::{Catalog, CatalogOptions, LayerCache, Progress};
-use palisade_image::{Image, OpenOptions, Platform, RegistryOptions, SourceSpec};
+use palisade_image::{Image, OpenOptions, Platform, RegistryOptions};
 
 use crate::error::{Error, Result};
 
@@ -78,13 +78,6 @@ impl<'a> Source<'a> {
         } else {
             Source::Image(text)
         }
-    }
-
-    /// Whether an image source is local (a layout, an archive or a directory), not a
-    /// registry: only a registry says where an image came from.
-    #[must_use]
-    pub fn is_local_image(text: &str) -> bool {
-        !matches!(SourceSpec::parse(text), Ok(SourceSpec::Registry(_)))
     }
 }
 
