@@ -42,11 +42,7 @@ pub(crate) fn harden(
             CheckInput {
                 id: r.id.to_owned(),
                 title: def.map(|d| d.title.to_owned()).unwrap_or_default(),
-                // The serialised word (`fail`, `not-applicable`), not the table's (`FAIL`, `N/A`).
-                status: serde_json::to_value(r.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                status: r.status.as_str().to_owned(),
                 level: def.map_or(1, |d| d.level.number()),
                 message: r
                     .evidence

@@ -190,6 +190,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// The word the JSON reports and the policy input use: `pass`, `fail`, `warn`, `info`,
+    /// `manual`, `not-applicable` (the table writes `PASS` … `N/A`, see `Display`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+            Status::Info => "info",
+            Status::Manual => "manual",
+            Status::NotApplicable => "not-applicable",
+        }
+    }
+
     /// `true` for the verdicts that mean "not compliant": fail and warn.
     #[must_use]
     pub fn is_failure(self) -> bool {
@@ -270,5 +284,24 @@ impl CheckResult {
     #[must_use]
     pub fn subject(&self) -> &str {
         self.evidence.first().map_or("", |e| e.subject.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_are_the_serialised_ones() {
+        for s in [
+            Status::Pass,
+            Status::Fail,
+            Status::Warn,
+            Status::Info,
+            Status::Manual,
+            Status::NotApplicable,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }
