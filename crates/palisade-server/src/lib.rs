@@ -1,0 +1,8 @@
+//! The enforcement points: `palisade serve` (a Kubernetes validating and mutating admission
+//! webhook) and `palisade agent` (a Docker authorization plugin), deciding with the same policy
+//! and the same pipeline as `palisade gate` (`palisade_gate::Gate`).
+//!
+//! The plan is `docs/design/serve-plan.md`. The server never decides on its own: images go
+//! through `palisade_gate`, workload and container settings through `palisade_harden` and
+//! `palisade_policy`; this crate adds the wire formats, the caches, the decision budget, the
+//! listeners and the reloads, and fails closed wherever something could not be checked.
