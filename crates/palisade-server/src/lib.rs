@@ -6,3 +6,10 @@
 //! through `palisade_gate`, workload and container settings through `palisade_harden` and
 //! `palisade_policy`; this crate adds the wire formats, the caches, the decision budget, the
 //! listeners and the reloads, and fails closed wherever something could not be checked.
+
+pub mod config;
+pub mod engine;
+pub mod record;
+pub mod state;
+pub mod tls;
+pub mod wire;
