@@ -10,6 +10,7 @@
 pub mod config;
 pub mod engine;
 pub mod record;
+pub mod reload;
 pub mod state;
 pub mod tls;
 pub mod wire;

@@ -27,7 +27,7 @@ pub struct Loaded {
 }
 
 /// What a file looks like from `stat`: enough to notice a replaced or rewritten file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Fingerprint {
     dev: u64,
     ino: u64,
