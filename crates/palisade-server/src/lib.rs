@@ -6,3 +6,8 @@
 //! through `palisade_gate`, workload and container settings through `palisade_harden` and
 //! `palisade_policy`; this crate adds the wire formats, the caches, the decision budget, the
 //! listeners and the reloads, and fails closed wherever something could not be checked.
+
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod tls;
