@@ -9,6 +9,9 @@
 
 pub mod config;
 pub mod engine;
+pub mod http;
+pub mod log;
+pub mod metrics;
 pub mod record;
 pub mod reload;
 pub mod state;
