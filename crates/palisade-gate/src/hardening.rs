@@ -4,7 +4,9 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use palisade_harden::check::{CheckResult, TargetKind};
 use palisade_harden::image::ImageFacts;
+use palisade_harden::report::Report;
 use palisade_harden::target::Target as _;
 use palisade_image::Image;
 use palisade_policy::{CheckInput, HardeningInput};
@@ -34,26 +36,7 @@ pub(crate) fn harden(
     }
     // The same call as `palisade bench image`.
     let report = ImageFacts::from_image(image, source)?.report(&profile)?;
-    let results = report
-        .results
-        .iter()
-        .map(|r| {
-            let def = report.def(r);
-            CheckInput {
-                id: r.id.to_owned(),
-                title: def.map(|d| d.title.to_owned()).unwrap_or_default(),
-                status: r.status.as_str().to_owned(),
-                level: def.map_or(1, |d| d.level.number()),
-                message: r
-                    .evidence
-                    .iter()
-                    .map(|e| e.detail.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                remediation: def.map(|d| d.remediation.to_owned()).unwrap_or_default(),
-            }
-        })
-        .collect();
+    let results = check_inputs(&report);
     let out = HardeningInput { results };
     if let Some(path) = &cache
         && let Err(err) = write_cached(path, &out)
@@ -61,6 +44,42 @@ pub(crate) fn harden(
         observer.warning(&format!("hardening cache not written: {err}"));
     }
     Ok(out)
+}
+
+/// The policy's inputs for a hardening report, one [`CheckInput`] per result in report
+/// order: what [`Gate::gather`] puts in `input.hardening.results` for an image, and what the
+/// admission webhook and the Docker authorization plugin hand to
+/// [`palisade_policy::Policy::evaluate_checks`] for workload, container-request, host and
+/// daemon reports, so every enforcement point judges the same results alike.
+#[must_use]
+pub fn check_inputs(report: &Report) -> Vec<CheckInput> {
+    report
+        .results
+        .iter()
+        .map(|r| check_input(report.target, r))
+        .collect()
+}
+
+/// One result as a policy input, its title, level and remediation taken from the check
+/// list entry of `target` (results of no known check get level 1 and no title): for results
+/// that do not come in a [`Report`] (a workload's per-container results). `status` is the
+/// serialised word (`fail`, `not-applicable`), `message` the evidence details joined by `; `.
+#[must_use]
+pub fn check_input(target: TargetKind, result: &CheckResult) -> CheckInput {
+    let def = palisade_harden::check_list::find(result.id, target);
+    CheckInput {
+        id: result.id.to_owned(),
+        title: def.map(|d| d.title.to_owned()).unwrap_or_default(),
+        status: result.status.as_str().to_owned(),
+        level: def.map_or(1, |d| d.level.number()),
+        message: result
+            .evidence
+            .iter()
+            .map(|e| e.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        remediation: def.map(|d| d.remediation.to_owned()).unwrap_or_default(),
+    }
 }
 
 /// `<cache>/gate/<sha256>.json`, keyed by the version, the config and layer digests (checked

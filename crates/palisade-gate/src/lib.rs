@@ -7,6 +7,9 @@
 //! authorization plugin and registry scanning: the same image, policy and database give the
 //! same decision wherever it is asked for.
 //!
+//! For the enforcement points, it also converts hardening reports into policy inputs alike
+//! ([`check_inputs`]) and resolves a tag to the digest to decide on ([`resolve`]).
+//!
 //! Not for: how the request arrived (flags, HTTP, AdmissionReview), rendering the decision, or
 //! exit codes. Warnings and progress go through a [`palisade_scan::Observer`]; this crate never
 //! prints.
@@ -33,12 +36,15 @@
 
 mod gather;
 mod hardening;
+mod resolve;
 
 use std::path::PathBuf;
 
 pub use gather::sbom_summary;
+pub use hardening::{check_input, check_inputs};
 use palisade_policy::{Evaluation, Input, Policy};
 use palisade_scan::{Observer, SourceOptions};
+pub use resolve::resolve;
 
 /// What can go wrong while deciding.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,15 @@ pub enum Error {
     /// The request cannot be decided as asked (an SBOM instead of an image, a bad clock).
     #[error("{0}")]
     Invalid(String),
+    /// The registry has no manifest for a tag ([`resolve`]).
+    #[error(
+        "{reference}: the registry has no such repository or tag; check the name and the tag, \
+         or push the image first"
+    )]
+    NotFound {
+        /// The reference asked for.
+        reference: String,
+    },
 }
 
 impl From<palisade_image::Error> for Error {

@@ -1,8 +1,9 @@
 //! The gate end to end without the CLI: the real testbed `app` image (a local archive), a
 //! database built from the real feed snapshots, and policies that allow and deny.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use palisade_gate::Gate;
@@ -10,34 +11,18 @@ use palisade_policy::{Effect, Policy, Verdict};
 use palisade_scan::SourceOptions;
 use palisade_vulndb::{DatabaseBuilder, Limits, Timestamp, import_nvd, import_osv};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn app() -> String {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let root = repo_root();
-        let out = root.join("target/testbed");
-        let status = Command::new("bash")
-            .arg(root.join("testbed/build-images.sh"))
-            .arg(&out)
-            .status()
-            .expect("running testbed/build-images.sh");
-        assert!(status.success(), "testbed/build-images.sh failed");
-        out
-    });
-    format!("oci-archive:{}", dir.join("app.oci.tar").display())
+    format!(
+        "oci-archive:{}",
+        common::testbed().join("app.oci.tar").display()
+    )
 }
 
 /// OSV PyPI and the NVD excerpt, imported through the library.
 fn db() -> &'static Path {
     static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &DB.get_or_init(|| {
-        let feeds = repo_root().join("../shared/feeds");
+        let feeds = common::feeds();
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("vuln.db");
         let limits = Limits::default();
@@ -153,4 +138,73 @@ fn the_clock_is_checked_before_anything_is_read() {
     assert!(palisade_gate::normalise_now("2026-02-30").is_err());
     assert!(palisade_gate::normalise_now("yesterday").is_err());
     assert!(palisade_gate::now_utc().ends_with('Z'));
+}
+
+/// The gate's hardening input is `check_inputs` of the image's report, and the hardening
+/// reasons of its decision are what `evaluate_checks` gives for those inputs: the server,
+/// converting and judging workload and host reports the same way, agrees with the gate.
+#[test]
+fn the_gate_converts_reports_with_check_inputs_and_evaluate_checks_agrees() {
+    use palisade_harden::target::Target as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nhardening:\n  level: 2\n  deny_on: warn\nexceptions:\n  - name: healthcheck\n    checks: [CIS-DOCKER-4.6]\n    reason: probes\n    approved_by: a@example.com\n    expires: 2027-01-31\n",
+    )
+    .unwrap();
+    let policy = Policy::load(&path).unwrap();
+    let options = SourceOptions {
+        no_cache: true,
+        ..SourceOptions::default()
+    };
+    let gate = Gate {
+        policy: &policy,
+        environment: policy.environment(None).unwrap(),
+        now: "2026-12-06T00:00:00Z",
+        db_path: None,
+        options: &options,
+        trust_local_tags: false,
+    };
+    let source = app();
+    let input = gate.gather(&source, &palisade_scan::Silent).unwrap();
+    let gathered = input.hardening.clone().expect("hardening input").results;
+
+    let image = palisade_scan::open_image(&source, &options).unwrap();
+    let profile = policy.hardening_profile(gate.environment).unwrap();
+    let report = palisade_harden::image::ImageFacts::from_image(&image, &source)
+        .unwrap()
+        .report(&profile)
+        .unwrap();
+    let converted = palisade_gate::check_inputs(&report);
+    assert_eq!(converted, gathered);
+    assert!(!converted.is_empty());
+    for (c, r) in converted.iter().zip(&report.results) {
+        assert_eq!(c, &palisade_gate::check_input(report.target, r));
+        let def = report.def(r).expect("a check of the list");
+        assert_eq!(c.title, def.title);
+        assert_eq!(c.level, def.level.number());
+        assert_eq!(c.status, r.status.as_str());
+    }
+
+    let decision = gate.evaluate(&input).unwrap().decision;
+    let from_decision: Vec<_> = decision
+        .reasons
+        .into_iter()
+        .filter(|r| r.section == palisade_policy::Section::Hardening)
+        .collect();
+    assert!(
+        !from_decision.is_empty(),
+        "the testbed app fails some checks"
+    );
+    let from_checks = policy
+        .evaluate_checks(
+            gate.environment,
+            gate.now,
+            &input.image.reference,
+            &converted,
+        )
+        .unwrap();
+    assert_eq!(from_checks, from_decision);
 }

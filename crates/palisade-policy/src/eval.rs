@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use palisade_image::Reference;
 use palisade_image::{Case, Timestamp, glob_match};
-use palisade_trust::rules::SourceFacts;
+use palisade_trust::rules::{SourceFacts, SourceReason};
 use serde_json::json;
 
 use crate::decision::{
@@ -13,8 +13,8 @@ use crate::decision::{
     ImageRef, PolicyRef, Reason, Section, Summary, Verdict,
 };
 use crate::error::{ErrorKind, PolicyError};
-use crate::input::{FindingInput, Input};
-use crate::policy::{DenyOn, Exception, OnMatch, Policy};
+use crate::input::{CheckInput, FindingInput, Input};
+use crate::policy::{DenyOn, Exception, HardeningSettings, OnMatch, Policy};
 
 /// A decision and the lines that explain how it was reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,15 +82,7 @@ impl Policy {
         let env = self
             .environment(Some(input.environment.as_str()))?
             .to_owned();
-        let Ok(now) = Timestamp::parse(&input.now) else {
-            return Err(eval_error(
-                "input",
-                format!("now: {:?} is not an RFC 3339 timestamp", input.now),
-            ));
-        };
-        // Days past an exception's expiry date: 0 on the day itself, when it still applies.
-        let days_past =
-            |e: &Exception| e.expires_at.as_ref().map_or(1, |x| now.whole_days_since(x));
+        let now = parse_now(&input.now)?;
         let mut trace = vec![format!(
             "policy {} (sha256 {}), environment {env}, now {}",
             self.name, self.sha256, input.now
@@ -103,47 +95,21 @@ impl Policy {
         self.eval_hardening(input, &env, &mut pending, &mut trace);
         self.eval_rules(input, &env, &mut pending, &mut trace)?;
 
-        // Exceptions.
         let mut matched = vec![0usize; self.exceptions.len()];
-        let mut reasons = Vec::with_capacity(pending.len());
-        for p in pending {
-            let mut r = p.reason;
-            let mut applied: Option<&Exception> = None;
-            let mut expired: Option<&Exception> = None;
-            for (i, e) in self.exceptions.iter().enumerate() {
-                if !exception_matches(e, &p.target, &image_name, &env) {
-                    continue;
-                }
-                matched[i] += 1;
-                if days_past(e) <= 0 {
-                    applied.get_or_insert(e);
-                } else {
-                    expired.get_or_insert(e);
-                }
-            }
-            if let Some(e) = applied {
-                trace.push(format!(
-                    "exception {} applies to {} ({})",
-                    e.name, r.code, r.message
-                ));
-                r.effect = Effect::Excepted;
-                r.exception = Some(exception_ref(e, ExceptionStatus::Applied));
-            } else if let Some(e) = expired {
-                trace.push(format!(
-                    "exception {} would apply to {} but expired on {}",
-                    e.name, r.code, e.expires
-                ));
-                let _ = write!(r.message, "; exception {} expired on {}", e.name, e.expires);
-                r.exception = Some(exception_ref(e, ExceptionStatus::Expired));
-            }
-            reasons.push(r);
-        }
+        let reasons = self.apply_exceptions(
+            pending,
+            Some(&image_name),
+            &env,
+            &now,
+            &mut matched,
+            &mut trace,
+        );
         let exceptions: Vec<ExceptionReport> = self
             .exceptions
             .iter()
             .zip(&matched)
             .map(|(e, &n)| {
-                let status = if days_past(e) > 0 {
+                let status = if days_past(e, &now) > 0 {
                     ExceptionStatus::Expired
                 } else if n > 0 {
                     ExceptionStatus::Applied
@@ -166,21 +132,7 @@ impl Policy {
                 }
             })
             .collect();
-
-        // Deterministic order, no duplicates.
-        let mut keyed: Vec<(String, Reason)> = reasons
-            .into_iter()
-            .map(|r| {
-                let key = serde_json::to_string(&r.subject).unwrap_or_default();
-                (key, r)
-            })
-            .collect();
-        keyed.sort_by(|(ka, a), (kb, b)| {
-            (a.effect, a.section, &a.code, ka, &a.message, &a.rule)
-                .cmp(&(b.effect, b.section, &b.code, kb, &b.message, &b.rule))
-        });
-        keyed.dedup_by(|(ka, a), (kb, b)| ka == kb && a == b);
-        let reasons: Vec<Reason> = keyed.into_iter().map(|(_, r)| r).collect();
+        let reasons = sort_reasons(reasons);
 
         let mut summary = Summary::default();
         for r in &reasons {
@@ -240,6 +192,151 @@ impl Policy {
             },
             trace,
         })
+    }
+
+    /// The reasons of the `hardening` section, with exceptions applied, for check results that
+    /// come from elsewhere than an image: a Kubernetes workload, a container create or exec
+    /// request, a host or a Docker daemon. For the same results, they are exactly the
+    /// hardening reasons [`Policy::evaluate`] gives when the results are an input's
+    /// `hardening.results` (one code path serves both): the environment's level,
+    /// `include`/`exclude` and `deny_on` select and judge the results, `check-failed` reasons
+    /// come out sorted as in a decision, and `checks` exceptions apply, expire or not as at
+    /// `now`. Sources, vulnerabilities and Rego rules are not evaluated. A policy without a
+    /// `hardening` section gives no reasons (and no `input-missing` either: the caller ran the
+    /// checks).
+    ///
+    /// `env` is the environment (empty: the policy's default), `now` the evaluation clock in
+    /// RFC 3339 UTC (as [`Input::now`]).
+    ///
+    /// `image` scopes exceptions that name `images`. It is the image reference of the
+    /// container the results are about, as written in the workload or the create request
+    /// (`nginx:1.25`, `registry.acme.com/app:1@sha256:…`). It is matched as `evaluate` matches
+    /// an input's image: as `registry/repository` (`docker.io/library/nginx`), without tag or
+    /// digest; a string that is not an image reference is matched as it is. An empty `image`
+    /// means the results are about no image (host and daemon checks): only exceptions without
+    /// `images` can apply to them.
+    ///
+    /// # Errors
+    /// [`PolicyError`] when `env` is not an environment of the policy ([`Policy::environment`])
+    /// or `now` is not RFC 3339 (kind [`ErrorKind::Eval`]).
+    pub fn evaluate_checks(
+        &self,
+        env: &str,
+        now: &str,
+        image: &str,
+        checks: &[CheckInput],
+    ) -> Result<Vec<Reason>, PolicyError> {
+        let env = self.environment(Some(env))?;
+        let now = parse_now(now)?;
+        let Some(h) = &self.hardening else {
+            return Ok(Vec::new());
+        };
+        let mut pending = Vec::new();
+        check_reasons(h.get(env), checks, &mut pending);
+        let image = (!image.is_empty()).then(|| {
+            image
+                .parse::<Reference>()
+                .map_or_else(|_| image.to_owned(), |r| r.name())
+        });
+        let mut matched = vec![0usize; self.exceptions.len()];
+        let reasons = self.apply_exceptions(
+            pending,
+            image.as_deref(),
+            env,
+            &now,
+            &mut matched,
+            &mut Vec::new(),
+        );
+        Ok(sort_reasons(reasons))
+    }
+
+    /// The reasons of the `sources` section that do not depend on signatures, for an image
+    /// that has none yet: a pull (`docker pull`, `POST /images/create`) before the image is in
+    /// the engine. The rule that matches `reference` decides as in [`Policy::evaluate`], with
+    /// the same codes, rules, subjects and messages: `untrusted-source` (no rule matches and
+    /// the default is deny, or a `deny` rule matches), `tag-denied` (the rule's `tags.deny`;
+    /// a reference with neither tag nor digest means `latest`) and `digest-required` (the
+    /// rule's `tags.require_digest` and a reference without a digest). The rule's signer
+    /// requirement (`signature-missing`, `signature-invalid`) is left out: check it when the
+    /// image is used, with [`Policy::evaluate`]. Exceptions never waive source reasons, so none
+    /// apply here. A policy without `sources` gives no reasons.
+    ///
+    /// # Errors
+    /// [`PolicyError`] when `env` is not an environment of the policy ([`Policy::environment`]);
+    /// sources have no per-environment settings, but a typo should not pass unnoticed.
+    pub fn source_reasons(
+        &self,
+        env: &str,
+        reference: &Reference,
+    ) -> Result<Vec<Reason>, PolicyError> {
+        self.environment(Some(env))?;
+        let Some(sources) = &self.sources else {
+            return Ok(Vec::new());
+        };
+        let facts = SourceFacts {
+            reference: reference.clone(),
+            digest: reference.digest().map(ToString::to_string),
+            signers: BTreeSet::new(),
+        };
+        let d = sources.evaluate(&facts);
+        let rule_name = d.rule.clone().unwrap_or_else(|| "default".into());
+        let image_name = reference.name();
+        let reasons = d
+            .denied_because
+            .iter()
+            .filter_map(|r| placement_reason(r, &rule_name, &image_name, &facts.reference))
+            .collect();
+        Ok(sort_reasons(reasons))
+    }
+
+    /// Applies the exceptions to `pending` reasons of environment `env` at `now`: the first
+    /// exception that matches and has not expired turns the reason into `excepted`; else the
+    /// first expired one is named in its message. `image` is the `registry/repository`
+    /// exceptions' `images` match (`None`: no image, so image-scoped exceptions never match).
+    /// Counts the reasons each exception matched into `matched`.
+    fn apply_exceptions(
+        &self,
+        pending: Vec<Pending>,
+        image: Option<&str>,
+        env: &str,
+        now: &Timestamp,
+        matched: &mut [usize],
+        trace: &mut Vec<String>,
+    ) -> Vec<Reason> {
+        let mut reasons = Vec::with_capacity(pending.len());
+        for p in pending {
+            let mut r = p.reason;
+            let mut applied: Option<&Exception> = None;
+            let mut expired: Option<&Exception> = None;
+            for (i, e) in self.exceptions.iter().enumerate() {
+                if !exception_matches(e, &p.target, image, env) {
+                    continue;
+                }
+                matched[i] += 1;
+                if days_past(e, now) <= 0 {
+                    applied.get_or_insert(e);
+                } else {
+                    expired.get_or_insert(e);
+                }
+            }
+            if let Some(e) = applied {
+                trace.push(format!(
+                    "exception {} applies to {} ({})",
+                    e.name, r.code, r.message
+                ));
+                r.effect = Effect::Excepted;
+                r.exception = Some(exception_ref(e, ExceptionStatus::Applied));
+            } else if let Some(e) = expired {
+                trace.push(format!(
+                    "exception {} would apply to {} but expired on {}",
+                    e.name, r.code, e.expires
+                ));
+                let _ = write!(r.message, "; exception {} expired on {}", e.name, e.expires);
+                r.exception = Some(exception_ref(e, ExceptionStatus::Expired));
+            }
+            reasons.push(r);
+        }
+        reasons
     }
 
     fn eval_sources(
@@ -356,85 +453,60 @@ impl Policy {
             .unwrap_or_default()
             .into_iter();
         for r in &d.denied_because {
-            match r.code {
-                "no-matching-source" | "source-denied" => push(
-                    out,
-                    "untrusted-source",
-                    &rule_name,
-                    subject.clone(),
-                    r.message.clone(),
-                    Some(
-                        "Use an image from a trusted source, or add a rule for it to sources.rules"
-                            .into(),
-                    ),
-                ),
-                "digest-required" => push(
-                    out,
-                    "digest-required",
-                    &rule_name,
-                    subject.clone(),
-                    r.message.clone(),
-                    Some(format!(
-                        "Refer to the image by digest: {image_name}@sha256:…"
-                    )),
-                ),
-                "tag-denied" => push(
-                    out,
-                    "tag-denied",
-                    &rule_name,
-                    json!({ "image": image_name, "tag": facts.reference.tag().unwrap_or("latest") }),
-                    r.message.clone(),
-                    Some("Use an immutable version tag or a digest".into()),
-                ),
-                code => {
-                    let signer = if code == "signer-missing" {
-                        missing_all.next()
-                    } else {
-                        rule.and_then(|r| r.signers.any_of.first().cloned())
-                    }
-                    .unwrap_or_default();
-                    let local = input.image.local;
-                    let invalid = !local && signers.is_empty() && !errors.is_empty();
-                    let mut message = r.message.clone();
-                    if local {
-                        message.push_str(
-                            " (a local image's signatures cannot be looked up: they live in a registry)",
-                        );
-                    } else if !verified {
-                        message.push_str(" (signatures were not verified)");
-                    } else if invalid {
-                        let _ = write!(
-                            message,
-                            " ({} signature(s) failed to verify: {})",
-                            errors.len(),
-                            errors.join("; ")
-                        );
-                    }
-                    push(
-                        out,
-                        if invalid {
-                            "signature-invalid"
-                        } else {
-                            "signature-missing"
-                        },
-                        &rule_name,
-                        json!({ "image": image_name, "signer": signer }),
-                        message,
-                        Some(if local {
-                            format!(
-                                "Push the image to its registry, sign it there with key {signer} \
-                                 (palisade sign --key {signer}.key REGISTRY/REPOSITORY@sha256:…) and \
-                                 gate the registry reference"
-                            )
-                        } else {
-                            format!(
-                                "Sign the image with key {signer}: palisade sign --key {signer}.key {}",
-                                input.image.reference
-                            )
-                        }),
-                    );
-                }
+            if let Some(reason) = placement_reason(r, &rule_name, image_name, &facts.reference) {
+                out.push(Pending {
+                    reason,
+                    target: Target::None,
+                });
+                continue;
             }
+            // The signer requirement: every other code of the trust crate.
+            let signer = if r.code == "signer-missing" {
+                missing_all.next()
+            } else {
+                rule.and_then(|r| r.signers.any_of.first().cloned())
+            }
+            .unwrap_or_default();
+            let local = input.image.local;
+            let invalid = !local && signers.is_empty() && !errors.is_empty();
+            let mut message = r.message.clone();
+            if local {
+                message.push_str(
+                    " (a local image's signatures cannot be looked up: they live in a registry)",
+                );
+            } else if !verified {
+                message.push_str(" (signatures were not verified)");
+            } else if invalid {
+                let _ = write!(
+                    message,
+                    " ({} signature(s) failed to verify: {})",
+                    errors.len(),
+                    errors.join("; ")
+                );
+            }
+            push(
+                out,
+                if invalid {
+                    "signature-invalid"
+                } else {
+                    "signature-missing"
+                },
+                &rule_name,
+                json!({ "image": image_name, "signer": signer }),
+                message,
+                Some(if local {
+                    format!(
+                        "Push the image to its registry, sign it there with key {signer} \
+                         (palisade sign --key {signer}.key REGISTRY/REPOSITORY@sha256:…) and \
+                         gate the registry reference"
+                    )
+                } else {
+                    format!(
+                        "Sign the image with key {signer}: palisade sign --key {signer}.key {}",
+                        input.image.reference
+                    )
+                }),
+            );
         }
     }
 
@@ -734,43 +806,7 @@ impl Policy {
             });
             return;
         };
-        let mut considered = 0usize;
-        for c in &hi.results {
-            let selected = c.level.max(1) <= s.level
-                && (s.include.is_empty()
-                    || s.include
-                        .iter()
-                        .any(|g| glob_match(g, &c.id, Case::Insensitive)))
-                && !s
-                    .exclude
-                    .iter()
-                    .any(|g| glob_match(g, &c.id, Case::Insensitive));
-            if !selected {
-                continue;
-            }
-            considered += 1;
-            let effect = match (c.status.as_str(), s.deny_on) {
-                ("fail", DenyOn::Fail | DenyOn::Warn) | ("warn", DenyOn::Warn) => Effect::Deny,
-                ("fail" | "warn", _) => Effect::Warn,
-                _ => continue,
-            };
-            let mut message = format!("{} {}: {}", c.id, c.title, c.status);
-            if !c.message.is_empty() {
-                let _ = write!(message, ": {}", c.message);
-            }
-            out.push(Pending {
-                reason: reason(
-                    effect,
-                    Section::Hardening,
-                    "check-failed",
-                    &c.id,
-                    json!({ "check": c.id, "title": c.title, "status": c.status }),
-                    message,
-                    (!c.remediation.is_empty()).then(|| c.remediation.clone()),
-                ),
-                target: Target::Check { id: c.id.clone() },
-            });
-        }
+        let considered = check_reasons(s, &hi.results, out);
         trace.push(format!(
             "hardening: {considered} of {} result(s) selected",
             hi.results.len()
@@ -844,6 +880,118 @@ impl Policy {
     }
 }
 
+/// Parses the evaluation clock.
+fn parse_now(now: &str) -> Result<Timestamp, PolicyError> {
+    Timestamp::parse(now).map_err(|_| {
+        eval_error(
+            "input",
+            format!("now: {now:?} is not an RFC 3339 timestamp"),
+        )
+    })
+}
+
+/// Days past an exception's expiry date at `now`: 0 on the day itself, when it still applies.
+fn days_past(e: &Exception, now: &Timestamp) -> i64 {
+    e.expires_at.as_ref().map_or(1, |x| now.whole_days_since(x))
+}
+
+/// The reasons of the hardening section for `results` under settings `s`: the selected
+/// results that fail or warn, judged by `deny_on`. Returns how many results were selected.
+fn check_reasons(s: &HardeningSettings, results: &[CheckInput], out: &mut Vec<Pending>) -> usize {
+    let mut considered = 0usize;
+    for c in results {
+        let selected = c.level.max(1) <= s.level
+            && (s.include.is_empty()
+                || s.include
+                    .iter()
+                    .any(|g| glob_match(g, &c.id, Case::Insensitive)))
+            && !s
+                .exclude
+                .iter()
+                .any(|g| glob_match(g, &c.id, Case::Insensitive));
+        if !selected {
+            continue;
+        }
+        considered += 1;
+        let effect = match (c.status.as_str(), s.deny_on) {
+            ("fail", DenyOn::Fail | DenyOn::Warn) | ("warn", DenyOn::Warn) => Effect::Deny,
+            ("fail" | "warn", _) => Effect::Warn,
+            _ => continue,
+        };
+        let mut message = format!("{} {}: {}", c.id, c.title, c.status);
+        if !c.message.is_empty() {
+            let _ = write!(message, ": {}", c.message);
+        }
+        out.push(Pending {
+            reason: reason(
+                effect,
+                Section::Hardening,
+                "check-failed",
+                &c.id,
+                json!({ "check": c.id, "title": c.title, "status": c.status }),
+                message,
+                (!c.remediation.is_empty()).then(|| c.remediation.clone()),
+            ),
+            target: Target::Check { id: c.id.clone() },
+        });
+    }
+    considered
+}
+
+/// The reason for a source decision's refusal that concerns where the image is and how it is
+/// named (rule, default, tags, digest), `None` for a signer requirement.
+fn placement_reason(
+    r: &SourceReason,
+    rule_name: &str,
+    image_name: &str,
+    reference: &Reference,
+) -> Option<Reason> {
+    let (code, subject, fix) = match r.code {
+        "no-matching-source" | "source-denied" => (
+            "untrusted-source",
+            json!({ "image": image_name }),
+            "Use an image from a trusted source, or add a rule for it to sources.rules".to_owned(),
+        ),
+        "digest-required" => (
+            "digest-required",
+            json!({ "image": image_name }),
+            format!("Refer to the image by digest: {image_name}@sha256:…"),
+        ),
+        "tag-denied" => (
+            "tag-denied",
+            json!({ "image": image_name, "tag": reference.tag().unwrap_or("latest") }),
+            "Use an immutable version tag or a digest".to_owned(),
+        ),
+        _ => return None,
+    };
+    Some(reason(
+        Effect::Deny,
+        Section::Sources,
+        code,
+        rule_name,
+        subject,
+        r.message.clone(),
+        Some(fix),
+    ))
+}
+
+/// Sorts reasons into the decision's deterministic order and drops duplicates.
+fn sort_reasons(reasons: Vec<Reason>) -> Vec<Reason> {
+    let mut keyed: Vec<(String, Reason)> = reasons
+        .into_iter()
+        .map(|r| {
+            let key = serde_json::to_string(&r.subject).unwrap_or_default();
+            (key, r)
+        })
+        .collect();
+    keyed.sort_by(|(ka, a), (kb, b)| {
+        (a.effect, a.section, &a.code, ka, &a.message, &a.rule)
+            .cmp(&(b.effect, b.section, &b.code, kb, &b.message, &b.rule))
+    });
+    keyed.dedup_by(|(ka, a), (kb, b)| ka == kb && a == b);
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
 fn advisory_label(f: &FindingInput) -> String {
     if f.aliases.is_empty() {
         f.id.clone()
@@ -879,17 +1027,18 @@ fn reference_of(input: &Input) -> Option<Reference> {
     s.parse().ok()
 }
 
-fn exception_matches(e: &Exception, target: &Target, image: &str, env: &str) -> bool {
+fn exception_matches(e: &Exception, target: &Target, image: Option<&str>, env: &str) -> bool {
     if let Some(envs) = &e.environments
         && !envs.iter().any(|x| x == env)
     {
         return false;
     }
     if !e.images.is_empty()
-        && !e
-            .images
-            .iter()
-            .any(|g| glob_match(g, image, Case::Sensitive))
+        && !image.is_some_and(|image| {
+            e.images
+                .iter()
+                .any(|g| glob_match(g, image, Case::Sensitive))
+        })
     {
         return false;
     }

@@ -7,6 +7,12 @@
 //! document; this crate reads only the policy file, the Rego files it names and policy-test
 //! files, and never the clock (`input.now` is the clock).
 //!
+//! Enforcement points that judge more than an image (the admission webhook, the Docker
+//! authorization plugin) call the same code for parts of a policy:
+//! [`Policy::evaluate_checks`] for the hardening results of a workload, a container request or
+//! a host, [`Policy::source_reasons`] for a pull before any signature exists, and
+//! [`Policy::dependencies`] to know which files to watch and ship with the policy.
+//!
 //! ```
 //! use palisade_policy::{Input, Policy};
 //!

@@ -46,6 +46,8 @@ pub struct Policy {
     pub(crate) rules: Vec<RegoRule>,
     /// The key and trust-root files the policy names, with where it names them.
     pub(crate) files: Vec<FileRef>,
+    /// The Rego modules read for `rules[].file`, in rule order.
+    pub(crate) rego_files: Vec<PathBuf>,
 }
 
 /// A file the policy refers to (besides Rego modules, which are read while loading).
@@ -366,7 +368,8 @@ impl Policy {
         let vulnerabilities = raw.vulnerabilities.as_ref().map(|v| vulns(&mut ctx, v));
         let hardening = raw.hardening.as_ref().map(|h| hardening(&mut ctx, h));
         let exceptions = exceptions(&mut ctx, &raw);
-        let rules = rules(&mut ctx, &raw, text, &base_dir);
+        let mut rego_files = Vec::new();
+        let rules = rules(&mut ctx, &raw, text, &base_dir, &mut rego_files);
         let rules = if trial {
             trial_run(&mut ctx, rules, text)
         } else {
@@ -418,6 +421,7 @@ impl Policy {
             exceptions,
             rules,
             files,
+            rego_files,
         })
     }
 
@@ -499,6 +503,27 @@ impl Policy {
     #[must_use]
     pub fn keyless(&self) -> &BTreeMap<String, Keyless> {
         &self.keyless
+    }
+
+    /// Every file the policy depends on besides the policy file itself, as absolute paths
+    /// (resolved against the policy's directory, not canonicalised: a symlink stays the
+    /// path the policy names): the public keys of `sources.keys`, the trust roots of
+    /// `sources.keyless.*.trusted_root`, in the order the policy file names them, then the
+    /// Rego modules of `rules[].file`, in rule order; each once. Inline Rego is part of the
+    /// policy file. [`Policy::load`] has read every one of them; after [`Policy::parse`], the
+    /// keys and trust roots are named but not yet read ([`Policy::check_files`] reads them).
+    ///
+    /// What a file watcher stats besides the policy file to reload on change, and what a
+    /// policy bundle carries along with it.
+    #[must_use]
+    pub fn dependencies(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for path in self.files.iter().map(|f| &f.path).chain(&self.rego_files) {
+            if !out.contains(path) {
+                out.push(path.clone());
+            }
+        }
+        out
     }
 
     /// The hardening check selection for `env`, or `None` when the policy has no `hardening`
@@ -1097,7 +1122,14 @@ fn trial_run(ctx: &mut Ctx<'_>, rules: Vec<Located>, text: &str) -> Vec<RegoRule
     compiled
 }
 
-fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<Located> {
+/// Compiles the rules; the `.rego` files read go to `files`.
+fn rules(
+    ctx: &mut Ctx<'_>,
+    raw: &RawPolicy,
+    text: &str,
+    base: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Vec<Located> {
     if let Some(r) = raw.rules.get(MAX_ITEMS) {
         ctx.at(
             r.name.referenced,
@@ -1135,7 +1167,10 @@ fn rules(ctx: &mut Ctx<'_>, raw: &RawPolicy, text: &str, base: &Path) -> Vec<Loc
                 let path = resolve(base, &file.value);
                 let shown = path.display().to_string();
                 let source = match read_limited(&path, &shown) {
-                    Ok(s) => s,
+                    Ok(s) => {
+                        files.push(path.clone());
+                        s
+                    }
                     Err(e) => {
                         ctx.at(file.referenced, &format!("{key}.file"), e.message);
                         continue;
