@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use commands::{bench, db, gate, policy, sbom, scan, trust};
+use commands::{bench, db, gate, policy, sbom, scan, serve, trust};
 
 /// Exit codes, documented in the README.
 /// mimalloc instead of the system allocator: matching and catalog reading allocate many small
@@ -80,6 +80,8 @@ enum Command {
     Gate(gate::GateArgs),
     /// Write, validate and test policies.
     Policy(policy::PolicyArgs),
+    /// Enforce at Kubernetes admission: a validating and mutating webhook over HTTPS.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -126,5 +128,6 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Verify(args) => trust::verify(&args),
         Command::Gate(args) => gate::run(&args),
         Command::Policy(args) => policy::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }

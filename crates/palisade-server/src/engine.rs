@@ -173,8 +173,11 @@ impl CacheUse {
     }
 }
 
+/// The decision depends on where the image comes from (source rules match the repository,
+/// signatures are looked up there), so the key holds the repository, not only the digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct DecisionKey {
+    repository: String,
     digest: String,
     env: String,
     policy_id: String,
@@ -345,6 +348,7 @@ impl Engine {
         };
         if let Some(digest) = digest
             && let Some(hit) = self.decisions.get(&DecisionKey {
+                repository: repository(&job.reference),
                 digest,
                 env: job.env.clone(),
                 policy_id: job.policy_id.clone(),
@@ -425,6 +429,7 @@ impl Engine {
             },
         };
         let key = DecisionKey {
+            repository: repository(&job.reference),
             digest: digest.clone(),
             env: job.env.clone(),
             policy_id: job.policy_id.clone(),
@@ -448,6 +453,15 @@ impl Engine {
             Err(e) => panicked(Some(digest), &e),
         }
     }
+}
+
+/// `registry/repository` of a reference (Docker Hub names expanded), or the name as written
+/// when it does not parse (it is then refused by the decider anyway).
+fn repository(reference: &str) -> String {
+    reference.parse::<palisade_image::Reference>().map_or_else(
+        |_| reference.split('@').next().unwrap_or(reference).to_owned(),
+        |r| format!("{}/{}", r.registry(), r.repository()),
+    )
 }
 
 fn panicked(digest: Option<String>, e: &tokio::task::JoinError) -> Outcome {

@@ -7,13 +7,19 @@
 //! `palisade_policy`; this crate adds the wire formats, the caches, the decision budget, the
 //! listeners and the reloads, and fails closed wherever something could not be checked.
 
+pub mod admission;
+
+pub mod checks;
 pub mod config;
 pub mod engine;
+pub mod gate;
 pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod record;
 pub mod reload;
+pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod tls;
 pub mod wire;

@@ -60,7 +60,7 @@ impl Loaded {
         let before = Fingerprint::of(policy_path);
         let policy = Policy::load(policy_path).map_err(|e| e.to_string())?;
         let mut files = vec![policy_path.to_path_buf()];
-        files.extend(policy_dependencies(&policy));
+        files.extend(policy.dependencies());
         let mut h = Sha256::new();
         for f in &files {
             let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -161,9 +161,4 @@ impl State {
         }
         out
     }
-}
-
-// WP3: replaced by `Policy::dependencies` when it lands.
-fn policy_dependencies(policy: &Policy) -> Vec<PathBuf> {
-    policy.keys().values().cloned().collect()
 }

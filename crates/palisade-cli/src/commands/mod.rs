@@ -7,4 +7,5 @@ pub(crate) mod gate;
 pub(crate) mod policy;
 pub(crate) mod sbom;
 pub(crate) mod scan;
+pub(crate) mod serve;
 pub(crate) mod trust;

@@ -1,6 +1,7 @@
 //! The wire formats the enforcement points speak, decoded with limits: nothing here decides.
 
 pub mod admission;
+pub mod authz;
 
 /// A request body that could not be decoded: answered 400 (admission) or `Err` (AuthZ).
 #[derive(Debug, thiserror::Error)]

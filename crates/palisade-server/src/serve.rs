@@ -1,0 +1,261 @@
+//! `palisade serve`: everything wired together. [`Server::bind`] loads the policy, the
+//! certificate and the caches and binds the listeners (so a caller knows the ports, and a bad
+//! certificate or a taken port fails before anything is served); [`Server::run`] serves until
+//! the shutdown future completes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use palisade_scan::SourceOptions;
+use tokio::net::TcpListener;
+
+use crate::admission::Admission;
+use crate::config::ServeConfig;
+use crate::engine::Engine;
+use crate::gate::GateDecider;
+use crate::http::{ErrorSink, Limits, ops_router, serve_plain, serve_tls};
+use crate::log::{DecisionLog, LogTarget};
+use crate::metrics::Metrics;
+use crate::record::{Record, Sink};
+use crate::reload::{ReloadEvent, Reloader};
+use crate::state::State;
+use crate::tls::ReloadingTls;
+
+/// Lines the decision log queues before it drops.
+const LOG_QUEUE: usize = 10_000;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The certificate or key.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// A listener could not be bound, or the log opened.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The decision log and the metrics, as the handlers' [`Sink`].
+pub struct Recorder {
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The JSON-lines log, when configured.
+    pub log: Option<DecisionLog>,
+}
+
+impl Sink for Recorder {
+    fn record(&self, r: &Record) {
+        self.metrics
+            .decision(r.source, r.verdict, r.mode, r.ms / 1000.0, r.cache);
+        for reason in &r.reasons {
+            self.metrics.reason(&reason.code);
+        }
+        if r.cache == "timeout" {
+            self.metrics.budget_exceeded();
+        }
+        if let Some(log) = &self.log {
+            log.write(r);
+        }
+    }
+}
+
+/// A bound, loaded server.
+pub struct Server {
+    config: ServeConfig,
+    listener: TcpListener,
+    ops: Option<TcpListener>,
+    tls: Arc<ReloadingTls>,
+    state: Arc<State>,
+    engine: Arc<Engine>,
+    recorder: Arc<Recorder>,
+    events: ErrorSink,
+}
+
+impl Server {
+    /// Loads the certificate and the policy (a policy that does not load leaves the server
+    /// running but not ready, and says why), opens the log and binds the listeners.
+    ///
+    /// # Errors
+    /// The certificate or key cannot be used, a port cannot be bound, the log cannot be opened.
+    pub async fn bind(config: ServeConfig, events: ErrorSink) -> Result<Server, ServeError> {
+        let tls = Arc::new(ReloadingTls::new(config.tls.clone())?);
+        let metrics = Arc::new(Metrics::new());
+        let log = match &config.log.decisions {
+            None => None,
+            Some(p) => Some(
+                DecisionLog::open(
+                    LogTarget::from_config(p),
+                    LOG_QUEUE,
+                    Some(Arc::clone(&metrics)),
+                )
+                .map_err(|source| ServeError::Io {
+                    what: format!("decision log {}", p.display()),
+                    source,
+                })?,
+            ),
+        };
+        let options = SourceOptions {
+            insecure_registries: config.registries.insecure.clone(),
+            ca_file: config.registries.ca_file.clone(),
+            http_timeout: Some(config.decision.registry_timeout),
+            cache_dir: config.cache_dir.clone(),
+            scan_cache_max_mib: palisade_scan::DEFAULT_SCAN_CACHE_MAX_MIB,
+            ..SourceOptions::default()
+        };
+        let engine = Arc::new(Engine::new(
+            Arc::new(GateDecider { options }),
+            config.decision.clone(),
+            &config.cache,
+        ));
+        let state = Arc::new(State::default());
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Io {
+                    what: format!("listening on {addr}"),
+                    source,
+                })
+        };
+        let listener = bind(config.listen).await?;
+        let ops = match config.ops_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let server = Server {
+            listener,
+            ops,
+            tls,
+            state,
+            engine,
+            recorder: Arc::new(Recorder { metrics, log }),
+            events,
+            config,
+        };
+        let _ = server.reloader().initial();
+        Ok(server)
+    }
+
+    /// The HTTPS address (with the port the system chose for port 0).
+    ///
+    /// # Errors
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The plain-HTTP ops address, when configured.
+    #[must_use]
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    fn reloader(&self) -> Reloader {
+        let metrics = Arc::clone(&self.recorder.metrics);
+        let events = Arc::clone(&self.events);
+        Reloader {
+            policy: self.config.policy.clone(),
+            db: self.config.db.clone(),
+            state: Arc::clone(&self.state),
+            engine: Arc::clone(&self.engine),
+            on_event: Arc::new(move |e| match e {
+                ReloadEvent::Loaded(id) => {
+                    metrics.reload("policy", "ok");
+                    metrics.policy(&id);
+                    events(&format!("policy loaded ({})", &id[..id.len().min(12)]));
+                }
+                ReloadEvent::Invalid(why) => {
+                    metrics.reload("policy", "invalid");
+                    events(&format!("policy not loaded: {why}"));
+                }
+            }),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then lets open requests finish (bounded).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let limits = {
+            let events = Arc::clone(&self.events);
+            Limits::default().with_error_sink(move |e| events(e))
+        };
+        let handler = Arc::new(Admission {
+            engine: Arc::clone(&self.engine),
+            state: Arc::clone(&self.state),
+            excluded: self.config.excluded_namespaces(),
+            settings: self.config.kubernetes.clone(),
+            budget: self.config.decision.budget,
+            sink: Arc::clone(&self.recorder) as Arc<dyn Sink>,
+        });
+        let state = Arc::clone(&self.state);
+        let ready: Arc<dyn Fn() -> Vec<String> + Send + Sync> = Arc::new(move || state.problems());
+        let ops = ops_router(Arc::clone(&self.recorder.metrics), ready);
+        let app: Router = crate::routes::admission(handler).merge(ops.clone());
+        // Certificate checks ride on the policy poll.
+        let reload = {
+            let tls = Arc::clone(&self.tls);
+            let metrics = Arc::clone(&self.recorder.metrics);
+            let state = Arc::clone(&self.state);
+            let events = Arc::clone(&self.events);
+            let reloader = self.reloader();
+            let interval = self.config.reload.poll_interval;
+            tokio::spawn(
+                reloader.run(interval, move || match tls.reload_if_changed() {
+                    Ok(true) => {
+                        metrics.reload("tls", "ok");
+                        state.set_problem("certificate", None);
+                        events("certificate reloaded");
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        metrics.reload("tls", "invalid");
+                        state.set_problem(
+                            "certificate",
+                            Some(format!("{e} (the previous certificate is still served)")),
+                        );
+                        events(&format!("certificate not reloaded: {e}"));
+                    }
+                }),
+            )
+        };
+        let main = tokio::spawn(serve_tls(
+            self.listener,
+            Arc::clone(&self.tls),
+            app,
+            limits.clone(),
+            stopped(),
+        ));
+        let ops_task = self
+            .ops
+            .map(|l| tokio::spawn(serve_plain(l, ops, limits, stopped())));
+        let started = Instant::now();
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        reload.abort();
+        let _ = main.await;
+        if let Some(t) = ops_task {
+            let _ = t.await;
+        }
+        let recorder = Arc::clone(&self.recorder);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(log) = &recorder.log {
+                let _ = log.close();
+            }
+        })
+        .await;
+        (self.events)(&format!("stopped after {}s", started.elapsed().as_secs()));
+    }
+}
