@@ -87,7 +87,7 @@ pub static MANUAL: &[CheckDef] = &[
         Level::Two,
         TargetKind::Container,
         S5,
-        "live-only: needs the daemon's audit log or event stream of exec calls",
+        "live-only: needs the daemon's audit log or event stream of exec calls; `containers::check_exec` judges one exec request",
     ),
     m(
         "CIS-DOCKER-5.24",
@@ -95,7 +95,7 @@ pub static MANUAL: &[CheckDef] = &[
         Level::Two,
         TargetKind::Container,
         S5,
-        "live-only: needs the daemon's audit log or event stream of exec calls",
+        "live-only: needs the daemon's audit log or event stream of exec calls; `containers::check_exec` judges one exec request",
     ),
     m(
         "CIS-DOCKER-5.28",

@@ -3,7 +3,50 @@
 //!
 //! Every container is checked, running or not. Evidence names the container and the inspect
 //! field that decided the verdict.
+//!
+//! # Requests, before the container exists
+//!
+//! An authorization plugin sees each Engine API request body before the engine acts on it. A
+//! create body (`POST /containers/create`) becomes the same inspect shape through
+//! [`Container::from_create`] and is checked by [`check_create`] with the same code; an exec
+//! body (`POST /containers/{id}/exec`) is judged for CIS 5.23 and 5.24 by [`check_exec`].
+//! Fetching the image's configuration and the containers of `VolumesFrom` is the caller's
+//! part ([`Container::image`], [`Container::add_volumes_from`]).
+//!
+//! The engine decodes a body with Go's `encoding/json`, and a plugin that reads it otherwise
+//! can be walked around. The traps, each seen on dockerd 20.10
+//! (`tests/fixtures/create/README.md`):
+//!
+//! - Keys match struct fields case-insensitively, with Unicode simple folding: `hostconfig`,
+//!   `PRIVILEGED` and `HoſtConfig` (long s) all set `HostConfig`. Known fields are read under
+//!   any such spelling here; two spellings of one field in one object are refused.
+//! - A key given twice names one struct, which Go decodes twice into the same value, merging
+//!   the two objects; `serde_json::Value` keeps only the last. [`parse_api_body`] refuses
+//!   duplicate keys: parse bodies with it, not with `serde_json::from_slice`.
+//! - Up to moby 28 (API 1.51), `HostConfig` fields at the top level of the body (`Privileged`,
+//!   `NetworkMode`, …) are the host configuration when `HostConfig` is absent or null, and
+//!   `Memory`, `MemorySwap`, `CpuShares` fill in zero values of a given `HostConfig`. Read the
+//!   same way here (for a later engine, which ignores them, the verdict errs on the strict
+//!   side).
+//! - `CapAdd` and `CapDrop` take a string as well as an array (`"CapAdd": "SYS_ADMIN"`).
+//! - A field of the wrong type makes the engine refuse the request (HTTP 400); here it is an
+//!   error, never a default.
+//! - At create the engine adds `label=disable` to the security options of a privileged
+//!   container or one sharing the host's IPC or PID namespace; so does the mapping.
+//!
+//! ```
+//! use palisade_harden::check::Status;
+//! use palisade_harden::containers::{Container, check_create, parse_api_body};
+//!
+//! let body = parse_api_body(br#"{"Image": "app:1", "User": "1000", "hostconfig": {"privileged": true}}"#, "body")?;
+//! let container = Container::from_create(&body, Some("web"), None)?;
+//! let results = check_create(&container, false);
+//! let privileged = results.iter().find(|r| r.id == "CIS-DOCKER-5.5").unwrap();
+//! assert_eq!((privileged.subject(), privileged.status), ("web", Status::Fail));
+//! # Ok::<(), palisade_harden::Error>(())
+//! ```
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -14,6 +57,13 @@ use crate::error::{Error, read_bounded};
 use crate::hostfs::HostRoot;
 use crate::profile::Profile;
 use crate::target::{Target, files_subject};
+
+mod create;
+
+pub use create::{
+    MAX_CREATE_DEPTH, MAX_CREATE_MOUNTS, MAX_CREATE_VALUES, check_create, check_exec,
+    parse_api_body,
+};
 
 /// The most bytes read from one inspect file.
 pub const MAX_INSPECT_BYTES: u64 = 64 << 20;
@@ -296,7 +346,8 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "SYS_CHROOT",
 ];
 
-/// One container's inspect document.
+/// One container's inspect document, or a create request mapped to that shape
+/// ([`Container::from_create`]).
 #[derive(Clone, Debug)]
 pub struct Container {
     /// The container's name without the leading `/` (or its ID when unnamed).
@@ -304,6 +355,18 @@ pub struct Container {
     /// The file the document came from, if any.
     pub file: Option<PathBuf>,
     doc: Value,
+    origin: Origin,
+}
+
+/// Where a container's document comes from, which decides how the checks that need a live
+/// container (AppArmor profile, process label, image defaults) are judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// `docker inspect` or the Engine API: the engine filled in every field.
+    Inspect,
+    /// A create request mapped by [`Container::from_create`]; `image` is whether the image's
+    /// configuration (its `USER`, `HEALTHCHECK`, `EXPOSE`) was given and merged.
+    Create { image: bool },
 }
 
 impl Container {
@@ -333,6 +396,7 @@ impl Container {
             name,
             file: None,
             doc,
+            origin: Origin::Inspect,
         })
     }
 
@@ -384,9 +448,13 @@ impl Container {
         if let Some(ms) = self.at(&["Mounts"]).and_then(Value::as_array) {
             for m in ms {
                 let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                // A volume of a create request has no host path yet: name it by its name.
+                let source = Some(s("Source"))
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| s("Name"));
                 out.push(Mount {
                     kind: s("Type"),
-                    source: s("Source"),
+                    source,
                     destination: s("Destination"),
                     rw: m.get("RW").and_then(Value::as_bool).unwrap_or(true),
                     propagation: s("Propagation"),
@@ -424,9 +492,18 @@ impl Container {
         out
     }
 
-    /// Published ports: (container port, host IP, host port).
+    /// Published ports: (container port, host IP, host port), each once, in the order found.
+    /// For a create request with `PublishAllPorts`, every exposed port without a binding is
+    /// published as the engine will at start: on every interface, at a random host port
+    /// (host port empty, as `-p 8080` gives).
     fn port_bindings(&self) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut push = |entry: (String, String, String)| {
+            if seen.insert(entry.clone()) {
+                out.push(entry);
+            }
+        };
         for path in [
             &["HostConfig", "PortBindings"][..],
             &["NetworkSettings", "Ports"][..],
@@ -434,21 +511,24 @@ impl Container {
             if let Some(map) = self.at(path).and_then(Value::as_object) {
                 for (cport, binds) in map {
                     for b in binds.as_array().into_iter().flatten() {
-                        let ip = b
-                            .get("HostIp")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned();
-                        let port = b
-                            .get("HostPort")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned();
-                        let entry = (cport.clone(), ip, port);
-                        if !out.contains(&entry) {
-                            out.push(entry);
-                        }
+                        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                        push((cport.clone(), s("HostIp"), s("HostPort")));
                     }
+                }
+            }
+        }
+        if matches!(self.origin, Origin::Create { .. })
+            && self.bool_at(&["HostConfig", "PublishAllPorts"])
+        {
+            let bound = self.at(&["HostConfig", "PortBindings"]);
+            for cport in self
+                .at(&["Config", "ExposedPorts"])
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|m| m.keys())
+            {
+                if bound.and_then(|b| b.get(cport)).is_none_or(Value::is_null) {
+                    push((cport.clone(), String::new(), String::new()));
                 }
             }
         }
@@ -666,17 +746,29 @@ fn check_one(c: &Container, daemon_nnp: bool, out: &mut Vec<CheckResult>) {
     };
     let host = |v: &str| v == "host";
 
+    // A create request without the image's configuration cannot tell the image's defaults.
+    let image_unknown = c.origin == Origin::Create { image: false };
+    let create = matches!(c.origin, Origin::Create { .. });
+
     // 4.1 user
     let user = c.str_at(&["Config", "User"]);
-    push(
-        "CIS-DOCKER-4.1",
-        if is_root_user(user) {
-            Status::Fail
-        } else {
-            Status::Pass
-        },
-        format!("Config.User={user:?}"),
-    );
+    if user.is_empty() && image_unknown {
+        push(
+            "CIS-DOCKER-4.1",
+            Status::NotApplicable,
+            "Config.User=\"\" in the request, and the image's configuration (its USER) was not given".into(),
+        );
+    } else {
+        push(
+            "CIS-DOCKER-4.1",
+            if is_root_user(user) {
+                Status::Fail
+            } else {
+                Status::Pass
+            },
+            format!("Config.User={user:?}"),
+        );
+    }
 
     let privileged = c.bool_at(&["HostConfig", "Privileged"]);
     let secopts = c.security_opts();
@@ -691,7 +783,31 @@ fn check_one(c: &Container, daemon_nnp: bool, out: &mut Vec<CheckResult>) {
 
     // 5.2 AppArmor
     let aa = c.str_at(&["AppArmorProfile"]);
-    let (st, detail) = if aa == "unconfined" || opt_is("apparmor", "unconfined") || privileged {
+    let aa_opt = secopts.iter().find_map(|o| {
+        o.replace(':', "=")
+            .strip_prefix("apparmor=")
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+    });
+    let (st, detail) = if create {
+        // The profile applied is known once the container exists; the request shows the option.
+        if opt_is("apparmor", "unconfined") || privileged {
+            (
+                Status::Fail,
+                format!("HostConfig.SecurityOpt={secopts:?}, Privileged={privileged}"),
+            )
+        } else if let Some(profile) = aa_opt {
+            (
+                Status::Pass,
+                format!("HostConfig.SecurityOpt sets apparmor={profile}"),
+            )
+        } else {
+            (
+                Status::NotApplicable,
+                "no apparmor= in HostConfig.SecurityOpt: the engine applies docker-default where the host has AppArmor; the profile applied (AppArmorProfile) is known once the container exists".into(),
+            )
+        }
+    } else if aa == "unconfined" || opt_is("apparmor", "unconfined") || privileged {
         (
             Status::Fail,
             format!("AppArmorProfile={aa:?}, Privileged={privileged}"),
@@ -714,16 +830,24 @@ fn check_one(c: &Container, daemon_nnp: bool, out: &mut Vec<CheckResult>) {
         Status::Fail
     } else if has_label {
         Status::Pass
+    } else if create {
+        Status::NotApplicable
     } else {
         Status::Warn
     };
     push(
         "CIS-DOCKER-5.3",
         st,
-        format!(
-            "HostConfig.SecurityOpt={secopts:?}, ProcessLabel={:?}",
-            c.str_at(&["ProcessLabel"])
-        ),
+        if st == Status::NotApplicable {
+            "no label= in HostConfig.SecurityOpt: the engine labels the process only when it runs with --selinux-enabled; the label applied (ProcessLabel) is known once the container exists".into()
+        } else if create {
+            format!("HostConfig.SecurityOpt={secopts:?}")
+        } else {
+            format!(
+                "HostConfig.SecurityOpt={secopts:?}, ProcessLabel={:?}",
+                c.str_at(&["ProcessLabel"])
+            )
+        },
     );
 
     // 5.4 capabilities
@@ -809,7 +933,7 @@ fn check_one(c: &Container, daemon_nnp: bool, out: &mut Vec<CheckResult>) {
         format!(
             "{}:{}->{}",
             if p.1.is_empty() { "*" } else { &p.1 },
-            p.2,
+            if p.2.is_empty() { "random" } else { &p.2 },
             p.0
         )
     };
@@ -1053,11 +1177,19 @@ fn check_one(c: &Container, daemon_nnp: bool, out: &mut Vec<CheckResult>) {
     let test = c.strings_at(&["Config", "Healthcheck", "Test"]);
     let has_state = c.at(&["State", "Health"]).is_some();
     let health = has_state || (!test.is_empty() && test[0] != "NONE");
-    push(
-        "CIS-DOCKER-5.27",
-        if health { Status::Pass } else { Status::Fail },
-        format!("Config.Healthcheck.Test={test:?}"),
-    );
+    if test.is_empty() && image_unknown {
+        push(
+            "CIS-DOCKER-5.27",
+            Status::NotApplicable,
+            "no Config.Healthcheck in the request, and the image's configuration (its HEALTHCHECK) was not given".into(),
+        );
+    } else {
+        push(
+            "CIS-DOCKER-5.27",
+            if health { Status::Pass } else { Status::Fail },
+            format!("Config.Healthcheck.Test={test:?}"),
+        );
+    }
 
     // 5.29 PIDs limit
     let pids = c.int_at(&["HostConfig", "PidsLimit"]);
