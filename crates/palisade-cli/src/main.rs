@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use commands::{bench, db, gate, policy, sbom, scan, serve, trust};
+use commands::{agent, bench, db, gate, policy, sbom, scan, serve, trust};
 
 /// Exit codes, documented in the README.
 /// mimalloc instead of the system allocator: matching and catalog reading allocate many small
@@ -82,6 +82,8 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Enforce at Kubernetes admission: a validating and mutating webhook over HTTPS.
     Serve(serve::ServeArgs),
+    /// Enforce on a Docker host: an authorization plugin for dockerd.
+    Agent(agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -129,5 +131,6 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Gate(args) => gate::run(&args),
         Command::Policy(args) => policy::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Agent(args) => agent::run(&args),
     }
 }

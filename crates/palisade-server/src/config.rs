@@ -419,6 +419,14 @@ enum NumOrText {
     Text(String),
 }
 
+/// Deserializes a duration written as [`parse_duration`] reads it (or a number of seconds).
+///
+/// # Errors
+/// The deserializer's error for a value that is not a duration.
+pub fn duration_de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d)
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     match NumOrText::deserialize(d)? {
         NumOrText::Num(n) => parse_duration(&n.to_string()),

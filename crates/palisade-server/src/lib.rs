@@ -8,7 +8,9 @@
 //! listeners and the reloads, and fails closed wherever something could not be checked.
 
 pub mod admission;
+pub mod agent;
 
+pub mod authz;
 pub mod checks;
 pub mod config;
 pub mod engine;

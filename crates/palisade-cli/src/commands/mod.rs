@@ -1,6 +1,7 @@
 //! One module per subcommand. Each parses its arguments, calls the library crates, hands
 //! the result to a renderer and picks the exit code; no command imports another.
 
+pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod db;
 pub(crate) mod gate;

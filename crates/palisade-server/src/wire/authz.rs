@@ -175,14 +175,16 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Decodes a create or exec body (JSON object, depth-limited).
+/// Decodes a create or exec body as the engine reads it (depth-limited; a key given twice is
+/// refused, since the engine merges both objects where serde_json would keep the last:
+/// `palisade_harden::containers::parse_api_body`).
 ///
 /// # Errors
 /// A [`WireError`] saying what is wrong.
 pub fn decode_body(body: &[u8]) -> Result<serde_json::Value, WireError> {
     check_depth(body, MAX_BODY_DEPTH)?;
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| WireError(format!("the request body is not JSON: {e}")))?;
+    let v = palisade_harden::containers::parse_api_body(body, "request body")
+        .map_err(|e| WireError(e.to_string()))?;
     if v.is_object() {
         Ok(v)
     } else {

@@ -1,0 +1,499 @@
+//! `palisade agent`: the Docker authorization plugin of one host, wired together. It listens
+//! on the plugin socket (`/Plugin.Activate`, `/AuthZPlugin.AuthZReq`, `/AuthZPlugin.AuthZRes`),
+//! checks the host and the daemon configuration at start, every `host.interval` and on
+//! `POST /recheck` (ops port), reloads the policy like `palisade serve`, and logs and counts
+//! every decision.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State as Extract;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use palisade_harden::hostfs::HostRoot;
+use palisade_harden::profile::Profile;
+use palisade_harden::target::Target as _;
+use palisade_scan::SourceOptions;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::authz::{Authz, DockerApi, HostState, HostStatus};
+use crate::config::{
+    CacheSettings, ConfigError, DecisionSettings, LogSettings, Registries, ReloadSettings,
+};
+use crate::engine::Engine;
+use crate::gate::GateDecider;
+use crate::http::{ErrorSink, Limits, bind_unix, ops_router, serve_plain, serve_unix};
+use crate::log::{DecisionLog, LogTarget};
+use crate::metrics::Metrics;
+use crate::record::Sink;
+use crate::reload::{ReloadEvent, Reloader};
+use crate::serve::{Recorder, ServeError};
+use crate::state::State;
+use crate::wire::authz::{Activate, AuthzResponse, decode_authz};
+
+/// The `palisade agent` configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The plugin socket the engine connects to (`/run/docker/plugins/NAME.sock`).
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+    /// The engine the agent asks about images and containers.
+    #[serde(default = "default_engine")]
+    pub engine: String,
+    /// The policy environment of this host (default: the policy's).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The vulnerability database (required when the policy has `vulnerabilities`).
+    #[serde(default)]
+    pub db: Option<PathBuf>,
+    /// Where image layers and results are cached.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// How registries are reached.
+    #[serde(default)]
+    pub registries: Registries,
+    /// The host checks.
+    #[serde(default)]
+    pub host: HostSettings,
+    /// Plain-HTTP listener for `/healthz`, `/readyz`, `/metrics` and `POST /recheck`.
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
+    /// Engine paths always refused (globs over the path without the API version).
+    #[serde(default = "default_deny_endpoints")]
+    pub deny_endpoints: Vec<String>,
+    /// The decision budget.
+    #[serde(default)]
+    pub decision: DecisionSettings,
+    /// Cache lifetimes.
+    #[serde(default)]
+    pub cache: CacheSettings,
+    /// File watching.
+    #[serde(default)]
+    pub reload: ReloadSettings,
+    /// The decision log.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// The host checks.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSettings {
+    /// The host's root directory (the files `palisade bench host` and `bench daemon` read).
+    pub root: PathBuf,
+    /// How often the checks run again.
+    #[serde(deserialize_with = "crate::config::duration_de")]
+    pub interval: Duration,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        HostSettings {
+            root: PathBuf::from("/"),
+            interval: Duration::from_secs(600),
+        }
+    }
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/docker/plugins/palisade.sock")
+}
+
+fn default_engine() -> String {
+    "unix:///var/run/docker.sock".to_owned()
+}
+
+fn default_deny_endpoints() -> Vec<String> {
+    vec!["/services/create".to_owned(), "/plugins/pull".to_owned()]
+}
+
+impl AgentConfig {
+    /// Reads and checks `path`; relative paths are taken from the file's directory.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file.
+    pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+        let err = |message: String| ConfigError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = crate::config::read_capped(path).map_err(err)?;
+        let mut c: AgentConfig = serde_saphyr::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            Some(&mut c.socket),
+            Some(&mut c.policy),
+            Some(&mut c.host.root),
+            c.db.as_mut(),
+            c.cache_dir.as_mut(),
+            c.registries.ca_file.as_mut(),
+            c.log.decisions.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() && p.as_os_str() != "-" {
+                *p = base.join(&*p);
+            }
+        }
+        if c.decision.budget.is_zero() || c.decision.budget > Duration::from_secs(25) {
+            return Err(err(
+                "decision.budget must be more than 0 and at most 25s (the engine gives up on a plugin after 30s)".into(),
+            ));
+        }
+        if c.host.interval < Duration::from_secs(1) {
+            return Err(err("host.interval must be at least 1s".into()));
+        }
+        Ok(c)
+    }
+}
+
+/// The engine, through `palisade_harden::engine::Engine` (its own GETs, which the plugin
+/// allows at once, so asking never waits on itself).
+pub struct EngineApi {
+    engine: palisade_harden::engine::Engine,
+}
+
+impl EngineApi {
+    /// An engine client for `endpoint` (`unix:///var/run/docker.sock`).
+    ///
+    /// # Errors
+    /// When the endpoint is not a unix socket URL.
+    pub fn new(endpoint: &str) -> Result<EngineApi, String> {
+        palisade_harden::engine::Engine::new(endpoint)
+            .map(|engine| EngineApi { engine })
+            .map_err(|e| e.to_string())
+    }
+
+    fn get(&self, path: &str) -> Result<Option<Value>, String> {
+        match self.engine.get_json(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.to_string().contains("HTTP 404") => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'/' | b':' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl DockerApi for EngineApi {
+    fn image(&self, name: &str) -> Result<Option<Value>, String> {
+        self.get(&format!("/images/{}/json", path_segment(name)))
+    }
+
+    fn container(&self, id: &str) -> Result<Option<Value>, String> {
+        self.get(&format!("/containers/{}/json", path_segment(id)))
+    }
+
+    fn daemon_no_new_privileges(&self) -> bool {
+        self.engine
+            .daemon_config()
+            .ok()
+            .and_then(|c| c.bool("no-new-privileges"))
+            .unwrap_or(false)
+    }
+}
+
+/// Runs the host and daemon checks of `palisade bench host` and `bench daemon --root` on
+/// `root`, with every check selected (the policy picks which count).
+///
+/// # Errors
+/// When the host files cannot be read.
+pub fn check_host(root: &Path) -> Result<Vec<palisade_harden::check::CheckResult>, String> {
+    let profile = Profile::default();
+    let host = palisade_harden::host::Host::load(HostRoot::new(root)).map_err(|e| e.to_string())?;
+    let mut results = host.check(&profile).map_err(|e| e.to_string())?;
+    let daemon = palisade_harden::daemon::Daemon::offline(&HostRoot::new(root))
+        .map_err(|e| e.to_string())?;
+    results.extend(daemon.check(&profile).map_err(|e| e.to_string())?);
+    Ok(results)
+}
+
+/// A bound agent.
+pub struct Agent {
+    config: AgentConfig,
+    socket: tokio::net::UnixListener,
+    ops: Option<tokio::net::TcpListener>,
+    authz: Arc<Authz>,
+    recorder: Arc<Recorder>,
+    engine: Arc<Engine>,
+    events: ErrorSink,
+}
+
+impl Agent {
+    /// Loads the policy, binds the plugin socket (mode 0600) and the ops port, and runs the
+    /// first host check.
+    ///
+    /// # Errors
+    /// The socket or port cannot be bound, the engine URL is not usable, the log cannot be
+    /// opened.
+    pub async fn bind(config: AgentConfig, events: ErrorSink) -> Result<Agent, ServeError> {
+        let io = |what: String| move |source| ServeError::Io { what, source };
+        let metrics = Arc::new(Metrics::new());
+        let log = match &config.log.decisions {
+            None => None,
+            Some(p) => Some(
+                DecisionLog::open(
+                    LogTarget::from_config(p),
+                    10_000,
+                    Some(Arc::clone(&metrics)),
+                )
+                .map_err(io(format!("decision log {}", p.display())))?,
+            ),
+        };
+        let recorder = Arc::new(Recorder { metrics, log });
+        let docker: Arc<dyn DockerApi> =
+            Arc::new(EngineApi::new(&config.engine).map_err(|e| ServeError::Io {
+                what: format!("engine {}", config.engine),
+                source: std::io::Error::other(e),
+            })?);
+        let options = SourceOptions {
+            insecure_registries: config.registries.insecure.clone(),
+            ca_file: config.registries.ca_file.clone(),
+            http_timeout: Some(config.decision.registry_timeout),
+            cache_dir: config.cache_dir.clone(),
+            scan_cache_max_mib: palisade_scan::DEFAULT_SCAN_CACHE_MAX_MIB,
+            ..SourceOptions::default()
+        };
+        let engine = Arc::new(Engine::new(
+            Arc::new(GateDecider { options }),
+            config.decision.clone(),
+            &config.cache,
+        ));
+        let state = Arc::new(State::default());
+        let host = Arc::new(HostStatus::default());
+        let authz = Arc::new(Authz {
+            engine: Arc::clone(&engine),
+            state,
+            environment: config.environment.clone(),
+            budget: config.decision.budget,
+            docker,
+            host,
+            deny_endpoints: config.deny_endpoints.clone(),
+            sink: Arc::clone(&recorder) as Arc<dyn Sink>,
+        });
+        let socket = bind_unix(&config.socket, 0o600)
+            .map_err(io(format!("socket {}", config.socket.display())))?;
+        let ops = match config.ops_listen {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .map_err(io(format!("listening on {a}")))?,
+            ),
+            None => None,
+        };
+        let agent = Agent {
+            config,
+            socket,
+            ops,
+            authz,
+            recorder,
+            engine,
+            events,
+        };
+        let _ = agent.reloader().initial();
+        agent.recheck().await;
+        Ok(agent)
+    }
+
+    /// The ops address, when configured.
+    #[must_use]
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    fn reloader(&self) -> Reloader {
+        let metrics = Arc::clone(&self.recorder.metrics);
+        let events = Arc::clone(&self.events);
+        Reloader {
+            policy: self.config.policy.clone(),
+            db: self.config.db.clone(),
+            state: Arc::clone(&self.authz.state),
+            engine: Arc::clone(&self.engine),
+            on_event: Arc::new(move |e| match e {
+                ReloadEvent::Loaded(id) => {
+                    metrics.reload("policy", "ok");
+                    metrics.policy(&id);
+                    events(&format!("policy loaded ({})", &id[..id.len().min(12)]));
+                }
+                ReloadEvent::Invalid(why) => {
+                    metrics.reload("policy", "invalid");
+                    events(&format!("policy not loaded: {why}"));
+                }
+            }),
+        }
+    }
+
+    async fn recheck(&self) -> HostState {
+        recheck(&self.authz.host, &self.config.host.root, &self.events).await
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let limits = {
+            let events = Arc::clone(&self.events);
+            Limits::default().with_error_sink(move |e| events(e))
+        };
+        let plugin = Router::new()
+            .route("/Plugin.Activate", post(activate))
+            .route("/AuthZPlugin.AuthZReq", post(authz_req))
+            .route("/AuthZPlugin.AuthZRes", post(authz_res))
+            .with_state(Arc::clone(&self.authz));
+        let state = Arc::clone(&self.authz.state);
+        let ready: Arc<dyn Fn() -> Vec<String> + Send + Sync> = Arc::new(move || state.problems());
+        let recheck_state = Rechecker {
+            host: Arc::clone(&self.authz.host),
+            root: self.config.host.root.clone(),
+            events: Arc::clone(&self.events),
+        };
+        let ops = ops_router(Arc::clone(&self.recorder.metrics), ready).merge(
+            Router::new()
+                .route("/recheck", post(recheck_route))
+                .with_state(Arc::new(recheck_state.clone())),
+        );
+        let reload = tokio::spawn(self.reloader().run(self.config.reload.poll_interval, || {}));
+        let interval = self.config.host.interval;
+        let periodic = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                recheck(
+                    &recheck_state.host,
+                    &recheck_state.root,
+                    &recheck_state.events,
+                )
+                .await;
+            }
+        });
+        let main = tokio::spawn(serve_unix(self.socket, plugin, limits.clone(), stopped()));
+        let ops_task = self
+            .ops
+            .map(|l| tokio::spawn(serve_plain(l, ops, limits, stopped())));
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        reload.abort();
+        periodic.abort();
+        let _ = main.await;
+        if let Some(t) = ops_task {
+            let _ = t.await;
+        }
+        let _ = std::fs::remove_file(&self.config.socket);
+        let recorder = Arc::clone(&self.recorder);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(log) = &recorder.log {
+                let _ = log.close();
+            }
+        })
+        .await;
+    }
+}
+
+#[derive(Clone)]
+struct Rechecker {
+    host: Arc<HostStatus>,
+    root: PathBuf,
+    events: ErrorSink,
+}
+
+async fn recheck(host: &HostStatus, root: &Path, events: &ErrorSink) -> HostState {
+    let r = root.to_path_buf();
+    let state = match tokio::task::spawn_blocking(move || check_host(&r)).await {
+        Ok(Ok(results)) => HostState::Checked(Arc::new(results)),
+        Ok(Err(e)) => HostState::Failed(e),
+        Err(e) => HostState::Failed(format!("internal error: {e}")),
+    };
+    match &state {
+        HostState::Checked(results) => {
+            let failing: Vec<&str> = results
+                .iter()
+                .filter(|r| r.status == palisade_harden::check::Status::Fail)
+                .map(|r| r.id)
+                .collect();
+            events(&format!(
+                "host checked: {} result(s), failing: {}",
+                results.len(),
+                if failing.is_empty() {
+                    "none".to_owned()
+                } else {
+                    failing.join(", ")
+                }
+            ));
+        }
+        HostState::Failed(e) => events(&format!("host checks could not run: {e}")),
+        HostState::Unchecked => {}
+    }
+    host.set(state.clone());
+    state
+}
+
+async fn recheck_route(Extract(r): Extract<Arc<Rechecker>>) -> Response {
+    match recheck(&r.host, &r.root, &r.events).await {
+        HostState::Checked(results) => {
+            let failing: Vec<&str> = results
+                .iter()
+                .filter(|r| r.status == palisade_harden::check::Status::Fail)
+                .map(|r| r.id)
+                .collect();
+            axum::Json(json!({"checked": results.len(), "failing": failing})).into_response()
+        }
+        HostState::Failed(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+        HostState::Unchecked => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+async fn activate() -> axum::Json<Activate> {
+    axum::Json(Activate {
+        implements: vec!["authz"],
+    })
+}
+
+async fn authz_req(Extract(a): Extract<Arc<Authz>>, body: Body) -> axum::Json<AuthzResponse> {
+    let arrived = Instant::now();
+    let answer = match axum::body::to_bytes(body, crate::wire::authz::MAX_AUTHZ_BYTES).await {
+        Err(_) => AuthzResponse {
+            allow: false,
+            msg: String::new(),
+            err: "palisade: the plugin request could not be read or is too large".into(),
+        },
+        Ok(bytes) => match decode_authz(&bytes) {
+            Err(e) => AuthzResponse {
+                allow: false,
+                msg: String::new(),
+                err: format!("palisade: {}", e.0),
+            },
+            Ok(req) => a.request(&req, arrived).await,
+        },
+    };
+    axum::Json(answer)
+}
+
+/// Responses are never judged: what could be refused was refused before the engine acted.
+async fn authz_res() -> axum::Json<AuthzResponse> {
+    axum::Json(AuthzResponse::allow())
+}
