@@ -341,6 +341,39 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// POSTs `body` to `url` with `headers`, under the client's deadline. Redirects are not
+    /// followed (a redirected POST is answered as it is).
+    ///
+    /// # Errors
+    /// [`Error::Http`] naming the URL: refused URL, transport failure, deadline.
+    pub fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<HttpResponse, Error> {
+        let http_err = |reason: String| Error::Http {
+            url: display_url(url),
+            reason,
+        };
+        self.check_url(url).map_err(http_err)?;
+        let deadline = self.start();
+        let mut rb = self.agent.post(url);
+        for (name, value) in headers {
+            rb = rb.header(*name, *value);
+        }
+        let resp = rb
+            .send(body)
+            .map_err(|e| http_err(describe_transport_error(&e, &deadline)))?;
+        Ok(HttpResponse {
+            url: url.to_owned(),
+            response: resp,
+            deadline,
+        })
+    }
+}
+
 /// A response from [`HttpClient::get`]; its body is read under the request's deadline.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -50,8 +50,15 @@ pub struct AgentConfig {
     /// The policy environment of this host (default: the policy's).
     #[serde(default)]
     pub environment: Option<String>,
-    /// The policy file.
-    pub policy: PathBuf,
+    /// The policy file (or take it from a server: `server`; exactly one of the two).
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// Take the policy from `palisade serve` (and report to it).
+    #[serde(default)]
+    pub server: Option<crate::agent_sync::ServerSettings>,
+    /// Where the last good policy bundle from the server is kept.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
     /// The vulnerability database (required when the policy has `vulnerabilities`).
     #[serde(default)]
     pub db: Option<PathBuf>,
@@ -93,6 +100,8 @@ pub struct HostSettings {
     /// How often the checks run again.
     #[serde(deserialize_with = "crate::config::duration_de")]
     pub interval: Duration,
+    /// The name reported to the server (default: the kernel's host name).
+    pub name: Option<String>,
 }
 
 impl Default for HostSettings {
@@ -100,8 +109,13 @@ impl Default for HostSettings {
         HostSettings {
             root: PathBuf::from("/"),
             interval: Duration::from_secs(600),
+            name: None,
         }
     }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/palisade/agent")
 }
 
 fn default_socket() -> PathBuf {
@@ -131,8 +145,9 @@ impl AgentConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             Some(&mut c.socket),
-            Some(&mut c.policy),
+            Some(&mut c.state_dir),
             Some(&mut c.host.root),
+            c.policy.as_mut(),
             c.db.as_mut(),
             c.cache_dir.as_mut(),
             c.registries.ca_file.as_mut(),
@@ -150,11 +165,33 @@ impl AgentConfig {
                 "decision.budget must be more than 0 and at most 25s (the engine gives up on a plugin after 30s)".into(),
             ));
         }
+        if let Some(server) = c.server.as_mut() {
+            for p in std::iter::once(&mut server.token_file).chain(server.ca_file.as_mut()) {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        if c.policy.is_some() == c.server.is_some() {
+            return Err(err(
+                "give exactly one of `policy` (a file) and `server` (take it from palisade serve)"
+                    .into(),
+            ));
+        }
         if c.host.interval < Duration::from_secs(1) {
             return Err(err("host.interval must be at least 1s".into()));
         }
         Ok(c)
     }
+}
+
+fn unreachable_config() -> (PathBuf, Option<Arc<crate::agent_sync::Sync>>) {
+    // `AgentConfig::load` refuses a config with neither `policy` nor `server`; a config built
+    // in code without either has no policy: nothing loads and every decided request is refused.
+    (
+        PathBuf::from("/nonexistent/palisade-agent-has-no-policy"),
+        None,
+    )
 }
 
 /// The engine, through `palisade_harden::engine::Engine` (its own GETs, which the plugin
@@ -236,6 +273,22 @@ pub struct Agent {
     recorder: Arc<Recorder>,
     engine: Arc<Engine>,
     events: ErrorSink,
+    policy: PathBuf,
+    sync: Option<Arc<crate::agent_sync::Sync>>,
+    tally: Arc<crate::agent_sync::Tally>,
+}
+
+/// The recorder, plus the counts an agent reports.
+struct AgentSink {
+    recorder: Arc<Recorder>,
+    tally: Arc<crate::agent_sync::Tally>,
+}
+
+impl Sink for AgentSink {
+    fn record(&self, r: &crate::record::Record) {
+        self.tally.add(r.verdict);
+        self.recorder.record(r);
+    }
 }
 
 impl Agent {
@@ -280,6 +333,40 @@ impl Agent {
         ));
         let state = Arc::new(State::default());
         let host = Arc::new(HostStatus::default());
+        let tally = Arc::new(crate::agent_sync::Tally::default());
+        let (policy, sync) =
+            match (&config.policy, &config.server) {
+                (Some(p), _) => (p.clone(), None),
+                (None, Some(server)) => {
+                    let name = config
+                        .host
+                        .name
+                        .clone()
+                        .unwrap_or_else(crate::agent_sync::host_name);
+                    let sync = crate::agent_sync::Sync::new(server, &config.state_dir, name)
+                        .map_err(|e| ServeError::Io {
+                            what: "server".into(),
+                            source: std::io::Error::other(e),
+                        })?;
+                    let sync = Arc::new(sync);
+                    let first = Arc::clone(&sync);
+                    match tokio::task::spawn_blocking(move || first.fetch()).await {
+                        Ok(Ok(Some(d))) => events(&format!("policy bundle {d} installed")),
+                        Ok(Ok(None)) => {}
+                        Ok(Err(e)) => events(&format!(
+                            "policy server: {e}; starting from the last good policy ({})",
+                            crate::bundle::Bundle::installed(&config.state_dir)
+                                .unwrap_or_else(|| "none: every decided request is refused".into())
+                        )),
+                        Err(e) => events(&format!("policy sync: internal error: {e}")),
+                    }
+                    (
+                        crate::agent_sync::Sync::policy_path(&config.state_dir),
+                        Some(sync),
+                    )
+                }
+                (None, None) => unreachable_config(),
+            };
         let authz = Arc::new(Authz {
             engine: Arc::clone(&engine),
             state,
@@ -288,7 +375,10 @@ impl Agent {
             docker,
             host,
             deny_endpoints: config.deny_endpoints.clone(),
-            sink: Arc::clone(&recorder) as Arc<dyn Sink>,
+            sink: Arc::new(AgentSink {
+                recorder: Arc::clone(&recorder),
+                tally: Arc::clone(&tally),
+            }),
         });
         let socket = bind_unix(&config.socket, 0o600)
             .map_err(io(format!("socket {}", config.socket.display())))?;
@@ -301,6 +391,9 @@ impl Agent {
             None => None,
         };
         let agent = Agent {
+            policy,
+            sync,
+            tally,
             config,
             socket,
             ops,
@@ -324,7 +417,7 @@ impl Agent {
         let metrics = Arc::clone(&self.recorder.metrics);
         let events = Arc::clone(&self.events);
         Reloader {
-            policy: self.config.policy.clone(),
+            policy: self.policy.clone(),
             db: self.config.db.clone(),
             state: Arc::clone(&self.authz.state),
             engine: Arc::clone(&self.engine),
@@ -391,6 +484,19 @@ impl Agent {
                 .await;
             }
         });
+        let syncing = self
+            .sync
+            .as_ref()
+            .zip(self.config.server.as_ref())
+            .map(|(sync, server)| {
+                tokio::spawn(crate::agent_sync::run(
+                    Arc::clone(sync),
+                    server.poll,
+                    Arc::clone(&self.authz.host),
+                    Arc::clone(&self.tally),
+                    Arc::clone(&self.events),
+                ))
+            });
         let main = tokio::spawn(serve_unix(self.socket, plugin, limits.clone(), stopped()));
         let ops_task = self
             .ops
@@ -399,6 +505,9 @@ impl Agent {
         let _ = stop_tx.send(true);
         reload.abort();
         periodic.abort();
+        if let Some(s) = syncing {
+            s.abort();
+        }
         let _ = main.await;
         if let Some(t) = ops_task {
             let _ = t.await;

@@ -85,6 +85,48 @@ pub struct ServeConfig {
     /// The decision log.
     #[serde(default)]
     pub log: LogSettings,
+    /// The API for `palisade agent` (policy bundles, host reports); none when absent.
+    #[serde(default)]
+    pub agents: Option<AgentsSettings>,
+}
+
+/// The API for agents.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsSettings {
+    /// A file of bearer tokens, one per line (`#` starts a comment).
+    pub tokens_file: PathBuf,
+    /// A host that has not reported for this long is listed as stale.
+    #[serde(default = "default_stale_after", deserialize_with = "duration")]
+    pub stale_after: Duration,
+}
+
+fn default_stale_after() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Reads a token file: one token per line, blank lines and `#` comments skipped.
+///
+/// # Errors
+/// When the file cannot be read, holds no token, or a token is shorter than 16 characters.
+pub fn read_tokens(path: &Path) -> Result<Vec<String>, String> {
+    let text = read_capped(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let tokens: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if tokens.is_empty() {
+        return Err(format!("{}: no token", path.display()));
+    }
+    if tokens.iter().any(|t| t.len() < 16) {
+        return Err(format!(
+            "{}: a token is shorter than 16 characters",
+            path.display()
+        ));
+    }
+    Ok(tokens)
 }
 
 /// Registry access.
@@ -283,6 +325,7 @@ impl ServeConfig {
             self.registries.ca_file.as_mut(),
             self.tls.client_ca.as_mut(),
             self.log.decisions.as_mut(),
+            self.agents.as_mut().map(|a| &mut a.tokens_file),
         ]
         .into_iter()
         .flatten()

@@ -9,12 +9,15 @@
 
 pub mod admission;
 pub mod agent;
+pub mod agent_sync;
 
 pub mod authz;
+pub mod bundle;
 pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod gate;
+pub mod hosts;
 pub mod http;
 pub mod log;
 pub mod metrics;

@@ -56,3 +56,131 @@ async fn review(h: &Admission, body: Body, mutate: bool) -> Response {
     let response = h.review(request, mutate, arrived).await;
     axum::Json(respond(response)).into_response()
 }
+
+/// What the agent API needs.
+pub struct AgentApi {
+    /// The policy in force (its bundle).
+    pub state: Arc<crate::state::State>,
+    /// The hosts' reports.
+    pub hosts: Arc<crate::hosts::Hosts>,
+    /// Accepted bearer tokens.
+    pub tokens: Vec<String>,
+}
+
+impl AgentApi {
+    fn authorised(&self, headers: &axum::http::HeaderMap) -> bool {
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        // Compared without an early exit, so the time does not say how much matched.
+        self.tokens.iter().fold(false, |found, t| {
+            let same = t.len() == given.len()
+                && t.bytes()
+                    .zip(given.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            found | same
+        })
+    }
+}
+
+/// `GET /v1/policy` (the bundle, with `ETag`; `If-None-Match` gives 304), `GET /v1/hosts` and
+/// `POST /v1/hosts/{host}/report`, all with a bearer token.
+pub fn agents(api: Arc<AgentApi>) -> Router {
+    use axum::extract::Path as UrlPath;
+    use axum::http::HeaderMap;
+    Router::new()
+        .route(
+            "/v1/policy",
+            axum::routing::get(
+                |Extract(api): Extract<Arc<AgentApi>>, headers: HeaderMap| async move {
+                    if !api.authorised(&headers) {
+                        return unauthorised();
+                    }
+                    let Some(loaded) = api.state.current() else {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "no policy is loaded\n")
+                            .into_response();
+                    };
+                    match &loaded.bundle {
+                        Err(why) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("the policy cannot be distributed: {why}\n"),
+                        )
+                            .into_response(),
+                        Ok(b) => {
+                            let etag = format!("\"{}\"", b.digest);
+                            if headers
+                                .get(header::IF_NONE_MATCH)
+                                .and_then(|v| v.to_str().ok())
+                                == Some(etag.as_str())
+                            {
+                                return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)])
+                                    .into_response();
+                            }
+                            (
+                                [
+                                    (header::ETAG, etag),
+                                    (header::CONTENT_TYPE, "application/json".to_owned()),
+                                ],
+                                b.to_json(),
+                            )
+                                .into_response()
+                        }
+                    }
+                },
+            ),
+        )
+        .route(
+            "/v1/hosts",
+            axum::routing::get(
+                |Extract(api): Extract<Arc<AgentApi>>, headers: HeaderMap| async move {
+                    if !api.authorised(&headers) {
+                        return unauthorised();
+                    }
+                    let digest = api
+                        .state
+                        .current()
+                        .and_then(|l| l.bundle.as_ref().ok().map(|b| b.digest.clone()));
+                    axum::Json(api.hosts.list(digest.as_deref())).into_response()
+                },
+            ),
+        )
+        .route(
+            "/v1/hosts/{host}/report",
+            post(
+                |Extract(api): Extract<Arc<AgentApi>>,
+                 UrlPath(host): UrlPath<String>,
+                 headers: HeaderMap,
+                 body: Body| async move {
+                    if !api.authorised(&headers) {
+                        return unauthorised();
+                    }
+                    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+                        return bad_request("the report is larger than 64 KiB");
+                    };
+                    let report: crate::hosts::Report = match serde_json::from_slice(&bytes) {
+                        Ok(r) => r,
+                        Err(e) => return bad_request(&format!("not a host report: {e}")),
+                    };
+                    match api.hosts.report(&host, report) {
+                        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                        Err(e) => bad_request(&e),
+                    }
+                },
+            ),
+        )
+        .with_state(api)
+}
+
+fn unauthorised() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "palisade: a valid bearer token is required\n",
+    )
+        .into_response()
+}

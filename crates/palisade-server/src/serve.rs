@@ -77,6 +77,7 @@ pub struct Server {
     engine: Arc<Engine>,
     recorder: Arc<Recorder>,
     events: ErrorSink,
+    agent_api: Option<Arc<crate::routes::AgentApi>>,
 }
 
 impl Server {
@@ -129,7 +130,19 @@ impl Server {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
+        let agent_api = match &config.agents {
+            None => None,
+            Some(a) => Some(Arc::new(crate::routes::AgentApi {
+                state: Arc::clone(&state),
+                hosts: Arc::new(crate::hosts::Hosts::new(a.stale_after)),
+                tokens: crate::config::read_tokens(&a.tokens_file).map_err(|e| ServeError::Io {
+                    what: "agents.tokens_file".into(),
+                    source: std::io::Error::other(e),
+                })?,
+            })),
+        };
         let server = Server {
+            agent_api,
             listener,
             ops,
             tls,
@@ -180,7 +193,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets open requests finish (bounded).
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -201,9 +214,19 @@ impl Server {
             sink: Arc::clone(&self.recorder) as Arc<dyn Sink>,
         });
         let state = Arc::clone(&self.state);
-        let ready: Arc<dyn Fn() -> Vec<String> + Send + Sync> = Arc::new(move || state.problems());
+        let distributes = self.agent_api.is_some();
+        let ready: Arc<dyn Fn() -> Vec<String> + Send + Sync> = Arc::new(move || {
+            let mut problems = state.problems();
+            if distributes && let Some(Err(why)) = state.current().map(|l| l.bundle.clone()) {
+                problems.push(format!("agents: the policy cannot be distributed: {why}"));
+            }
+            problems
+        });
         let ops = ops_router(Arc::clone(&self.recorder.metrics), ready);
-        let app: Router = crate::routes::admission(handler).merge(ops.clone());
+        let mut app: Router = crate::routes::admission(handler).merge(ops.clone());
+        if let Some(api) = self.agent_api.take() {
+            app = app.merge(crate::routes::agents(api));
+        }
         // Certificate checks ride on the policy poll.
         let reload = {
             let tls = Arc::clone(&self.tls);

@@ -24,6 +24,8 @@ pub struct Loaded {
     pub db_id: String,
     /// The fingerprints of every watched file, to notice changes.
     pub fingerprints: Vec<(PathBuf, Fingerprint)>,
+    /// The policy and its files for agents, or why they cannot be distributed.
+    pub bundle: Result<Arc<crate::bundle::Bundle>, String>,
 }
 
 /// What a file looks like from `stat`: enough to notice a replaced or rewritten file.
@@ -59,8 +61,10 @@ impl Loaded {
     pub fn load(policy_path: &Path, db: Option<&Path>) -> Result<Loaded, String> {
         let before = Fingerprint::of(policy_path);
         let policy = Policy::load(policy_path).map_err(|e| e.to_string())?;
+        let dependencies = policy.dependencies();
+        let bundle = crate::bundle::Bundle::build(policy_path, &dependencies).map(Arc::new);
         let mut files = vec![policy_path.to_path_buf()];
-        files.extend(policy.dependencies());
+        files.extend(dependencies);
         let mut h = Sha256::new();
         for f in &files {
             let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -102,6 +106,7 @@ impl Loaded {
             db_path: db.map(Path::to_path_buf),
             db_id,
             fingerprints,
+            bundle,
         })
     }
 
