@@ -16,6 +16,8 @@ pub mod bundle;
 pub mod checks;
 pub mod config;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 pub mod hosts;
 pub mod http;
