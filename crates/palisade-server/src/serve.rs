@@ -61,6 +61,27 @@ impl Sink for Recorder {
         if r.cache == "timeout" {
             self.metrics.budget_exceeded();
         }
+        if r.image.is_some() {
+            let result = match r.cache {
+                "hit" => "hit",
+                "inflight" => "joined",
+                _ => "miss",
+            };
+            self.metrics.cache_request("decision", result);
+        }
+        // An image that could not be decided: count it against its registry.
+        if let Some(image) = &r.image
+            && let Some(reason) = r
+                .reasons
+                .iter()
+                .find(|x| x.section == "server" && x.code.starts_with("decision-"))
+        {
+            let registry = image
+                .parse::<palisade_image::Reference>()
+                .map_or_else(|_| "unknown".to_owned(), |x| x.registry().to_owned());
+            let kind = reason.code.trim_start_matches("decision-");
+            self.metrics.registry_error(&registry, kind);
+        }
         if let Some(log) = &self.log {
             log.write(r);
         }
