@@ -58,6 +58,7 @@ stop)
             umount -l "$m" 2>/dev/null || true
         done
     fi
+    exit 0
     ;;
 *)
     echo "usage: dockerd.sh start|stop DIR [FLAGS...]" >&2
