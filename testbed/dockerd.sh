@@ -56,7 +56,7 @@ stop)
     if [[ -d $dir/exec ]]; then
         grep -o " $dir/[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | while read -r m; do
             umount -l "$m" 2>/dev/null || true
-        done
+        done || true
     fi
     exit 0
     ;;
