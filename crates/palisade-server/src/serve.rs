@@ -248,32 +248,48 @@ impl Server {
         if let Some(api) = self.agent_api.take() {
             app = app.merge(crate::routes::agents(api));
         }
-        // Certificate checks ride on the policy poll.
-        let reload = {
-            let tls = Arc::clone(&self.tls);
+        // Certificate checks ride on the policy poll. SIGHUP reloads the certificate
+        // unconditionally, as it does the policy: a file rewritten in place at the same size
+        // within one modification-time tick is invisible to the poll.
+        let on_tls: Arc<dyn Fn(Result<bool, crate::tls::TlsError>) + Send + Sync> = {
             let metrics = Arc::clone(&self.recorder.metrics);
             let state = Arc::clone(&self.state);
             let events = Arc::clone(&self.events);
+            Arc::new(move |result| match result {
+                Ok(true) => {
+                    metrics.reload("tls", "ok");
+                    state.set_problem("certificate", None);
+                    events("certificate reloaded");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    metrics.reload("tls", "invalid");
+                    state.set_problem(
+                        "certificate",
+                        Some(format!("{e} (the previous certificate is still served)")),
+                    );
+                    events(&format!("certificate not reloaded: {e}"));
+                }
+            })
+        };
+        let reload = {
+            let tls = Arc::clone(&self.tls);
+            let on_tls = Arc::clone(&on_tls);
             let reloader = self.reloader();
             let interval = self.config.reload.poll_interval;
-            tokio::spawn(
-                reloader.run(interval, move || match tls.reload_if_changed() {
-                    Ok(true) => {
-                        metrics.reload("tls", "ok");
-                        state.set_problem("certificate", None);
-                        events("certificate reloaded");
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        metrics.reload("tls", "invalid");
-                        state.set_problem(
-                            "certificate",
-                            Some(format!("{e} (the previous certificate is still served)")),
-                        );
-                        events(&format!("certificate not reloaded: {e}"));
-                    }
-                }),
-            )
+            tokio::spawn(reloader.run(interval, move || on_tls(tls.reload_if_changed())))
+        };
+        let hangup = {
+            let tls = Arc::clone(&self.tls);
+            tokio::spawn(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    on_tls(tls.reload().map(|()| true));
+                }
+            })
         };
         let main = tokio::spawn(serve_tls(
             self.listener,
@@ -289,6 +305,7 @@ impl Server {
         shutdown.await;
         let _ = stop_tx.send(true);
         reload.abort();
+        hangup.abort();
         let _ = main.await;
         if let Some(t) = ops_task {
             let _ = t.await;
