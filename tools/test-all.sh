@@ -27,4 +27,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+# The server's end-to-end tests run the `palisade` binary this same command builds (without
+# these they build it themselves, which under a single-package feature set compiles part of
+# the tree a second time).
+PALISADE_TEST_BIN="$root/target/debug/palisade" PALISADE_BIN="$root/target/debug/palisade" \
+  cargo test --workspace --locked

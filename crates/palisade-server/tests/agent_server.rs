@@ -6,6 +6,7 @@
 //! container's settings and the host are judged (`agent_dockerd.rs` runs a real engine).
 
 mod ca;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,18 +16,8 @@ use base64::Engine as _;
 
 const TOKEN: &str = "agent-token-0123456789abcdef";
 
-/// `palisade`, next to this test's own executable (`target/debug/deps/..`): built by the same
-/// `cargo test` run.
 fn palisade() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let p = dir.join("palisade");
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build -p palisade-cli` (cargo test --workspace builds it)",
-        p.display()
-    );
-    p
+    common::palisade_bin().to_path_buf()
 }
 
 struct Proc(Child);
