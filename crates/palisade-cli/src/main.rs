@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod progress;
 mod render;
+mod service;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -421,19 +421,7 @@ fn line<'a>(
     reasons: impl Iterator<Item = &'a ReasonLite>,
 ) -> String {
     let reasons: Vec<&ReasonLite> = reasons.collect();
-    let shown: Vec<String> = reasons
-        .iter()
-        .take(3)
-        .map(|r| {
-            if r.section == "server" {
-                format!("{}: {}", r.code, r.message)
-            } else if r.rule.is_empty() || r.rule == r.code {
-                r.code.clone()
-            } else {
-                format!("{} ({})", r.code, r.rule)
-            }
-        })
-        .collect();
+    let shown: Vec<String> = reasons.iter().take(3).map(|r| r.short(false)).collect();
     let more = if reasons.len() > 3 {
         format!(" (+{} more)", reasons.len() - 3)
     } else {

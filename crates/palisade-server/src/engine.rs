@@ -75,6 +75,26 @@ impl ReasonLite {
     }
 }
 
+impl ReasonLite {
+    /// The reason in a refusal message: `CODE (RULE)`, with `: MESSAGE` when `detail` is set;
+    /// the server's own reasons always say what happened (`decision-timeout: could not …`).
+    #[must_use]
+    pub fn short(&self, detail: bool) -> String {
+        let head = if self.rule.is_empty() || self.rule == self.code {
+            self.code.clone()
+        } else {
+            format!("{} ({})", self.code, self.rule)
+        };
+        if self.section == "server" {
+            format!("{}: {}", self.code, self.message)
+        } else if detail {
+            format!("{head}: {}", self.message)
+        } else {
+            head
+        }
+    }
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
 #[must_use]
 pub fn cut(text: &str, max: usize) -> String {

@@ -2,15 +2,14 @@
 //! `palisade_server::agent`; this parses the flags, prints what happens on standard error and
 //! stops on SIGINT or SIGTERM.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use palisade_server::agent::{Agent, AgentConfig};
 
-use crate::exit;
+use crate::{exit, service};
 
 #[derive(Args, Debug)]
 #[command(
@@ -32,11 +31,7 @@ pub(crate) struct AgentArgs {
 }
 
 fn say(line: &str) {
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{} palisade agent: {line}",
-        palisade_gate::now_utc()
-    );
+    service::say("agent", line);
 }
 
 pub(crate) fn run(args: &AgentArgs) -> Result<u8> {
@@ -45,12 +40,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<u8> {
         config.socket.clone_from(s);
     }
     let socket = config.socket.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("palisade-agent")
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    service::run("agent", async move {
         let agent = Agent::bind(config, Arc::new(say)).await?;
         say(&format!("plugin socket {}", socket.display()));
         if let Some(ops) = agent.ops_addr() {
@@ -58,20 +48,8 @@ pub(crate) fn run(args: &AgentArgs) -> Result<u8> {
                 "probes, metrics and POST /recheck on http://{ops}"
             ));
         }
-        agent.run(stop_signal()).await;
-        Ok::<_, anyhow::Error>(())
+        agent.run(service::stop_signal("agent")).await;
+        Ok(())
     })?;
     Ok(exit::OK)
-}
-
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => say("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => say("SIGINT: stopping"),
-    }
 }

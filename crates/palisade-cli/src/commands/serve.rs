@@ -2,17 +2,16 @@
 //! agents). All of it is `palisade_server::serve`; this parses the flags, prints what happens
 //! on standard error and stops on SIGINT or SIGTERM.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use palisade_server::config::ServeConfig;
 use palisade_server::serve::Server;
 
-use crate::exit;
+use crate::{exit, service};
 
 #[derive(Args, Debug)]
 #[command(
@@ -37,11 +36,7 @@ pub(crate) struct ServeArgs {
 }
 
 fn say(line: &str) {
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{} palisade serve: {line}",
-        palisade_gate::now_utc()
-    );
+    service::say("serve", line);
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<u8> {
@@ -52,31 +47,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<u8> {
     if let Some(a) = args.ops_listen {
         config.ops_listen = Some(a);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("palisade-serve")
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    service::run("serve", async move {
         let server = Server::bind(config, Arc::new(say)).await?;
         say(&format!("listening on https://{}", server.local_addr()?));
         if let Some(ops) = server.ops_addr() {
             say(&format!("probes and metrics on http://{ops}"));
         }
-        server.run(stop_signal()).await;
-        Ok::<_, anyhow::Error>(())
+        server.run(service::stop_signal("serve")).await;
+        Ok(())
     })?;
     Ok(exit::OK)
-}
-
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => say("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => say("SIGINT: stopping"),
-    }
 }
