@@ -126,8 +126,20 @@ fn default_engine() -> String {
     "unix:///var/run/docker.sock".to_owned()
 }
 
+/// Swarm services and managed plugins run with settings the container checks never see (a
+/// plugin's `config.json` asks for capabilities, devices, host mounts and namespaces, and
+/// installing one from a local tar, `/plugins/create`, needs no consent, as `/plugins/pull`).
 fn default_deny_endpoints() -> Vec<String> {
-    vec!["/services/create".to_owned(), "/plugins/pull".to_owned()]
+    [
+        "/services/create",
+        "/services/*/update",
+        "/plugins/pull",
+        "/plugins/create",
+        "/plugins/*/upgrade",
+        "/plugins/*/set",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 impl AgentConfig {
@@ -603,6 +615,24 @@ async fn authz_req(Extract(a): Extract<Arc<Authz>>, body: Body) -> axum::Json<Au
 }
 
 /// Responses are never judged: what could be refused was refused before the engine acted.
-async fn authz_res() -> axum::Json<AuthzResponse> {
+/// The request is read to its end all the same (and dropped as it comes): it repeats the
+/// request body and adds the response body, often far larger than a socket buffer, and a
+/// connection answered before the engine finished writing stalls its writer until the server
+/// gives up on the connection; the engine then retries the call after a second, and the
+/// client waits.
+async fn authz_res(body: Body) -> axum::Json<AuthzResponse> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut read = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |d| d.len());
+        if read > MAX_RESPONSE_CALL_BYTES {
+            break;
+        }
+    }
     axum::Json(AuthzResponse::allow())
 }
+
+/// The most of one `AuthZRes` call read (and dropped); the engine buffers a whole JSON
+/// response to forward it, so real ones stay far below.
+const MAX_RESPONSE_CALL_BYTES: usize = 256 << 20;

@@ -27,7 +27,9 @@ use serde_json::Value;
 use crate::engine::{Engine, ReasonLite, cut};
 use crate::record::{Record, Sink};
 use crate::state::{Loaded, State};
-use crate::wire::authz::{AuthzRequest, AuthzResponse, api_path, decode_body, query_param};
+use crate::wire::authz::{
+    AuthzRequest, AuthzResponse, api_path, api_version, decode_body, query_param, version_below,
+};
 
 /// The longest `Msg` (the client prints it).
 pub const MAX_MSG: usize = 1024;
@@ -245,19 +247,39 @@ impl Authz {
         };
         let body = req.body.as_deref().filter(|b| !b.is_empty());
         match kind {
-            Kind::Start => body.map(|_| {
-                Found::deny(
+            Kind::Start => {
+                // Below API 1.24 the engine applies a HostConfig given at start, also from a
+                // chunked body, which it never forwards to a plugin: refuse what could carry one.
+                let old = api_version(&req.uri).filter(|v| version_below(v, "1.24"));
+                let why = match (body, old) {
+                    (Some(_), _) => "a start request with a body".to_owned(),
+                    (None, Some(v)) => format!(
+                        "a start request of API version {v} (below 1.24, where start takes a HostConfig the plugin may not see)"
+                    ),
+                    (None, None) => return None,
+                };
+                Some(Found::deny(
                     "start-with-config",
-                    "a start request with a body (HostConfig at start, removed in API 1.24) is refused; give the settings to create".into(),
+                    format!("{why} is refused; give the settings to create"),
+                ))
+            }
+            Kind::Pull => Some(if form_body(req) {
+                // The engine reads `fromImage` and `tag` from a form body before the query,
+                // and the plugin sees only the query.
+                Found::deny(
+                    "request-invalid",
+                    "a pull with a form body (Content-Type application/x-www-form-urlencoded) is refused: the engine would read the image name from the body, which the plugin does not see".into(),
                 )
+            } else {
+                self.pull(&loaded, &env, &req.uri)
             }),
-            Kind::Pull => Some(self.pull(&loaded, &env, &req.uri)),
             Kind::Exec => Some(match body.map(decode_body) {
                 None => empty_body("exec"),
                 Some(Err(e)) => Found::deny("request-invalid", e.0),
                 Some(Ok(body)) => {
                     let now = palisade_gate::now_utc();
-                    let checks: Vec<_> = check_exec(&body).iter().map(crate::checks::input).collect();
+                    let checks: Vec<_> =
+                        check_exec(&body).iter().map(crate::checks::input).collect();
                     Found {
                         image: None,
                         digest: None,
@@ -469,6 +491,18 @@ enum Kind {
     Pull,
 }
 
+/// Whether the request carries a form body, whose fields the engine's `r.Form` reads before
+/// the query's (Go's `ParseForm` on a POST).
+fn form_body(req: &AuthzRequest) -> bool {
+    req.header("Content-Type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
 fn empty_body(what: &str) -> Found {
     Found::deny(
         "request-invalid",
@@ -479,33 +513,42 @@ fn empty_body(what: &str) -> Found {
 }
 
 /// `REPOSITORY@sha256:…` from the engine's `RepoDigests` for the requested image: the entry of
-/// the same repository, else the only one. `None` when the engine has none (a local build).
+/// the requested repository (keeping the requested tag, for the record), else the first one,
+/// under its own repository: an image asked for by ID or by a local tag is decided where the
+/// engine pulled it from. `None` when the engine has none (a local build).
 fn registry_reference(requested: &str, config: &Value) -> Option<String> {
-    let digests: Vec<&str> = config
+    let digests: Vec<(&str, &str)> = config
         .get("RepoDigests")
         .and_then(Value::as_array)?
         .iter()
         .filter_map(Value::as_str)
+        .filter_map(|d| d.split_once('@'))
         .collect();
-    let wanted = requested
-        .parse::<Reference>()
-        .ok()
+    let repository = |name: &str| {
+        name.parse::<Reference>()
+            .ok()
+            .map(|r| format!("{}/{}", r.registry(), r.repository()))
+    };
+    let asked = requested.parse::<Reference>().ok();
+    let wanted = asked
+        .as_ref()
         .map(|r| format!("{}/{}", r.registry(), r.repository()));
-    let pick = digests
+    let asked_digest = asked
+        .as_ref()
+        .and_then(|r| r.digest())
+        .map(ToString::to_string);
+    let same = |name: &str| wanted.is_some() && repository(name) == wanted;
+    if let Some((_, digest)) = digests
         .iter()
-        .find(|d| {
-            d.split_once('@')
-                .and_then(|(name, _)| name.parse::<Reference>().ok())
-                .map(|r| format!("{}/{}", r.registry(), r.repository()))
-                == wanted
-        })
-        .or_else(|| (digests.len() == 1).then(|| &digests[0]))?;
-    let (name, digest) = pick.split_once('@')?;
-    // Keep the requested tag (for the decision record); the digest is what is decided.
-    let tagged = requested
-        .parse::<Reference>()
-        .ok()
-        .filter(|r| wanted.is_some() && r.digest().is_none())
-        .map_or_else(|| name.to_owned(), |_| requested.to_owned());
-    Some(format!("{tagged}@{digest}"))
+        .find(|(name, d)| same(name) && asked_digest.as_deref() == Some(*d))
+        .or_else(|| digests.iter().find(|(name, _)| same(name)))
+    {
+        let tagged = match &asked {
+            Some(r) if r.digest().is_none() => requested,
+            _ => requested.split_once('@').map_or(requested, |(n, _)| n),
+        };
+        return Some(format!("{tagged}@{digest}"));
+    }
+    let (name, digest) = digests.first()?;
+    Some(format!("{name}@{digest}"))
 }

@@ -54,6 +54,18 @@ pub struct AuthzRequest {
     pub response_status: Option<u16>,
 }
 
+impl AuthzRequest {
+    /// The request header `name` (any case), as the engine forwarded it.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// The plugin's answer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuthzResponse {
@@ -117,22 +129,82 @@ pub fn decode_authz(bytes: &[u8]) -> Result<AuthzRequest, WireError> {
 /// The engine API path of a request URI: without the query, without the `/vX.Y` version
 /// prefix, percent-decoded, with repeated slashes collapsed and `.`/`..` segments resolved,
 /// so `/v1.41//containers/./create` and `/containers/create` are the same endpoint.
+///
+/// The engine passes the request target on as the client sent it, and Go's server also takes
+/// the absolute form (`POST http://docker/v1.41/containers/create`) and routes it by its path:
+/// that path is the one returned. A version prefix is what the engine's router takes for one,
+/// `v` and one or more digits and dots (`/v{version:[0-9.]+}`): it accepts `/v1.41./` as 1.41.
 #[must_use]
 pub fn api_path(uri: &str) -> String {
-    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let path = target_path(uri).split(['?', '#']).next().unwrap_or("");
     let decoded = percent_decode(path);
     let mut out: Vec<&str> = Vec::new();
-    for (i, seg) in decoded.split('/').enumerate() {
+    let mut first = true;
+    for seg in decoded.split('/') {
         match seg {
             "" | "." => {}
             ".." => {
                 out.pop();
             }
-            s if i == 1 && is_version(s) => {}
-            s => out.push(s),
+            s if first && is_version(s) => first = false,
+            s => {
+                first = false;
+                out.push(s);
+            }
         }
     }
     format!("/{}", out.join("/"))
+}
+
+/// The API version a request URI names (`1.41` of `/v1.41/containers/create`), when it names
+/// one; the engine uses its own default version otherwise.
+#[must_use]
+pub fn api_version(uri: &str) -> Option<String> {
+    let path = target_path(uri).split(['?', '#']).next().unwrap_or("");
+    let decoded = percent_decode(path);
+    let first = decoded.split('/').find(|s| !s.is_empty())?;
+    is_version(first).then(|| first[1..].to_owned())
+}
+
+/// Whether API version `version` is below `than`, compared as the engine compares them
+/// (moby `api/types/versions`: dot-separated numbers, a missing or non-numeric part is 0).
+#[must_use]
+pub fn version_below(version: &str, than: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parse(version), parse(than));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
+/// The path part of a request target: the target itself in origin form (`/…`); in absolute
+/// form (`scheme:…`), what follows the scheme and the `//authority`, as Go's
+/// `url.ParseRequestURI` reads it.
+fn target_path(uri: &str) -> &str {
+    if uri.starts_with('/') {
+        return uri;
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return uri;
+    };
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return uri;
+    }
+    match rest.strip_prefix("//") {
+        Some(authority) => authority.find(['/', '?']).map_or("", |i| &authority[i..]),
+        None => rest,
+    }
 }
 
 /// The query parameter `key` of a request URI, percent-decoded.
@@ -145,14 +217,10 @@ pub fn query_param(uri: &str, key: &str) -> Option<String> {
     })
 }
 
+/// The engine's version route: `v` and one or more digits and dots (`/v{version:[0-9.]+}`).
 fn is_version(seg: &str) -> bool {
-    seg.strip_prefix('v').is_some_and(|v| {
-        let mut parts = v.split('.');
-        parts
-            .next()
-            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    })
+    seg.strip_prefix('v')
+        .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
 fn percent_decode(text: &str) -> String {
@@ -244,5 +312,32 @@ mod tests {
             Some("reg/app")
         );
         assert_eq!(query_param("/x?tag=v1", "fromImage"), None);
+        // Version prefixes the engine's router takes (`v[0-9.]+`), 1.41. included.
+        assert_eq!(api_path("/v1.41./containers/create"), "/containers/create");
+        assert_eq!(api_path("/v1..41/containers/create"), "/containers/create");
+        assert_eq!(api_path("/v.x/containers/create"), "/v.x/containers/create");
+        // The absolute form Go's server accepts and routes by its path.
+        assert_eq!(
+            api_path("http://docker/v1.41/containers/create?name=x"),
+            "/containers/create"
+        );
+        assert_eq!(
+            api_path("HTTP://docker:2375/containers/create"),
+            "/containers/create"
+        );
+        assert_eq!(api_path("x:/v1.41/containers/create"), "/containers/create");
+        assert_eq!(api_path("http://docker?x=/containers/create"), "/");
+        assert_eq!(
+            api_version("/v1.23/containers/x/start").as_deref(),
+            Some("1.23")
+        );
+        assert_eq!(api_version("http://d/v1.41./x").as_deref(), Some("1.41."));
+        assert_eq!(api_version("/containers/x/start"), None);
+        assert!(version_below("1.23", "1.24"));
+        assert!(version_below("1.4.", "1.24"));
+        assert!(!version_below("1.24", "1.24"));
+        assert!(!version_below("1.24.", "1.24"));
+        assert!(!version_below("1.41", "1.24"));
+        assert!(!version_below("2", "1.24"));
     }
 }
