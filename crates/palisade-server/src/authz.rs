@@ -182,19 +182,7 @@ impl Authz {
             (Some(i), None) => i.clone(),
             _ => format!("{method} {path}"),
         };
-        let shown: Vec<String> = denied
-            .iter()
-            .take(6)
-            .map(|r| {
-                if r.section == "server" {
-                    format!("{}: {}", r.code, r.message)
-                } else if r.rule.is_empty() || r.rule == r.code {
-                    r.code.clone()
-                } else {
-                    format!("{} ({}): {}", r.code, r.rule, r.message)
-                }
-            })
-            .collect();
+        let shown: Vec<String> = denied.iter().take(6).map(|r| r.short(true)).collect();
         let more = if denied.len() > 6 {
             format!(" (+{} more)", denied.len() - 6)
         } else {

@@ -607,7 +607,15 @@ async fn http<I>(
         tokio::select! {
             done = conn.as_mut() => {
                 if let Err(e) = done {
-                    shared.limits.report(&format!("{peer}: connection: {e}"));
+                    // An HTTP/1.1 keep-alive connection that served requests and then sent no
+                    // new one within the header timeout is closed by hyper with a timeout:
+                    // that is how idle connections end (dockerd keeps plugin connections
+                    // open), not an error worth a log line.
+                    let idle_close = activity.requests.load(Ordering::Relaxed) > 0
+                        && e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
+                    if !idle_close {
+                        shared.limits.report(&format!("{peer}: connection: {e}"));
+                    }
                 }
                 return;
             }
