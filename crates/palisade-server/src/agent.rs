@@ -210,7 +210,13 @@ fn unreachable_config() -> (PathBuf, Option<Arc<crate::agent_sync::Sync>>) {
 /// allows at once, so asking never waits on itself).
 pub struct EngineApi {
     engine: palisade_harden::engine::Engine,
+    /// The daemon's `no-new-privileges`, with when it was read: asking costs an `/info`
+    /// round trip and a scan of the process table, and it changes only with a daemon restart.
+    no_new_privileges: std::sync::Mutex<Option<(Instant, bool)>>,
 }
+
+/// How long the daemon's `no-new-privileges` setting is reused.
+const DAEMON_SETTING_TTL: Duration = Duration::from_secs(60);
 
 impl EngineApi {
     /// An engine client for `endpoint` (`unix:///var/run/docker.sock`).
@@ -219,7 +225,10 @@ impl EngineApi {
     /// When the endpoint is not a unix socket URL.
     pub fn new(endpoint: &str) -> Result<EngineApi, String> {
         palisade_harden::engine::Engine::new(endpoint)
-            .map(|engine| EngineApi { engine })
+            .map(|engine| EngineApi {
+                engine,
+                no_new_privileges: std::sync::Mutex::new(None),
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -253,11 +262,24 @@ impl DockerApi for EngineApi {
     }
 
     fn daemon_no_new_privileges(&self) -> bool {
-        self.engine
+        let mut cached = self
+            .no_new_privileges
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, value)) = *cached
+            && at.elapsed() < DAEMON_SETTING_TTL
+        {
+            return value;
+        }
+        // Unknown counts as off: CIS 5.26 is then judged on the container alone (stricter).
+        let value = self
+            .engine
             .daemon_config()
             .ok()
             .and_then(|c| c.bool("no-new-privileges"))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        *cached = Some((Instant::now(), value));
+        value
     }
 }
 
