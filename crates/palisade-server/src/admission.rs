@@ -186,6 +186,14 @@ impl Admission {
         let now = palisade_gate::now_utc();
         let refs = container_images(object);
         let mut workload = workload_reasons(&loaded, &env, &now, object, &namespace, &refs);
+        if refs.is_empty() {
+            // Every pod has a container: none found means a pod spec this server cannot read,
+            // and what it cannot read it does not allow.
+            workload.push(server_reason(
+                "object-invalid",
+                format!("no containers found in the {kind}'s pod spec"),
+            ));
+        }
         let mut by_image: BTreeMap<String, Vec<ContainerRef>> = BTreeMap::new();
         for r in refs {
             match r.image.clone().filter(|i| !i.trim().is_empty()) {

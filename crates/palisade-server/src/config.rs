@@ -1,13 +1,15 @@
 //! `palisade serve --config FILE`: the server's settings, read from YAML with the same parser
 //! as the policy, checked before anything listens.
 //!
-//! Durations are written `250ms`, `8s`, `10m` or `1h`; sizes `512KiB`, `64MiB` or a number of
+//! Durations are written `250ms`, `8s`, `10m` or `1h` (`palisade_image::http::parse_duration`,
+//! as `--http-timeout` takes them); sizes `512KiB`, `64MiB` or a number of
 //! bytes. Every field has a default, so `policy:` and `tls:` are the only required settings.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use palisade_image::http::parse_duration;
 use serde::{Deserialize, Deserializer};
 
 /// The largest configuration file read.
@@ -400,34 +402,6 @@ pub(crate) fn read_capped(path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-/// Parses `250ms`, `8s`, `10m`, `1h` (a bare number is seconds).
-///
-/// # Errors
-/// A message naming the value.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (write 250ms, 8s, 10m or 1h)"))?;
-    let ms = match unit.trim() {
-        "ms" => Some(n),
-        "" | "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration (write 250ms, 8s, 10m or 1h)"
-            ));
-        }
-    };
-    match ms {
-        Some(ms) if ms <= 7 * 24 * 3_600_000 => Ok(Duration::from_millis(ms)),
-        _ => Err(format!("`{text}` is longer than a week")),
-    }
-}
-
 /// Parses `512KiB`, `64MiB`, `1GiB` or a number of bytes.
 ///
 /// # Errors
@@ -498,6 +472,7 @@ mod tests {
         assert!(parse_duration("8 days").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("0s").is_err());
         assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
         assert_eq!(parse_size("1024").unwrap(), 1024);
         assert!(parse_size("1PB").is_err());

@@ -20,6 +20,11 @@ use tokio::sync::{Semaphore, watch};
 use crate::config::{CacheSettings, DecisionSettings};
 use crate::state::Loaded;
 
+/// The most decision jobs queued or running at once. Every distinct reference a request names
+/// can start one, and each may wait up to `background_deadline`: past this, a new reference is
+/// answered `decision-busy` (a deny in `enforce`) instead of queueing without bound.
+pub const MAX_JOBS: usize = 1024;
+
 /// The longest reason message kept in a cached outcome.
 pub const MAX_CACHED_MESSAGE: usize = 200;
 
@@ -288,13 +293,6 @@ impl Engine {
         }
     }
 
-    /// Cached decisions (for tests and the memory figures of the benchmark).
-    #[must_use]
-    pub fn cached_decisions(&self) -> u64 {
-        self.decisions.run_pending_tasks();
-        self.decisions.entry_count()
-    }
-
     /// Drops every cached decision and digest (after a reload that changed what they depend
     /// on: keys already differ, this frees the memory).
     pub fn clear(&self) {
@@ -320,7 +318,16 @@ impl Engine {
         if let Some(hit) = self.cached(&job) {
             return (hit, CacheUse::Hit);
         }
-        let (mut rx, started) = self.join_or_start(job, loaded);
+        let Some((mut rx, started)) = self.join_or_start(job, loaded) else {
+            return (
+                Arc::new(Outcome::failure(
+                    None,
+                    "decision-busy",
+                    format!("{MAX_JOBS} decisions are already in progress; retry shortly"),
+                )),
+                CacheUse::Timeout,
+            );
+        };
         let how = if started {
             CacheUse::Miss
         } else {
@@ -380,13 +387,22 @@ impl Engine {
         self.errors.get(job)
     }
 
-    fn join_or_start(self: &Arc<Self>, job: JobKey, loaded: &Arc<Loaded>) -> (Waiter, bool) {
+    /// The job's waiter and whether this call started it; `None` when [`MAX_JOBS`] are already
+    /// in flight.
+    fn join_or_start(
+        self: &Arc<Self>,
+        job: JobKey,
+        loaded: &Arc<Loaded>,
+    ) -> Option<(Waiter, bool)> {
         let mut inflight = self
             .inflight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(rx) = inflight.get(&job) {
-            return (rx.clone(), false);
+            return Some((rx.clone(), false));
+        }
+        if inflight.len() >= MAX_JOBS {
+            return None;
         }
         let (tx, rx) = watch::channel(None);
         inflight.insert(job.clone(), rx.clone());
@@ -417,7 +433,7 @@ impl Engine {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&job);
         });
-        (rx, true)
+        Some((rx, true))
     }
 
     async fn run(self: &Arc<Self>, job: &JobKey, loaded: Arc<Loaded>) -> Outcome {

@@ -109,14 +109,6 @@ impl Loaded {
             bundle,
         })
     }
-
-    /// Whether a watched file changed since this was loaded.
-    #[must_use]
-    pub fn changed(&self) -> bool {
-        self.fingerprints
-            .iter()
-            .any(|(p, f)| Fingerprint::of(p) != *f)
-    }
 }
 
 /// The current [`Loaded`] (none until the first good load) and what is wrong.

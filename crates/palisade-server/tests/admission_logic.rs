@@ -387,6 +387,28 @@ async fn a_slow_decision_denies_within_the_budget_then_the_retry_is_fast() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_without_readable_containers_is_denied() {
+    let f = fixture(Duration::from_secs(5));
+    let object = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                        "spec": {"containers": {"not": "a list"}}});
+    let r = request("CREATE", "dev-x", Some(object), None);
+    let resp = f.admission.review(&r, false, Instant::now()).await;
+    // dev-x is a warn namespace: allowed, but the problem is said.
+    assert!(
+        resp.warnings
+            .unwrap()
+            .iter()
+            .any(|w| w.contains("object-invalid"))
+    );
+    let object = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                        "spec": {"containers": []}});
+    let r = request("CREATE", "prod-a", Some(object), None);
+    let resp = f.admission.review(&r, false, Instant::now()).await;
+    assert!(!resp.allowed);
+    assert!(resp.status.unwrap().message.contains("object-invalid"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_policy_loaded_denies() {
     let mut f = fixture(Duration::from_secs(5));
     f.admission.state = Arc::new(State::default());

@@ -181,3 +181,32 @@ async fn errors_and_panics_deny_and_errors_are_cached_briefly() {
     assert_eq!(o.verdict, Verdict::Deny);
     assert_eq!(o.reasons[0].code, "decision-error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_in_flight_are_capped() {
+    // Slow jobs, two at a time: a few may end while the others are started.
+    let f = fake(2000, false, false);
+    let e = engine(&f, 5000, 1000);
+    let l = loaded("a");
+    let max = palisade_server::engine::MAX_JOBS;
+    let mut busy_at = None;
+    for i in 0..max + 50 {
+        let (o, how) = e
+            .decide(&l, "default", &format!("reg/app{i}:v1"), Instant::now())
+            .await;
+        assert_eq!(how, CacheUse::Timeout);
+        assert_eq!(o.verdict, Verdict::Deny);
+        if o.reasons[0].code == "decision-busy" {
+            busy_at = Some(i);
+            break;
+        }
+        assert_eq!(o.reasons[0].code, "decision-timeout");
+    }
+    let busy_at = busy_at.expect("new references are refused once the jobs are capped");
+    assert!(busy_at >= max, "refused after only {busy_at} jobs");
+    // A reference already in flight is still joined, not refused.
+    let (o, _) = e
+        .decide(&l, "default", "reg/app1000:v1", Instant::now())
+        .await;
+    assert_eq!(o.reasons[0].code, "decision-timeout");
+}
