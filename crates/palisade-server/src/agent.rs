@@ -18,7 +18,6 @@ use axum::routing::post;
 use palisade_harden::hostfs::HostRoot;
 use palisade_harden::profile::Profile;
 use palisade_harden::target::Target as _;
-use palisade_scan::SourceOptions;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,13 +26,10 @@ use crate::config::{
     CacheSettings, ConfigError, DecisionSettings, LogSettings, Registries, ReloadSettings,
 };
 use crate::engine::Engine;
-use crate::gate::GateDecider;
 use crate::http::{ErrorSink, Limits, bind_unix, ops_router, serve_plain, serve_unix};
-use crate::log::{DecisionLog, LogTarget};
-use crate::metrics::Metrics;
 use crate::record::Sink;
-use crate::reload::{ReloadEvent, Reloader};
-use crate::serve::{Recorder, ServeError};
+use crate::reload::Reloader;
+use crate::serve::{Recorder, ServeError, gate_engine};
 use crate::state::State;
 use crate::wire::authz::{Activate, AuthzResponse, decode_authz};
 
@@ -334,37 +330,18 @@ impl Agent {
     /// opened.
     pub async fn bind(config: AgentConfig, events: ErrorSink) -> Result<Agent, ServeError> {
         let io = |what: String| move |source| ServeError::Io { what, source };
-        let metrics = Arc::new(Metrics::new());
-        let log = match &config.log.decisions {
-            None => None,
-            Some(p) => Some(
-                DecisionLog::open(
-                    LogTarget::from_config(p),
-                    10_000,
-                    Some(Arc::clone(&metrics)),
-                )
-                .map_err(io(format!("decision log {}", p.display())))?,
-            ),
-        };
-        let recorder = Arc::new(Recorder { metrics, log });
+        let recorder = Arc::new(Recorder::open(&config.log)?);
         let docker: Arc<dyn DockerApi> =
             Arc::new(EngineApi::new(&config.engine).map_err(|e| ServeError::Io {
                 what: format!("engine {}", config.engine),
                 source: std::io::Error::other(e),
             })?);
-        let options = SourceOptions {
-            insecure_registries: config.registries.insecure.clone(),
-            ca_file: config.registries.ca_file.clone(),
-            http_timeout: Some(config.decision.registry_timeout),
-            cache_dir: config.cache_dir.clone(),
-            scan_cache_max_mib: palisade_scan::DEFAULT_SCAN_CACHE_MAX_MIB,
-            ..SourceOptions::default()
-        };
-        let engine = Arc::new(Engine::new(
-            Arc::new(GateDecider { options }),
-            config.decision.clone(),
+        let engine = gate_engine(
+            &config.registries,
+            config.cache_dir.as_deref(),
+            &config.decision,
             &config.cache,
-        ));
+        );
         let state = Arc::new(State::default());
         let host = Arc::new(HostStatus::default());
         let tally = Arc::new(crate::agent_sync::Tally::default());
@@ -448,24 +425,12 @@ impl Agent {
     }
 
     fn reloader(&self) -> Reloader {
-        let metrics = Arc::clone(&self.recorder.metrics);
-        let events = Arc::clone(&self.events);
         Reloader {
             policy: self.policy.clone(),
             db: self.config.db.clone(),
             state: Arc::clone(&self.authz.state),
             engine: Arc::clone(&self.engine),
-            on_event: Arc::new(move |e| match e {
-                ReloadEvent::Loaded(id) => {
-                    metrics.reload("policy", "ok");
-                    metrics.policy(&id);
-                    events(&format!("policy loaded ({})", &id[..id.len().min(12)]));
-                }
-                ReloadEvent::Invalid(why) => {
-                    metrics.reload("policy", "invalid");
-                    events(&format!("policy not loaded: {why}"));
-                }
-            }),
+            on_event: self.recorder.reload_events(&self.events),
         }
     }
 

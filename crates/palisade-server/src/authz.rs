@@ -384,7 +384,12 @@ impl Authz {
         let now = palisade_gate::now_utc();
         let mut reasons = Vec::new();
         // The container's settings.
-        match Container::from_create(&body, name.as_deref(), config.as_ref()) {
+        // Read again only when the image's defaults (user, health check) are there to merge.
+        let container = match config.as_ref() {
+            Some(c) => Container::from_create(&body, name.as_deref(), Some(c)),
+            None => Ok(probe),
+        };
+        match container {
             Err(e) => reasons.push(ReasonLite::server("request-invalid", e.to_string())),
             Ok(mut container) => {
                 for (entry, source) in sources {

@@ -69,15 +69,8 @@ pub struct Hosts {
     map: Mutex<BTreeMap<String, (Report, Instant)>>,
 }
 
-fn cut(mut s: String) -> String {
-    if s.len() > MAX_FIELD {
-        let mut end = MAX_FIELD;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
+fn cut(s: String) -> String {
+    crate::engine::cut(&s, MAX_FIELD)
 }
 
 impl Hosts {

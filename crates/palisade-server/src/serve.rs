@@ -88,6 +88,73 @@ impl Sink for Recorder {
     }
 }
 
+impl Recorder {
+    /// Metrics, and the decision log of `settings` when it names one.
+    ///
+    /// # Errors
+    /// The log cannot be opened.
+    pub fn open(settings: &crate::config::LogSettings) -> Result<Recorder, ServeError> {
+        let metrics = Arc::new(Metrics::new());
+        let log = match &settings.decisions {
+            None => None,
+            Some(p) => Some(
+                DecisionLog::open(
+                    LogTarget::from_config(p),
+                    LOG_QUEUE,
+                    Some(Arc::clone(&metrics)),
+                )
+                .map_err(|source| ServeError::Io {
+                    what: format!("decision log {}", p.display()),
+                    source,
+                })?,
+            ),
+        };
+        Ok(Recorder { metrics, log })
+    }
+
+    /// What a reload does to the metrics and the event lines (server and agent alike).
+    #[must_use]
+    pub fn reload_events(&self, events: &ErrorSink) -> Arc<dyn Fn(ReloadEvent) + Send + Sync> {
+        let metrics = Arc::clone(&self.metrics);
+        let events = Arc::clone(events);
+        Arc::new(move |e| match e {
+            ReloadEvent::Loaded(id) => {
+                metrics.reload("policy", "ok");
+                metrics.policy(&id);
+                events(&format!("policy loaded ({})", id.get(..12).unwrap_or(&id)));
+            }
+            ReloadEvent::Invalid(why) => {
+                metrics.reload("policy", "invalid");
+                events(&format!("policy not loaded: {why}"));
+            }
+        })
+    }
+}
+
+/// The decision engine over `palisade gate`'s pipeline, with the registry settings, deadline
+/// and cache directory of a server or agent configuration.
+#[must_use]
+pub fn gate_engine(
+    registries: &crate::config::Registries,
+    cache_dir: Option<&std::path::Path>,
+    decision: &crate::config::DecisionSettings,
+    cache: &crate::config::CacheSettings,
+) -> Arc<Engine> {
+    let options = SourceOptions {
+        insecure_registries: registries.insecure.clone(),
+        ca_file: registries.ca_file.clone(),
+        http_timeout: Some(decision.registry_timeout),
+        cache_dir: cache_dir.map(std::path::Path::to_path_buf),
+        scan_cache_max_mib: palisade_scan::DEFAULT_SCAN_CACHE_MAX_MIB,
+        ..SourceOptions::default()
+    };
+    Arc::new(Engine::new(
+        Arc::new(GateDecider { options }),
+        decision.clone(),
+        cache,
+    ))
+}
+
 /// A bound, loaded server.
 pub struct Server {
     config: ServeConfig,
@@ -109,34 +176,13 @@ impl Server {
     /// The certificate or key cannot be used, a port cannot be bound, the log cannot be opened.
     pub async fn bind(config: ServeConfig, events: ErrorSink) -> Result<Server, ServeError> {
         let tls = Arc::new(ReloadingTls::new(config.tls.clone())?);
-        let metrics = Arc::new(Metrics::new());
-        let log = match &config.log.decisions {
-            None => None,
-            Some(p) => Some(
-                DecisionLog::open(
-                    LogTarget::from_config(p),
-                    LOG_QUEUE,
-                    Some(Arc::clone(&metrics)),
-                )
-                .map_err(|source| ServeError::Io {
-                    what: format!("decision log {}", p.display()),
-                    source,
-                })?,
-            ),
-        };
-        let options = SourceOptions {
-            insecure_registries: config.registries.insecure.clone(),
-            ca_file: config.registries.ca_file.clone(),
-            http_timeout: Some(config.decision.registry_timeout),
-            cache_dir: config.cache_dir.clone(),
-            scan_cache_max_mib: palisade_scan::DEFAULT_SCAN_CACHE_MAX_MIB,
-            ..SourceOptions::default()
-        };
-        let engine = Arc::new(Engine::new(
-            Arc::new(GateDecider { options }),
-            config.decision.clone(),
+        let recorder = Arc::new(Recorder::open(&config.log)?);
+        let engine = gate_engine(
+            &config.registries,
+            config.cache_dir.as_deref(),
+            &config.decision,
             &config.cache,
-        ));
+        );
         let state = Arc::new(State::default());
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -169,7 +215,7 @@ impl Server {
             tls,
             state,
             engine,
-            recorder: Arc::new(Recorder { metrics, log }),
+            recorder,
             events,
             config,
         };
@@ -192,24 +238,12 @@ impl Server {
     }
 
     fn reloader(&self) -> Reloader {
-        let metrics = Arc::clone(&self.recorder.metrics);
-        let events = Arc::clone(&self.events);
         Reloader {
             policy: self.config.policy.clone(),
             db: self.config.db.clone(),
             state: Arc::clone(&self.state),
             engine: Arc::clone(&self.engine),
-            on_event: Arc::new(move |e| match e {
-                ReloadEvent::Loaded(id) => {
-                    metrics.reload("policy", "ok");
-                    metrics.policy(&id);
-                    events(&format!("policy loaded ({})", &id[..id.len().min(12)]));
-                }
-                ReloadEvent::Invalid(why) => {
-                    metrics.reload("policy", "invalid");
-                    events(&format!("policy not loaded: {why}"));
-                }
-            }),
+            on_event: self.recorder.reload_events(&self.events),
         }
     }
 
