@@ -30,6 +30,8 @@ if [[ -x /usr/bin/python3 ]]; then
 else
     want python3; want python3-pip; want python3-setuptools; want python3-wheel
 fi
+# The store tests run a private PostgreSQL (testbed/postgres.sh).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || want postgresql
 has_cmd flock  || want util-linux
 has_cmd setsid || want util-linux
 has_cmd tar    || want tar
