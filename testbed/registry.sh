@@ -6,6 +6,11 @@
 #   testbed/registry.sh stop DIR    stop it and wait until it is gone
 #
 # Plain HTTP, no auth: clients need --tls-verify=false / --dest-tls-verify=false.
+#
+# With REGISTRY_NOTIFY_URL set, the registry POSTs its notification envelopes there (pushes,
+# pulls and deletes; blob events dropped), with `Authorization: Bearer $REGISTRY_NOTIFY_TOKEN`
+# when that is set too. An https:// receiver with a private CA needs SSL_CERT_FILE in the
+# environment (Go reads it).
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -50,6 +55,20 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 EOF
+        if [[ -n "${REGISTRY_NOTIFY_URL:-}" ]]; then
+            cat >>"$DIR/config.yml" <<EOF
+notifications:
+  endpoints:
+    - name: palisade
+      url: $REGISTRY_NOTIFY_URL
+      headers:
+        Authorization: [Bearer ${REGISTRY_NOTIFY_TOKEN:-none}]
+      timeout: 5s
+      threshold: 3
+      backoff: 1s
+      ignoredmediatypes: [application/octet-stream]
+EOF
+        fi
         # Own session, no terminal, so it outlives this script and ignores its signals.
         setsid docker-registry serve "$DIR/config.yml" </dev/null >>"$DIR/registry.log" 2>&1 &
         pid=$!

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use commands::{agent, bench, db, gate, policy, sbom, scan, serve, trust};
+use commands::{agent, bench, db, gate, policy, sbom, scan, serve, store, trust};
 
 /// Exit codes, documented in the README.
 /// mimalloc instead of the system allocator: matching and catalog reading allocate many small
@@ -85,6 +85,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Enforce on a Docker host: an authorization plugin for dockerd.
     Agent(agent::AgentArgs),
+    /// The server's store: migrations, status and API tokens.
+    Store(store::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -133,5 +135,6 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Policy(args) => policy::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Agent(args) => agent::run(&args),
+        Command::Store(args) => store::run(&args),
     }
 }

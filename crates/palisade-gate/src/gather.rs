@@ -18,7 +18,11 @@ use palisade_trust::verify::{VerifyOptions, verify_image};
 use crate::{Error, Gate, Result};
 
 /// Builds the input document, running only the stages the policy needs.
-pub(crate) fn gather(gate: &Gate<'_>, source: &str, observer: &dyn Observer) -> Result<Input> {
+pub(crate) fn gather(
+    gate: &Gate<'_>,
+    source: &str,
+    observer: &dyn Observer,
+) -> Result<(Input, Option<Catalog>)> {
     let needs = gate.policy.needs(gate.environment);
     if matches!(Source::parse(source), Source::Sbom(_)) {
         return Err(Error::Invalid(format!(
@@ -101,9 +105,9 @@ pub(crate) fn gather(gate: &Gate<'_>, source: &str, observer: &dyn Observer) -> 
         (trust, gathered)
     });
     let trust = trust.transpose()?;
-    let (vulnerabilities, sbom, hardening) = gathered?;
+    let (vulnerabilities, sbom, hardening, catalog) = gathered?;
 
-    Ok(Input {
+    let input = Input {
         now: gate.now.to_owned(),
         environment: gate.environment.to_owned(),
         image: image_input,
@@ -111,10 +115,16 @@ pub(crate) fn gather(gate: &Gate<'_>, source: &str, observer: &dyn Observer) -> 
         vulnerabilities,
         sbom,
         hardening,
-    })
+    };
+    Ok((input, catalog))
 }
 
-type Local = (Option<VulnInput>, Option<SbomInput>, Option<HardeningInput>);
+type Local = (
+    Option<VulnInput>,
+    Option<SbomInput>,
+    Option<HardeningInput>,
+    Option<Catalog>,
+);
 
 /// What comes from the image and the local database: findings, the SBOM summary and the
 /// hardening results, as the policy needs them.
@@ -159,11 +169,13 @@ fn gather_local(
     } else {
         None
     };
-    Ok((vulnerabilities, sbom, hardening))
+    Ok((vulnerabilities, sbom, hardening, catalog))
 }
 
-/// The policy's view of a scan: the document shape of `input.vulnerabilities`.
-fn vuln_input(evaluated: Evaluated) -> VulnInput {
+/// The policy's view of a scan: the document shape of `input.vulnerabilities`. The server
+/// builds it again from a stored catalog when the database changes.
+#[must_use]
+pub fn vuln_input(evaluated: Evaluated) -> VulnInput {
     let findings = evaluated
         .findings
         .into_iter()

@@ -40,7 +40,7 @@ mod resolve;
 
 use std::path::PathBuf;
 
-pub use gather::sbom_summary;
+pub use gather::{sbom_summary, vuln_input};
 pub use hardening::{check_input, check_inputs};
 use palisade_policy::{Evaluation, Input, Policy};
 use palisade_scan::{Observer, SourceOptions};
@@ -127,6 +127,16 @@ impl Gate<'_> {
     /// Builds the policy's input document for the image `source`, running only the stages
     /// the policy needs.
     pub fn gather(&self, source: &str, observer: &dyn Observer) -> Result<Input> {
+        gather::gather(self, source, observer).map(|(input, _)| input)
+    }
+
+    /// [`Gate::gather`], also returning the image's catalog when the policy needed one (to
+    /// store it, match it again later, or export it as an SBOM).
+    pub fn gather_with_catalog(
+        &self,
+        source: &str,
+        observer: &dyn Observer,
+    ) -> Result<(Input, Option<palisade_catalog::Catalog>)> {
         gather::gather(self, source, observer)
     }
 

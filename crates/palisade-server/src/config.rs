@@ -90,6 +90,106 @@ pub struct ServeConfig {
     /// The API for `palisade agent` (policy bundles, host reports); none when absent.
     #[serde(default)]
     pub agents: Option<AgentsSettings>,
+    /// The store (images, findings, decisions, events) behind scan on push, re-evaluation
+    /// and `/api/v1`; none when absent (admission and agents work without one).
+    #[serde(default)]
+    pub store: Option<StoreSettings>,
+    /// Distribution registry notifications (`POST /registry/events`); off when absent.
+    #[serde(default)]
+    pub registry_events: Option<RegistryEventsSettings>,
+    /// Where events are delivered (a generic JSON webhook or a Slack-compatible one).
+    #[serde(default)]
+    pub notify: Vec<NotifierSettings>,
+}
+
+/// The store.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite:PATH` (a path alone also works) or `postgres://…` / `host=… dbname=…`.
+    /// Default: `$XDG_DATA_HOME/palisade/store.db`.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Apply missing migrations at start (otherwise `palisade store migrate` must run first).
+    #[serde(default = "yes")]
+    pub migrate: bool,
+    /// Jobs (scans, re-evaluations, notifications) run at once by this replica.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// How long a claimed job is this replica's without renewal; a replica that dies loses
+    /// its jobs to the others after this long.
+    #[serde(default = "default_lease", deserialize_with = "duration")]
+    pub lease: Duration,
+    /// How often idle workers look for jobs.
+    #[serde(default = "default_job_poll", deserialize_with = "duration")]
+    pub poll: Duration,
+    /// Tries before a job is given up.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_workers() -> usize {
+    2
+}
+fn default_lease() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_job_poll() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_attempts() -> i64 {
+    5
+}
+
+/// Registry notifications.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryEventsSettings {
+    /// A file holding the accepted token(s), one per line; the registry sends one in `header`.
+    pub tokens_file: PathBuf,
+    /// The header carrying the token: `Authorization` (as `Bearer TOKEN`) or any other name
+    /// (the token alone).
+    #[serde(default = "default_events_header")]
+    pub header: String,
+    /// The registry host (`host:port`) as the server reaches it, when it differs from the
+    /// host in the events' URLs (a registry behind a proxy).
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+fn default_events_header() -> String {
+    "Authorization".to_owned()
+}
+
+/// An event receiver.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierSettings {
+    /// Where events are POSTed.
+    pub url: String,
+    /// `json` (the event as the API shows it) or `slack` (`{"text": …}`).
+    #[serde(default = "default_notify_format")]
+    pub format: String,
+    /// Event kinds sent (all when empty): `image.analyzed`, `findings.changed`,
+    /// `decision.changed`, `scan.failed`, `signature.verified`.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Extra headers (e.g. `Authorization`).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Deadline of one delivery.
+    #[serde(default = "default_notify_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_notify_format() -> String {
+    "json".to_owned()
+}
+fn default_notify_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The API for agents.
@@ -328,6 +428,7 @@ impl ServeConfig {
             self.tls.client_ca.as_mut(),
             self.log.decisions.as_mut(),
             self.agents.as_mut().map(|a| &mut a.tokens_file),
+            self.registry_events.as_mut().map(|a| &mut a.tokens_file),
         ]
         .into_iter()
         .flatten()
@@ -341,6 +442,39 @@ impl ServeConfig {
     /// # Errors
     /// A message saying which setting is wrong.
     pub fn validate(&self) -> Result<(), String> {
+        if self.registry_events.is_some() && self.store.is_none() {
+            return Err(
+                "registry_events needs a `store:` (scan results and jobs are kept there)".into(),
+            );
+        }
+        if !self.notify.is_empty() && self.store.is_none() {
+            return Err("notify needs a `store:` (events are delivered from there)".into());
+        }
+        for n in &self.notify {
+            if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
+                return Err(format!(
+                    "notify.url {:?}: expected http:// or https://",
+                    n.url
+                ));
+            }
+            if !matches!(n.format.as_str(), "json" | "slack") {
+                return Err(format!(
+                    "notify.format {:?}: expected `json` or `slack`",
+                    n.format
+                ));
+            }
+        }
+        if let Some(s) = &self.store {
+            if s.workers == 0 || s.workers > 64 {
+                return Err("store.workers: 1 to 64".into());
+            }
+            if s.lease < Duration::from_secs(2) || s.lease > Duration::from_secs(3600) {
+                return Err("store.lease: 2s to 1h".into());
+            }
+            if s.max_attempts < 1 || s.max_attempts > 100 {
+                return Err("store.max_attempts: 1 to 100".into());
+            }
+        }
         let d = &self.decision;
         if d.budget.is_zero() || d.budget > Duration::from_secs(30) {
             return Err(

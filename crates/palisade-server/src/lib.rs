@@ -10,20 +10,24 @@
 pub mod admission;
 pub mod agent;
 pub mod agent_sync;
+pub mod api;
 
 pub mod authz;
 pub mod bundle;
 pub mod checks;
 pub mod config;
 pub mod engine;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gate;
 pub mod hosts;
 pub mod http;
+pub mod jobs;
 pub mod log;
 pub mod metrics;
 pub mod record;
+pub mod registry;
 pub mod reload;
 pub mod routes;
 pub mod serve;

@@ -41,6 +41,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] palisade_store::Error),
 }
 
 /// The decision log and the metrics, as the handlers' [`Sink`].
@@ -140,19 +143,29 @@ pub fn gate_engine(
     decision: &crate::config::DecisionSettings,
     cache: &crate::config::CacheSettings,
 ) -> Arc<Engine> {
-    let options = SourceOptions {
+    let options = engine_options(registries, cache_dir, decision);
+    Arc::new(Engine::new(
+        Arc::new(GateDecider { options }),
+        decision.clone(),
+        cache,
+    ))
+}
+
+/// How the server's pipeline reads images: the registry settings, deadline and cache.
+#[must_use]
+pub fn engine_options(
+    registries: &crate::config::Registries,
+    cache_dir: Option<&std::path::Path>,
+    decision: &crate::config::DecisionSettings,
+) -> SourceOptions {
+    SourceOptions {
         insecure_registries: registries.insecure.clone(),
         ca_file: registries.ca_file.clone(),
         http_timeout: Some(decision.registry_timeout),
         cache_dir: cache_dir.map(std::path::Path::to_path_buf),
         scan_cache_max_mib: palisade_scan::DEFAULT_SCAN_CACHE_MAX_MIB,
         ..SourceOptions::default()
-    };
-    Arc::new(Engine::new(
-        Arc::new(GateDecider { options }),
-        decision.clone(),
-        cache,
-    ))
+    }
 }
 
 /// A bound, loaded server.
@@ -166,6 +179,7 @@ pub struct Server {
     recorder: Arc<Recorder>,
     events: ErrorSink,
     agent_api: Option<Arc<crate::routes::AgentApi>>,
+    fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl Server {
@@ -208,7 +222,49 @@ impl Server {
                 })?,
             })),
         };
+        let fleet = match &config.store {
+            None => None,
+            Some(settings) => {
+                let location = match &settings.location {
+                    Some(l) => l.clone(),
+                    None => palisade_store::default_location()
+                        .ok_or_else(|| ServeError::Io {
+                            what: "store".into(),
+                            source: std::io::Error::other(
+                                "no store.location and neither XDG_DATA_HOME nor HOME is set",
+                            ),
+                        })?
+                        .display()
+                        .to_string(),
+                };
+                let options = palisade_store::OpenOptions {
+                    migrate: settings.migrate,
+                    ..palisade_store::OpenOptions::default()
+                };
+                let store = tokio::task::spawn_blocking(move || {
+                    palisade_store::Store::open(&location, &options)
+                })
+                .await
+                .map_err(|e| ServeError::Io {
+                    what: "opening the store".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+                Some(Arc::new(crate::fleet::Fleet {
+                    store: Arc::new(store),
+                    state: Arc::clone(&state),
+                    options: engine_options(
+                        &config.registries,
+                        config.cache_dir.as_deref(),
+                        &config.decision,
+                    ),
+                    notifiers: config.notify.clone(),
+                    max_attempts: settings.max_attempts,
+                    events: Arc::clone(&events),
+                }))
+            }
+        };
         let server = Server {
+            fleet,
             agent_api,
             listener,
             ops,
@@ -266,7 +322,14 @@ impl Server {
             excluded: self.config.excluded_namespaces(),
             settings: self.config.kubernetes.clone(),
             budget: self.config.decision.budget,
-            sink: Arc::clone(&self.recorder) as Arc<dyn Sink>,
+            sink: match &self.fleet {
+                None => Arc::clone(&self.recorder) as Arc<dyn Sink>,
+                Some(fleet) => Arc::new(crate::fleet::FleetSink::new(
+                    Arc::clone(&self.recorder) as Arc<dyn Sink>,
+                    Arc::clone(fleet),
+                    tokio::runtime::Handle::current(),
+                )),
+            },
         });
         let state = Arc::clone(&self.state);
         let distributes = self.agent_api.is_some();
@@ -281,6 +344,43 @@ impl Server {
         let mut app: Router = crate::routes::admission(handler).merge(ops.clone());
         if let Some(api) = self.agent_api.take() {
             app = app.merge(crate::routes::agents(api));
+        }
+        let mut workers = Vec::new();
+        if let Some(fleet) = &self.fleet {
+            let registry_events = match &self.config.registry_events {
+                None => None,
+                Some(r) => match crate::config::read_tokens(&r.tokens_file) {
+                    Ok(tokens) => Some(crate::api::RegistryAuth {
+                        header: r.header.clone(),
+                        tokens,
+                        registry: r.registry.clone(),
+                    }),
+                    Err(e) => {
+                        (self.events)(&format!(
+                            "registry_events.tokens_file: {e} (registry notifications are refused)"
+                        ));
+                        Some(crate::api::RegistryAuth {
+                            header: r.header.clone(),
+                            tokens: Vec::new(),
+                            registry: r.registry.clone(),
+                        })
+                    }
+                },
+            };
+            app = app.merge(crate::api::routes(Arc::new(crate::api::Api {
+                fleet: Arc::clone(fleet),
+                registry_events,
+            })));
+            if let Some(s) = &self.config.store {
+                workers = crate::jobs::spawn(
+                    Arc::clone(fleet),
+                    crate::jobs::WorkerSettings {
+                        workers: s.workers,
+                        lease: s.lease,
+                        poll: s.poll,
+                    },
+                );
+            }
         }
         // Certificate checks ride on the policy poll. SIGHUP reloads the certificate
         // unconditionally, as it does the policy: a file rewritten in place at the same size
@@ -340,6 +440,9 @@ impl Server {
         let _ = stop_tx.send(true);
         reload.abort();
         hangup.abort();
+        for w in workers {
+            w.abort();
+        }
         let _ = main.await;
         if let Some(t) = ops_task {
             let _ = t.await;

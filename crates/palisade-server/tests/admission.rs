@@ -26,15 +26,14 @@ mod ca;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use ca::Ca;
+use common::serve::Serve;
 use common::{HangProxy, Registry, wait_for};
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
@@ -778,91 +777,6 @@ impl Ctx<'_> {
 // ---------------------------------------------------------------------------------------
 // `palisade serve`, the real binary.
 
-struct Serve {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    https: SocketAddr,
-    ops: SocketAddr,
-}
-
-impl Serve {
-    /// `palisade serve --config CONFIG --listen 127.0.0.1:0 --ops-listen 127.0.0.1:0`: the
-    /// flags override the config file's addresses, and the ports come from what it prints.
-    fn start(config: &Path, cache: &Path) -> Serve {
-        let mut child = common::palisade_cmd(cache)
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let pipe = child.stderr.take().unwrap();
-            let sink = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    let mut s = sink.lock().unwrap();
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            });
-        }
-        let addr = |text: &str, prefix: &str| -> Option<SocketAddr> {
-            let start = text.find(prefix)? + prefix.len();
-            text[start..].lines().next()?.trim().parse().ok()
-        };
-        let found = wait_for(Duration::from_secs(30), || {
-            let text = stderr.lock().unwrap().clone();
-            Some((
-                addr(&text, "listening on https://")?,
-                addr(&text, "probes and metrics on http://")?,
-            ))
-        });
-        let mut serve = Serve {
-            child,
-            stderr,
-            https: "0.0.0.0:0".parse().unwrap(),
-            ops: "0.0.0.0:0".parse().unwrap(),
-        };
-        let Some((https, ops)) = found else {
-            let _ = serve.child.kill();
-            panic!("palisade serve did not start:\n{}", serve.stderr());
-        };
-        (serve.https, serve.ops) = (https, ops);
-        serve
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Sends `signal` (`HUP`, `TERM`) to the server (by its pid).
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        wait_for(limit, || self.child.try_wait().unwrap())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// The server's config; `in_process` adds the ops listener (the binary gets `--listen` and
 /// `--ops-listen` flags instead, and its config's `listen` differs from the flag's, so the

@@ -93,8 +93,8 @@ impl Store {
     /// The store cannot be read.
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         let limit = filter.limit.clamp(1, 1000);
-        let mut sql = "SELECT id, at, kind, digest, subject, detail FROM events WHERE id > $1"
-            .to_owned();
+        let mut sql =
+            "SELECT id, at, kind, digest, subject, detail FROM events WHERE id > $1".to_owned();
         let mut values: Vec<Value> = vec![filter.after.into()];
         if let Some(d) = &filter.digest {
             values.push(d.into());

@@ -794,7 +794,13 @@ impl Store {
     ///
     /// # Errors
     /// The store cannot be written.
-    pub fn put_sighting(&self, digest: &str, kind: &str, place: &str, reference: &str) -> Result<()> {
+    pub fn put_sighting(
+        &self,
+        digest: &str,
+        kind: &str,
+        place: &str,
+        reference: &str,
+    ) -> Result<()> {
         let now = crate::now();
         self.pool.with(|conn| {
             conn.execute(
@@ -812,7 +818,8 @@ impl Store {
     /// # Errors
     /// The store cannot be read.
     pub fn sightings(&self, digest: &str) -> Result<Vec<Sighting>> {
-        self.pool.with(|conn| sightings_of(conn, &[digest.to_owned()]))
+        self.pool
+            .with(|conn| sightings_of(conn, &[digest.to_owned()]))
             .map(|mut m| m.remove(digest).unwrap_or_default())
     }
 
@@ -833,7 +840,10 @@ impl Store {
             let repo_clause = match prefix {
                 Some(p) => {
                     let pat = format!("{}%", like_escape(p));
-                    format!("n.repository LIKE {} ESCAPE '\\'", push(&mut vals, pat.into()))
+                    format!(
+                        "n.repository LIKE {} ESCAPE '\\'",
+                        push(&mut vals, pat.into())
+                    )
                 }
                 None => format!("n.repository = {}", push(&mut vals, repository.into())),
             };
@@ -851,7 +861,10 @@ impl Store {
                 c.push_str(&format!(" AND d.verdict = {}", push(&mut vals, v.into())));
             }
             if let Some(e) = &filter.environment {
-                c.push_str(&format!(" AND d.environment = {}", push(&mut vals, e.into())));
+                c.push_str(&format!(
+                    " AND d.environment = {}",
+                    push(&mut vals, e.into())
+                ));
             }
             c.push(')');
             clauses.push(c);
@@ -879,9 +892,7 @@ impl Store {
         let wher = clauses.join(" AND ");
         let order = match filter.sort {
             Sort::Newest => "COALESCE(i.analyzed_at, i.first_seen) DESC, i.id DESC",
-            Sort::Severity => {
-                "i.critical DESC, i.high DESC, i.medium DESC, i.low DESC, i.id DESC"
-            }
+            Sort::Severity => "i.critical DESC, i.high DESC, i.medium DESC, i.low DESC, i.id DESC",
             Sort::Digest => "i.digest",
         };
         let limit = filter.limit.clamp(1, 500);
@@ -924,9 +935,9 @@ impl Store {
                 return Ok(None);
             };
             let media_type = row.text(15);
-            let summary = summaries(conn, &[row])?.pop().ok_or_else(|| {
-                Error::Internal(format!("image {digest} has no summary"))
-            })?;
+            let summary = summaries(conn, &[row])?
+                .pop()
+                .ok_or_else(|| Error::Internal(format!("image {digest} has no summary")))?;
             let repositories = names_of(conn, digest)?;
             let sightings = sightings_of(conn, &[digest.to_owned()])?
                 .remove(digest)
@@ -1003,7 +1014,9 @@ fn split_repository(text: &str) -> (Option<&str>, &str) {
 }
 
 fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn names_of(conn: &mut dyn Conn, digest: &str) -> Result<Vec<ImageName>> {
@@ -1062,7 +1075,10 @@ fn display_names(conn: &mut dyn Conn, digests: &[String]) -> Result<BTreeMap<Str
     Ok(out)
 }
 
-fn sightings_of(conn: &mut dyn Conn, digests: &[String]) -> Result<BTreeMap<String, Vec<Sighting>>> {
+fn sightings_of(
+    conn: &mut dyn Conn,
+    digests: &[String],
+) -> Result<BTreeMap<String, Vec<Sighting>>> {
     let mut out: BTreeMap<String, Vec<Sighting>> = BTreeMap::new();
     for chunk in digests.chunks(500) {
         let vals: Vec<Value> = chunk.iter().map(Value::from).collect();

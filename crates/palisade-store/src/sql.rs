@@ -246,12 +246,10 @@ impl Postgres {
         let ms = statement.as_millis();
         config.options(&format!("-c statement_timeout={ms} -c lock_timeout={ms}"));
         config.application_name("palisade");
-        let client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| Error::Open {
-                url: crate::redact(url),
-                message: e.to_string(),
-            })?;
+        let client = config.connect(postgres::NoTls).map_err(|e| Error::Open {
+            url: crate::redact(url),
+            message: e.to_string(),
+        })?;
         Ok(Postgres(client))
     }
 }

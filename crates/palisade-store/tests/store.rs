@@ -116,7 +116,12 @@ both!(analyses_findings_and_fleet_queries, |b: &Backend| {
         .put_name("sha256:aaa", "127.0.0.1:5000", "demo/app", "v1", None)
         .unwrap();
     store
-        .put_sighting("sha256:aaa", "kubernetes", "c/prod/Deployment/web", "demo/app:v1")
+        .put_sighting(
+            "sha256:aaa",
+            "kubernetes",
+            "c/prod/Deployment/web",
+            "demo/app:v1",
+        )
         .unwrap();
 
     let (catalog, facts) = store.image_data("sha256:aaa").unwrap().unwrap();
@@ -181,7 +186,12 @@ both!(analyses_findings_and_fleet_queries, |b: &Backend| {
 
     // A re-match replaces the findings and the counts.
     store
-        .put_findings("sha256:aaa", "db2", &[finding("GHSA-1", "pyyaml", "high", false)], None)
+        .put_findings(
+            "sha256:aaa",
+            "db2",
+            &[finding("GHSA-1", "pyyaml", "high", false)],
+            None,
+        )
         .unwrap();
     let detail = store.image("sha256:aaa").unwrap().unwrap();
     assert_eq!(detail.summary.findings, 1);
@@ -231,74 +241,86 @@ both!(decisions_report_what_changed, |b: &Backend| {
     assert_eq!(page[0].verdicts["prod"], "deny");
 });
 
-both!(jobs_are_claimed_once_and_taken_over_after_their_lease, |b: &Backend| {
-    let store = migrated(b);
-    let first = store.enqueue("scan", "sha256:1", "{}").unwrap();
-    assert!(matches!(first, Enqueued::New(_)));
-    // At-least-once delivery: the same key again is the same job.
-    assert_eq!(
-        store.enqueue("scan", "sha256:1", "{}").unwrap(),
-        Enqueued::Pending(first.id())
-    );
-    let claimed = store.claim("w1", &["scan"], 60_000).unwrap().unwrap();
-    assert_eq!(claimed.job.id, first.id());
-    assert!(store.claim("w2", &["scan"], 60_000).unwrap().is_none());
-    // Still pending while running.
-    assert_eq!(
-        store.enqueue("scan", "sha256:1", "{}").unwrap(),
-        Enqueued::Pending(first.id())
-    );
-    assert!(store.finish(first.id(), "w1", "{\"ok\":true}").unwrap());
-    assert_eq!(store.job(first.id()).unwrap().unwrap().state, JobState::Done);
-    // Done: a new delivery is new work.
-    assert!(matches!(
-        store.enqueue("scan", "sha256:1", "{}").unwrap(),
-        Enqueued::New(_)
-    ));
+both!(
+    jobs_are_claimed_once_and_taken_over_after_their_lease,
+    |b: &Backend| {
+        let store = migrated(b);
+        let first = store.enqueue("scan", "sha256:1", "{}").unwrap();
+        assert!(matches!(first, Enqueued::New(_)));
+        // At-least-once delivery: the same key again is the same job.
+        assert_eq!(
+            store.enqueue("scan", "sha256:1", "{}").unwrap(),
+            Enqueued::Pending(first.id())
+        );
+        let claimed = store.claim("w1", &["scan"], 60_000).unwrap().unwrap();
+        assert_eq!(claimed.job.id, first.id());
+        assert!(store.claim("w2", &["scan"], 60_000).unwrap().is_none());
+        // Still pending while running.
+        assert_eq!(
+            store.enqueue("scan", "sha256:1", "{}").unwrap(),
+            Enqueued::Pending(first.id())
+        );
+        assert!(store.finish(first.id(), "w1", "{\"ok\":true}").unwrap());
+        assert_eq!(
+            store.job(first.id()).unwrap().unwrap().state,
+            JobState::Done
+        );
+        // Done: a new delivery is new work.
+        assert!(matches!(
+            store.enqueue("scan", "sha256:1", "{}").unwrap(),
+            Enqueued::New(_)
+        ));
 
-    // A worker whose lease ran out loses the job to another.
-    let j = store.claim("w1", &["scan"], 1).unwrap().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let taken = store.claim("w2", &["scan"], 60_000).unwrap().unwrap();
-    assert_eq!(taken.job.id, j.job.id);
-    assert_eq!(taken.job.attempts, 2);
-    assert!(!store.renew(j.job.id, "w1", 60_000).unwrap());
-    assert!(!store.finish(j.job.id, "w1", "{}").unwrap());
-    assert!(store.fail(j.job.id, "w2", "boom", Some(0)).unwrap());
-    let again = store.claim("w3", &["scan"], 60_000).unwrap().unwrap();
-    assert_eq!(again.job.error.as_deref(), Some("boom"));
-    assert!(store.fail(again.job.id, "w3", "gave up", None).unwrap());
-    assert_eq!(store.job(again.job.id).unwrap().unwrap().state, JobState::Failed);
-});
-
-both!(concurrent_workers_take_each_job_exactly_once, |b: &Backend| {
-    let store = Arc::new(migrated(b));
-    for i in 0..60 {
-        store.enqueue("scan", &format!("sha256:{i}"), "{}").unwrap();
+        // A worker whose lease ran out loses the job to another.
+        let j = store.claim("w1", &["scan"], 1).unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let taken = store.claim("w2", &["scan"], 60_000).unwrap().unwrap();
+        assert_eq!(taken.job.id, j.job.id);
+        assert_eq!(taken.job.attempts, 2);
+        assert!(!store.renew(j.job.id, "w1", 60_000).unwrap());
+        assert!(!store.finish(j.job.id, "w1", "{}").unwrap());
+        assert!(store.fail(j.job.id, "w2", "boom", Some(0)).unwrap());
+        let again = store.claim("w3", &["scan"], 60_000).unwrap().unwrap();
+        assert_eq!(again.job.error.as_deref(), Some("boom"));
+        assert!(store.fail(again.job.id, "w3", "gave up", None).unwrap());
+        assert_eq!(
+            store.job(again.job.id).unwrap().unwrap().state,
+            JobState::Failed
+        );
     }
-    let done = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..6)
-        .map(|w| {
-            let store = Arc::clone(&store);
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || {
-                let owner = format!("w{w}");
-                while let Some(c) = store.claim(&owner, &["scan"], 60_000).unwrap() {
-                    done.lock().unwrap().push(c.job.key.clone());
-                    assert!(store.finish(c.job.id, &owner, "{}").unwrap());
-                }
+);
+
+both!(
+    concurrent_workers_take_each_job_exactly_once,
+    |b: &Backend| {
+        let store = Arc::new(migrated(b));
+        for i in 0..60 {
+            store.enqueue("scan", &format!("sha256:{i}"), "{}").unwrap();
+        }
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let workers: Vec<_> = (0..6)
+            .map(|w| {
+                let store = Arc::clone(&store);
+                let done = Arc::clone(&done);
+                std::thread::spawn(move || {
+                    let owner = format!("w{w}");
+                    while let Some(c) = store.claim(&owner, &["scan"], 60_000).unwrap() {
+                        done.lock().unwrap().push(c.job.key.clone());
+                        assert!(store.finish(c.job.id, &owner, "{}").unwrap());
+                    }
+                })
             })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let mut done = done.lock().unwrap().clone();
+        assert_eq!(done.len(), 60);
+        done.sort();
+        done.dedup();
+        assert_eq!(done.len(), 60);
     }
-    let mut done = done.lock().unwrap().clone();
-    assert_eq!(done.len(), 60);
-    done.sort();
-    done.dedup();
-    assert_eq!(done.len(), 60);
-});
+);
 
 both!(tokens_are_stored_hashed, |b: &Backend| {
     let store = migrated(b);

@@ -329,6 +329,24 @@ impl Database {
         Ok(())
     }
 
+    /// Calls `each` for every row of `query` (a statement of this crate's own).
+    pub(crate) fn each_row(
+        &self,
+        query: &str,
+        mut each: impl FnMut(&rusqlite::Row<'_>),
+    ) -> Result<(), Error> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(query)
+            .map_err(sql(path, "preparing a full read"))?;
+        let mut rows = stmt.query([]).map_err(sql(path, "reading every row"))?;
+        while let Some(row) = rows.next().map_err(sql(path, "reading every row"))? {
+            each(row);
+        }
+        Ok(())
+    }
+
     /// The error for a match record that does not read back.
     pub(crate) fn corrupt(&self, ecosystem: &str, name: &str, message: &str) -> Error {
         Error::Corrupt {

@@ -55,6 +55,7 @@ mod detect;
 mod epss;
 mod error;
 mod feed;
+mod fingerprint;
 mod import;
 mod kev;
 mod matcher;
@@ -79,11 +80,12 @@ pub use error::Error;
 pub use feed::{
     AddedFeed, ImportError, ImportEvent, ImportOptions, ImportReport, add_feed, import_feeds,
 };
+pub use fingerprint::{Changes, Fingerprints};
 pub use import::{FeedInfo, Import, Limits};
 pub use kev::{KevEntry, KevImport, import_kev};
 pub use matcher::{
     Coverage, Finding, FindingPackage, FindingStatus, MatchReport, Matcher, NotCovered, Skip,
-    VendorSeverity,
+    VendorSeverity, lookup_keys,
 };
 pub use nvd::{CvssScore, Enrichment, EnrichmentImport, import_nvd};
 pub use osv::{import_osv, parse_osv_record};

@@ -309,6 +309,22 @@ impl<'a> Matcher<'a> {
     }
 }
 
+/// The database lookups matching `pkg` reads: (OSV ecosystem, normalised name) for each
+/// ecosystem it is looked up in; empty when it cannot be matched (an RPM package, a deb
+/// without a known release). A stored image needs re-matching exactly when the record of
+/// one of its keys changed ([`crate::Fingerprints::changes_since`]).
+#[must_use]
+pub fn lookup_keys(pkg: &Package, distro: Option<&Distro>) -> Vec<(String, String)> {
+    match Target::of(pkg, distro) {
+        Ok(t) => t
+            .ecosystems
+            .iter()
+            .map(|eco| (eco.clone(), normalize_name(eco, &t.name)))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// [`Matcher::match_packages`].
 fn match_all(
     matcher: &Matcher<'_>,

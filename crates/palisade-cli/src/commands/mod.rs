@@ -9,4 +9,5 @@ pub(crate) mod policy;
 pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod serve;
+pub(crate) mod store;
 pub(crate) mod trust;

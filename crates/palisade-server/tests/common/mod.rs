@@ -5,6 +5,8 @@
 //! `kubernetes-validate` for the objects sent.
 #![allow(dead_code)] // Each test file uses part of it.
 
+pub(crate) mod serve;
+
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -77,5 +77,7 @@ pub(crate) fn database() -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    server.url.replace("dbname=postgres", &format!("dbname={name}"))
+    server
+        .url
+        .replace("dbname=postgres", &format!("dbname={name}"))
 }
