@@ -418,6 +418,16 @@ impl ServeConfig {
                 *p = base.join(&*p);
             }
         };
+        // A SQLite store given as a relative path is the config's neighbour too.
+        if let Some(l) = self.store.as_mut().and_then(|s| s.location.as_mut()) {
+            let is_pg = l.starts_with("postgres://")
+                || l.starts_with("postgresql://")
+                || l.starts_with("host=");
+            let path = l.strip_prefix("sqlite:").unwrap_or(l);
+            if !is_pg && Path::new(path).is_relative() {
+                *l = format!("sqlite:{}", base.join(path).display());
+            }
+        }
         fix(&mut self.policy);
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);

@@ -207,8 +207,20 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra environment for `testbed/registry.sh` (its notifications).
+    pub(crate) fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let out = run_script(&["testbed/registry.sh", "start", dir.path().to_str().unwrap()]);
+        let mut cmd = Command::new("bash");
+        cmd.args(["testbed/registry.sh", "start", dir.path().to_str().unwrap()])
+            .current_dir(repo_root());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "testbed/registry.sh start: {}", text(&out));
         let addr = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         Self { dir, addr }
