@@ -1,0 +1,274 @@
+//! Re-evaluation, end to end (issue 16, acceptance 3): `palisade serve` with a store holds the
+//! testbed's `app` and `base` images, seen running in namespace `shop` through admission. A
+//! new database file put in place that adds one advisory for a package of the app image
+//! (`chardet`, a Python package the base image does not have) makes exactly the app image get
+//! a `findings.changed` event and a changed decision, and nothing else; putting the old file
+//! back reverses both.
+//!
+//! Slow: about 30 s on 2 cores (three database imports, cold image reads). Skips, saying why,
+//! only when skopeo or docker-registry is not installed.
+
+#![allow(clippy::print_stderr)]
+
+mod ca;
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ca::Ca;
+use common::serve::Serve;
+use common::{Registry, wait_for};
+use serde_json::{Value, json};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+const ADVISORY: &str = r#"{"schema_version":"1.6.0","id":"PALISADE-TEST-0001","modified":"2026-12-01T00:00:00Z","published":"2026-12-01T00:00:00Z","summary":"a test advisory for chardet","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],"affected":[{"package":{"ecosystem":"PyPI","name":"chardet"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"5.0.0"}]}]}]}"#;
+
+fn curl(serve: &Serve, ca: &Path, token: &str, path: &str, body: Option<&Value>) -> Value {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "60", "--cacert"])
+        .arg(ca)
+        .args(["-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(b.to_string());
+    }
+    let out = cmd
+        .arg(format!("https://{}{path}", serve.https))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {path}: {}", common::text(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", common::text(&out)))
+}
+
+fn import(db: &Path, extra: Option<&Path>) {
+    let f = common::feeds();
+    let mut args: Vec<String> = vec!["db".into(), "import".into()];
+    for p in [
+        f.join("osv/PyPI/all.zip"),
+        f.join("nvd/nvdcve-2.0-excerpt.json"),
+        f.join("kev/known_exploited_vulnerabilities.json"),
+    ] {
+        args.push(p.display().to_string());
+    }
+    if let Some(e) = extra {
+        args.push(e.display().to_string());
+    }
+    args.extend(["--db".into(), db.display().to_string()]);
+    let out = common::palisade(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &db.parent().unwrap().join("cache"),
+    );
+    assert!(out.status.success(), "db import: {}", common::text(&out));
+}
+
+/// Puts `from` in place of `to` the way an update does: a copy beside it, renamed over it.
+fn put_in_place(from: &Path, to: &Path) {
+    let tmp = to.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+fn pod(namespace: &str, name: &str, images: &[&str]) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    let object = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"containers": containers},
+    });
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": format!("uid-{name}"),
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "name": name, "namespace": namespace, "operation": "CREATE",
+        "userInfo": {"username": "test"},
+        "object": object, "oldObject": null, "dryRun": false,
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+    }})
+}
+
+fn events_after(serve: &Serve, ca: &Path, token: &str, after: i64) -> Vec<Value> {
+    curl(
+        serve,
+        ca,
+        token,
+        &format!("/api/v1/events?after={after}&kind=findings.changed,decision.changed&limit=1000"),
+        None,
+    )["events"]
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+fn last_event(serve: &Serve, ca: &Path, token: &str) -> i64 {
+    curl(serve, ca, token, "/api/v1/events?limit=1000", None)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_i64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Waits until a re-match for the database now in place has finished; its result.
+fn rematched(serve: &Serve, ca: &Path, token: &str, done_before: usize) -> Value {
+    wait_for(PATIENCE, || {
+        let jobs = curl(serve, ca, token, "/api/v1/jobs?kind=rematch&limit=100", None);
+        let done: Vec<Value> = jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["state"] == "done")
+            .cloned()
+            .collect();
+        (done.len() > done_before).then(|| {
+            serde_json::from_str(done[0]["result"].as_str().unwrap()).unwrap()
+        })
+    })
+    .unwrap_or_else(|| panic!("no re-match; server said:\n{}", serve.stderr()))
+}
+
+fn done_rematches(serve: &Serve, ca: &Path, token: &str) -> usize {
+    curl(serve, ca, token, "/api/v1/jobs?kind=rematch&limit=100", None)["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["state"] == "done")
+        .count()
+}
+
+#[test]
+fn a_new_advisory_touches_exactly_the_images_that_have_its_package() {
+    if let Some(why) = common::missing_tools() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cache = d.join("cache");
+    std::fs::write(d.join("advisory.json"), ADVISORY).unwrap();
+    import(&d.join("without.db"), None);
+    import(&d.join("with.db"), Some(&d.join("advisory.json")));
+    put_in_place(&d.join("without.db"), &d.join("vuln.db"));
+    std::fs::write(
+        d.join("policy.yaml"),
+        "version: 1\nname: reevaluation-e2e\ndefault_environment: prod\nenvironments: [prod, dev]\n\
+         vulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  environments:\n    dev: { max_cvss: null }\n\
+         exceptions:\n  - name: known-python-findings\n    packages: [Jinja2, PyYAML, certifi, requests, urllib3, idna]\n    reason: accepted for this test\n    approved_by: security@example.com\n    expires: 2099-12-31\n",
+    )
+    .unwrap();
+    let ca = Ca::new("palisade re-evaluation test CA");
+    ca.write(&d.join("ca.crt"));
+    ca.server(1).write(d, "tls");
+    std::fs::write(
+        d.join("serve.yaml"),
+        "listen: 127.0.0.1:0\ntls: {cert: tls.crt, key: tls.key}\npolicy: policy.yaml\n\
+         db: vuln.db\ncache_dir: cache\nstore: {location: store.db}\nreload: {poll_interval: 500ms}\n",
+    )
+    .unwrap();
+    let registry = Registry::start();
+    common::push("app", &registry.addr, "testbed/app:v1");
+    common::push("base", &registry.addr, "testbed/base:v1");
+    let app = format!("{}/testbed/app:v1", registry.addr);
+    let base = format!("{}/testbed/base:v1", registry.addr);
+    let app_digest = common::registry_digest(&app);
+    let base_digest = common::registry_digest(&base);
+    let mut serve = Serve::start(&d.join("serve.yaml"), &cache);
+    let out = common::palisade(
+        &[
+            "store", "token", "create", "--config",
+            d.join("serve.yaml").to_str().unwrap(),
+            "--name", "test", "--role", "read",
+        ],
+        &cache,
+    );
+    assert!(out.status.success(), "{}", common::text(&out));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let ca_file = d.join("ca.crt");
+    eprintln!("[{:>5.1}s] databases, registry and server ready", started.elapsed().as_secs_f64());
+
+    // Seen running in `shop` through admission: both allowed, both analysed into the store.
+    let review = curl(&serve, &ca_file, &token, "/k8s/validate", Some(&pod("shop", "web", &[&app, &base])));
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    for digest in [&app_digest, &base_digest] {
+        wait_for(PATIENCE, || {
+            let v = curl(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}"), None);
+            (v["verdicts"]["prod"] == "allow" && v["sightings"].as_array().is_some_and(|s| !s.is_empty()))
+                .then_some(())
+        })
+        .unwrap_or_else(|| panic!("{digest} not stored as running; server said:\n{}", serve.stderr()));
+    }
+    // The first re-match (of the database the server started with) has run.
+    wait_for(PATIENCE, || (done_rematches(&serve, &ca_file, &token) >= 1).then_some(()))
+        .expect("the start-up re-match");
+    eprintln!("[{:>5.1}s] both images stored, running in shop", started.elapsed().as_secs_f64());
+
+    // A database with one more advisory, for chardet (app only).
+    let before = last_event(&serve, &ca_file, &token);
+    let done = done_rematches(&serve, &ca_file, &token);
+    let t = Instant::now();
+    put_in_place(&d.join("with.db"), &d.join("vuln.db"));
+    let result = rematched(&serve, &ca_file, &token, done);
+    eprintln!(
+        "[{:>5.1}s] advisory added: re-match done {:.1}s after the file changed: {result}",
+        started.elapsed().as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(result["images_matched"], 1, "only the app reads chardet: {result}");
+    let events = events_after(&serve, &ca_file, &token, before);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert!(events.iter().all(|e| e["digest"] == app_digest.as_str()), "{events:#?}");
+    let findings = events.iter().find(|e| e["kind"] == "findings.changed").unwrap();
+    assert_eq!(findings["detail"]["added"][0]["id"], "PALISADE-TEST-0001");
+    assert_eq!(findings["detail"]["added"][0]["package"], "chardet");
+    assert!(findings["detail"]["removed"].as_array().unwrap().is_empty());
+    assert_eq!(findings["detail"]["running"][0]["place"], "Pod/shop/web", "{findings:#}");
+    let decision = events.iter().find(|e| e["kind"] == "decision.changed").unwrap();
+    assert_eq!(decision["detail"]["environment"], "prod");
+    assert_eq!(decision["detail"]["before"], "allow");
+    assert_eq!(decision["detail"]["after"], "deny");
+    let app_now = curl(&serve, &ca_file, &token, &format!("/api/v1/images/{app_digest}"), None);
+    assert_eq!(app_now["verdicts"]["prod"], "deny");
+    assert_eq!(app_now["verdicts"]["dev"], "allow");
+    let base_now = curl(&serve, &ca_file, &token, &format!("/api/v1/images/{base_digest}"), None);
+    assert_eq!(base_now["verdicts"]["prod"], "allow");
+    // The fleet-wide question.
+    let fleet = curl(&serve, &ca_file, &token, "/api/v1/vulnerabilities/PALISADE-TEST-0001?running=true", None);
+    let hits = fleet["images"].as_array().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["digest"], app_digest.as_str());
+
+    // The old file back: the reverse.
+    let before = last_event(&serve, &ca_file, &token);
+    let done = done_rematches(&serve, &ca_file, &token);
+    put_in_place(&d.join("without.db"), &d.join("vuln.db"));
+    let result = rematched(&serve, &ca_file, &token, done);
+    assert_eq!(result["images_matched"], 1, "{result}");
+    let events = events_after(&serve, &ca_file, &token, before);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert!(events.iter().all(|e| e["digest"] == app_digest.as_str()));
+    let findings = events.iter().find(|e| e["kind"] == "findings.changed").unwrap();
+    assert_eq!(findings["detail"]["removed"][0]["id"], "PALISADE-TEST-0001");
+    assert!(findings["detail"]["added"].as_array().unwrap().is_empty());
+    let decision = events.iter().find(|e| e["kind"] == "decision.changed").unwrap();
+    assert_eq!(decision["detail"]["before"], "deny");
+    assert_eq!(decision["detail"]["after"], "allow");
+    assert!(
+        curl(&serve, &ca_file, &token, "/api/v1/vulnerabilities/PALISADE-TEST-0001", None)["images"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    serve.signal("TERM");
+    assert!(serve.wait(Duration::from_secs(20)).is_some());
+    eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());
+}
