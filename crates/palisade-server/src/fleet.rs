@@ -327,30 +327,16 @@ impl Fleet {
             keys: lookup_keys(&catalog),
             findings: findings.clone(),
         };
-        store.put_analysis(&record).map_err(|e| e.to_string())?;
-        store
-            .put_name(
-                &name.digest,
-                &name.registry,
-                &name.repository,
-                &name.tag,
-                trust.as_ref(),
-            )
-            .map_err(|e| e.to_string())?;
         let rows: Vec<DecisionRow> = evaluations
             .iter()
             .map(|(env, e)| decision_row(&name.repository, env, e, &loaded.policy_id, &identity))
             .collect();
-        let changes = store
-            .put_decisions(&name.digest, &rows)
-            .map_err(|e| e.to_string())?;
-
         let verdicts: BTreeMap<String, String> = evaluations
             .iter()
             .map(|(env, e)| (env.clone(), verdict(e)))
             .collect();
         let counts = severity_counts(&findings);
-        let mut events = vec![NewEvent {
+        let analysed = NewEvent {
             kind: "image.analyzed".into(),
             digest: Some(name.digest.clone()),
             subject: format!(
@@ -378,17 +364,40 @@ impl Fleet {
                 "db": identity,
                 "policy": loaded.policy_id,
             }),
-        }];
-        if was_analysed {
-            events.extend(self.findings_event(
-                name.digest.as_str(),
-                &previous,
-                &findings,
-                "analysis",
-            )?);
-        }
-        events.extend(self.decision_events(&name.digest, &changes, &evaluations, was_analysed)?);
-        let ids = self.emit(&events)?;
+        };
+        // Everything the analysis found, its decisions, its events and their deliveries are
+        // written together: a replica killed half-way leaves nothing for the next to repeat.
+        let ids = store
+            .transaction(|tx| {
+                tx.put_analysis(&record)?;
+                tx.put_name(
+                    &name.digest,
+                    &name.registry,
+                    &name.repository,
+                    &name.tag,
+                    trust.as_ref(),
+                )?;
+                let changes = tx.put_decisions(&name.digest, &rows)?;
+                let mut events = vec![analysed];
+                if was_analysed {
+                    events.extend(self.findings_event(
+                        tx,
+                        &name.digest,
+                        &previous,
+                        &findings,
+                        "analysis",
+                    )?);
+                }
+                events.extend(self.decision_events(
+                    tx,
+                    &name.digest,
+                    &changes,
+                    &evaluations,
+                    was_analysed,
+                )?);
+                self.emit_in(tx, &events)
+            })
+            .map_err(|e| e.to_string())?;
         Ok(Analysed {
             digest: name.digest.clone(),
             skipped: false,
@@ -434,41 +443,50 @@ impl Fleet {
         ))
     }
 
-    /// Appends events and queues their deliveries.
+    /// Appends events and queues their deliveries, in one transaction.
     ///
     /// # Errors
     /// The store cannot be written.
     pub fn emit(&self, events: &[NewEvent]) -> Result<Vec<i64>, String> {
-        let ids = self
-            .store
-            .append_events(events)
-            .map_err(|e| e.to_string())?;
+        self.store
+            .transaction(|tx| self.emit_in(tx, events))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Appends events and queues their deliveries in `tx`.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn emit_in(
+        &self,
+        tx: &mut palisade_store::Tx<'_>,
+        events: &[NewEvent],
+    ) -> palisade_store::Result<Vec<i64>> {
+        let ids = tx.append_events(events)?;
         for (id, e) in ids.iter().zip(events) {
             for (i, n) in self.notifiers.iter().enumerate() {
                 if n.events.is_empty() || n.events.iter().any(|k| k == &e.kind) {
-                    self.store
-                        .enqueue(
-                            kind::NOTIFY,
-                            &format!("{id}:{i}"),
-                            &serde_json::json!({"event": id, "notifier": i}).to_string(),
-                        )
-                        .map_err(|e| e.to_string())?;
+                    tx.enqueue(
+                        kind::NOTIFY,
+                        &format!("{id}:{i}"),
+                        &serde_json::json!({"event": id, "notifier": i}).to_string(),
+                    )?;
                 }
             }
         }
         Ok(ids)
     }
 
-    fn places(&self, digest: &str) -> Result<serde_json::Value, String> {
-        let s = self.store.sightings(digest).map_err(|e| e.to_string())?;
-        Ok(serde_json::to_value(s).unwrap_or_default())
+    fn places(
+        tx: &mut palisade_store::Tx<'_>,
+        digest: &str,
+    ) -> palisade_store::Result<serde_json::Value> {
+        Ok(serde_json::to_value(tx.sightings(digest)?).unwrap_or_default())
     }
 
-    fn names(&self, digest: &str) -> Result<Vec<String>, String> {
-        Ok(self
-            .store
-            .names(digest)
-            .map_err(|e| e.to_string())?
+    fn names(tx: &mut palisade_store::Tx<'_>, digest: &str) -> palisade_store::Result<Vec<String>> {
+        Ok(tx
+            .names(digest)?
             .iter()
             .map(|n| {
                 let mut s = format!("{}/{}", n.registry, n.repository);
@@ -485,11 +503,12 @@ impl Fleet {
     /// advisories) and removed (fixed upstream or withdrawn), and where the image runs.
     fn findings_event(
         &self,
+        tx: &mut palisade_store::Tx<'_>,
         digest: &str,
         before: &[FindingRow],
         after: &[FindingRow],
         why: &str,
-    ) -> Result<Option<NewEvent>, String> {
+    ) -> palisade_store::Result<Option<NewEvent>> {
         let (b, a) = (finding_set(before), finding_set(after));
         if a == b {
             return Ok(None);
@@ -510,7 +529,7 @@ impl Fleet {
         };
         let added: BTreeSet<_> = a.difference(&b).cloned().collect();
         let removed: BTreeSet<_> = b.difference(&a).cloned().collect();
-        let names = self.names(digest)?;
+        let names = Self::names(tx, digest)?;
         let label = names
             .first()
             .cloned()
@@ -538,18 +557,19 @@ impl Fleet {
                 "added": pick(after, &added),
                 "removed": pick(before, &removed),
                 "why": why,
-                "running": self.places(digest)?,
+                "running": Self::places(tx, digest)?,
             }),
         }))
     }
 
     fn decision_events(
         &self,
+        tx: &mut palisade_store::Tx<'_>,
         digest: &str,
         changes: &[DecisionChange],
         evaluations: &BTreeMap<String, Evaluation>,
         report_new: bool,
-    ) -> Result<Vec<NewEvent>, String> {
+    ) -> palisade_store::Result<Vec<NewEvent>> {
         let mut out = Vec::new();
         for c in changes {
             if c.before.is_none() && !report_new {
@@ -582,23 +602,23 @@ impl Fleet {
                     "before": c.before,
                     "after": c.after,
                     "reasons": reasons,
-                    "names": self.names(digest)?,
-                    "running": self.places(digest)?,
+                    "names": Self::names(tx, digest)?,
+                    "running": Self::places(tx, digest)?,
                 }),
             });
         }
         Ok(out)
     }
 
-    /// Decides a stored image again from its stored facts with `vulns` as its findings
-    /// (when given), for every repository it was decided for; the verdicts that changed.
-    fn redecide_image(
+    /// Decides a stored image again from its stored facts, for every repository it is known
+    /// in: the decisions to record and the evaluations (for the events' reasons).
+    fn decide_again(
         &self,
         loaded: &Loaded,
         identity: &str,
         digest: &str,
         facts: &Facts,
-    ) -> Result<(Vec<DecisionChange>, BTreeMap<String, Evaluation>), String> {
+    ) -> Result<(Vec<DecisionRow>, BTreeMap<String, Evaluation>), String> {
         let now = palisade_gate::now_utc();
         let names = self.store.names(digest).map_err(|e| e.to_string())?;
         let mut repositories: BTreeMap<(String, String), Option<serde_json::Value>> =
@@ -642,11 +662,7 @@ impl Fleet {
                 evaluations.insert(env.to_owned(), evaluation);
             }
         }
-        let changes = self
-            .store
-            .put_decisions(digest, &rows)
-            .map_err(|e| e.to_string())?;
-        Ok((changes, evaluations))
+        Ok((rows, evaluations))
     }
 
     /// Matches one stored image again with the database in force; its events.
@@ -656,10 +672,10 @@ impl Fleet {
         identity: &str,
         scanner: &palisade_scan::Scanner<'_>,
         digest: &str,
-    ) -> Result<Vec<NewEvent>, String> {
+    ) -> Result<usize, String> {
         let Some((catalog, facts)) = self.store.image_data(digest).map_err(|e| e.to_string())?
         else {
-            return Ok(Vec::new());
+            return Ok(0);
         };
         let catalog: Catalog = serde_json::from_slice(&catalog)
             .map_err(|e| format!("stored catalog of {digest}: {e}"))?;
@@ -677,18 +693,33 @@ impl Fleet {
             }
         }
         let facts_bytes = serde_json::to_vec(&facts).map_err(|e| e.to_string())?;
+        let changed = finding_set(&before) != finding_set(&after);
+        let decided = if changed {
+            Some(self.decide_again(loaded, identity, digest, &facts)?)
+        } else {
+            None
+        };
+        // The new findings, the decisions they lead to and the events, together.
         self.store
-            .put_findings(digest, identity, &after, Some(&facts_bytes))
-            .map_err(|e| e.to_string())?;
-        let mut events: Vec<NewEvent> = self
-            .findings_event(digest, &before, &after, "database")?
-            .into_iter()
-            .collect();
-        if !events.is_empty() {
-            let (changes, evaluations) = self.redecide_image(loaded, identity, digest, &facts)?;
-            events.extend(self.decision_events(digest, &changes, &evaluations, false)?);
-        }
-        Ok(events)
+            .transaction(|tx| {
+                tx.put_findings(digest, identity, &after, Some(&facts_bytes))?;
+                let mut events: Vec<NewEvent> = self
+                    .findings_event(tx, digest, &before, &after, "database")?
+                    .into_iter()
+                    .collect();
+                if let Some((rows, evaluations)) = &decided {
+                    let changes = tx.put_decisions(digest, rows)?;
+                    events.extend(self.decision_events(
+                        tx,
+                        digest,
+                        &changes,
+                        evaluations,
+                        false,
+                    )?);
+                }
+                Ok::<_, palisade_store::Error>(self.emit_in(tx, &events)?.len())
+            })
+            .map_err(|e| e.to_string())
     }
 
     /// The database changed (or this is the first time the store sees it): matches again
@@ -753,7 +784,7 @@ impl Fleet {
             ..self.options.clone()
         };
         let touched = digests.len();
-        let events = std::sync::Mutex::new(Vec::new());
+        let events = std::sync::atomic::AtomicUsize::new(0);
         let failed = std::sync::Mutex::new(Vec::new());
         let next = std::sync::atomic::AtomicUsize::new(0);
         let lost = std::sync::atomic::AtomicBool::new(false);
@@ -777,10 +808,9 @@ impl Fleet {
                             return;
                         }
                         match self.rematch_image(&loaded, &identity, &scanner, digest) {
-                            Ok(e) => events
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .extend(e),
+                            Ok(n) => {
+                                events.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                            }
                             Err(e) => failed
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -809,10 +839,7 @@ impl Fleet {
                     .join("; ")
             ));
         }
-        let events = events
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let ids = self.emit(&events)?;
+        let events = events.into_inner();
         self.store
             .set_blob("vulndb.fingerprints", &new.to_bytes())
             .map_err(|e| e.to_string())?;
@@ -823,7 +850,7 @@ impl Fleet {
             "db": identity,
             "changes": how,
             "images_matched": touched,
-            "events": ids.len(),
+            "events": events,
         }))
     }
 
@@ -845,7 +872,7 @@ impl Fleet {
             return Ok(serde_json::json!({"skipped": "the store is decided with this policy"}));
         }
         let mut after = String::new();
-        let (mut decided, mut rescans, mut events) = (0usize, 0usize, Vec::new());
+        let (mut decided, mut rescans, mut events) = (0usize, 0usize, 0usize);
         loop {
             let page = self
                 .store
@@ -884,18 +911,23 @@ impl Fleet {
                     }
                     continue;
                 }
-                let (changes, evaluations) =
-                    self.redecide_image(&loaded, &identity, &digest, &facts)?;
-                events.extend(self.decision_events(&digest, &changes, &evaluations, false)?);
+                let (rows, evaluations) = self.decide_again(&loaded, &identity, &digest, &facts)?;
+                events += self
+                    .store
+                    .transaction(|tx| {
+                        let changes = tx.put_decisions(&digest, &rows)?;
+                        let e = self.decision_events(tx, &digest, &changes, &evaluations, false)?;
+                        Ok::<_, palisade_store::Error>(self.emit_in(tx, &e)?.len())
+                    })
+                    .map_err(|e| e.to_string())?;
                 decided += 1;
             }
         }
-        let ids = self.emit(&events)?;
         self.store
             .set_meta("policy.id", &loaded.policy_id)
             .map_err(|e| e.to_string())?;
         Ok(
-            serde_json::json!({"policy": loaded.policy_id, "decided": decided, "rescans": rescans, "events": ids.len()}),
+            serde_json::json!({"policy": loaded.policy_id, "decided": decided, "rescans": rescans, "events": events}),
         )
     }
 

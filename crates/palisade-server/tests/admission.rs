@@ -777,7 +777,6 @@ impl Ctx<'_> {
 // ---------------------------------------------------------------------------------------
 // `palisade serve`, the real binary.
 
-
 /// The server's config; `in_process` adds the ops listener (the binary gets `--listen` and
 /// `--ops-listen` flags instead, and its config's `listen` differs from the flag's, so the
 /// printed addresses show that the flags won).

@@ -120,7 +120,13 @@ fn last_event(serve: &Serve, ca: &Path, token: &str) -> i64 {
 /// Waits until a re-match for the database now in place has finished; its result.
 fn rematched(serve: &Serve, ca: &Path, token: &str, done_before: usize) -> Value {
     wait_for(PATIENCE, || {
-        let jobs = curl(serve, ca, token, "/api/v1/jobs?kind=rematch&limit=100", None);
+        let jobs = curl(
+            serve,
+            ca,
+            token,
+            "/api/v1/jobs?kind=rematch&limit=100",
+            None,
+        );
         let done: Vec<Value> = jobs["jobs"]
             .as_array()
             .unwrap()
@@ -128,15 +134,20 @@ fn rematched(serve: &Serve, ca: &Path, token: &str, done_before: usize) -> Value
             .filter(|j| j["state"] == "done")
             .cloned()
             .collect();
-        (done.len() > done_before).then(|| {
-            serde_json::from_str(done[0]["result"].as_str().unwrap()).unwrap()
-        })
+        (done.len() > done_before)
+            .then(|| serde_json::from_str(done[0]["result"].as_str().unwrap()).unwrap())
     })
     .unwrap_or_else(|| panic!("no re-match; server said:\n{}", serve.stderr()))
 }
 
 fn done_rematches(serve: &Serve, ca: &Path, token: &str) -> usize {
-    curl(serve, ca, token, "/api/v1/jobs?kind=rematch&limit=100", None)["jobs"]
+    curl(
+        serve,
+        ca,
+        token,
+        "/api/v1/jobs?kind=rematch&limit=100",
+        None,
+    )["jobs"]
         .as_array()
         .unwrap()
         .iter()
@@ -184,32 +195,64 @@ fn a_new_advisory_touches_exactly_the_images_that_have_its_package() {
     let mut serve = Serve::start(&d.join("serve.yaml"), &cache);
     let out = common::palisade(
         &[
-            "store", "token", "create", "--config",
+            "store",
+            "token",
+            "create",
+            "--config",
             d.join("serve.yaml").to_str().unwrap(),
-            "--name", "test", "--role", "read",
+            "--name",
+            "test",
+            "--role",
+            "read",
         ],
         &cache,
     );
     assert!(out.status.success(), "{}", common::text(&out));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let ca_file = d.join("ca.crt");
-    eprintln!("[{:>5.1}s] databases, registry and server ready", started.elapsed().as_secs_f64());
+    eprintln!(
+        "[{:>5.1}s] databases, registry and server ready",
+        started.elapsed().as_secs_f64()
+    );
 
     // Seen running in `shop` through admission: both allowed, both analysed into the store.
-    let review = curl(&serve, &ca_file, &token, "/k8s/validate", Some(&pod("shop", "web", &[&app, &base])));
+    let review = curl(
+        &serve,
+        &ca_file,
+        &token,
+        "/k8s/validate",
+        Some(&pod("shop", "web", &[&app, &base])),
+    );
     assert_eq!(review["response"]["allowed"], true, "{review}");
     for digest in [&app_digest, &base_digest] {
         wait_for(PATIENCE, || {
-            let v = curl(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}"), None);
-            (v["verdicts"]["prod"] == "allow" && v["sightings"].as_array().is_some_and(|s| !s.is_empty()))
-                .then_some(())
+            let v = curl(
+                &serve,
+                &ca_file,
+                &token,
+                &format!("/api/v1/images/{digest}"),
+                None,
+            );
+            (v["verdicts"]["prod"] == "allow"
+                && v["sightings"].as_array().is_some_and(|s| !s.is_empty()))
+            .then_some(())
         })
-        .unwrap_or_else(|| panic!("{digest} not stored as running; server said:\n{}", serve.stderr()));
+        .unwrap_or_else(|| {
+            panic!(
+                "{digest} not stored as running; server said:\n{}",
+                serve.stderr()
+            )
+        });
     }
     // The first re-match (of the database the server started with) has run.
-    wait_for(PATIENCE, || (done_rematches(&serve, &ca_file, &token) >= 1).then_some(()))
-        .expect("the start-up re-match");
-    eprintln!("[{:>5.1}s] both images stored, running in shop", started.elapsed().as_secs_f64());
+    wait_for(PATIENCE, || {
+        (done_rematches(&serve, &ca_file, &token) >= 1).then_some(())
+    })
+    .expect("the start-up re-match");
+    eprintln!(
+        "[{:>5.1}s] both images stored, running in shop",
+        started.elapsed().as_secs_f64()
+    );
 
     // A database with one more advisory, for chardet (app only).
     let before = last_event(&serve, &ca_file, &token);
@@ -222,26 +265,59 @@ fn a_new_advisory_touches_exactly_the_images_that_have_its_package() {
         started.elapsed().as_secs_f64(),
         t.elapsed().as_secs_f64()
     );
-    assert_eq!(result["images_matched"], 1, "only the app reads chardet: {result}");
+    assert_eq!(
+        result["images_matched"], 1,
+        "only the app reads chardet: {result}"
+    );
     let events = events_after(&serve, &ca_file, &token, before);
     assert_eq!(events.len(), 2, "{events:#?}");
-    assert!(events.iter().all(|e| e["digest"] == app_digest.as_str()), "{events:#?}");
-    let findings = events.iter().find(|e| e["kind"] == "findings.changed").unwrap();
+    assert!(
+        events.iter().all(|e| e["digest"] == app_digest.as_str()),
+        "{events:#?}"
+    );
+    let findings = events
+        .iter()
+        .find(|e| e["kind"] == "findings.changed")
+        .unwrap();
     assert_eq!(findings["detail"]["added"][0]["id"], "PALISADE-TEST-0001");
     assert_eq!(findings["detail"]["added"][0]["package"], "chardet");
     assert!(findings["detail"]["removed"].as_array().unwrap().is_empty());
-    assert_eq!(findings["detail"]["running"][0]["place"], "Pod/shop/web", "{findings:#}");
-    let decision = events.iter().find(|e| e["kind"] == "decision.changed").unwrap();
+    assert_eq!(
+        findings["detail"]["running"][0]["place"], "Pod/shop/web",
+        "{findings:#}"
+    );
+    let decision = events
+        .iter()
+        .find(|e| e["kind"] == "decision.changed")
+        .unwrap();
     assert_eq!(decision["detail"]["environment"], "prod");
     assert_eq!(decision["detail"]["before"], "allow");
     assert_eq!(decision["detail"]["after"], "deny");
-    let app_now = curl(&serve, &ca_file, &token, &format!("/api/v1/images/{app_digest}"), None);
+    let app_now = curl(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{app_digest}"),
+        None,
+    );
     assert_eq!(app_now["verdicts"]["prod"], "deny");
     assert_eq!(app_now["verdicts"]["dev"], "allow");
-    let base_now = curl(&serve, &ca_file, &token, &format!("/api/v1/images/{base_digest}"), None);
+    let base_now = curl(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{base_digest}"),
+        None,
+    );
     assert_eq!(base_now["verdicts"]["prod"], "allow");
     // The fleet-wide question.
-    let fleet = curl(&serve, &ca_file, &token, "/api/v1/vulnerabilities/PALISADE-TEST-0001?running=true", None);
+    let fleet = curl(
+        &serve,
+        &ca_file,
+        &token,
+        "/api/v1/vulnerabilities/PALISADE-TEST-0001?running=true",
+        None,
+    );
     let hits = fleet["images"].as_array().unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0]["digest"], app_digest.as_str());
@@ -255,14 +331,26 @@ fn a_new_advisory_touches_exactly_the_images_that_have_its_package() {
     let events = events_after(&serve, &ca_file, &token, before);
     assert_eq!(events.len(), 2, "{events:#?}");
     assert!(events.iter().all(|e| e["digest"] == app_digest.as_str()));
-    let findings = events.iter().find(|e| e["kind"] == "findings.changed").unwrap();
+    let findings = events
+        .iter()
+        .find(|e| e["kind"] == "findings.changed")
+        .unwrap();
     assert_eq!(findings["detail"]["removed"][0]["id"], "PALISADE-TEST-0001");
     assert!(findings["detail"]["added"].as_array().unwrap().is_empty());
-    let decision = events.iter().find(|e| e["kind"] == "decision.changed").unwrap();
+    let decision = events
+        .iter()
+        .find(|e| e["kind"] == "decision.changed")
+        .unwrap();
     assert_eq!(decision["detail"]["before"], "deny");
     assert_eq!(decision["detail"]["after"], "allow");
     assert!(
-        curl(&serve, &ca_file, &token, "/api/v1/vulnerabilities/PALISADE-TEST-0001", None)["images"]
+        curl(
+            &serve,
+            &ca_file,
+            &token,
+            "/api/v1/vulnerabilities/PALISADE-TEST-0001",
+            None
+        )["images"]
             .as_array()
             .unwrap()
             .is_empty()

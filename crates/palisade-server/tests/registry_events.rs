@@ -70,8 +70,7 @@ impl Receiver {
                 {
                     sink.lock().unwrap().push(v);
                 }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
             }
         });
         Receiver { port, bodies }
@@ -97,7 +96,12 @@ fn api(serve: &Serve, ca: &Path, token: &str, path: &str) -> Value {
 }
 
 fn jobs_of(serve: &Serve, ca: &Path, token: &str, kind: &str) -> Vec<Value> {
-    api(serve, ca, token, &format!("/api/v1/jobs?kind={kind}&limit=100"))["jobs"]
+    api(
+        serve,
+        ca,
+        token,
+        &format!("/api/v1/jobs?kind={kind}&limit=100"),
+    )["jobs"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -179,7 +183,12 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
     let reference = format!("{}/demo/app:v1", registry.addr);
     let digest = common::registry_digest(&reference);
     let image = wait_for(PATIENCE, || {
-        let v = api(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}"));
+        let v = api(
+            &serve,
+            &ca_file,
+            &token,
+            &format!("/api/v1/images/{digest}"),
+        );
         (v["verdicts"].as_object().is_some_and(|m| m.len() == 2)).then_some(v)
     })
     .unwrap_or_else(|| panic!("no report for {digest}; server said:\n{}", serve.stderr()));
@@ -250,24 +259,37 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
         &format!("/api/v1/images/{digest}/sbom?format=spdx"),
     );
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
-    let sbom = api(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}/sbom"));
+    let sbom = api(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{digest}/sbom"),
+    );
     assert_eq!(sbom["bomFormat"], "CycloneDX");
 
     // The notifier got the decision.
     let delivered = wait_for(Duration::from_secs(30), || {
-        receiver
-            .bodies()
-            .into_iter()
-            .find(|b| b["event"]["kind"] == "image.analyzed" && b["event"]["digest"] == digest.as_str())
+        receiver.bodies().into_iter().find(|b| {
+            b["event"]["kind"] == "image.analyzed" && b["event"]["digest"] == digest.as_str()
+        })
     })
     .unwrap_or_else(|| panic!("no notification; server said:\n{}", serve.stderr()));
     assert_eq!(delivered["event"]["detail"]["verdicts"]["prod"], "deny");
 
     // A pull queues nothing.
     let scans_before = jobs_of(&serve, &ca_file, &token, "scan").len();
-    assert_eq!(scans_before, 1, "{:?}", jobs_of(&serve, &ca_file, &token, "scan"));
+    assert_eq!(
+        scans_before,
+        1,
+        "{:?}",
+        jobs_of(&serve, &ca_file, &token, "scan")
+    );
     let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", &format!("docker://{reference}")])
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -280,10 +302,21 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
             .find(|j| j["state"] == "done")
     })
     .unwrap_or_else(|| panic!("no verify job; server said:\n{}", serve.stderr()));
-    assert!(verify["key"].as_str().unwrap().ends_with(&digest), "{verify}");
-    let image = api(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}"));
+    assert!(
+        verify["key"].as_str().unwrap().ends_with(&digest),
+        "{verify}"
+    );
+    let image = api(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{digest}"),
+    );
     assert_eq!(image["verdicts"]["dev"], "allow", "signed now: {image}");
-    assert_eq!(image["verdicts"]["prod"], "deny", "CVSS 9.8 findings: {image}");
+    assert_eq!(
+        image["verdicts"]["prod"], "deny",
+        "CVSS 9.8 findings: {image}"
+    );
     let changed = api(
         &serve,
         &ca_file,

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::sql::{Value, params};
+use crate::sql::{Conn, Value, params};
 use crate::{Result, Store};
 
 /// An event to append.
@@ -60,31 +60,8 @@ impl Store {
     /// # Errors
     /// The store cannot be written.
     pub fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let at = crate::now_ms();
-        self.pool.tx(|conn| {
-            let mut ids = Vec::with_capacity(events.len());
-            for e in events {
-                let mut detail = e.detail.to_string();
-                if detail.len() > MAX_DETAIL {
-                    detail = serde_json::json!({
-                        "truncated": true,
-                        "bytes": detail.len(),
-                    })
-                    .to_string();
-                }
-                let subject: String = e.subject.chars().take(1000).collect();
-                let r = conn.query_one(
-                    "INSERT INTO events (at, kind, digest, subject, detail) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    params![at, e.kind.as_str(), e.digest.clone(), subject, detail],
-                )?;
-                ids.push(r.map_or(0, |r| r.int(0)));
-            }
-            Ok(ids)
-        })
+        self.pool
+            .tx(|conn| crate::Tx { conn }.append_events(events))
     }
 
     /// Events, oldest first.
@@ -152,5 +129,38 @@ impl Store {
                 )?
                 .map_or(0, |r| r.int(0)))
         })
+    }
+}
+
+impl crate::Tx<'_> {
+    /// Appends events; their numbers.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn append_events(&mut self, events: &[NewEvent]) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = crate::now_ms();
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let mut ids = Vec::with_capacity(events.len());
+        for e in events {
+            let mut detail = e.detail.to_string();
+            if detail.len() > MAX_DETAIL {
+                detail = serde_json::json!({
+                    "truncated": true,
+                    "bytes": detail.len(),
+                })
+                .to_string();
+            }
+            let subject: String = e.subject.chars().take(1000).collect();
+            let r = conn.query_one(
+                "INSERT INTO events (at, kind, digest, subject, detail) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                params![at, e.kind.as_str(), e.digest.clone(), subject, detail],
+            )?;
+            ids.push(r.map_or(0, |r| r.int(0)));
+        }
+        Ok(ids)
     }
 }

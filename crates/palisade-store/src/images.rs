@@ -444,31 +444,7 @@ impl Store {
     /// # Errors
     /// The store cannot be written.
     pub fn put_analysis(&self, a: &AnalysisRecord) -> Result<()> {
-        let catalog = crate::compress(&a.catalog)?;
-        let facts = crate::compress(&a.facts)?;
-        let now = crate::now();
-        self.pool.tx(|conn| {
-            let id = ensure_image(conn, &a.digest, now)?;
-            conn.execute(
-                "UPDATE images SET media_type = $2, platform = $3, created = $4, \
-                 analyzed_at = $5, db_identity = $6, policy_id = $7, catalog = $8, facts = $9, \
-                 packages = $10, error = NULL WHERE id = $1",
-                params![
-                    id,
-                    a.media_type.as_str(),
-                    a.platform.as_str(),
-                    a.created.clone(),
-                    now,
-                    a.db_identity.as_str(),
-                    a.policy_id.as_str(),
-                    catalog.clone(),
-                    facts.clone(),
-                    a.packages
-                ],
-            )?;
-            write_keys(conn, id, &a.keys)?;
-            write_findings(conn, id, &a.findings)
-        })
+        self.pool.tx(|conn| crate::Tx { conn }.put_analysis(a))
     }
 
     /// Replaces an image's findings after a re-match with database `db_identity`, and its
@@ -483,23 +459,8 @@ impl Store {
         findings: &[FindingRow],
         facts: Option<&[u8]>,
     ) -> Result<()> {
-        let facts = facts.map(crate::compress).transpose()?;
-        let now = crate::now();
-        self.pool.tx(|conn| {
-            let id = image_id(conn, digest)?
-                .ok_or_else(|| Error::Internal(format!("image {digest} is not stored")))?;
-            conn.execute(
-                "UPDATE images SET db_identity = $2, analyzed_at = $3 WHERE id = $1",
-                params![id, db_identity, now],
-            )?;
-            if let Some(f) = &facts {
-                conn.execute(
-                    "UPDATE images SET facts = $2 WHERE id = $1",
-                    params![id, f.clone()],
-                )?;
-            }
-            write_findings(conn, id, findings)
-        })
+        self.pool
+            .tx(|conn| crate::Tx { conn }.put_findings(digest, db_identity, findings, facts))
     }
 
     /// Records that analysing an image failed (the previous analysis, if any, stays).
@@ -507,16 +468,8 @@ impl Store {
     /// # Errors
     /// The store cannot be written.
     pub fn put_image_error(&self, digest: &str, error: &str) -> Result<()> {
-        let now = crate::now();
-        let error: String = error.chars().take(4096).collect();
-        self.pool.tx(|conn| {
-            let id = ensure_image(conn, digest, now)?;
-            conn.execute(
-                "UPDATE images SET error = $2 WHERE id = $1",
-                params![id, error],
-            )?;
-            Ok(())
-        })
+        self.pool
+            .tx(|conn| crate::Tx { conn }.put_image_error(digest, error))
     }
 
     /// Records a name the image was seen under, with what its signatures said there.
@@ -531,36 +484,8 @@ impl Store {
         tag: &str,
         trust: Option<&serde_json::Value>,
     ) -> Result<()> {
-        let now = crate::now();
-        let trust = trust.map(ToString::to_string);
-        self.pool.tx(|conn| {
-            let id = ensure_image(conn, digest, now)?;
-            match &trust {
-                Some(t) => conn.execute(
-                    "INSERT INTO image_names (image_id, registry, repository, tag, trust, \
-                     first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                     ON CONFLICT (image_id, registry, repository, tag) DO UPDATE SET \
-                     trust = excluded.trust, last_seen = excluded.last_seen",
-                    params![id, registry, repository, tag, t.as_str(), now],
-                )?,
-                None => conn.execute(
-                    "INSERT INTO image_names (image_id, registry, repository, tag, \
-                     first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (image_id, registry, repository, tag) DO UPDATE SET \
-                     last_seen = excluded.last_seen",
-                    params![id, registry, repository, tag, now],
-                )?,
-            };
-            // Signatures are per repository: every name of the repository shares them.
-            if let Some(t) = &trust {
-                conn.execute(
-                    "UPDATE image_names SET trust = $4 WHERE image_id = $1 AND registry = $2 \
-                     AND repository = $3",
-                    params![id, registry, repository, t.as_str()],
-                )?;
-            }
-            Ok(())
-        })
+        self.pool
+            .tx(|conn| crate::Tx { conn }.put_name(digest, registry, repository, tag, trust))
     }
 
     /// Records decisions; the ones whose verdict is new or changed.
@@ -572,49 +497,8 @@ impl Store {
         digest: &str,
         decisions: &[DecisionRow],
     ) -> Result<Vec<DecisionChange>> {
-        self.pool.tx(|conn| {
-            let id = image_id(conn, digest)?
-                .ok_or_else(|| Error::Internal(format!("image {digest} is not stored")))?;
-            let mut before: BTreeMap<(String, String), String> = BTreeMap::new();
-            for r in conn.query(
-                "SELECT repository, environment, verdict FROM decisions WHERE image_id = $1",
-                params![id],
-            )? {
-                before.insert((r.text(0), r.text(1)), r.text(2));
-            }
-            let mut changes = Vec::new();
-            for d in decisions {
-                conn.execute(
-                    "INSERT INTO decisions (image_id, repository, environment, verdict, \
-                     policy_id, db_identity, decided_at, reasons) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (image_id, repository, environment) DO UPDATE SET \
-                     verdict = excluded.verdict, policy_id = excluded.policy_id, \
-                     db_identity = excluded.db_identity, decided_at = excluded.decided_at, \
-                     reasons = excluded.reasons",
-                    params![
-                        id,
-                        d.repository.as_str(),
-                        d.environment.as_str(),
-                        d.verdict.as_str(),
-                        d.policy_id.as_str(),
-                        d.db_identity.as_str(),
-                        d.decided_at,
-                        d.reasons.as_str()
-                    ],
-                )?;
-                let old = before.get(&(d.repository.clone(), d.environment.clone()));
-                if old != Some(&d.verdict) {
-                    changes.push(DecisionChange {
-                        repository: d.repository.clone(),
-                        environment: d.environment.clone(),
-                        before: old.cloned(),
-                        after: d.verdict.clone(),
-                    });
-                }
-            }
-            Ok(changes)
-        })
+        self.pool
+            .tx(|conn| crate::Tx { conn }.put_decisions(digest, decisions))
     }
 
     /// The decisions stored for an image.
@@ -1167,4 +1051,197 @@ fn summaries(conn: &mut dyn Conn, rows: &[crate::sql::Row]) -> Result<Vec<ImageS
             }
         })
         .collect())
+}
+
+impl crate::Tx<'_> {
+    /// Records one analysis of an image: its row, catalog, facts, lookup keys and findings,
+    /// in one transaction (readers see the old analysis or the new one, never half).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn put_analysis(&mut self, a: &AnalysisRecord) -> Result<()> {
+        let catalog = crate::compress(&a.catalog)?;
+        let facts = crate::compress(&a.facts)?;
+        let now = crate::now();
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let id = ensure_image(conn, &a.digest, now)?;
+        conn.execute(
+            "UPDATE images SET media_type = $2, platform = $3, created = $4, \
+             analyzed_at = $5, db_identity = $6, policy_id = $7, catalog = $8, facts = $9, \
+             packages = $10, error = NULL WHERE id = $1",
+            params![
+                id,
+                a.media_type.as_str(),
+                a.platform.as_str(),
+                a.created.clone(),
+                now,
+                a.db_identity.as_str(),
+                a.policy_id.as_str(),
+                catalog.clone(),
+                facts.clone(),
+                a.packages
+            ],
+        )?;
+        write_keys(conn, id, &a.keys)?;
+        write_findings(conn, id, &a.findings)
+    }
+
+    /// Replaces an image's findings after a re-match with database `db_identity`, and its
+    /// facts when given.
+    ///
+    /// # Errors
+    /// The store cannot be written, or the image is unknown.
+    pub fn put_findings(
+        &mut self,
+        digest: &str,
+        db_identity: &str,
+        findings: &[FindingRow],
+        facts: Option<&[u8]>,
+    ) -> Result<()> {
+        let facts = facts.map(crate::compress).transpose()?;
+        let now = crate::now();
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let id = image_id(conn, digest)?
+            .ok_or_else(|| Error::Internal(format!("image {digest} is not stored")))?;
+        conn.execute(
+            "UPDATE images SET db_identity = $2, analyzed_at = $3 WHERE id = $1",
+            params![id, db_identity, now],
+        )?;
+        if let Some(f) = &facts {
+            conn.execute(
+                "UPDATE images SET facts = $2 WHERE id = $1",
+                params![id, f.clone()],
+            )?;
+        }
+        write_findings(conn, id, findings)
+    }
+
+    /// Records that analysing an image failed (the previous analysis, if any, stays).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn put_image_error(&mut self, digest: &str, error: &str) -> Result<()> {
+        let now = crate::now();
+        let error: String = error.chars().take(4096).collect();
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let id = ensure_image(conn, digest, now)?;
+        conn.execute(
+            "UPDATE images SET error = $2 WHERE id = $1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
+    /// Records a name the image was seen under, with what its signatures said there.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn put_name(
+        &mut self,
+        digest: &str,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+        trust: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let now = crate::now();
+        let trust = trust.map(ToString::to_string);
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let id = ensure_image(conn, digest, now)?;
+        match &trust {
+            Some(t) => conn.execute(
+                "INSERT INTO image_names (image_id, registry, repository, tag, trust, \
+                 first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (image_id, registry, repository, tag) DO UPDATE SET \
+                 trust = excluded.trust, last_seen = excluded.last_seen",
+                params![id, registry, repository, tag, t.as_str(), now],
+            )?,
+            None => conn.execute(
+                "INSERT INTO image_names (image_id, registry, repository, tag, \
+                 first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (image_id, registry, repository, tag) DO UPDATE SET \
+                 last_seen = excluded.last_seen",
+                params![id, registry, repository, tag, now],
+            )?,
+        };
+        // Signatures are per repository: every name of the repository shares them.
+        if let Some(t) = &trust {
+            conn.execute(
+                "UPDATE image_names SET trust = $4 WHERE image_id = $1 AND registry = $2 \
+                 AND repository = $3",
+                params![id, registry, repository, t.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records decisions; the ones whose verdict is new or changed.
+    ///
+    /// # Errors
+    /// The store cannot be written, or the image is unknown.
+    pub fn put_decisions(
+        &mut self,
+        digest: &str,
+        decisions: &[DecisionRow],
+    ) -> Result<Vec<DecisionChange>> {
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let id = image_id(conn, digest)?
+            .ok_or_else(|| Error::Internal(format!("image {digest} is not stored")))?;
+        let mut before: BTreeMap<(String, String), String> = BTreeMap::new();
+        for r in conn.query(
+            "SELECT repository, environment, verdict FROM decisions WHERE image_id = $1",
+            params![id],
+        )? {
+            before.insert((r.text(0), r.text(1)), r.text(2));
+        }
+        let mut changes = Vec::new();
+        for d in decisions {
+            conn.execute(
+                "INSERT INTO decisions (image_id, repository, environment, verdict, \
+                 policy_id, db_identity, decided_at, reasons) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (image_id, repository, environment) DO UPDATE SET \
+                 verdict = excluded.verdict, policy_id = excluded.policy_id, \
+                 db_identity = excluded.db_identity, decided_at = excluded.decided_at, \
+                 reasons = excluded.reasons",
+                params![
+                    id,
+                    d.repository.as_str(),
+                    d.environment.as_str(),
+                    d.verdict.as_str(),
+                    d.policy_id.as_str(),
+                    d.db_identity.as_str(),
+                    d.decided_at,
+                    d.reasons.as_str()
+                ],
+            )?;
+            let old = before.get(&(d.repository.clone(), d.environment.clone()));
+            if old != Some(&d.verdict) {
+                changes.push(DecisionChange {
+                    repository: d.repository.clone(),
+                    environment: d.environment.clone(),
+                    before: old.cloned(),
+                    after: d.verdict.clone(),
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    /// [`Store::names`] in this transaction.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn names(&mut self, digest: &str) -> Result<Vec<ImageName>> {
+        names_of(self.conn, digest)
+    }
+
+    /// [`Store::sightings`] in this transaction.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn sightings(&mut self, digest: &str) -> Result<Vec<Sighting>> {
+        sightings_of(self.conn, &[digest.to_owned()])
+            .map(|mut m| m.remove(digest).unwrap_or_default())
+    }
 }

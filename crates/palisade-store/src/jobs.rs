@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::sql::{Dialect, Value, params};
+use crate::sql::{Conn, Dialect, Value, params};
 use crate::{Result, Store};
 
 /// A job's life.
@@ -143,34 +143,8 @@ impl Store {
         payload: &str,
         not_before: i64,
     ) -> Result<Enqueued> {
-        let now = crate::now_ms();
-        self.pool.with(|conn| {
-            let inserted = conn.query_one(
-                "INSERT INTO jobs (kind, key, payload, state, created, not_before) \
-                 VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT DO NOTHING RETURNING id",
-                params![kind, key, payload, now, not_before],
-            )?;
-            if let Some(r) = inserted {
-                return Ok(Enqueued::New(r.int(0)));
-            }
-            let pending = conn.query_one(
-                "SELECT id FROM jobs WHERE kind = $1 AND key = $2 \
-                 AND state IN ('queued', 'running')",
-                params![kind, key],
-            )?;
-            match pending {
-                Some(r) => Ok(Enqueued::Pending(r.int(0))),
-                // Finished between the two statements: queue it again.
-                None => Ok(Enqueued::New(
-                    conn.query_one(
-                        "INSERT INTO jobs (kind, key, payload, state, created, not_before) \
-                         VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING id",
-                        params![kind, key, payload, now, not_before],
-                    )?
-                    .map_or(0, |r| r.int(0)),
-                )),
-            }
-        })
+        self.pool
+            .tx(|conn| crate::Tx { conn }.enqueue_at(kind, key, payload, not_before))
     }
 
     /// Claims the oldest claimable job of one of `kinds` for `owner`, for `lease_ms`: a
@@ -346,5 +320,47 @@ impl Store {
                 params![before],
             )
         })
+    }
+}
+
+impl crate::Tx<'_> {
+    /// [`Store::enqueue`], not to be claimed before `not_before` (milliseconds since the epoch).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn enqueue_at(
+        &mut self,
+        kind: &str,
+        key: &str,
+        payload: &str,
+        not_before: i64,
+    ) -> Result<Enqueued> {
+        let now = crate::now_ms();
+        let conn: &mut dyn Conn = &mut *self.conn;
+        let inserted = conn.query_one(
+            "INSERT INTO jobs (kind, key, payload, state, created, not_before) \
+             VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+            params![kind, key, payload, now, not_before],
+        )?;
+        if let Some(r) = inserted {
+            return Ok(Enqueued::New(r.int(0)));
+        }
+        let pending = conn.query_one(
+            "SELECT id FROM jobs WHERE kind = $1 AND key = $2 \
+             AND state IN ('queued', 'running')",
+            params![kind, key],
+        )?;
+        match pending {
+            Some(r) => Ok(Enqueued::Pending(r.int(0))),
+            // Finished between the two statements: queue it again.
+            None => Ok(Enqueued::New(
+                conn.query_one(
+                    "INSERT INTO jobs (kind, key, payload, state, created, not_before) \
+                     VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING id",
+                    params![kind, key, payload, now, not_before],
+                )?
+                .map_or(0, |r| r.int(0)),
+            )),
+        }
     }
 }

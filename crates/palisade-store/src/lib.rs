@@ -96,6 +96,24 @@ pub struct Status {
     pub counts: Vec<(String, i64)>,
 }
 
+/// One transaction: the writes made through it are committed together when the closure given
+/// to [`Store::transaction`] returns `Ok`, and not at all otherwise. The server records an
+/// analysis, its decisions, its events and their deliveries this way, so a replica killed
+/// half-way leaves nothing half-written for the one that takes its job over.
+pub struct Tx<'a> {
+    conn: &'a mut dyn sql::Conn,
+}
+
+impl Tx<'_> {
+    /// [`Store::enqueue`] in this transaction.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn enqueue(&mut self, kind: &str, key: &str, payload: &str) -> Result<Enqueued> {
+        self.enqueue_at(kind, key, payload, 0)
+    }
+}
+
 /// One store. Cheap to share (`Arc<Store>`); every method is synchronous and may block on
 /// the database, so the server calls it from blocking threads.
 pub struct Store {
@@ -249,6 +267,35 @@ impl Store {
             pool,
             location: redact(location),
         })
+    }
+
+    /// Runs `f` in one transaction ([`Tx`]): committed when it returns `Ok`, rolled back
+    /// otherwise (its error is returned as is).
+    ///
+    /// # Errors
+    /// `f`'s error, or the store's when it cannot begin or commit.
+    pub fn transaction<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut outer: Option<E> = None;
+        let result = self.pool.tx(|conn| {
+            let mut tx = Tx { conn };
+            match f(&mut tx) {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    outer = Some(e);
+                    // Any error rolls back.
+                    Err(Error::Internal("rolled back".into()))
+                }
+            }
+        });
+        match (result, outer) {
+            (_, Some(e)) => Err(e),
+            (Ok(Some(v)), None) => Ok(v),
+            (Ok(None), None) => Err(Error::Internal("transaction without a result".into()).into()),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 
     /// Which database this is.

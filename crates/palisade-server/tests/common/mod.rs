@@ -220,7 +220,11 @@ impl Registry {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "testbed/registry.sh start: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "testbed/registry.sh start: {}",
+            text(&out)
+        );
         let addr = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         Self { dir, addr }
