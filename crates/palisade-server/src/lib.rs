@@ -19,6 +19,7 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gate;
+pub mod harbor;
 pub mod hosts;
 pub mod http;
 pub mod log;
