@@ -7,8 +7,8 @@
 //!
 //! The spec: `$PALISADE_HARBOR_SPEC_DIR` (a directory holding
 //! `scanner-adapter-openapi-v1.1.yaml` and `-v1.2.yaml`), else extracted from the fetched
-//! spec repository `/work/.mirror/goharbor+pluggable-scanner-spec/repo` (a bare git
-//! directory). Without either the test fails, unless `PALISADE_HARBOR_SPEC_OPTIONAL=1`, when
+//! spec repository, a bare git directory: `$PALISADE_HARBOR_SPEC_GIT_DIR`, by default
+//! `/work/.mirror/goharbor+pluggable-scanner-spec/repo`. Without either the test fails, unless `PALISADE_HARBOR_SPEC_OPTIONAL=1`, when
 //! it says so loudly and passes. The validator: `$PALISADE_TEST_PYTHON`, else
 //! `target/pyvenv/bin/python` (`tools/test-all.sh` installs `openapi-core` there).
 #![allow(clippy::print_stderr)] // the notice when the spec may be missing; the validator's lines
@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 
 const SPEC_DIR_ENV: &str = "PALISADE_HARBOR_SPEC_DIR";
 const SPEC_OPTIONAL_ENV: &str = "PALISADE_HARBOR_SPEC_OPTIONAL";
+const SPEC_GIT_DIR_ENV: &str = "PALISADE_HARBOR_SPEC_GIT_DIR";
 const SPEC_GIT_DIR: &str = "/work/.mirror/goharbor+pluggable-scanner-spec/repo";
 const SPEC_FILES: [&str; 2] = [
     "scanner-adapter-openapi-v1.1.yaml",
@@ -50,19 +51,25 @@ fn spec_dir() -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
         }
         return Ok((dir, None));
     }
-    if !Path::new(SPEC_GIT_DIR).is_dir() {
-        return Err(format!("no {SPEC_DIR_ENV} and no {SPEC_GIT_DIR}"));
+    let git_dir = std::env::var_os(SPEC_GIT_DIR_ENV)
+        .map_or_else(|| PathBuf::from(SPEC_GIT_DIR), PathBuf::from);
+    if !git_dir.is_dir() {
+        return Err(format!(
+            "no {SPEC_DIR_ENV}, and no spec repository at {}",
+            git_dir.display()
+        ));
     }
     let tmp = tempfile::tempdir().unwrap();
     for f in SPEC_FILES {
         let out = Command::new("git")
-            .arg(format!("--git-dir={SPEC_GIT_DIR}"))
+            .arg(format!("--git-dir={}", git_dir.display()))
             .args(["show", &format!("HEAD:api/spec/{f}")])
             .output()
             .map_err(|e| format!("running git: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "git --git-dir={SPEC_GIT_DIR} show HEAD:api/spec/{f}: {}",
+                "git --git-dir={} show HEAD:api/spec/{f}: {}",
+                git_dir.display(),
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
@@ -96,6 +103,7 @@ struct Case {
     headers: Value,
     body: String,
     valid: bool,
+    request: bool,
 }
 
 impl Case {
@@ -119,7 +127,28 @@ impl Case {
             headers: json!({}),
             body: serde_json::to_string(body).unwrap(),
             valid: true,
+            request: false,
         }
+    }
+
+    /// A scan request body (checked as a request, not a response).
+    fn scan_request(
+        label: &str,
+        spec: &'static str,
+        content_type: &'static str,
+        body: &Value,
+    ) -> Case {
+        let mut c = Case::new(
+            label,
+            spec,
+            "post",
+            "/api/v1/scan",
+            0,
+            Some(content_type),
+            body,
+        );
+        c.request = true;
+        c
     }
 
     fn args(mut self, args: Value) -> Case {
@@ -145,6 +174,7 @@ impl Case {
             "headers": self.headers,
             "body": self.body,
             "expect": if self.valid { "valid" } else { "invalid" },
+            "kind": if self.request { "request" } else { "response" },
         })
     }
 }
@@ -177,8 +207,9 @@ fn harbor_documents_follow_the_official_spec() {
         Err(why) => panic!(
             "the Harbor scanner adapter spec is unavailable ({why}). Provide it: set \
              {SPEC_DIR_ENV} to a directory holding {} and {} (from \
-             https://github.com/goharbor/pluggable-scanner-spec, api/spec/), or fetch that \
-             repository to {SPEC_GIT_DIR}; or set {SPEC_OPTIONAL_ENV}=1 to skip the check",
+             https://github.com/goharbor/pluggable-scanner-spec, api/spec/), or point \
+             {SPEC_GIT_DIR_ENV} at a bare clone of that repository (default {SPEC_GIT_DIR}); \
+             or set {SPEC_OPTIONAL_ENV}=1 to skip the check",
             SPEC_FILES[0], SPEC_FILES[1]
         ),
     };
@@ -517,6 +548,61 @@ fn harbor_documents_follow_the_official_spec() {
             error,
             &raw.body(),
         ),
+    ]);
+
+    // Scan requests Palisade accepts are requests the spec accepts. (Not `parameters: null`:
+    // the spec means it to be valid, "nullable", but openapi-core applies the `oneOf` to null
+    // and rejects it; Harbor sends it, so the unit tests accept it.)
+    let digest = artifact.digest.clone();
+    let v1_0_request = json!({
+        "registry": { "url": "http://harbor-core:8080", "authorization": "Bearer x.y.z" },
+        "artifact": { "repository": "library/app", "digest": digest, "tag": "1.0",
+                      "mime_type": harbor::OCI_IMAGE_MANIFEST },
+    });
+    let mut v1_1_request = v1_0_request.clone();
+    v1_1_request["enabled_capabilities"] = json!([
+        { "type": "vulnerability", "produces_mime_types": [harbor::VULN_REPORT_SECURITY] },
+        { "type": "sbom", "produces_mime_types": [harbor::SBOM_REPORT],
+          "parameters": { "sbom_media_types": [harbor::SPDX_JSON, harbor::CYCLONEDX_JSON] } },
+    ]);
+    for r in [&v1_0_request, &v1_1_request] {
+        harbor::parse_scan_request(&serde_json::to_vec(r).unwrap()).unwrap();
+    }
+    let mut bad_sbom_request = v1_1_request.clone();
+    bad_sbom_request["enabled_capabilities"][1]["parameters"]["sbom_media_types"] =
+        json!(["text/plain"]);
+    assert_eq!(
+        harbor::parse_scan_request(&serde_json::to_vec(&bad_sbom_request).unwrap())
+            .unwrap_err()
+            .status(),
+        422
+    );
+    cases.extend([
+        Case::scan_request(
+            "scan request v1.0",
+            "1.1",
+            harbor::SCAN_REQUEST_V1_0,
+            &v1_0_request,
+        ),
+        Case::scan_request(
+            "scan request v1.0",
+            "1.2",
+            harbor::SCAN_REQUEST_V1_0,
+            &v1_0_request,
+        ),
+        Case::scan_request(
+            "scan request v1.1",
+            "1.2",
+            harbor::SCAN_REQUEST_V1_1,
+            &v1_1_request,
+        ),
+        Case::scan_request(
+            "scan request, SBOM type text/plain",
+            "1.2",
+            harbor::SCAN_REQUEST_V1_1,
+            &bad_sbom_request,
+        )
+        .invalid(),
     ]);
 
     // What the validator must reject: else a green run proves nothing.

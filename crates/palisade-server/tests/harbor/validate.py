@@ -8,7 +8,8 @@ SPEC_DIR holds scanner-adapter-openapi-v1.1.yaml and scanner-adapter-openapi-v1.
 CASES_JSON is a list of cases, each
   {"label", "spec": "1.1" | "1.2", "method", "path" (with /api/v1), "args": {query},
    "status", "content_type" (or null), "headers": {}, "body": the exact body text,
-   "expect": "valid" | "invalid"}.
+   "expect": "valid" | "invalid"}; a case with "kind": "request" checks the body as a request
+  (sent with a bearer token, as the spec's security requires) instead of a response.
 Prints one line per case and exits 1 when a case's outcome is not the one expected (a body
 meant to be rejected that the validator accepts fails too), 2 on a usage error.
 
@@ -60,24 +61,33 @@ def main():
     apis = {v: load(spec_dir, v) for v in ("1.1", "1.2")}
     wrong = 0
     for case in cases:
+        is_request = case.get("kind") == "request"
+        body = case["body"].encode("utf-8")
         request = MockRequest(
             "http://localhost",
             case["method"],
             case["path"],
             args=case.get("args") or None,
+            headers={"Authorization": "Bearer t"} if is_request else None,
+            data=body if is_request else None,
+            content_type=case.get("content_type") if is_request else "application/json",
         )
         response = MockResponse(
-            case["body"].encode("utf-8"),
+            body,
             status_code=case["status"],
             content_type=case.get("content_type"),
             headers=case.get("headers") or {},
         )
         try:
-            apis[case["spec"]].validate_response(request, response)
+            if is_request:
+                apis[case["spec"]].validate_request(request)
+            else:
+                apis[case["spec"]].validate_response(request, response)
             outcome, detail = "valid", ""
         except Exception as e:  # openapi-core raises a family of errors
             outcome = "invalid"
-            detail = f"{type(e).__name__}: {e}".replace("\n", " ")[:600]
+            cause = f" ({e.__cause__})" if e.__cause__ else ""
+            detail = f"{type(e).__name__}: {e}{cause}".replace("\n", " ")[:600]
         ok = outcome == case["expect"]
         wrong += not ok
         mark = "ok  " if ok else "FAIL"
