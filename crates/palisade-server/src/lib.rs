@@ -21,6 +21,7 @@ pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gate;
+pub mod harbor;
 pub mod hosts;
 pub mod http;
 pub mod jobs;
