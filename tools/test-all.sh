@@ -30,5 +30,9 @@ step "cargo test"
 # The server's end-to-end tests run the `palisade` binary this same command builds (without
 # these they build it themselves, which under a single-package feature set compiles part of
 # the tree a second time).
+# The Harbor adapter's answers are checked against the official scanner-adapter spec when a
+# copy is at hand ($PALISADE_HARBOR_SPEC_DIR, or the fetched repository); CI machines cannot
+# reach GitHub, so there the tests say loudly that the spec check did not run.
+export PALISADE_HARBOR_SPEC_OPTIONAL="${PALISADE_HARBOR_SPEC_OPTIONAL:-1}"
 PALISADE_TEST_BIN="$root/target/debug/palisade" PALISADE_BIN="$root/target/debug/palisade" \
   cargo test --workspace --locked

@@ -62,6 +62,7 @@ impl SourceArgs {
             no_cache: self.no_cache,
             cache_dir: self.cache_dir.clone(),
             scan_cache_max_mib: self.scan_cache_max_mib,
+            credentials: None,
         }
     }
 }

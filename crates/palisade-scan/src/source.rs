@@ -30,6 +30,9 @@ pub struct SourceOptions {
     pub cache_dir: Option<PathBuf>,
     /// The most the scan-result cache holds, in MiB.
     pub scan_cache_max_mib: u64,
+    /// A registry user and password given by the caller (the server's Harbor adapter gets
+    /// them with each scan request); otherwise the Docker credential configuration is read.
+    pub credentials: Option<(String, String)>,
 }
 
 impl SourceOptions {
@@ -40,6 +43,8 @@ impl SourceOptions {
             insecure: self.insecure_registries.clone(),
             ca_file: self.ca_file.clone(),
             deadline: self.http_timeout,
+            username: self.credentials.as_ref().map(|c| c.0.clone()),
+            password: self.credentials.as_ref().map(|c| c.1.clone()),
             ..RegistryOptions::default()
         }
     }

@@ -61,6 +61,7 @@ pub fn token_matches(tokens: &[String], given: &str) -> bool {
     })
 }
 
+#[allow(clippy::result_large_err)] // an axum response, answered at once
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, Response> {
@@ -75,6 +76,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Api {
+    #[allow(clippy::result_large_err)] // an axum response, answered at once
     async fn role(&self, headers: &HeaderMap, needed: Role) -> Result<Role, Response> {
         let Some(secret) = headers
             .get(header::AUTHORIZATION)
@@ -162,6 +164,7 @@ fn is_digest(text: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+#[allow(clippy::result_large_err)] // an axum response, answered at once
 fn query<T: serde::de::DeserializeOwned + Default>(
     q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> Result<T, Response> {
@@ -543,6 +546,12 @@ async fn jobs(
 fn redact_job(mut j: palisade_store::Job) -> palisade_store::Job {
     if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&j.payload) {
         if let Some(o) = v.as_object_mut() {
+            o.remove("authorization");
+        }
+        if let Some(o) = v
+            .pointer_mut("/request/registry")
+            .and_then(serde_json::Value::as_object_mut)
+        {
             o.remove("authorization");
         }
         j.payload = v.to_string();

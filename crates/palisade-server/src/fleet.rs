@@ -32,7 +32,9 @@ pub mod kind {
     /// Deliver one event to one notifier.
     pub const NOTIFY: &str = "notify";
     /// Every kind a worker takes.
-    pub const ALL: &[&str] = &[SCAN, VERIFY, REMATCH, REDECIDE, NOTIFY];
+    pub const ALL: &[&str] = &[SCAN, VERIFY, REMATCH, REDECIDE, NOTIFY, HARBOR];
+    /// A Harbor scan request.
+    pub const HARBOR: &str = crate::harbor_api::KIND;
 }
 
 /// Where an image was pushed or asked for: what a scan job names.

@@ -108,34 +108,59 @@ async fn run_one(fleet: &Arc<Fleet>, owner: &str, claimed: Claimed, settings: &W
         .unwrap_or_else(|e| Err(format!("the job did not finish: {e}")))
     };
     heartbeat.abort();
-    let fleet2 = Arc::clone(fleet);
+    let fleet = Arc::clone(fleet);
     let owner = owner.to_owned();
-    let max = fleet.max_attempts;
-    let _ = tokio::task::spawn_blocking(move || match work {
+    let _ = tokio::task::spawn_blocking(move || record_outcome(&fleet, &job, &owner, work)).await;
+}
+
+/// Records how a job ended: done, queued again with backoff, or given up (a scan given up
+/// is a `scan.failed` event); a Harbor request's credential is dropped once it cannot run
+/// again.
+fn record_outcome(
+    fleet: &Fleet,
+    job: &palisade_store::Job,
+    owner: &str,
+    work: Result<serde_json::Value, String>,
+) {
+    let retry = match work {
         Ok(result) => {
-            let _ = fleet2.store.finish(job.id, &owner, &result.to_string());
+            let _ = fleet.store.finish(job.id, owner, &result.to_string());
+            None
         }
         Err(error) => {
-            let retry = (job.attempts < max).then(|| {
+            let retry = (job.attempts < fleet.max_attempts).then(|| {
                 // 1 s, 2 s, 4 s, … capped at 5 minutes.
                 let backoff = 1000i64 << job.attempts.clamp(0, 8);
                 palisade_store::now_ms() + backoff.min(300_000)
             });
-            if retry.is_none() && (job.kind == kind::SCAN || job.kind == kind::VERIFY) {
-                if let Ok(name) = serde_json::from_str::<ImageName>(&job.payload) {
-                    let _ = fleet2.store.put_image_error(&name.digest, &error);
-                    let _ = fleet2.emit(&[palisade_store::NewEvent {
-                        kind: "scan.failed".into(),
-                        digest: Some(name.digest.clone()),
-                        subject: format!("{}: analysis failed: {error}", name.display()),
-                        detail: serde_json::json!({"name": name, "error": error, "attempts": job.attempts}),
-                    }]);
-                }
+            if retry.is_none()
+                && (job.kind == kind::SCAN || job.kind == kind::VERIFY)
+                && let Ok(name) = serde_json::from_str::<ImageName>(&job.payload)
+            {
+                let _ = fleet.store.put_image_error(&name.digest, &error);
+                let _ = fleet.emit(&[palisade_store::NewEvent {
+                    kind: "scan.failed".into(),
+                    digest: Some(name.digest.clone()),
+                    subject: format!("{}: analysis failed: {error}", name.display()),
+                    detail: serde_json::json!({"name": name, "error": error, "attempts": job.attempts}),
+                }]);
             }
-            let _ = fleet2.store.fail(job.id, &owner, &error, retry);
+            let _ = fleet.store.fail(job.id, owner, &error, retry);
+            retry
         }
-    })
-    .await;
+    };
+    if job.kind == kind::HARBOR
+        && retry.is_none()
+        && let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&job.payload)
+    {
+        if let Some(o) = v
+            .pointer_mut("/request/registry")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            o.remove("authorization");
+        }
+        let _ = fleet.store.set_job_payload(job.id, &v.to_string());
+    }
 }
 
 fn execute(
@@ -152,6 +177,7 @@ fn execute(
         }
         kind::REMATCH => fleet.rematch(renew),
         kind::REDECIDE => fleet.redecide(renew),
+        kind::HARBOR => crate::harbor_api::run(fleet, job),
         kind::NOTIFY => {
             let v: serde_json::Value =
                 serde_json::from_str(&job.payload).map_err(|e| format!("job payload: {e}"))?;

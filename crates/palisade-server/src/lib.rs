@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod fuzzing;
 pub mod gate;
 pub mod harbor;
+pub mod harbor_api;
 pub mod hosts;
 pub mod http;
 pub mod jobs;

@@ -367,10 +367,12 @@ impl Server {
                     }
                 },
             };
-            app = app.merge(crate::api::routes(Arc::new(crate::api::Api {
-                fleet: Arc::clone(fleet),
-                registry_events,
-            })));
+            app = app
+                .merge(crate::api::routes(Arc::new(crate::api::Api {
+                    fleet: Arc::clone(fleet),
+                    registry_events,
+                })))
+                .merge(crate::harbor_api::routes(Arc::clone(fleet)));
             if let Some(s) = &self.config.store {
                 workers = crate::jobs::spawn(
                     Arc::clone(fleet),

@@ -264,6 +264,38 @@ impl Store {
         })
     }
 
+    /// The newest job of `kind` with `key`.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn job_by_key(&self, kind: &str, key: &str) -> Result<Option<Job>> {
+        self.pool.with(|conn| {
+            Ok(conn
+                .query_one(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = $1 AND key = $2 \
+                         ORDER BY id DESC LIMIT 1"
+                    ),
+                    params![kind, key],
+                )?
+                .map(|r| job(&r)))
+        })
+    }
+
+    /// Replaces a finished job's payload (to drop a credential it carried).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn set_job_payload(&self, id: i64, payload: &str) -> Result<()> {
+        self.pool.with(|conn| {
+            conn.execute(
+                "UPDATE jobs SET payload = $2 WHERE id = $1",
+                params![id, payload],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The newest jobs of `kind` (all kinds: `None`), newest first.
     ///
     /// # Errors

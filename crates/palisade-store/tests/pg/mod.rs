@@ -35,7 +35,9 @@ fn server() -> &'static Server {
             String::from_utf8_lossy(&out.stderr)
         );
         let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        // Stops the server once this process is gone.
+        // Stops the server once this process is gone. The watcher outlives this process on
+        // purpose, so it is never waited for.
+        #[allow(clippy::zombie_processes)]
         Command::new("bash")
             .arg("-c")
             .arg(
