@@ -146,8 +146,13 @@ pub fn plan(body: &[u8], registry: Option<&str>) -> Result<(Vec<Work>, Queued), 
             "the envelope is larger than {MAX_ENVELOPE_BYTES} bytes"
         ));
     }
-    let envelope: Envelope =
+    let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not a notification envelope: {e}"))?;
+    if !value.get("events").is_some_and(serde_json::Value::is_array) {
+        return Err("not a notification envelope: expected an object with an `events` list".into());
+    }
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|e| format!("not a notification envelope: {e}"))?;
     if envelope.events.len() > MAX_EVENTS {
         return Err(format!("more than {MAX_EVENTS} events in one envelope"));
     }
