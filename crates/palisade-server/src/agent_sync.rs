@@ -166,17 +166,26 @@ impl Sync {
     /// # Errors
     /// The server cannot be reached or refuses.
     pub fn report(&self, host: &HostStatus, tally: &Tally) -> Result<(), String> {
-        let host_failing = match host.get() {
-            HostState::Checked(results) => results
-                .iter()
-                .filter(|r| r.status == palisade_harden::check::Status::Fail)
-                .map(|r| r.id.to_owned())
-                .collect(),
-            _ => Vec::new(),
+        let (host_failing, host_passed) = match host.get() {
+            HostState::Checked(results) => (
+                results
+                    .iter()
+                    .filter(|r| r.status == palisade_harden::check::Status::Fail)
+                    .map(|r| r.id.to_owned())
+                    .collect(),
+                Some(
+                    results
+                        .iter()
+                        .filter(|r| r.status == palisade_harden::check::Status::Pass)
+                        .count() as u64,
+                ),
+            ),
+            _ => (Vec::new(), None),
         };
         let report = Report {
             policy_digest: Bundle::installed(&self.state_dir),
             host_failing,
+            host_passed,
             decisions: tally.counts(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

@@ -24,6 +24,9 @@ pub struct Report {
     /// Host and daemon checks failing now.
     #[serde(default)]
     pub host_failing: Vec<String>,
+    /// Host and daemon checks passing now (absent from agents before this field).
+    #[serde(default)]
+    pub host_passed: Option<u64>,
     /// Decisions since the agent started.
     #[serde(default)]
     pub decisions: Counts,

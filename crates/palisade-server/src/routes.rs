@@ -65,6 +65,8 @@ pub struct AgentApi {
     pub hosts: Arc<crate::hosts::Hosts>,
     /// Accepted bearer tokens.
     pub tokens: Vec<String>,
+    /// The store, when the server has one: reports are kept there too.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl AgentApi {
@@ -166,8 +168,31 @@ pub fn agents(api: Arc<AgentApi>) -> Router {
                         Ok(r) => r,
                         Err(e) => return bad_request(&format!("not a host report: {e}")),
                     };
+                    let stored = report.clone();
                     match api.hosts.report(&host, report) {
-                        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                        Ok(()) => {
+                            if let Some(fleet) = &api.fleet {
+                                let fleet = Arc::clone(fleet);
+                                let row = palisade_store::HostReport {
+                                    name: host.clone(),
+                                    passed: stored.host_passed.unwrap_or(0) as i64,
+                                    failed: stored.host_failing.len() as i64,
+                                    compliant: stored.host_failing.is_empty(),
+                                    report: serde_json::to_value(&stored).unwrap_or_default(),
+                                };
+                                let saved =
+                                    tokio::task::spawn_blocking(move || fleet.store.put_host(&row))
+                                        .await;
+                                if !matches!(saved, Ok(Ok(()))) {
+                                    return (
+                                        StatusCode::SERVICE_UNAVAILABLE,
+                                        "the report could not be stored; send it again\n",
+                                    )
+                                        .into_response();
+                                }
+                            }
+                            StatusCode::NO_CONTENT.into_response()
+                        }
                         Err(e) => bad_request(&e),
                     }
                 },

@@ -180,6 +180,7 @@ pub struct Server {
     events: ErrorSink,
     agent_api: Option<Arc<crate::routes::AgentApi>>,
     fleet: Option<Arc<crate::fleet::Fleet>>,
+    registry_auth: Option<crate::api::RegistryAuth>,
 }
 
 impl Server {
@@ -210,17 +211,6 @@ impl Server {
         let ops = match config.ops_listen {
             Some(a) => Some(bind(a).await?),
             None => None,
-        };
-        let agent_api = match &config.agents {
-            None => None,
-            Some(a) => Some(Arc::new(crate::routes::AgentApi {
-                state: Arc::clone(&state),
-                hosts: Arc::new(crate::hosts::Hosts::new(a.stale_after)),
-                tokens: crate::config::read_tokens(&a.tokens_file).map_err(|e| ServeError::Io {
-                    what: "agents.tokens_file".into(),
-                    source: std::io::Error::other(e),
-                })?,
-            })),
         };
         let fleet = match &config.store {
             None => None,
@@ -263,7 +253,31 @@ impl Server {
                 }))
             }
         };
+        let agent_api = match &config.agents {
+            None => None,
+            Some(a) => Some(Arc::new(crate::routes::AgentApi {
+                state: Arc::clone(&state),
+                hosts: Arc::new(crate::hosts::Hosts::new(a.stale_after)),
+                tokens: crate::config::read_tokens(&a.tokens_file).map_err(|e| ServeError::Io {
+                    what: "agents.tokens_file".into(),
+                    source: std::io::Error::other(e),
+                })?,
+                fleet: fleet.clone(),
+            })),
+        };
+        let registry_auth = match &config.registry_events {
+            None => None,
+            Some(r) => Some(crate::api::RegistryAuth {
+                header: r.header.clone(),
+                tokens: crate::config::read_tokens(&r.tokens_file).map_err(|e| ServeError::Io {
+                    what: "registry_events.tokens_file".into(),
+                    source: std::io::Error::other(e),
+                })?,
+                registry: r.registry.clone(),
+            }),
+        };
         let server = Server {
+            registry_auth,
             fleet,
             agent_api,
             listener,
@@ -347,26 +361,7 @@ impl Server {
         }
         let mut workers = Vec::new();
         if let Some(fleet) = &self.fleet {
-            let registry_events = match &self.config.registry_events {
-                None => None,
-                Some(r) => match crate::config::read_tokens(&r.tokens_file) {
-                    Ok(tokens) => Some(crate::api::RegistryAuth {
-                        header: r.header.clone(),
-                        tokens,
-                        registry: r.registry.clone(),
-                    }),
-                    Err(e) => {
-                        (self.events)(&format!(
-                            "registry_events.tokens_file: {e} (registry notifications are refused)"
-                        ));
-                        Some(crate::api::RegistryAuth {
-                            header: r.header.clone(),
-                            tokens: Vec::new(),
-                            registry: r.registry.clone(),
-                        })
-                    }
-                },
-            };
+            let registry_events = self.registry_auth.take();
             app = app
                 .merge(crate::api::routes(Arc::new(crate::api::Api {
                     fleet: Arc::clone(fleet),

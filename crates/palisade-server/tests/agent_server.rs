@@ -103,7 +103,7 @@ fn agent_enforces_the_servers_policy_and_keeps_the_last_good_one() {
     let port = free_port();
     std::fs::write(
         d.join("serve.yaml"),
-        format!("listen: 127.0.0.1:{port}\ntls: {{cert: tls.crt, key: tls.key}}\npolicy: policy/policy.yaml\nreload: {{poll_interval: 200ms}}\nagents: {{tokens_file: tokens}}\n"),
+        format!("listen: 127.0.0.1:{port}\ntls: {{cert: tls.crt, key: tls.key}}\npolicy: policy/policy.yaml\nreload: {{poll_interval: 200ms}}\nagents: {{tokens_file: tokens}}\nstore: {{location: store.db}}\n"),
     )
     .unwrap();
     let socket = d.join("agent.sock");
@@ -150,6 +150,52 @@ fn agent_enforces_the_servers_policy_and_keeps_the_last_good_one() {
         || create(&socket, r#"{"NetworkMode":"host"}"#)["Allow"] == true,
     );
     assert_eq!(create(&socket, r#"{"Privileged":true}"#)["Allow"], false);
+
+    // The agent's host report is kept in the server's store and listed by the API.
+    let out = Command::new(palisade())
+        .args(["store", "token", "create", "--config"])
+        .arg(d.join("serve.yaml"))
+        .args(["--name", "test"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let api_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let hosts = || -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(d.join("ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {api_token}")])
+            .arg(format!("https://127.0.0.1:{port}/api/v1/hosts"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    wait_for(
+        "the host report in the store",
+        Duration::from_secs(30),
+        || hosts()["hosts"].as_array().is_some_and(|h| !h.is_empty()),
+    );
+    let listed = hosts();
+    let host = &listed["hosts"][0];
+    assert!(
+        host["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{listed}"
+    );
+    assert!(host["reported_at"].as_i64().unwrap() > 0, "{listed}");
+    assert_eq!(
+        host["failed"].as_u64().unwrap() as usize,
+        host["report"]["host_failing"].as_array().unwrap().len(),
+        "{listed}"
+    );
+    assert_eq!(
+        host["passed"].as_u64(),
+        host["report"]["host_passed"].as_u64(),
+        "the agent counts the checks that pass: {listed}"
+    );
 
     // The server stops: the agent keeps enforcing the last good policy.
     drop(server);
