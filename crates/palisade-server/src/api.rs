@@ -190,6 +190,7 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/api/v1/jobs", get(jobs))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/scans", post(scan))
+        .route("/api/v1/catalogs", post(catalog))
         .route("/registry/events", post(registry_events))
         .with_state(api)
 }
@@ -688,6 +689,70 @@ async fn registry_events(
     .await
     {
         Ok(()) => axum::Json(queued).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The largest catalog accepted from `palisade scan --server`.
+pub const MAX_CATALOG_BYTES: usize = 32 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogBody {
+    /// `registry/repository[:tag]`.
+    name: String,
+    /// The manifest digest.
+    digest: String,
+    /// The catalog (Palisade's own JSON, `palisade sbom --format json`).
+    catalog: palisade_catalog::Catalog,
+}
+
+/// `POST /api/v1/catalogs`: a catalog made in CI (admin), matched and decided here.
+async fn catalog(Extract(api): Extract<Arc<Api>>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(r) = api.role(&headers, Role::Admin).await {
+        return r;
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_CATALOG_BYTES).await else {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 32 MiB");
+    };
+    let req: CatalogBody = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"name\", \"digest\", \"catalog\"}}: {e}"),
+            );
+        }
+    };
+    if !is_digest(&req.digest) {
+        return json_error(StatusCode::BAD_REQUEST, "digest: expected sha256:<64 hex digits>");
+    }
+    if req.catalog.packages.len() > palisade_catalog::MAX_SBOM_COMPONENTS {
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("more than {} packages", palisade_catalog::MAX_SBOM_COMPONENTS),
+        );
+    }
+    let reference: palisade_image::Reference = match req.name.parse() {
+        Ok(r) => r,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("name {:?} is not an image reference: {e}", req.name),
+            );
+        }
+    };
+    let name = ImageName {
+        registry: reference.registry().to_owned(),
+        repository: reference.repository().to_owned(),
+        tag: reference.tag().unwrap_or_default().to_owned(),
+        digest: req.digest,
+        reason: "ci".to_owned(),
+    };
+    let fleet = Arc::clone(&api.fleet);
+    let catalog = req.catalog;
+    match blocking(move || fleet.record_catalog(&name, &catalog)).await {
+        Ok(done) => axum::Json(done).into_response(),
         Err(r) => r,
     }
 }

@@ -298,6 +298,82 @@ impl Fleet {
                     .map_err(|e| e.to_string())?
             }
         };
+        self.record(&loaded, &identity, name, &catalog, &facts, &evaluations)
+    }
+
+    /// Records a catalog made elsewhere (`palisade scan --server` in CI): matched with the
+    /// server's database, decided under the server's policy with what a catalog can tell
+    /// (findings and the SBOM summary; signatures and hardening are not known from it, so a
+    /// policy that needs them decides as it does when they are missing), and stored like an
+    /// analysis, so database changes re-match it too.
+    ///
+    /// # Errors
+    /// No policy or database, the match failed, or the store cannot be written.
+    pub fn record_catalog(&self, name: &ImageName, catalog: &Catalog) -> Result<Analysed, String> {
+        let loaded = self.loaded()?;
+        let identity = Self::db_identity_of(&loaded)?;
+        let vulnerabilities = match &loaded.db_path {
+            Some(path) => {
+                let vulndb = palisade_scan::VulnDb::new(path.clone());
+                let options = SourceOptions {
+                    no_cache: true,
+                    ..self.options.clone()
+                };
+                let evaluated = palisade_scan::Scanner::new(&vulndb, &options, &palisade_scan::Silent)
+                    .evaluate_catalog(catalog)
+                    .map_err(|e| e.to_string())?;
+                Some(palisade_gate::vuln_input(evaluated))
+            }
+            None => None,
+        };
+        let (os, architecture) = catalog
+            .source
+            .platform
+            .as_deref()
+            .and_then(|p| p.split_once('/'))
+            .map_or((None, None), |(o, a)| (Some(o.to_owned()), Some(a.to_owned())));
+        let now = palisade_gate::now_utc();
+        let mut facts = Facts::default();
+        let mut evaluations = BTreeMap::new();
+        for env in loaded.policy.environments() {
+            let input = Input {
+                now: now.clone(),
+                environment: env.to_owned(),
+                image: palisade_policy::ImageInput {
+                    reference: format!("{}/{}@{}", name.registry, name.repository, name.digest),
+                    registry: name.registry.clone(),
+                    repository: name.repository.clone(),
+                    tag: Some(name.tag.clone()).filter(|t| !t.is_empty()),
+                    digest: Some(name.digest.clone()),
+                    os: os.clone(),
+                    architecture: architecture.clone(),
+                    ..palisade_policy::ImageInput::default()
+                },
+                trust: None,
+                vulnerabilities: vulnerabilities.clone(),
+                sbom: Some(palisade_gate::sbom_summary(catalog)),
+                hardening: None,
+            };
+            let evaluation = loaded.policy.evaluate(&input).map_err(|e| e.to_string())?;
+            evaluations.insert(env.to_owned(), evaluation);
+            facts.inputs.insert(env.to_owned(), input);
+        }
+        self.record(&loaded, &identity, name, catalog, &facts, &evaluations)
+    }
+
+    /// Writes one analysis (its catalog, facts, findings, name, decisions and events) in one
+    /// transaction: what [`Fleet::analyse`] and [`Fleet::record_catalog`] share.
+    fn record(
+        &self,
+        loaded: &Loaded,
+        identity: &str,
+        name: &ImageName,
+        catalog: &Catalog,
+        facts: &Facts,
+        evaluations: &BTreeMap<String, Evaluation>,
+    ) -> Result<Analysed, String> {
+        let store = &self.store;
+        let identity = identity.to_owned();
         let first = facts.inputs.values().next();
         let findings = finding_rows(first.and_then(|i| i.vulnerabilities.as_ref()));
         let trust = first
