@@ -110,7 +110,7 @@ fn unauthorised() -> Response {
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
         axum::Json(serde_json::json!({"error": {"message":
-            "a valid bearer token is required (palisade serve token create)"}})),
+            "a valid bearer token is required (palisade store token create --name NAME)"}})),
     )
         .into_response()
 }
@@ -713,7 +713,10 @@ async fn catalog(Extract(api): Extract<Arc<Api>>, headers: HeaderMap, body: Body
         return r;
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_CATALOG_BYTES).await else {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 32 MiB");
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 32 MiB",
+        );
     };
     let req: CatalogBody = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
@@ -725,12 +728,18 @@ async fn catalog(Extract(api): Extract<Arc<Api>>, headers: HeaderMap, body: Body
         }
     };
     if !is_digest(&req.digest) {
-        return json_error(StatusCode::BAD_REQUEST, "digest: expected sha256:<64 hex digits>");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "digest: expected sha256:<64 hex digits>",
+        );
     }
     if req.catalog.packages.len() > palisade_catalog::MAX_SBOM_COMPONENTS {
         return json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("more than {} packages", palisade_catalog::MAX_SBOM_COMPONENTS),
+            &format!(
+                "more than {} packages",
+                palisade_catalog::MAX_SBOM_COMPONENTS
+            ),
         );
     }
     let reference: palisade_image::Reference = match req.name.parse() {

@@ -126,6 +126,14 @@ pub struct StoreSettings {
     /// Tries before a job is given up.
     #[serde(default = "default_attempts")]
     pub max_attempts: i64,
+    /// Finished jobs (and the Harbor reports they hold) are deleted after this long. Events
+    /// are never deleted.
+    #[serde(default = "default_keep_jobs", deserialize_with = "duration")]
+    pub keep_jobs: Duration,
+}
+
+fn default_keep_jobs() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
 fn yes() -> bool {

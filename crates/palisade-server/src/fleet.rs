@@ -55,10 +55,18 @@ pub struct ImageName {
 }
 
 impl ImageName {
-    /// The job key: one pending job per name and digest.
+    /// The job key: one pending job per name (tag included) and digest, so a second tag
+    /// pushed while the first is pending is recorded too.
     #[must_use]
     pub fn key(&self) -> String {
-        format!("{}/{}@{}", self.registry, self.repository, self.digest)
+        if self.tag.is_empty() {
+            format!("{}/{}@{}", self.registry, self.repository, self.digest)
+        } else {
+            format!(
+                "{}/{}:{}@{}",
+                self.registry, self.repository, self.tag, self.digest
+            )
+        }
     }
 
     /// `registry/repository:tag` (or `@digest` when untagged).
@@ -168,6 +176,27 @@ fn finding_set(rows: &[FindingRow]) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
+/// The job a piece of work belongs to: its writes commit only while the job's lease is still
+/// this worker's ([`palisade_store::Tx::hold`]).
+#[derive(Clone, Debug)]
+pub struct Hold {
+    /// The job.
+    pub job: i64,
+    /// The worker.
+    pub owner: String,
+    /// The lease to extend to, in milliseconds.
+    pub lease_ms: i64,
+}
+
+impl Hold {
+    fn check(hold: Option<&Hold>, tx: &mut palisade_store::Tx<'_>) -> palisade_store::Result<()> {
+        match hold {
+            Some(h) => tx.hold(h.job, &h.owner, h.lease_ms),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What one analysis did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Analysed {
@@ -203,7 +232,12 @@ impl Fleet {
     ///
     /// # Errors
     /// The image could not be read or decided, or the store written: the job is retried.
-    pub fn analyse(&self, name: &ImageName, force: bool) -> Result<Analysed, String> {
+    pub fn analyse(
+        &self,
+        name: &ImageName,
+        force: bool,
+        hold: Option<&Hold>,
+    ) -> Result<Analysed, String> {
         let loaded = self.loaded()?;
         let identity = Self::db_identity_of(&loaded)?;
         let store = &self.store;
@@ -235,7 +269,8 @@ impl Fleet {
                 });
             }
         }
-        if let Some(children) = self.index_children(name)? {
+        let (children, media_type) = self.index_children(name)?;
+        if let Some(children) = children {
             // An index is its platforms: each is analysed (and decided) as its own image.
             let mut queued = 0;
             for digest in children {
@@ -246,7 +281,7 @@ impl Fleet {
                 };
                 store
                     .enqueue(
-                        kind::SCAN,
+                        if force { kind::VERIFY } else { kind::SCAN },
                         &child.key(),
                         &serde_json::to_string(&child).map_err(|e| e.to_string())?,
                     )
@@ -298,7 +333,16 @@ impl Fleet {
                     .map_err(|e| e.to_string())?
             }
         };
-        self.record(&loaded, &identity, name, &catalog, &facts, &evaluations)
+        self.record(
+            &loaded,
+            &identity,
+            name,
+            &media_type,
+            &catalog,
+            &facts,
+            &evaluations,
+            hold,
+        )
     }
 
     /// Records a catalog made elsewhere (`palisade scan --server` in CI): matched with the
@@ -319,9 +363,10 @@ impl Fleet {
                     no_cache: true,
                     ..self.options.clone()
                 };
-                let evaluated = palisade_scan::Scanner::new(&vulndb, &options, &palisade_scan::Silent)
-                    .evaluate_catalog(catalog)
-                    .map_err(|e| e.to_string())?;
+                let evaluated =
+                    palisade_scan::Scanner::new(&vulndb, &options, &palisade_scan::Silent)
+                        .evaluate_catalog(catalog)
+                        .map_err(|e| e.to_string())?;
                 Some(palisade_gate::vuln_input(evaluated))
             }
             None => None,
@@ -331,7 +376,9 @@ impl Fleet {
             .platform
             .as_deref()
             .and_then(|p| p.split_once('/'))
-            .map_or((None, None), |(o, a)| (Some(o.to_owned()), Some(a.to_owned())));
+            .map_or((None, None), |(o, a)| {
+                (Some(o.to_owned()), Some(a.to_owned()))
+            });
         let now = palisade_gate::now_utc();
         let mut facts = Facts::default();
         let mut evaluations = BTreeMap::new();
@@ -358,19 +405,31 @@ impl Fleet {
             evaluations.insert(env.to_owned(), evaluation);
             facts.inputs.insert(env.to_owned(), input);
         }
-        self.record(&loaded, &identity, name, catalog, &facts, &evaluations)
+        self.record(
+            &loaded,
+            &identity,
+            name,
+            "",
+            catalog,
+            &facts,
+            &evaluations,
+            None,
+        )
     }
 
     /// Writes one analysis (its catalog, facts, findings, name, decisions and events) in one
     /// transaction: what [`Fleet::analyse`] and [`Fleet::record_catalog`] share.
+    #[allow(clippy::too_many_arguments)] // the parts of one analysis, written together
     fn record(
         &self,
         loaded: &Loaded,
         identity: &str,
         name: &ImageName,
+        media_type: &str,
         catalog: &Catalog,
         facts: &Facts,
         evaluations: &BTreeMap<String, Evaluation>,
+        hold: Option<&Hold>,
     ) -> Result<Analysed, String> {
         let store = &self.store;
         let identity = identity.to_owned();
@@ -386,7 +445,12 @@ impl Fleet {
             .is_some();
         let record = AnalysisRecord {
             digest: name.digest.clone(),
-            media_type: String::new(),
+            media_type: media_type
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
             platform: first
                 .map(|i| {
                     format!(
@@ -447,6 +511,7 @@ impl Fleet {
         // written together: a replica killed half-way leaves nothing for the next to repeat.
         let ids = store
             .transaction(|tx| {
+                Hold::check(hold, tx)?;
                 tx.put_analysis(&record)?;
                 tx.put_name(
                     &name.digest,
@@ -457,6 +522,18 @@ impl Fleet {
                 )?;
                 let changes = tx.put_decisions(&name.digest, &rows)?;
                 let mut events = vec![analysed];
+                if name.reason.starts_with("signature") {
+                    events.push(NewEvent {
+                        kind: "signature.verified".into(),
+                        digest: Some(name.digest.clone()),
+                        subject: format!(
+                            "{}: signatures verified again ({})",
+                            name.display(),
+                            name.reason
+                        ),
+                        detail: serde_json::json!({"name": name, "trust": trust}),
+                    });
+                }
                 if was_analysed {
                     events.extend(self.findings_event(
                         tx,
@@ -487,7 +564,7 @@ impl Fleet {
 
     /// The platform manifests of `name` when it is an index (attestation manifests left
     /// out); `None` when it is an image manifest.
-    fn index_children(&self, name: &ImageName) -> Result<Option<Vec<String>>, String> {
+    fn index_children(&self, name: &ImageName) -> Result<(Option<Vec<String>>, String), String> {
         use palisade_image::media_type;
         let client = palisade_image::RegistryClient::new(&name.registry, &self.options.registry())
             .map_err(|e| e.to_string())?;
@@ -503,21 +580,24 @@ impl Fleet {
             || kind.starts_with(media_type::DOCKER_LIST)
             || (kind.is_empty() && doc["manifests"].is_array());
         if !is_index {
-            return Ok(None);
+            return Ok((None, kind));
         }
         let index: palisade_image::Index =
             serde_json::from_slice(&bytes).map_err(|e| format!("index {}: {e}", name.digest))?;
-        Ok(Some(
-            index
-                .manifests
-                .iter()
-                .filter(|d| {
-                    !d.annotations.contains_key("vnd.docker.reference.type")
-                        && d.platform.as_ref().is_none_or(|p| p.os != "unknown")
-                })
-                .map(|d| d.digest.to_string())
-                .take(64)
-                .collect(),
+        Ok((
+            Some(
+                index
+                    .manifests
+                    .iter()
+                    .filter(|d| {
+                        !d.annotations.contains_key("vnd.docker.reference.type")
+                            && d.platform.as_ref().is_none_or(|p| p.os != "unknown")
+                    })
+                    .map(|d| d.digest.to_string())
+                    .take(64)
+                    .collect(),
+            ),
+            kind,
         ))
     }
 
@@ -547,7 +627,7 @@ impl Fleet {
                     tx.enqueue(
                         kind::NOTIFY,
                         &format!("{id}:{i}"),
-                        &serde_json::json!({"event": id, "notifier": i}).to_string(),
+                        &serde_json::json!({"event": id, "url": n.url}).to_string(),
                     )?;
                 }
             }
@@ -750,6 +830,7 @@ impl Fleet {
         identity: &str,
         scanner: &palisade_scan::Scanner<'_>,
         digest: &str,
+        hold: Option<&Hold>,
     ) -> Result<usize, String> {
         let Some((catalog, facts)) = self.store.image_data(digest).map_err(|e| e.to_string())?
         else {
@@ -780,6 +861,7 @@ impl Fleet {
         // The new findings, the decisions they lead to and the events, together.
         self.store
             .transaction(|tx| {
+                Hold::check(hold, tx)?;
                 tx.put_findings(digest, identity, &after, Some(&facts_bytes))?;
                 let mut events: Vec<NewEvent> = self
                     .findings_event(tx, digest, &before, &after, "database")?
@@ -807,7 +889,11 @@ impl Fleet {
     ///
     /// # Errors
     /// The database or the store cannot be read; the job is retried.
-    pub fn rematch(&self, renew: &(dyn Fn() -> bool + Sync)) -> Result<serde_json::Value, String> {
+    pub fn rematch(
+        &self,
+        renew: &(dyn Fn() -> bool + Sync),
+        hold: Option<&Hold>,
+    ) -> Result<serde_json::Value, String> {
         let loaded = self.loaded()?;
         let Some(db_path) = loaded.db_path.clone() else {
             return Ok(serde_json::json!({"skipped": "no database configured"}));
@@ -885,7 +971,7 @@ impl Fleet {
                             lost.store(true, std::sync::atomic::Ordering::Relaxed);
                             return;
                         }
-                        match self.rematch_image(&loaded, &identity, &scanner, digest) {
+                        match self.rematch_image(&loaded, &identity, &scanner, digest, hold) {
                             Ok(n) => {
                                 events.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                             }
@@ -937,7 +1023,11 @@ impl Fleet {
     ///
     /// # Errors
     /// The store cannot be read; the job is retried.
-    pub fn redecide(&self, renew: &(dyn Fn() -> bool + Sync)) -> Result<serde_json::Value, String> {
+    pub fn redecide(
+        &self,
+        renew: &(dyn Fn() -> bool + Sync),
+        hold: Option<&Hold>,
+    ) -> Result<serde_json::Value, String> {
         let loaded = self.loaded()?;
         let identity = Self::db_identity_of(&loaded)?;
         if self
@@ -993,6 +1083,7 @@ impl Fleet {
                 events += self
                     .store
                     .transaction(|tx| {
+                        Hold::check(hold, tx)?;
                         let changes = tx.put_decisions(&digest, &rows)?;
                         let e = self.decision_events(tx, &digest, &changes, &evaluations, false)?;
                         Ok::<_, palisade_store::Error>(self.emit_in(tx, &e)?.len())
@@ -1027,8 +1118,8 @@ impl Fleet {
     ///
     /// # Errors
     /// The receiver did not answer 2xx within its deadline; the job is retried.
-    pub fn notify(&self, event: i64, index: usize) -> Result<serde_json::Value, String> {
-        let Some(n) = self.notifiers.get(index) else {
+    pub fn notify(&self, event: i64, url: &str) -> Result<serde_json::Value, String> {
+        let Some(n) = self.notifiers.iter().find(|n| n.url == url) else {
             return Ok(serde_json::json!({"skipped": "that notifier is no longer configured"}));
         };
         let Some(e) = self.store.event(event).map_err(|e| e.to_string())? else {
@@ -1141,10 +1232,16 @@ impl crate::record::Sink for FleetSink {
         };
         let place = r.object.clone();
         let refused = !r.allowed;
-        if !refused && self.seen.contains_key(&(digest.clone(), place.clone())) {
+        // One write per image, place and outcome per 10 minutes: a workload retried in a
+        // loop is refused once in the event log, not thousands of times.
+        let seen_key = (
+            digest.clone(),
+            format!("{}{place}", if refused { "refused " } else { "" }),
+        );
+        if self.seen.contains_key(&seen_key) {
             return;
         }
-        self.seen.insert((digest.clone(), place.clone()), ());
+        self.seen.insert(seen_key, ());
         let fleet = Arc::clone(&self.fleet);
         let subject = format!(
             "{} refused {image} for {place}: {}",

@@ -111,6 +111,20 @@ async fn scan(Extract(fleet): Extract<Arc<Fleet>>, headers: HeaderMap, body: Bod
     if let Err(r) = authorised(&fleet, &headers).await {
         return r;
     }
+    if let Some(t) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !harbor::is_scan_request_type(t))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Content-Type {t:?}: expected {} or {}",
+                harbor::SCAN_REQUEST_V1_1,
+                harbor::SCAN_REQUEST_V1_0
+            ),
+        );
+    }
     let Ok(bytes) = axum::body::to_bytes(body, harbor::MAX_BODY_BYTES + 1).await else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -223,6 +237,12 @@ async fn report(
                 .as_deref()
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or_default();
+            if let Some(e) = result.get("error").and_then(serde_json::Value::as_str) {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("the scan failed: {e}"),
+                );
+            }
             let body = match kind {
                 ReportKind::Vulnerability(_) => result.get("vulnerability").cloned(),
                 ReportKind::Sbom(SbomMediaType::Spdx) => result.get("spdx").cloned(),
@@ -251,6 +271,34 @@ async fn report(
 /// # Errors
 /// The request is damaged, the registry refused, or the scan failed.
 pub fn run(fleet: &Fleet, job: &palisade_store::Job) -> Result<serde_json::Value, String> {
+    match run_scan(fleet, job) {
+        Ok(v) => Ok(v),
+        // What retrying cannot fix ends the job now, and the report says why.
+        Err(Failure::Final(message)) => Ok(serde_json::json!({ "error": message })),
+        Err(Failure::Retry(message)) => Err(message),
+    }
+}
+
+enum Failure {
+    /// Worth another try (the registry or the store was unavailable).
+    Retry(String),
+    /// The request itself is wrong.
+    Final(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Failure {
+        Failure::Retry(s)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(s: &str) -> Failure {
+        Failure::Retry(s.to_owned())
+    }
+}
+
+fn run_scan(fleet: &Fleet, job: &palisade_store::Job) -> Result<serde_json::Value, Failure> {
     let payload: serde_json::Value =
         serde_json::from_str(&job.payload).map_err(|e| format!("job payload: {e}"))?;
     let request: ScanRequest =
@@ -276,21 +324,22 @@ pub fn run(fleet: &Fleet, job: &palisade_store::Job) -> Result<serde_json::Value
         match auth.split_once(' ') {
             Some((scheme, value)) if scheme.eq_ignore_ascii_case("basic") => {
                 use base64::Engine as _;
+                let fail = |m: &str| Failure::Final(format!("registry.authorization: {m}"));
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(value.trim())
-                    .map_err(|_| "registry.authorization: Basic credentials that are not base64")?;
+                    .map_err(|_| fail("Basic credentials that are not base64"))?;
                 let text = String::from_utf8(decoded)
-                    .map_err(|_| "registry.authorization: Basic credentials that are not UTF-8")?;
+                    .map_err(|_| fail("Basic credentials that are not UTF-8"))?;
                 let (user, password) = text
                     .split_once(':')
-                    .ok_or("registry.authorization: Basic credentials without a colon")?;
+                    .ok_or_else(|| fail("Basic credentials without a colon"))?;
                 options.credentials = Some((user.to_owned(), password.to_owned()));
             }
             _ => {
-                return Err(
+                return Err(Failure::Final(
                     "registry.authorization: only Basic credentials are supported (Harbor's robot accounts send them)"
                         .to_owned(),
-                );
+                ));
             }
         }
     }

@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// Idle poll interval.
     pub poll: Duration,
+    /// Finished jobs are deleted after this long.
+    pub keep_jobs: Duration,
 }
 
 /// Runs the job workers and the re-evaluation watcher until the returned handles are aborted.
@@ -63,7 +65,7 @@ pub fn spawn(fleet: Arc<Fleet>, settings: WorkerSettings) -> Vec<tokio::task::Jo
             }
         }));
     }
-    handles.push(tokio::spawn(watch(fleet)));
+    handles.push(tokio::spawn(watch(fleet, settings.keep_jobs)));
     handles
 }
 
@@ -96,11 +98,17 @@ async fn run_one(fleet: &Arc<Fleet>, owner: &str, claimed: Claimed, settings: &W
     let work = {
         let fleet = Arc::clone(fleet);
         let job = job.clone();
+        let owner = owner.to_owned();
         let lost = lost_rx.clone();
         tokio::task::spawn_blocking(move || {
             let renew = || !*lost.borrow();
+            let hold = crate::fleet::Hold {
+                job: job.id,
+                owner: owner.clone(),
+                lease_ms,
+            };
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                execute(&fleet, &job, &renew)
+                execute(&fleet, &job, &renew, &hold)
             }))
             .unwrap_or_else(|_| Err("the job panicked (a bug: please report it)".to_owned()))
         })
@@ -129,8 +137,8 @@ fn record_outcome(
         }
         Err(error) => {
             let retry = (job.attempts < fleet.max_attempts).then(|| {
-                // 1 s, 2 s, 4 s, … capped at 5 minutes.
-                let backoff = 1000i64 << job.attempts.clamp(0, 8);
+                // 1 s after the first try, then 2 s, 4 s, … capped at 5 minutes.
+                let backoff = 1000i64 << (job.attempts - 1).clamp(0, 9);
                 palisade_store::now_ms() + backoff.min(300_000)
             });
             if retry.is_none()
@@ -167,54 +175,66 @@ fn execute(
     fleet: &Fleet,
     job: &palisade_store::Job,
     renew: &(dyn Fn() -> bool + Sync),
+    hold: &crate::fleet::Hold,
 ) -> Result<serde_json::Value, String> {
     match job.kind.as_str() {
         kind::SCAN | kind::VERIFY => {
             let name: ImageName =
                 serde_json::from_str(&job.payload).map_err(|e| format!("job payload: {e}"))?;
-            let done = fleet.analyse(&name, job.kind == kind::VERIFY)?;
+            let done = fleet.analyse(&name, job.kind == kind::VERIFY, Some(hold))?;
             Ok(serde_json::to_value(done).unwrap_or_default())
         }
-        kind::REMATCH => fleet.rematch(renew),
-        kind::REDECIDE => fleet.redecide(renew),
+        kind::REMATCH => fleet.rematch(renew, Some(hold)),
+        kind::REDECIDE => fleet.redecide(renew, Some(hold)),
         kind::HARBOR => crate::harbor_api::run(fleet, job),
         kind::NOTIFY => {
             let v: serde_json::Value =
                 serde_json::from_str(&job.payload).map_err(|e| format!("job payload: {e}"))?;
             let event = v["event"].as_i64().ok_or("job payload: no event")?;
-            let index = v["notifier"].as_u64().ok_or("job payload: no notifier")? as usize;
-            fleet.notify(event, index)
+            let url = v["url"].as_str().ok_or("job payload: no url")?;
+            fleet.notify(event, url)
         }
         other => Err(format!("unknown job kind {other:?}")),
     }
 }
 
 /// Queues a re-match when the database in force changes and a re-decision when the policy
-/// does (also at start: the jobs themselves skip when the store is current).
-async fn watch(fleet: Arc<Fleet>) {
+/// does (also at start: the jobs themselves skip when the store is current). Once a minute it
+/// also queues again what the store is still behind on (a re-match or re-decision that gave
+/// up), and every ten minutes it deletes finished jobs older than `keep_jobs`.
+async fn watch(fleet: Arc<Fleet>, keep_jobs: Duration) {
     let mut last: Option<(String, String)> = None;
+    let mut tick: u64 = 0;
     loop {
         if let Some(loaded) = fleet.state.current() {
             let now = (loaded.policy_id.clone(), loaded.db_id.clone());
-            if last.as_ref() != Some(&now) {
+            let sweep = tick % 60 == 59;
+            if last.as_ref() != Some(&now) || sweep {
                 let f = Arc::clone(&fleet);
                 let (policy_changed, db_changed) = match &last {
                     None => (true, true),
                     Some((p, d)) => (p != &now.0, d != &now.1),
                 };
                 let queued = tokio::task::spawn_blocking(move || -> Result<(), String> {
-                    if db_changed && loaded.db_path.is_some() {
+                    let meta = |k: &str| f.store.meta(k).map_err(|e| e.to_string());
+                    if loaded.db_path.is_some() {
                         let identity = loaded
                             .db_path
                             .as_deref()
                             .map(crate::fleet::db_identity)
                             .transpose()?
                             .unwrap_or_default();
-                        f.store
-                            .enqueue(kind::REMATCH, &identity, "{}")
-                            .map_err(|e| e.to_string())?;
+                        if db_changed
+                            || meta("vulndb.identity")?.as_deref() != Some(identity.as_str())
+                        {
+                            f.store
+                                .enqueue(kind::REMATCH, &identity, "{}")
+                                .map_err(|e| e.to_string())?;
+                        }
                     }
-                    if policy_changed {
+                    if policy_changed
+                        || meta("policy.id")?.as_deref() != Some(loaded.policy_id.as_str())
+                    {
                         f.store
                             .enqueue(kind::REDECIDE, &loaded.policy_id, "{}")
                             .map_err(|e| e.to_string())?;
@@ -229,6 +249,12 @@ async fn watch(fleet: Arc<Fleet>) {
                 }
             }
         }
+        if tick % 600 == 0 {
+            let f = Arc::clone(&fleet);
+            let before = palisade_store::now_ms() - keep_jobs.as_millis() as i64;
+            let _ = tokio::task::spawn_blocking(move || f.store.prune_jobs(before)).await;
+        }
+        tick += 1;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

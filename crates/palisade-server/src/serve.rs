@@ -375,6 +375,7 @@ impl Server {
                         workers: s.workers,
                         lease: s.lease,
                         poll: s.poll,
+                        keep_jobs: s.keep_jobs,
                     },
                 );
             }

@@ -342,6 +342,66 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
     })
     .expect("decision.changed delivered");
 
+    // CI records a scan of a local archive of the same image under the name it will run as.
+    let out = common::palisade(
+        &[
+            "scan",
+            &format!("oci-archive:{}", common::testbed().join("app.oci.tar").display()),
+            "--db",
+            d.join("vuln.db").to_str().unwrap(),
+            "--format",
+            "json",
+            "--server",
+            &format!("https://{}", serve.https),
+            "--server-token",
+            &token,
+            "--server-name",
+            "registry.example/ci/app:1.0",
+            "--ca-file",
+            ca_file.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    let said = common::text(&out);
+    assert!(said.contains("palisade: recorded registry.example/ci/app:1.0@sha256:"), "{said}");
+    let image = api(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}"));
+    assert!(
+        image["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "registry.example/ci/app:1.0"),
+        "{image}"
+    );
+    assert!(
+        image["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["repository"] == "ci/app" && d["reasons"].is_array()),
+        "{image}"
+    );
+    // The token must be an admin's.
+    let out = common::palisade(
+        &[
+            "scan",
+            &format!("oci-archive:{}", common::testbed().join("app.oci.tar").display()),
+            "--db",
+            d.join("vuln.db").to_str().unwrap(),
+            "--server",
+            &format!("https://{}", serve.https),
+            "--server-token",
+            "pal_not_a_token",
+            "--server-name",
+            "registry.example/ci/app:1.0",
+            "--ca-file",
+            ca_file.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert!(common::text(&out).contains("401"), "{}", common::text(&out));
+
     serve.signal("TERM");
     assert!(serve.wait(Duration::from_secs(20)).is_some());
     eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());

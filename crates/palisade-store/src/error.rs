@@ -57,6 +57,12 @@ pub enum Error {
     /// A value handed to the store is over one of its limits.
     #[error("{0}")]
     Limit(String),
+    /// A job's lease expired and another worker holds it now: nothing was written.
+    #[error("job {job}: its lease expired and another worker took it over; nothing was written")]
+    LeaseLost {
+        /// The job.
+        job: i64,
+    },
     /// A bug in the store's queries.
     #[error("internal: {0}")]
     Internal(String),

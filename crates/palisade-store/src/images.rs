@@ -101,8 +101,16 @@ pub struct DecisionRow {
     pub db_identity: String,
     /// When (seconds since the epoch).
     pub decided_at: i64,
-    /// The reasons, JSON.
+    /// The reasons, JSON (shown as JSON, not as a string).
+    #[serde(serialize_with = "as_json")]
     pub reasons: String,
+}
+
+fn as_json<S: serde::Serializer>(text: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    serde_json::from_str::<serde_json::Value>(text)
+        .unwrap_or(serde_json::Value::Null)
+        .serialize(s)
 }
 
 /// A decision whose verdict changed (or that is new).

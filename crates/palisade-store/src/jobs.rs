@@ -395,4 +395,23 @@ impl crate::Tx<'_> {
             )),
         }
     }
+
+    /// Extends `owner`'s lease on job `id` inside this transaction, or fails with
+    /// [`crate::Error::LeaseLost`]: what a worker writes commits only while the job is still its
+    /// own, so a worker whose lease expired (and whose job another took over) writes nothing.
+    ///
+    /// # Errors
+    /// The lease was lost, or the store cannot be written.
+    pub fn hold(&mut self, id: i64, owner: &str, lease_ms: i64) -> Result<()> {
+        let until = crate::now_ms() + lease_ms;
+        let n = self.conn.execute(
+            "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND owner = $2 AND state = 'running'",
+            params![id, owner, until],
+        )?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(crate::Error::LeaseLost { job: id })
+        }
+    }
 }

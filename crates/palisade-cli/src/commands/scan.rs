@@ -138,6 +138,26 @@ pub(crate) struct ScanArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
+    /// Also record the result on a Palisade server (`POST /api/v1/catalogs`): the catalog is
+    /// matched and decided there with the server's database and policy, kept in its store,
+    /// and matched again whenever that database changes.
+    #[arg(long, value_name = "URL", env = "PALISADE_SERVER")]
+    server: Option<String>,
+
+    /// The server's API token (admin role; `palisade store token create --role admin`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PALISADE_SERVER_TOKEN",
+        hide_env_values = true
+    )]
+    server_token: Option<String>,
+
+    /// The name to record the image under (`registry/repository[:tag]`); default: its own
+    /// reference, for an image read from a registry.
+    #[arg(long, value_name = "REF", requires = "server")]
+    server_name: Option<String>,
+
     #[command(flatten)]
     source_args: SourceArgs,
 }
@@ -240,9 +260,92 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
         ScanOutput::Junit => out.write_all(render::scan::junit(&doc, &catalog).as_bytes())?,
     }
     out.flush()?;
+    if let Some(server) = &args.server {
+        record_on_server(args, server, &catalog)?;
+    }
     Ok(if doc.fails(args.coverage.into()) {
         args.exit_code
     } else {
         exit::OK
     })
+}
+
+/// `--server`: sends the catalog to the server and prints its verdicts on standard error.
+fn record_on_server(
+    args: &ScanArgs,
+    server: &str,
+    catalog: &palisade_catalog::Catalog,
+) -> Result<()> {
+    let token = args.server_token.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("--server needs --server-token (or PALISADE_SERVER_TOKEN)")
+    })?;
+    let digest = catalog.source.manifest_digest.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--server: {} has no manifest digest (an SBOM cannot be recorded; scan the image)",
+            args.source
+        )
+    })?;
+    let name = match (&args.server_name, &catalog.source.reference) {
+        (Some(n), _) => n.clone(),
+        (None, Some(r)) if args.source.starts_with("registry:") => r.clone(),
+        _ => anyhow::bail!(
+            "--server: name the image with --server-name registry/repository:tag (a local \
+             image's own tag says nothing of where it will run)"
+        ),
+    };
+    let name = name
+        .split_once('@')
+        .map_or(name.as_str(), |(n, _)| n)
+        .to_owned();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "name": name,
+        "digest": digest,
+        "catalog": catalog,
+    }))?;
+    let client = palisade_image::HttpClient::new(
+        &palisade_image::HttpOptions {
+            insecure: Vec::new(),
+            ca_file: args.source_args.options().ca_file,
+            deadline: args.source_args.options().http_timeout,
+        },
+        false,
+    )?;
+    let url = format!("{}/api/v1/catalogs", server.trim_end_matches('/'));
+    let auth = format!("Bearer {token}");
+    let resp = client.post(
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &auth),
+        ],
+        &body,
+    )?;
+    let status = resp.status();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(resp.into_reader(), 1 << 20),
+        &mut text,
+    )?;
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        anyhow::bail!("{url} answered {status}: {message}");
+    }
+    let answer: serde_json::Value = serde_json::from_str(&text)?;
+    let verdicts = answer["verdicts"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(e, v)| format!("{e}: {}", v.as_str().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    writeln!(
+        io::stderr().lock(),
+        "palisade: recorded {name}@{digest} on {server} ({verdicts})"
+    )?;
+    Ok(())
 }
