@@ -466,7 +466,7 @@ impl Fleet {
             catalog: serde_json::to_vec(&catalog).map_err(|e| e.to_string())?,
             facts: serde_json::to_vec(&facts).map_err(|e| e.to_string())?,
             packages: catalog.packages.len() as i64,
-            keys: lookup_keys(&catalog),
+            keys: lookup_keys(catalog),
             findings: findings.clone(),
         };
         let rows: Vec<DecisionRow> = evaluations
@@ -547,7 +547,7 @@ impl Fleet {
                     tx,
                     &name.digest,
                     &changes,
-                    &evaluations,
+                    evaluations,
                     was_analysed,
                 )?);
                 self.emit_in(tx, &events)

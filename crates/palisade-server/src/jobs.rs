@@ -249,7 +249,7 @@ async fn watch(fleet: Arc<Fleet>, keep_jobs: Duration) {
                 }
             }
         }
-        if tick % 600 == 0 {
+        if tick.is_multiple_of(600) {
             let f = Arc::clone(&fleet);
             let before = palisade_store::now_ms() - keep_jobs.as_millis() as i64;
             let _ = tokio::task::spawn_blocking(move || f.store.prune_jobs(before)).await;
