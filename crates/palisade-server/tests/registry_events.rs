@@ -346,7 +346,10 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
     let out = common::palisade(
         &[
             "scan",
-            &format!("oci-archive:{}", common::testbed().join("app.oci.tar").display()),
+            &format!(
+                "oci-archive:{}",
+                common::testbed().join("app.oci.tar").display()
+            ),
             "--db",
             d.join("vuln.db").to_str().unwrap(),
             "--format",
@@ -363,8 +366,16 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
         &cache,
     );
     let said = common::text(&out);
-    assert!(said.contains("palisade: recorded registry.example/ci/app:1.0@sha256:"), "{said}");
-    let image = api(&serve, &ca_file, &token, &format!("/api/v1/images/{digest}"));
+    assert!(
+        said.contains("palisade: recorded registry.example/ci/app:1.0@sha256:"),
+        "{said}"
+    );
+    let image = api(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{digest}"),
+    );
     assert!(
         image["names"]
             .as_array()
@@ -385,7 +396,10 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
     let out = common::palisade(
         &[
             "scan",
-            &format!("oci-archive:{}", common::testbed().join("app.oci.tar").display()),
+            &format!(
+                "oci-archive:{}",
+                common::testbed().join("app.oci.tar").display()
+            ),
             "--db",
             d.join("vuln.db").to_str().unwrap(),
             "--server",
@@ -402,7 +416,127 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     assert!(common::text(&out).contains("401"), "{}", common::text(&out));
 
+    // Every answer above follows the OpenAPI document the server serves.
+    check_openapi(&serve, &ca_file, &token, &digest, d);
+
     serve.signal("TERM");
     assert!(serve.wait(Duration::from_secs(20)).is_some());
     eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());
+}
+
+/// `curl -i` a path: (status, content type, body).
+fn raw(serve: &Serve, ca: &Path, token: &str, path: &str) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20", "--cacert"])
+        .arg(ca)
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("https://{}{path}", serve.https))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {path}: {}", common::text(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let content_type = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    (status, content_type, body.to_owned())
+}
+
+/// Validates the answers of every read route against `/api/v1/openapi.json` with
+/// openapi-core (PyPI), and a wrong answer too, so the check can fail.
+fn check_openapi(serve: &Serve, ca: &Path, token: &str, digest: &str, dir: &Path) {
+    let (status, _, spec) = raw(serve, ca, token, "/api/v1/openapi.json");
+    assert_eq!(status, 200);
+    std::fs::write(dir.join("openapi.json"), &spec).unwrap();
+    let routes = [
+        ("status", "/api/v1/status".to_owned(), vec![]),
+        (
+            "images",
+            "/api/v1/images".to_owned(),
+            vec![("repository", "demo/*"), ("sort", "severity")],
+        ),
+        ("image", format!("/api/v1/images/{digest}"), vec![]),
+        (
+            "unknown image",
+            format!("/api/v1/images/sha256:{}", "0".repeat(64)),
+            vec![],
+        ),
+        (
+            "vulnerability",
+            "/api/v1/vulnerabilities/PYSEC-2021-142".to_owned(),
+            vec![],
+        ),
+        (
+            "events",
+            "/api/v1/events".to_owned(),
+            vec![("limit", "1000")],
+        ),
+        ("hosts", "/api/v1/hosts".to_owned(), vec![]),
+        ("jobs", "/api/v1/jobs".to_owned(), vec![]),
+        ("job", "/api/v1/jobs/1".to_owned(), vec![]),
+        (
+            "bad query",
+            "/api/v1/images".to_owned(),
+            vec![("sort", "sideways")],
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (label, path, args) in routes {
+        let query: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let url = if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{}", query.join("&"))
+        };
+        let (status, content_type, body) = raw(serve, ca, token, &url);
+        let args: serde_json::Map<String, Value> = args
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        cases.push(
+            serde_json::json!({"label": label, "method": "get", "path": path,
+            "args": args, "status": status, "content_type": content_type, "body": body}),
+        );
+    }
+    // Not every answer may pass: a summary without its required counts must fail.
+    cases.push(serde_json::json!({"label": "a wrong answer [must fail]", "method": "get",
+        "path": "/api/v1/images", "args": {}, "status": 200,
+        "content_type": "application/json", "body": "{\"total\": 1, \"items\": [{\"digest\": \"x\"}]}"}));
+    std::fs::write(dir.join("cases.json"), serde_json::to_vec(&cases).unwrap()).unwrap();
+    let python = std::env::var_os("PALISADE_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join("target/pyvenv/bin/python"));
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/validate.py"))
+        .arg(dir.join("openapi.json"))
+        .arg(dir.join("cases.json"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (tools/test-all.sh installs openapi-core)",
+                python.display()
+            )
+        });
+    let text = common::text(&out);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("FAIL"))
+        .collect();
+    assert_eq!(lines.len(), cases.len(), "{text}");
+    for l in &lines[..lines.len() - 1] {
+        assert!(l.starts_with("ok "), "{text}");
+    }
+    assert!(
+        lines[lines.len() - 1].starts_with("FAIL"),
+        "the wrong answer passed: {text}"
+    );
 }

@@ -159,8 +159,8 @@ pub struct ImageSummary {
     pub db_identity: Option<String>,
     /// Packages.
     pub packages: i64,
-    /// Findings, and by severity.
-    pub findings: i64,
+    /// Findings (their number; an image's detail lists them under `findings`).
+    pub finding_count: i64,
     /// Critical findings.
     pub critical: i64,
     /// High findings.
@@ -1048,7 +1048,7 @@ fn summaries(conn: &mut dyn Conn, rows: &[crate::sql::Row]) -> Result<Vec<ImageS
                 analyzed_at: r.opt_int(4),
                 db_identity: r.opt_text(5),
                 packages: r.int(6),
-                findings: r.int(7),
+                finding_count: r.int(7),
                 critical: r.int(8),
                 high: r.int(9),
                 medium: r.int(10),

@@ -194,7 +194,7 @@ both!(analyses_findings_and_fleet_queries, |b: &Backend| {
         )
         .unwrap();
     let detail = store.image("sha256:aaa").unwrap().unwrap();
-    assert_eq!(detail.summary.findings, 1);
+    assert_eq!(detail.summary.finding_count, 1);
     assert_eq!(detail.summary.critical, 0);
     assert_eq!(detail.summary.high, 1);
     assert_eq!(detail.summary.db_identity.as_deref(), Some("db2"));
