@@ -100,6 +100,32 @@ pub struct ServeConfig {
     /// Where events are delivered (a generic JSON webhook or a Slack-compatible one).
     #[serde(default)]
     pub notify: Vec<NotifierSettings>,
+    /// Update the vulnerability database on a schedule, as `palisade db update` does; the new
+    /// file is picked up like any other and the stored images are matched again.
+    #[serde(default)]
+    pub db_update: Option<DbUpdateSettings>,
+}
+
+/// The scheduled database update.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbUpdateSettings {
+    /// How often (the first run is one interval after start).
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Feeds, as `palisade db update --feed` names them (default: its defaults).
+    #[serde(default)]
+    pub feeds: Vec<String>,
+    /// Fetch every feed from this mirror instead of upstream.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// The deadline of each download.
+    #[serde(default = "default_download_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_download_timeout() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// The store.
@@ -480,6 +506,14 @@ impl ServeConfig {
                     "notify.format {:?}: expected `json` or `slack`",
                     n.format
                 ));
+            }
+        }
+        if let Some(u) = &self.db_update {
+            if self.db.is_none() {
+                return Err("db_update needs `db:` (the file it updates)".into());
+            }
+            if u.interval < Duration::from_secs(60) {
+                return Err("db_update.interval: at least 1m".into());
             }
         }
         if let Some(s) = &self.store {

@@ -360,6 +360,15 @@ impl Server {
             app = app.merge(crate::routes::agents(api));
         }
         let mut workers = Vec::new();
+        if let (Some(u), Some(db)) = (&self.config.db_update, &self.config.db) {
+            workers.push(tokio::spawn(crate::dbupdate::run(
+                db.clone(),
+                u.clone(),
+                self.config.registries.clone(),
+                self.fleet.clone(),
+                Arc::clone(&self.events),
+            )));
+        }
         if let Some(fleet) = &self.fleet {
             let registry_events = self.registry_auth.take();
             app = app

@@ -360,3 +360,178 @@ fn a_new_advisory_touches_exactly_the_images_that_have_its_package() {
     assert!(serve.wait(Duration::from_secs(20)).is_some());
     eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());
 }
+
+/// A plain HTTP file server on loopback (Python's `http.server`), killed on drop.
+struct Mirror(std::process::Child, u16);
+
+impl Mirror {
+    fn start(dir: &Path) -> Mirror {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        })
+        .expect("the mirror");
+        Mirror(child, port)
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The scheduled update inside the server (`db_update:`): a mirror's OSV PyPI export gains an
+/// advisory for chardet; the server updates its database from it, and the stored app image
+/// (running in `shop`) gets the new finding and a changed decision, with no one touching the
+/// database file.
+#[test]
+fn a_scheduled_update_inside_the_server_rematches_the_fleet() {
+    if let Some(why) = common::missing_tools() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cache = d.join("cache");
+    import(&d.join("vuln.db"), None);
+    // The mirror: the real PyPI export plus one advisory.
+    std::fs::create_dir_all(d.join("mirror/osv/PyPI")).unwrap();
+    let zipped = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\n\
+             src, dst, adv = sys.argv[1:4]\n\
+             with zipfile.ZipFile(src) as i, zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED) as o:\n\
+             \x20   for n in i.namelist(): o.writestr(n, i.read(n))\n\
+             \x20   o.writestr('PALISADE-TEST-0001.json', open(adv).read())\n",
+        ])
+        .arg(common::feeds().join("osv/PyPI/all.zip"))
+        .arg(d.join("mirror/osv/PyPI/all.zip"))
+        .arg({
+            std::fs::write(d.join("advisory.json"), ADVISORY).unwrap();
+            d.join("advisory.json")
+        })
+        .output()
+        .unwrap();
+    assert!(zipped.status.success(), "{}", common::text(&zipped));
+    let mirror = Mirror::start(&d.join("mirror"));
+    std::fs::write(
+        d.join("policy.yaml"),
+        "version: 1\nname: scheduled-update\nvulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n\
+         exceptions:\n  - name: known-python-findings\n    packages: [Jinja2, PyYAML, certifi, requests, urllib3, idna]\n    reason: accepted for this test\n    approved_by: security@example.com\n    expires: 2099-12-31\n",
+    )
+    .unwrap();
+    let ca = Ca::new("palisade scheduled update test CA");
+    ca.write(&d.join("ca.crt"));
+    ca.server(1).write(d, "tls");
+    std::fs::write(
+        d.join("serve.yaml"),
+        format!(
+            "listen: 127.0.0.1:0\ntls: {{cert: tls.crt, key: tls.key}}\npolicy: policy.yaml\n\
+             db: vuln.db\ncache_dir: cache\nstore: {{location: store.db}}\nreload: {{poll_interval: 500ms}}\n\
+             db_update: {{interval: 1h, mirror: \"http://127.0.0.1:{}\", feeds: [osv/PyPI]}}\n",
+            mirror.1
+        ),
+    )
+    .unwrap();
+    let registry = Registry::start();
+    common::push("app", &registry.addr, "testbed/app:v1");
+    let app = format!("{}/testbed/app:v1", registry.addr);
+    let app_digest = common::registry_digest(&app);
+    let mut serve = Serve::start(&d.join("serve.yaml"), &cache);
+    let out = common::palisade(
+        &[
+            "store",
+            "token",
+            "create",
+            "--config",
+            d.join("serve.yaml").to_str().unwrap(),
+            "--name",
+            "t",
+        ],
+        &cache,
+    );
+    assert!(out.status.success(), "{}", common::text(&out));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let ca_file = d.join("ca.crt");
+    let review = curl(
+        &serve,
+        &ca_file,
+        &token,
+        "/k8s/validate",
+        Some(&pod("shop", "web", &[&app])),
+    );
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+
+    // The update runs 5 s after the start; the app image gets the new advisory.
+    let changed = wait_for(PATIENCE, || {
+        let events = curl(
+            &serve,
+            &ca_file,
+            &token,
+            "/api/v1/events?kind=findings.changed",
+            None,
+        );
+        events["events"].as_array().and_then(|e| e.first().cloned())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no re-match after the update; server said:\n{}",
+            serve.stderr()
+        )
+    });
+    eprintln!(
+        "[{:>5.1}s] re-matched after the scheduled update",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(changed["digest"], app_digest.as_str());
+    assert_eq!(changed["detail"]["added"][0]["id"], "PALISADE-TEST-0001");
+    let updated = curl(
+        &serve,
+        &ca_file,
+        &token,
+        "/api/v1/events?kind=db.updated",
+        None,
+    );
+    let updated = &updated["events"][0];
+    assert_eq!(updated["detail"]["refreshed"][0], "osv/PyPI", "{updated}");
+    // NVD and KEV were imported, not fetched: they are kept.
+    assert_eq!(
+        updated["detail"]["kept"].as_array().unwrap().len(),
+        2,
+        "{updated}"
+    );
+    let now = curl(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{app_digest}"),
+        None,
+    );
+    assert_eq!(now["verdicts"]["default"], "deny", "{now}");
+    serve.signal("TERM");
+    assert!(serve.wait(Duration::from_secs(20)).is_some());
+}
