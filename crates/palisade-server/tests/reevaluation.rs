@@ -356,6 +356,51 @@ fn a_new_advisory_touches_exactly_the_images_that_have_its_package() {
             .is_empty()
     );
 
+    // A policy change decides every stored image again: without the exception, the app's
+    // own Python findings (CVSS 9.8) deny it in prod; the base image is not touched.
+    let before = last_event(&serve, &ca_file, &token);
+    std::fs::write(
+        d.join("policy.yaml"),
+        "version: 1\nname: reevaluation-e2e\ndefault_environment: prod\nenvironments: [prod, dev]\n\
+         vulnerabilities:\n  max_cvss: 8.9\n  coverage: ignore\n  unknown_severity: ignore\n  environments:\n    dev: { max_cvss: null }\n",
+    )
+    .unwrap();
+    let events = wait_for(PATIENCE, || {
+        let e = events_after(&serve, &ca_file, &token, before);
+        (!e.is_empty()).then_some(e)
+    })
+    .unwrap_or_else(|| panic!("no re-decision; server said:\n{}", serve.stderr()));
+    // Let the job finish, then count again.
+    wait_for(PATIENCE, || {
+        let jobs = curl(
+            &serve,
+            &ca_file,
+            &token,
+            "/api/v1/jobs?kind=redecide&limit=10",
+            None,
+        );
+        (jobs["jobs"][0]["state"] == "done").then_some(())
+    })
+    .expect("the re-decision job");
+    let events = {
+        let all = events_after(&serve, &ca_file, &token, before);
+        assert!(all.len() >= events.len());
+        all
+    };
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["kind"], "decision.changed");
+    assert_eq!(events[0]["digest"], app_digest.as_str());
+    assert_eq!(events[0]["detail"]["environment"], "prod");
+    assert_eq!(events[0]["detail"]["after"], "deny");
+    let base_now = curl(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{base_digest}"),
+        None,
+    );
+    assert_eq!(base_now["verdicts"]["prod"], "allow");
+
     serve.signal("TERM");
     assert!(serve.wait(Duration::from_secs(20)).is_some());
     eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());
