@@ -445,8 +445,11 @@ async fn stream(
     if let Err(r) = api.role(&headers, Role::Read).await {
         return r;
     }
-    let mut filter = match query(q) {
-        Ok(q) => event_filter(q),
+    let (mut filter, from_now) = match query(q) {
+        Ok(q) => {
+            let from_now = q.after.is_none();
+            (event_filter(q), from_now)
+        }
         Err(r) => return r,
     };
     if let Some(last) = headers
@@ -456,7 +459,7 @@ async fn stream(
     {
         filter.after = last;
     }
-    if filter.after == 0 && !headers.contains_key("last-event-id") {
+    if from_now && !headers.contains_key("last-event-id") {
         // Without a starting point: from now on.
         let store = Arc::clone(&api.fleet.store);
         match blocking(move || store.last_event_id().map_err(|e| e.to_string())).await {

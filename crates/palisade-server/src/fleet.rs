@@ -197,6 +197,21 @@ impl Hold {
     }
 }
 
+/// What a manifest is, for analysis.
+enum Shape {
+    /// An image manifest (its media type).
+    Image(String),
+    /// An index: its platform manifests (and its media type).
+    Index(Vec<String>, String),
+    /// A referrer (signature, attestation, SBOM) of this subject digest.
+    Referrer(String),
+}
+
+fn is_sha256_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// What one analysis did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Analysed {
@@ -269,7 +284,38 @@ impl Fleet {
                 });
             }
         }
-        let (children, media_type) = self.index_children(name)?;
+        let (children, media_type) = match self.manifest_shape(name)? {
+            Shape::Referrer(subject) => {
+                // An OCI 1.1 referrer (a signature or attestation pushed by digest, naming
+                // its subject): verify the subject again instead of analysing it as an image.
+                if !is_sha256_digest(&subject) {
+                    return Err(format!(
+                        "{}: a referrer whose subject {subject:?} is not a sha256 digest",
+                        name.key()
+                    ));
+                }
+                let target = ImageName {
+                    digest: subject,
+                    tag: String::new(),
+                    reason: format!("referrer {}", short(&name.digest)),
+                    ..name.clone()
+                };
+                store
+                    .enqueue(
+                        kind::VERIFY,
+                        &target.key(),
+                        &serde_json::to_string(&target).map_err(|e| e.to_string())?,
+                    )
+                    .map_err(|e| e.to_string())?;
+                return Ok(Analysed {
+                    digest: name.digest.clone(),
+                    skipped: true,
+                    ..Analysed::default()
+                });
+            }
+            Shape::Index(children, media_type) => (Some(children), media_type),
+            Shape::Image(media_type) => (None, media_type),
+        };
         if let Some(children) = children {
             // An index is its platforms: each is analysed (and decided) as its own image.
             let mut queued = 0;
@@ -562,9 +608,9 @@ impl Fleet {
         })
     }
 
-    /// The platform manifests of `name` when it is an index (attestation manifests left
-    /// out); `None` when it is an image manifest.
-    fn index_children(&self, name: &ImageName) -> Result<(Option<Vec<String>>, String), String> {
+    /// What `name`'s manifest is: an image, an index (with its platform manifests,
+    /// attestation manifests left out) or a referrer (with its subject).
+    fn manifest_shape(&self, name: &ImageName) -> Result<Shape, String> {
         use palisade_image::media_type;
         let client = palisade_image::RegistryClient::new(&name.registry, &self.options.registry())
             .map_err(|e| e.to_string())?;
@@ -576,27 +622,28 @@ impl Fleet {
         let kind = content_type
             .or_else(|| doc["mediaType"].as_str().map(str::to_owned))
             .unwrap_or_default();
+        if let Some(subject) = doc["subject"]["digest"].as_str() {
+            return Ok(Shape::Referrer(subject.to_owned()));
+        }
         let is_index = kind.starts_with(media_type::OCI_INDEX)
             || kind.starts_with(media_type::DOCKER_LIST)
             || (kind.is_empty() && doc["manifests"].is_array());
         if !is_index {
-            return Ok((None, kind));
+            return Ok(Shape::Image(kind));
         }
         let index: palisade_image::Index =
             serde_json::from_slice(&bytes).map_err(|e| format!("index {}: {e}", name.digest))?;
-        Ok((
-            Some(
-                index
-                    .manifests
-                    .iter()
-                    .filter(|d| {
-                        !d.annotations.contains_key("vnd.docker.reference.type")
-                            && d.platform.as_ref().is_none_or(|p| p.os != "unknown")
-                    })
-                    .map(|d| d.digest.to_string())
-                    .take(64)
-                    .collect(),
-            ),
+        Ok(Shape::Index(
+            index
+                .manifests
+                .iter()
+                .filter(|d| {
+                    !d.annotations.contains_key("vnd.docker.reference.type")
+                        && d.platform.as_ref().is_none_or(|p| p.os != "unknown")
+                })
+                .map(|d| d.digest.to_string())
+                .take(64)
+                .collect(),
             kind,
         ))
     }

@@ -342,6 +342,54 @@ fn push_scans_signature_reverifies_pull_does_nothing() {
     })
     .expect("decision.changed delivered");
 
+    // An OCI 1.1 referrer pushed by digest (an attestation naming the app image as its
+    // subject) verifies the subject again; it is not analysed as an image.
+    let referrer = push_referrer(&registry.addr, "demo/app", &digest);
+    wait_for(PATIENCE, || {
+        jobs_of(&serve, &ca_file, &token, "verify")
+            .into_iter()
+            .find(|j| {
+                j["state"] == "done"
+                    && j["payload"]
+                        .as_str()
+                        .is_some_and(|p| p.contains("referrer"))
+            })
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no verify job for the referrer's subject:\n{}",
+            serve.stderr()
+        )
+    });
+    let missing = api(
+        &serve,
+        &ca_file,
+        &token,
+        &format!("/api/v1/images/{referrer}"),
+    );
+    assert!(
+        missing["error"]["message"].is_string(),
+        "the referrer is no image: {missing}"
+    );
+
+    // The event stream replays from an id and keeps the connection open.
+    let out = Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "3", "--cacert"])
+        .arg(&ca_file)
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!(
+            "https://{}/api/v1/events/stream?after=0&kind=image.analyzed",
+            serve.https
+        ))
+        .output()
+        .unwrap();
+    let stream = String::from_utf8_lossy(&out.stdout);
+    assert!(stream.contains("event: image.analyzed"), "{stream}");
+    assert!(
+        stream.contains("id: 1") && stream.contains(&digest),
+        "{stream}"
+    );
+
     // CI records a scan of a local archive of the same image under the name it will run as.
     let out = common::palisade(
         &[
@@ -539,4 +587,52 @@ fn check_openapi(serve: &Serve, ca: &Path, token: &str, digest: &str, dir: &Path
         lines[lines.len() - 1].starts_with("FAIL"),
         "the wrong answer passed: {text}"
     );
+}
+
+/// Pushes an OCI 1.1 artifact manifest by digest whose `subject` is `subject`: what a
+/// referrers-aware signer or attester pushes. Returns its digest.
+fn push_referrer(addr: &str, repository: &str, subject: &str) -> String {
+    use palisade_image::{RegistryClient, RegistryOptions};
+    let client = RegistryClient::new(addr, &RegistryOptions::default()).unwrap();
+    let (_, _, subject_digest) = client
+        .get_manifest(
+            repository,
+            subject,
+            palisade_image::media_type::ACCEPT_MANIFESTS,
+        )
+        .unwrap();
+    let (bytes, _, _) = client
+        .get_manifest(
+            repository,
+            subject,
+            palisade_image::media_type::ACCEPT_MANIFESTS,
+        )
+        .unwrap();
+    let empty = client.push_blob(repository, b"{}").unwrap();
+    let layer = client
+        .push_blob(
+            repository,
+            br#"{"predicateType":"https://slsa.dev/provenance/v1"}"#,
+        )
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.in-toto+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": layer.to_string(), "size": 51}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": subject_digest.to_string(), "size": bytes.len()},
+    });
+    let body = serde_json::to_vec(&manifest).unwrap();
+    let digest = palisade_image::Digest::sha256_of(&body).to_string();
+    client
+        .put_manifest(
+            repository,
+            &digest,
+            &body,
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .unwrap()
+        .to_string()
 }
