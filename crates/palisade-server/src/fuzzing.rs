@@ -66,3 +66,38 @@ pub fn authz_request(data: &[u8]) -> bool {
     }
     true
 }
+
+/// A registry notification envelope (`POST /registry/events`): what it would queue. Every
+/// job it plans names a valid repository and a `sha256:` digest. Returns whether it was
+/// accepted.
+#[must_use]
+pub fn registry_envelope(data: &[u8]) -> bool {
+    match crate::registry::plan(data, None) {
+        Ok((work, queued)) => {
+            assert_eq!(work.len(), queued.scans.len() + queued.verifications.len());
+            for (_, name) in &work {
+                assert!(name.digest.starts_with("sha256:") && name.digest.len() == 71);
+                assert!(!name.repository.is_empty() && name.repository.len() <= 255);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// A Harbor scan request (`POST /harbor/api/v1/scan`) with its bounds. Returns whether it
+/// was accepted.
+#[must_use]
+pub fn harbor_scan_request(data: &[u8]) -> bool {
+    match crate::harbor::parse_scan_request(data) {
+        Ok(r) => {
+            assert!(r.artifact.digest.starts_with("sha256:"));
+            let _ = r.sbom_media_types();
+            true
+        }
+        Err(e) => {
+            assert!(matches!(e.status(), 400 | 422 | 501), "{e:?}");
+            false
+        }
+    }
+}

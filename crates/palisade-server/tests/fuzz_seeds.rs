@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use palisade_server::fuzzing::{admission_review, authz_request};
+use palisade_server::fuzzing::{
+    admission_review, authz_request, harbor_scan_request, registry_envelope,
+};
 
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,4 +140,43 @@ fn authz_request_seeds_and_mutations() {
             let _ = authz_request(req.to_string().as_bytes());
         }
     }
+}
+
+#[test]
+fn registry_envelope_seeds_and_mutations() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for (path, seed) in seeds("registry_envelope") {
+        assert!(
+            registry_envelope(&seed),
+            "{} is not accepted",
+            path.display()
+        );
+        for m in mutations(&seed, &mut rng, 3000) {
+            let _ = registry_envelope(&m);
+        }
+    }
+    let many = format!(
+        "{{\"events\":[{}]}}",
+        vec!["{\"action\":\"pull\"}"; 1001].join(",")
+    );
+    assert!(
+        !registry_envelope(many.as_bytes()),
+        "more than 1,000 events"
+    );
+}
+
+#[test]
+fn harbor_scan_request_seeds_and_mutations() {
+    let mut rng = Rng(0x0fed_cba9_8765_4321);
+    for (path, seed) in seeds("harbor_scan_request") {
+        assert!(
+            harbor_scan_request(&seed),
+            "{} is not accepted",
+            path.display()
+        );
+        for m in mutations(&seed, &mut rng, 3000) {
+            let _ = harbor_scan_request(&m);
+        }
+    }
+    assert!(!harbor_scan_request(&vec![b' '; 70_000]), "over 64 KiB");
 }
