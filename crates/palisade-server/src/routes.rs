@@ -40,7 +40,7 @@ fn bad_request(message: &str) -> Response {
 
 async fn review(h: &Admission, body: Body, mutate: bool) -> Response {
     let arrived = Instant::now();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_REVIEW_BYTES).await else {
+    let Some(bytes) = read_capped(body, MAX_REVIEW_BYTES).await else {
         return bad_request(&format!(
             "the body could not be read or is larger than {} MiB",
             MAX_REVIEW_BYTES >> 20
@@ -55,6 +55,31 @@ async fn review(h: &Admission, body: Body, mutate: bool) -> Response {
     };
     let response = h.review(request, mutate, arrived).await;
     axum::Json(respond(response)).into_response()
+}
+
+/// Reads a body of at most `max` bytes; `None` when it is larger or cannot be read. A body
+/// over the cap is read on (and dropped) up to four times the cap, so that the client, still
+/// sending, gets the 400 that follows instead of a connection reset; past that the connection
+/// is dropped.
+pub(crate) async fn read_capped(body: Body, max: usize) -> Option<axum::body::Bytes> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > max.saturating_mul(4) {
+            return None;
+        }
+        if seen <= max {
+            kept.extend_from_slice(&data);
+        }
+    }
+    (seen <= max).then(|| axum::body::Bytes::from(kept))
 }
 
 /// What the agent API needs.
