@@ -127,7 +127,15 @@ pub(crate) fn run(args: &StoreArgs) -> Result<u8> {
                 serde_json::to_writer_pretty(&mut out, &status)?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "store:    {} ({:?})", status.location, status.backend)?;
+                writeln!(
+                    out,
+                    "store:    {} ({})",
+                    status.location,
+                    match status.backend {
+                        palisade_store::Backend::Sqlite => "SQLite",
+                        palisade_store::Backend::Postgres => "PostgreSQL",
+                    }
+                )?;
                 writeln!(
                     out,
                     "schema:   version {} (this build: {})",
