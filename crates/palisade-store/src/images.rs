@@ -854,13 +854,17 @@ impl Store {
             } else {
                 ""
             };
+            // The first `limit` images (in digest order) are picked from the index alone, and
+            // only their findings read: an id carried by thousands of images does not read
+            // and sort all of theirs to keep `limit` rows.
             let rows = conn.query(
                 &format!(
-                    "SELECT i.digest, {FINDING_COLUMNS} FROM finding_ids x \
-                     JOIN images i ON i.id = x.image_id \
-                     JOIN findings f ON f.image_id = x.image_id AND (f.advisory = $1 OR \
+                    "SELECT t.digest, {FINDING_COLUMNS} FROM (SELECT x.image_id, i.digest \
+                         FROM finding_ids x JOIN images i ON i.id = x.image_id \
+                         WHERE x.id = $1{running} ORDER BY i.digest LIMIT $3) t \
+                     JOIN findings f ON f.image_id = t.image_id AND (f.advisory = $1 OR \
                          (' ' || f.aliases || ' ') LIKE $2 ESCAPE '\\') \
-                     WHERE x.id = $1{running} ORDER BY i.digest, f.package, f.version LIMIT $3"
+                     ORDER BY t.digest, f.package, f.version LIMIT $3"
                 ),
                 params![id, format!("% {} %", like_escape(id)), limit],
             )?;
