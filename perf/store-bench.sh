@@ -22,7 +22,7 @@
 # The commands:
 #   perf/store-bench.sh                      build (release) and run everything
 #   SKIP_BUILD=1 IMAGES=1000 perf/store-bench.sh   a quick run on what is built
-# Environment: IMAGES=10000, PUSHES=5, QUERIES=500, SKIP_BUILD=1, PALISADE=/path (see lib.sh),
+# Environment: IMAGES=10000, PUSHES=5 (0: no push → report), QUERIES=500, SKIP_BUILD=1, PALISADE=/path (see lib.sh),
 # STORE_BENCH=/path (the example's binary), FEEDS=DIR.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -192,10 +192,13 @@ print(f"  push → report, {name}: {', '.join(f'{x:.2f}' for x in t)} s; median 
 PY
 }
 
-log "push → report: SQLite"
-push_sqlite=$(push_report sqlite "sqlite:$WORK/push.db")
-log "push → report: PostgreSQL"
-push_pg=$(push_report postgresql "$(pg_database push)")
+push_sqlite="  push → report: skipped (PUSHES=0)" push_pg=
+if ((PUSHES > 0)); then
+    log "push → report: SQLite"
+    push_sqlite=$(push_report sqlite "sqlite:$WORK/push.db")
+    log "push → report: PostgreSQL"
+    push_pg=$(push_report postgresql "$(pg_database push)")
+fi
 
 # ---- 2. the fleet ------------------------------------------------------------------------
 log "the fleet: $IMAGES images into SQLite and PostgreSQL ($STORE_BENCH)"
@@ -209,7 +212,7 @@ t0=$(date +%s.%N)
 echo "palisade store bench ($(tree_rev), $(nproc) cores; $(load_note))"
 echo "1. push → report ($PUSHES pushes of the testbed app image, each another digest)"
 echo "$push_sqlite"
-echo "$push_pg"
+[[ -n $push_pg ]] && echo "$push_pg"
 echo "2. the fleet"
 cat "$WORK/fleet.txt"
 exit 0
