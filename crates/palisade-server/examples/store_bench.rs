@@ -106,7 +106,11 @@ fn perturb(version: &str, r: u64) -> String {
     };
     let mut parts: Vec<String> = upstream.split('.').map(str::to_owned).collect();
     // The minor (or patch) component, when numeric.
-    let which = if parts.len() >= 3 && r % 3 == 0 { 2 } else { 1 };
+    let which = if parts.len() >= 3 && r.is_multiple_of(3) {
+        2
+    } else {
+        1
+    };
     let last = parts.len() - 1;
     let Some(p) = parts.get_mut(which.min(last)) else {
         return version.to_owned();
@@ -375,7 +379,7 @@ fn main() {
             if batch.len() == 100 {
                 flush(&mut batch);
             }
-            if done % 1000 == 0 {
+            if done.is_multiple_of(1000) {
                 eprintln!(
                     "[store-bench] {done} images stored ({:.0}s)",
                     started.elapsed().as_secs_f64()
