@@ -862,20 +862,51 @@ impl Store {
             } else {
                 ""
             };
-            let rows = conn.query(
+            // The first `limit` images (in digest order) are picked from the index alone, then
+            // only their findings are read, by image id (the `findings_image` index): an id
+            // carried by thousands of images does not read and sort all of theirs to keep
+            // `limit` rows, and no planner estimate of the alias match can turn the read into
+            // a scan of every finding.
+            let images = conn.query(
                 &format!(
-                    "SELECT i.digest, {FINDING_COLUMNS} FROM finding_ids x \
+                    "SELECT x.image_id, i.digest FROM finding_ids x \
                      JOIN images i ON i.id = x.image_id \
-                     JOIN findings f ON f.image_id = x.image_id AND (f.advisory = $1 OR \
-                         (' ' || f.aliases || ' ') LIKE $2 ESCAPE '\\') \
-                     WHERE x.id = $1{running} ORDER BY i.digest, f.package, f.version LIMIT $3"
+                     WHERE x.id = $1{running} ORDER BY i.digest LIMIT $2"
                 ),
-                params![id, format!("% {} %", like_escape(id)), limit],
+                params![id, limit],
             )?;
+            let digest_of: BTreeMap<i64, String> =
+                images.iter().map(|r| (r.int(0), r.text(1))).collect();
+            let ids: Vec<i64> = digest_of.keys().copied().collect();
+            let pattern = format!("% {} %", like_escape(id));
             let mut hits: BTreeMap<String, Vec<FindingRow>> = BTreeMap::new();
-            for r in &rows {
-                hits.entry(r.text(0)).or_default().push(finding_row(r, 1));
+            for chunk in ids.chunks(500) {
+                let mut vals: Vec<Value> = vec![id.into(), pattern.as_str().into()];
+                vals.extend(chunk.iter().map(|i| Value::Int(*i)));
+                for r in conn.query(
+                    &format!(
+                        "SELECT f.image_id, {FINDING_COLUMNS} FROM findings f \
+                         WHERE f.image_id IN ({}) AND (f.advisory = $1 OR \
+                         (' ' || f.aliases || ' ') LIKE $2 ESCAPE '\\')",
+                        in_list(3, chunk.len())
+                    ),
+                    &vals,
+                )? {
+                    if let Some(digest) = digest_of.get(&r.int(0)) {
+                        hits.entry(digest.clone())
+                            .or_default()
+                            .push(finding_row(&r, 1));
+                    }
+                }
             }
+            // In digest, package, version order, `limit` findings at most (as before).
+            let mut left = usize::try_from(limit).unwrap_or(usize::MAX);
+            hits.retain(|_, rows| {
+                rows.sort_by(|a, b| (&a.package, &a.version).cmp(&(&b.package, &b.version)));
+                rows.truncate(left);
+                left -= rows.len();
+                !rows.is_empty()
+            });
             let digests: Vec<String> = hits.keys().cloned().collect();
             let mut seen = sightings_of(conn, &digests)?;
             let mut names = display_names(conn, &digests)?;
