@@ -438,7 +438,7 @@ fn main() {
         );
         let events_before = event_count(store);
         let t0 = Instant::now();
-        let r = fleet.rematch(&|| true).unwrap_or_else(|e| die(&e));
+        let r = fleet.rematch(&|| true, None).unwrap_or_else(|e| die(&e));
         let delta = t0.elapsed();
         let events_delta = event_count(store) - events_before;
         line(
@@ -457,7 +457,7 @@ fn main() {
             .unwrap_or_else(|e| die(&e.to_string()));
         let events_before = event_count(store);
         let t0 = Instant::now();
-        let r = fleet.rematch(&|| true).unwrap_or_else(|e| die(&e));
+        let r = fleet.rematch(&|| true, None).unwrap_or_else(|e| die(&e));
         let full = t0.elapsed();
         let events_full = event_count(store) - events_before;
         line(

@@ -1051,6 +1051,12 @@ impl Fleet {
             ));
         }
         let events = events.into_inner();
+        // Many images rewritten: bring the store's statistics up to date at once.
+        if touched >= 500
+            && let Err(e) = self.store.maintain()
+        {
+            (self.events)(&format!("store maintenance after the re-match: {e}"));
+        }
         self.store
             .set_blob("vulndb.fingerprints", &new.to_bytes())
             .map_err(|e| e.to_string())?;

@@ -354,6 +354,22 @@ impl Store {
         })
     }
 
+    /// After a bulk rewrite (a full re-match rewrites every image's findings): on PostgreSQL
+    /// `VACUUM (ANALYZE)` of the tables rewritten, so the planner's statistics and the
+    /// visibility map are current and the fleet-wide queries use their indexes alone, instead
+    /// of waiting for autovacuum; on SQLite `PRAGMA optimize`.
+    ///
+    /// # Errors
+    /// The store refused (a statement timeout on a very large store, say); nothing is lost.
+    pub fn maintain(&self) -> Result<()> {
+        self.pool.with(|conn| match conn.dialect() {
+            Dialect::Postgres => {
+                conn.batch("VACUUM (ANALYZE) findings, finding_ids, image_keys, decisions, images")
+            }
+            Dialect::Sqlite => conn.batch("PRAGMA optimize"),
+        })
+    }
+
     /// A value of the store's own key-value table.
     ///
     /// # Errors
