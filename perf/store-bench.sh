@@ -33,8 +33,10 @@ FEEDS=${FEEDS:-$REPO/../shared/feeds}
 WORK=$OUT/store
 
 if [[ ${SKIP_BUILD:-0} != 1 && -z ${PALISADE:-} ]]; then
-    log "cargo build --release -p palisade-cli -p palisade-server --example store_bench"
-    (cd "$REPO" && cargo build --release -p palisade-cli -p palisade-server --example store_bench) >&2 \
+    # Two commands: with --example, cargo builds only the example, not palisade-cli's binary.
+    log "cargo build --release -p palisade-cli; cargo build --release -p palisade-server --example store_bench"
+    (cd "$REPO" && cargo build --release -p palisade-cli &&
+        cargo build --release -p palisade-server --example store_bench) >&2 \
         || die "cargo build failed"
 fi
 SKIP_BUILD=1 ensure_palisade
