@@ -152,10 +152,18 @@ pub struct StoreSettings {
     /// Tries before a job is given up.
     #[serde(default = "default_attempts")]
     pub max_attempts: i64,
+    /// The most connections to the store this replica opens (requests and workers beyond
+    /// them wait, up to the statement timeout).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Finished jobs (and the Harbor reports they hold) are deleted after this long. Events
     /// are never deleted.
     #[serde(default = "default_keep_jobs", deserialize_with = "duration")]
     pub keep_jobs: Duration,
+}
+
+fn default_max_connections() -> usize {
+    32
 }
 
 fn default_keep_jobs() -> Duration {
@@ -522,6 +530,11 @@ impl ServeConfig {
             }
             if s.lease < Duration::from_secs(2) || s.lease > Duration::from_secs(3600) {
                 return Err("store.lease: 2s to 1h".into());
+            }
+            if s.max_connections < s.workers + 2 || s.max_connections > 1000 {
+                return Err(
+                    "store.max_connections: at least store.workers + 2, at most 1000".into(),
+                );
             }
             if s.max_attempts < 1 || s.max_attempts > 100 {
                 return Err("store.max_attempts: 1 to 100".into());

@@ -229,6 +229,7 @@ impl Server {
                 };
                 let options = palisade_store::OpenOptions {
                     migrate: settings.migrate,
+                    max_open: settings.max_connections,
                     ..palisade_store::OpenOptions::default()
                 };
                 let store = tokio::task::spawn_blocking(move || {

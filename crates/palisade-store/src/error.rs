@@ -63,6 +63,16 @@ pub enum Error {
         /// The job.
         job: i64,
     },
+    /// Every connection of this process is in use and none was given back in time.
+    #[error(
+        "all {open} store connections of this process are busy and none came free within {waited:?} (store.max_connections)"
+    )]
+    Busy {
+        /// The cap.
+        open: usize,
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
     /// A bug in the store's queries.
     #[error("internal: {0}")]
     Internal(String),

@@ -56,6 +56,9 @@ pub struct OpenOptions {
     pub statement_timeout: Duration,
     /// Connections kept open for reuse.
     pub max_idle: usize,
+    /// The most connections this process opens; a caller beyond them waits up to
+    /// `statement_timeout` for one.
+    pub max_open: usize,
 }
 
 impl Default for OpenOptions {
@@ -65,6 +68,7 @@ impl Default for OpenOptions {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             max_idle: 8,
+            max_open: 32,
         }
     }
 }
@@ -230,6 +234,8 @@ impl Store {
             let pool = Pool::new(
                 Dialect::Postgres,
                 options.max_idle,
+                options.max_open,
+                statement,
                 Box::new(move || {
                     Ok(Box::new(sql::Postgres::connect(&url, connect, statement)?)
                         as Box<dyn sql::Conn>)
@@ -256,6 +262,8 @@ impl Store {
             let pool = Pool::new(
                 Dialect::Sqlite,
                 options.max_idle,
+                options.max_open,
+                busy,
                 Box::new(move || {
                     Ok(Box::new(sql::Sqlite::open(&path, busy)?) as Box<dyn sql::Conn>)
                 }),

@@ -366,47 +366,104 @@ type Connect = Box<dyn Fn() -> Result<Box<dyn Conn>> + Send + Sync>;
 pub(crate) struct Pool {
     pub(crate) dialect: Dialect,
     connect: Connect,
-    idle: Mutex<Vec<Box<dyn Conn>>>,
+    /// The idle connections, and how many are open in all (idle or in use).
+    state: Mutex<(Vec<Box<dyn Conn>>, usize)>,
+    freed: std::sync::Condvar,
     max_idle: usize,
+    max_open: usize,
+    /// How long a caller waits for a connection when `max_open` are in use.
+    wait: Duration,
 }
 
 impl Pool {
-    pub(crate) fn new(dialect: Dialect, max_idle: usize, connect: Connect) -> Pool {
+    pub(crate) fn new(
+        dialect: Dialect,
+        max_idle: usize,
+        max_open: usize,
+        wait: Duration,
+        connect: Connect,
+    ) -> Pool {
         Pool {
             dialect,
             connect,
-            idle: Mutex::new(Vec::new()),
+            state: Mutex::new((Vec::new(), 0)),
+            freed: std::sync::Condvar::new(),
             max_idle,
+            max_open: max_open.max(1),
+            wait,
         }
     }
 
     /// Adds a connection made elsewhere (the first one, made to fail early).
     pub(crate) fn put(&self, conn: Box<dyn Conn>) {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1 += 1;
         self.give_back(conn, false);
     }
 
+    /// An idle connection, a new one while fewer than `max_open` are open, or else the first
+    /// one given back within `wait`.
     fn checkout(&self) -> Result<Box<dyn Conn>> {
-        let idle = self
-            .idle
+        let deadline = std::time::Instant::now() + self.wait;
+        let mut state = self
+            .state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        match idle {
-            Some(c) => Ok(c),
-            None => (self.connect)(),
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if let Some(c) = state.0.pop() {
+                return Ok(c);
+            }
+            if state.1 < self.max_open {
+                state.1 += 1;
+                drop(state);
+                return (self.connect)().inspect_err(|_| self.closed());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(Error::Busy {
+                    open: self.max_open,
+                    waited: self.wait,
+                });
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
+    }
+
+    /// A connection was dropped: room for another.
+    fn closed(&self) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.1 = state.1.saturating_sub(1);
+        drop(state);
+        self.freed.notify_one();
     }
 
     fn give_back(&self, mut conn: Box<dyn Conn>, failed: bool) {
         if failed && !conn.healthy() {
+            drop(conn);
+            self.closed();
             return;
         }
-        let mut idle = self
-            .idle
+        let mut state = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < self.max_idle {
-            idle.push(conn);
+        if state.0.len() < self.max_idle {
+            state.0.push(conn);
+            drop(state);
+            self.freed.notify_one();
+        } else {
+            drop(state);
+            drop(conn);
+            self.closed();
         }
     }
 

@@ -379,3 +379,35 @@ both!(events_and_meta, |b: &Backend| {
     store.set_blob("fp", &[1, 2, 3]).unwrap();
     assert_eq!(store.blob("fp").unwrap().unwrap(), vec![1, 2, 3]);
 });
+
+both!(
+    connections_are_capped_and_callers_wait_then_fail,
+    |b: &Backend| {
+        migrated(b);
+        let options = OpenOptions {
+            max_open: 1,
+            statement_timeout: std::time::Duration::from_millis(300),
+            ..OpenOptions::default()
+        };
+        let store = Arc::new(Store::open(&b.location(), &options).unwrap());
+        let holder = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                store
+                    .transaction(|_tx| {
+                        std::thread::sleep(std::time::Duration::from_millis(1500));
+                        Ok::<_, Error>(())
+                    })
+                    .unwrap();
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let err = store.meta("x").unwrap_err();
+        assert!(matches!(err, Error::Busy { open: 1, .. }), "{err}");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        holder.join().unwrap();
+        // Given back: the next caller gets it.
+        assert_eq!(store.meta("x").unwrap(), None);
+    }
+);
