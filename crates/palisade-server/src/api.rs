@@ -159,11 +159,6 @@ struct ScanBody {
     reference: String,
 }
 
-fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 #[allow(clippy::result_large_err)] // an axum response, answered at once
 fn query<T: serde::de::DeserializeOwned + Default>(
     q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
@@ -290,7 +285,7 @@ async fn image(
     if let Err(r) = api.role(&headers, Role::Read).await {
         return r;
     }
-    if !is_digest(&digest) {
+    if !crate::registry::is_sha256_digest(&digest) {
         return json_error(StatusCode::BAD_REQUEST, "expected sha256:<64 hex digits>");
     }
     let store = Arc::clone(&api.fleet.store);
@@ -321,7 +316,7 @@ async fn sbom(
             &format!("format {format:?}: expected cyclonedx or spdx"),
         );
     }
-    if !is_digest(&digest) {
+    if !crate::registry::is_sha256_digest(&digest) {
         return json_error(StatusCode::BAD_REQUEST, "expected sha256:<64 hex digits>");
     }
     let store = Arc::clone(&api.fleet.store);
@@ -730,7 +725,7 @@ async fn catalog(Extract(api): Extract<Arc<Api>>, headers: HeaderMap, body: Body
             );
         }
     };
-    if !is_digest(&req.digest) {
+    if !crate::registry::is_sha256_digest(&req.digest) {
         return json_error(
             StatusCode::BAD_REQUEST,
             "digest: expected sha256:<64 hex digits>",

@@ -170,6 +170,23 @@ fn default_keep_jobs() -> Duration {
     Duration::from_secs(7 * 24 * 3600)
 }
 
+impl StoreSettings {
+    /// `location`, else the default SQLite file (`palisade_store::default_location`).
+    ///
+    /// # Errors
+    /// No location and neither `XDG_DATA_HOME` nor `HOME` is set.
+    pub fn location_or_default(&self) -> Result<String, String> {
+        match &self.location {
+            Some(l) => Ok(l.clone()),
+            None => palisade_store::default_location()
+                .map(|p| p.display().to_string())
+                .ok_or_else(|| {
+                    "no store.location and neither XDG_DATA_HOME nor HOME is set".to_owned()
+                }),
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -207,11 +207,6 @@ enum Shape {
     Referrer(String),
 }
 
-fn is_sha256_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// What one analysis did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Analysed {
@@ -288,7 +283,7 @@ impl Fleet {
             Shape::Referrer(subject) => {
                 // An OCI 1.1 referrer (a signature or attestation pushed by digest, naming
                 // its subject): verify the subject again instead of analysing it as an image.
-                if !is_sha256_digest(&subject) {
+                if !crate::registry::is_sha256_digest(&subject) {
                     return Err(format!(
                         "{}: a referrer whose subject {subject:?} is not a sha256 digest",
                         name.key()

@@ -445,7 +445,7 @@ fn validate(raw: RawRequest) -> Result<ScanRequest, HarborError> {
         )));
     }
     let digest = required(artifact.digest, "artifact.digest")?;
-    if !valid_sha256_digest(&digest) {
+    if !crate::registry::is_sha256_digest(&digest) {
         return Err(invalid(format!(
             "artifact.digest {digest:?} is not sha256: followed by 64 lowercase hex digits"
         )));
@@ -612,15 +612,6 @@ fn valid_tag(tag: &str) -> bool {
             .is_some_and(|&x| x.is_ascii_alphanumeric() || x == b'_')
         && b.iter()
             .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
-}
-
-fn valid_sha256_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|x| x.is_ascii_digit() || (b'a'..=b'f').contains(&x))
-    })
 }
 
 /// A media type read leniently: type and subtype lowercased, parameters' names lowercased,

@@ -101,9 +101,15 @@ fn is_manifest(media_type: &str) -> bool {
     .contains(&base)
 }
 
-fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+/// `sha256:` and 64 lowercase hex digits: the only digests the server takes from a request
+/// (the canonical form registries serve).
+#[must_use]
+pub fn is_sha256_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// `sha256-<hex>.sig` (and `.att`, `.sbom`): the subject digest.
@@ -185,7 +191,7 @@ pub fn plan(body: &[u8], registry: Option<&str>) -> Result<(Vec<Work>, Queued), 
             work.push((kind::VERIFY, name));
             continue;
         }
-        if !is_digest(&e.target.digest) {
+        if !is_sha256_digest(&e.target.digest) {
             queued.ignored += 1;
             continue;
         }

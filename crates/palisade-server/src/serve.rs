@@ -215,18 +215,10 @@ impl Server {
         let fleet = match &config.store {
             None => None,
             Some(settings) => {
-                let location = match &settings.location {
-                    Some(l) => l.clone(),
-                    None => palisade_store::default_location()
-                        .ok_or_else(|| ServeError::Io {
-                            what: "store".into(),
-                            source: std::io::Error::other(
-                                "no store.location and neither XDG_DATA_HOME nor HOME is set",
-                            ),
-                        })?
-                        .display()
-                        .to_string(),
-                };
+                let location = settings.location_or_default().map_err(|e| ServeError::Io {
+                    what: "store".into(),
+                    source: std::io::Error::other(e),
+                })?;
                 let options = palisade_store::OpenOptions {
                     migrate: settings.migrate,
                     max_open: settings.max_connections,

@@ -74,8 +74,8 @@ fn location(args: &StoreArgs) -> Result<String> {
     }
     if let Some(c) = &args.config {
         let config = palisade_server::config::ServeConfig::load(c)?;
-        if let Some(l) = config.store.and_then(|s| s.location) {
-            return Ok(l);
+        if let Some(s) = config.store {
+            return s.location_or_default().map_err(anyhow::Error::msg);
         }
     }
     Ok(palisade_store::default_location()
