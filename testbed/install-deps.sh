@@ -32,6 +32,9 @@ else
 fi
 # The store tests run a private PostgreSQL (testbed/postgres.sh).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || want postgresql
+# The console's browser tests drive Debian's chromium headless through chromedriver.
+[[ -x /usr/bin/chromium ]]     || want chromium
+[[ -x /usr/bin/chromedriver ]] || want chromium-driver
 has_cmd flock  || want util-linux
 has_cmd setsid || want util-linux
 has_cmd tar    || want tar

@@ -197,6 +197,7 @@ pub fn vuln_input(evaluated: Evaluated) -> VulnInput {
             fixed_versions: f.fixed_versions,
             kev: f.kev,
             epss: f.epss.map(|e| e.score),
+            why: f.why,
         })
         .collect();
     VulnInput {

@@ -143,6 +143,9 @@ pub struct FindingInput {
     pub kev: bool,
     /// EPSS probability (0..1).
     pub epss: Option<f64>,
+    /// One line saying why it matched (the matcher's words, e.g. the affected range).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub why: String,
 }
 
 /// A package.

@@ -171,6 +171,32 @@ impl DenyOn {
     }
 }
 
+/// One exception as [`Policy::exceptions`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExceptionInfo {
+    /// Its name.
+    pub name: String,
+    /// The advisories it waives (ids or aliases).
+    pub advisories: Vec<String>,
+    /// The packages it waives.
+    pub packages: Vec<String>,
+    /// The images it is limited to (globs; empty: every image).
+    pub images: Vec<String>,
+    /// The hardening checks it waives.
+    pub checks: Vec<String>,
+    /// The environments it applies in (`None`: every one).
+    pub environments: Option<Vec<String>>,
+    /// Its justification.
+    pub reason: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// Its last valid day, `YYYY-MM-DD`.
+    pub expires: String,
+    /// The end of that day, as seconds since the epoch of midnight UTC starting it (`None`:
+    /// unreadable, which counts as expired).
+    pub expires_at: Option<i64>,
+}
+
 /// One exception, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct Exception {
@@ -490,6 +516,32 @@ impl Policy {
             hardening: self.hardening.is_some() || rego,
             sbom: rego,
         }
+    }
+
+    /// The exceptions, in file order, as a reader sees them (the console's policy page).
+    #[must_use]
+    pub fn exceptions(&self) -> Vec<ExceptionInfo> {
+        self.exceptions
+            .iter()
+            .map(|e| ExceptionInfo {
+                name: e.name.clone(),
+                advisories: e.advisories.clone(),
+                packages: e.packages.clone(),
+                images: e.images.clone(),
+                checks: e.checks.clone(),
+                environments: e.environments.clone(),
+                reason: e.reason.clone(),
+                approved_by: e.approved_by.clone(),
+                expires: e.expires.clone(),
+                expires_at: e.expires_at.as_ref().map(Timestamp::unix_seconds),
+            })
+            .collect()
+    }
+
+    /// The policy file's path as loaded.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Named public keys (`sources.keys`), resolved to absolute paths. The caller verifies

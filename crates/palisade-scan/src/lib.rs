@@ -33,6 +33,7 @@ mod report;
 mod scanner;
 mod score;
 mod source;
+mod upgrade;
 mod vex;
 
 pub use cache::{DEFAULT_MAX_MIB as DEFAULT_SCAN_CACHE_MAX_MIB, MAX_ENTRY_BYTES};
@@ -47,6 +48,7 @@ pub use scanner::{Evaluated, Scanner, VulnDb};
 pub use source::{
     Source, SourceOptions, catalog_image, distro_name, load_catalog, open_image, read_sbom_file,
 };
+pub use upgrade::{Upgrade, upgrade};
 pub use vex::{MAX_VEX_FILE_BYTES, Statement, VexAnnotation, VexSet, VexStatus};
 
 use palisade_catalog::{LayerEvent, Problem, Progress};

@@ -119,6 +119,7 @@ fn unauthorised() -> Response {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImagesQuery {
+    q: Option<String>,
     repository: Option<String>,
     verdict: Option<String>,
     environment: Option<String>,
@@ -257,6 +258,7 @@ async fn images(
         );
     }
     let filter = ImageFilter {
+        search: q.q,
         repository: q.repository,
         verdict: q.verdict,
         environment: q.environment,
@@ -321,29 +323,7 @@ async fn sbom(
     }
     let store = Arc::clone(&api.fleet.store);
     let spdx = format == "spdx";
-    match blocking(move || {
-        let Some((catalog, facts)) = store.image_data(&digest).map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        let catalog: palisade_catalog::Catalog =
-            serde_json::from_slice(&catalog).map_err(|e| format!("stored catalog: {e}"))?;
-        let created = serde_json::from_slice::<crate::fleet::Facts>(&facts)
-            .ok()
-            .and_then(|f| {
-                f.inputs
-                    .values()
-                    .next()
-                    .and_then(|i| i.image.created.clone())
-            });
-        Ok(Some(if spdx {
-            palisade_catalog::to_spdx(
-                &catalog,
-                &palisade_catalog::spdx_created(created.as_deref()),
-            )
-        } else {
-            palisade_catalog::to_cyclonedx(&catalog)
-        }))
-    })
+    match blocking(move || sbom_document(&store, &digest, spdx))
     .await
     {
         Ok(Some(doc)) => (
@@ -361,6 +341,35 @@ async fn sbom(
         Ok(None) => json_error(StatusCode::NOT_FOUND, "no analysed image with that digest"),
         Err(r) => r,
     }
+}
+
+/// An analysed image's SBOM, CycloneDX or SPDX, from its stored catalog; `None`: not analysed.
+///
+/// # Errors
+/// The store cannot be read or holds a damaged catalog.
+pub fn sbom_document(
+    store: &palisade_store::Store,
+    digest: &str,
+    spdx: bool,
+) -> Result<Option<serde_json::Value>, String> {
+    let Some((catalog, facts)) = store.image_data(digest).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let catalog: palisade_catalog::Catalog =
+        serde_json::from_slice(&catalog).map_err(|e| format!("stored catalog: {e}"))?;
+    let created = serde_json::from_slice::<crate::fleet::Facts>(&facts)
+        .ok()
+        .and_then(|f| {
+            f.inputs
+                .values()
+                .next()
+                .and_then(|i| i.image.created.clone())
+        });
+    Ok(Some(if spdx {
+        palisade_catalog::to_spdx(&catalog, &palisade_catalog::spdx_created(created.as_deref()))
+    } else {
+        palisade_catalog::to_cyclonedx(&catalog)
+    }))
 }
 
 async fn vulnerability(

@@ -98,6 +98,11 @@ pub struct Facts {
     pub inputs: BTreeMap<String, Input>,
 }
 
+/// The event that records the fleet's posture ([`palisade_store::Posture`]) when it changes,
+/// at most twice a minute and at least hourly while anything is stored: the console's chart
+/// of findings over time.
+pub const POSTURE_EVENT: &str = "fleet.posture";
+
 /// The fleet side of a server: the store, the policy in force and how images are read.
 pub struct Fleet {
     /// The store.
@@ -148,6 +153,7 @@ pub fn finding_rows(v: Option<&VulnInput>) -> Vec<FindingRow> {
             epss: f.epss,
             status: f.status.clone(),
             fixed: f.fixed_versions.clone(),
+            why: f.why.clone(),
         })
         .collect()
 }
@@ -641,6 +647,40 @@ impl Fleet {
                 .collect(),
             kind,
         ))
+    }
+
+    /// Records the fleet's posture as a [`POSTURE_EVENT`] when it differs from the last one
+    /// or that is over an hour old; whether it did.
+    ///
+    /// # Errors
+    /// The store cannot be read or written.
+    pub fn snapshot_posture(&self) -> Result<bool, String> {
+        let now = self.store.posture().map_err(|e| e.to_string())?;
+        let last = self
+            .store
+            .last_event_of(POSTURE_EVENT)
+            .map_err(|e| e.to_string())?;
+        let unchanged = last.as_ref().is_some_and(|e| {
+            serde_json::from_value::<palisade_store::Posture>(e.detail.clone()).ok().as_ref()
+                == Some(&now)
+                && palisade_store::now_ms() - e.at < 3_600_000
+        });
+        if unchanged || (last.is_none() && now.images == 0) {
+            return Ok(false);
+        }
+        // Not through `emit`: a snapshot is for the chart, not for notifiers.
+        self.store
+            .append_events(&[NewEvent {
+                kind: POSTURE_EVENT.into(),
+                digest: None,
+                subject: format!(
+                    "{} images: {} critical, {} high, {} medium, {} low findings",
+                    now.images, now.critical, now.high, now.medium, now.low
+                ),
+                detail: serde_json::to_value(&now).map_err(|e| e.to_string())?,
+            }])
+            .map_err(|e| e.to_string())?;
+        Ok(true)
     }
 
     /// Appends events and queues their deliveries, in one transaction.
@@ -1303,6 +1343,7 @@ impl crate::record::Sink for FleetSink {
         );
         let reasons = serde_json::to_value(&r.reasons).unwrap_or_default();
         let verdict = r.verdict;
+        let source = r.source;
         self.runtime.spawn_blocking(move || {
             let result = (|| -> Result<(), String> {
                 if refused {
@@ -1310,7 +1351,7 @@ impl crate::record::Sink for FleetSink {
                         kind: "admission.refused".into(),
                         digest: Some(digest.clone()),
                         subject,
-                        detail: serde_json::json!({"image": image, "place": place, "verdict": verdict, "reasons": reasons}),
+                        detail: serde_json::json!({"image": image, "place": place, "source": source, "verdict": verdict, "reasons": reasons}),
                     }])?;
                     return Ok(());
                 }

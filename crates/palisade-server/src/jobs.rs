@@ -201,7 +201,9 @@ fn execute(
 /// Queues a re-match when the database in force changes and a re-decision when the policy
 /// does (also at start: the jobs themselves skip when the store is current). Once a minute it
 /// also queues again what the store is still behind on (a re-match or re-decision that gave
-/// up), and every ten minutes it deletes finished jobs older than `keep_jobs`.
+/// up), every half minute it records the fleet's posture when it changed (the console's chart
+/// of findings over time), and every ten minutes it deletes finished jobs older than
+/// `keep_jobs`.
 async fn watch(fleet: Arc<Fleet>, keep_jobs: Duration) {
     let mut last: Option<(String, String)> = None;
     let mut tick: u64 = 0;
@@ -247,6 +249,12 @@ async fn watch(fleet: Arc<Fleet>, keep_jobs: Duration) {
                     Ok(Err(e)) => (fleet.events)(&format!("re-evaluation not queued: {e}")),
                     Err(_) => {}
                 }
+            }
+        }
+        if tick % 30 == 5 {
+            let f = Arc::clone(&fleet);
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || f.snapshot_posture()).await {
+                (fleet.events)(&format!("posture snapshot: {e}"));
             }
         }
         if tick.is_multiple_of(600) {

@@ -16,6 +16,7 @@ pub mod authz;
 pub mod bundle;
 pub mod checks;
 pub mod config;
+pub mod console;
 pub mod dbupdate;
 pub mod engine;
 pub mod fleet;

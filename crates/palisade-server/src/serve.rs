@@ -369,7 +369,10 @@ impl Server {
                     fleet: Arc::clone(fleet),
                     registry_events,
                 })))
-                .merge(crate::harbor_api::routes(Arc::clone(fleet)));
+                .merge(crate::harbor_api::routes(Arc::clone(fleet)))
+                .merge(crate::console::routes(crate::console::Console::new(
+                    Arc::clone(fleet),
+                )));
             if let Some(s) = &self.config.store {
                 workers = crate::jobs::spawn(
                     Arc::clone(fleet),

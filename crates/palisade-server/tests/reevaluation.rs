@@ -18,31 +18,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ca::Ca;
+use common::http::{curl, pod};
 use common::serve::Serve;
 use common::{Registry, wait_for};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(90);
 
 const ADVISORY: &str = r#"{"schema_version":"1.6.0","id":"PALISADE-TEST-0001","modified":"2026-12-01T00:00:00Z","published":"2026-12-01T00:00:00Z","summary":"a test advisory for chardet","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],"affected":[{"package":{"ecosystem":"PyPI","name":"chardet"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"5.0.0"}]}]}]}"#;
-
-fn curl(serve: &Serve, ca: &Path, token: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "60", "--cacert"])
-        .arg(ca)
-        .args(["-H", &format!("Authorization: Bearer {token}")]);
-    if let Some(b) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
-            .arg(b.to_string());
-    }
-    let out = cmd
-        .arg(format!("https://{}{path}", serve.https))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "curl {path}: {}", common::text(&out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", common::text(&out)))
-}
 
 fn import(db: &Path, extra: Option<&Path>) {
     let f = common::feeds();
@@ -70,28 +53,6 @@ fn put_in_place(from: &Path, to: &Path) {
     let tmp = to.with_extension("new");
     std::fs::copy(from, &tmp).unwrap();
     std::fs::rename(&tmp, to).unwrap();
-}
-
-fn pod(namespace: &str, name: &str, images: &[&str]) -> Value {
-    let containers: Vec<Value> = images
-        .iter()
-        .enumerate()
-        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
-        .collect();
-    let object = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"containers": containers},
-    });
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": format!("uid-{name}"),
-        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "name": name, "namespace": namespace, "operation": "CREATE",
-        "userInfo": {"username": "test"},
-        "object": object, "oldObject": null, "dryRun": false,
-        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
-    }})
 }
 
 fn events_after(serve: &Serve, ca: &Path, token: &str, after: i64) -> Vec<Value> {

@@ -39,6 +39,10 @@ pub struct FindingRow {
     pub status: String,
     /// Versions that fix it.
     pub fixed: Vec<String>,
+    /// One line saying why it matched (the matcher's own words; empty in rows stored before
+    /// schema 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
 }
 
 /// Everything one analysis of an image gives, written together.
@@ -219,6 +223,9 @@ pub enum Sort {
 pub struct ImageFilter {
     /// Seen in this repository (`registry/repo` or `repo`; a trailing `*` matches a prefix).
     pub repository: Option<String>,
+    /// Whose digest starts with, or one of whose names (`registry/repository:tag`) contains,
+    /// this text (case-insensitive for ASCII).
+    pub search: Option<String>,
     /// With this verdict …
     pub verdict: Option<String>,
     /// … in this environment (any, when `None`).
@@ -296,11 +303,12 @@ fn finding_row(r: &crate::sql::Row, at: usize) -> FindingRow {
         epss: r.opt_real(at + 9),
         status: r.text(at + 10),
         fixed: split(r.text(at + 11)),
+        why: r.text(at + 12),
     }
 }
 
 const FINDING_COLUMNS: &str = "f.advisory, f.aliases, f.package, f.version, f.kind, f.purl, \
-    f.severity, f.cvss, f.kev, f.epss, f.status, f.fixed";
+    f.severity, f.cvss, f.kev, f.epss, f.status, f.fixed, f.why";
 
 fn image_id(conn: &mut dyn Conn, digest: &str) -> Result<Option<i64>> {
     Ok(conn
@@ -324,7 +332,7 @@ fn ensure_image(conn: &mut dyn Conn, digest: &str, now: i64) -> Result<i64> {
 fn write_findings(conn: &mut dyn Conn, id: i64, findings: &[FindingRow]) -> Result<()> {
     conn.execute("DELETE FROM findings WHERE image_id = $1", params![id])?;
     conn.execute("DELETE FROM finding_ids WHERE image_id = $1", params![id])?;
-    let mut values: Vec<Value> = Vec::with_capacity(findings.len() * 13);
+    let mut values: Vec<Value> = Vec::with_capacity(findings.len() * 14);
     let mut ids: BTreeSet<&str> = BTreeSet::new();
     for f in findings {
         values.extend([
@@ -341,6 +349,7 @@ fn write_findings(conn: &mut dyn Conn, id: i64, findings: &[FindingRow]) -> Resu
             f.epss.into(),
             f.status.as_str().into(),
             f.fixed.join(" ").into(),
+            f.why.chars().take(500).collect::<String>().into(),
         ]);
         ids.insert(&f.advisory);
         ids.extend(f.aliases.iter().map(String::as_str));
@@ -348,8 +357,8 @@ fn write_findings(conn: &mut dyn Conn, id: i64, findings: &[FindingRow]) -> Resu
     insert_many(
         conn,
         "findings (image_id, advisory, aliases, package, version, kind, purl, severity, cvss, \
-         kev, epss, status, fixed)",
-        13,
+         kev, epss, status, fixed, why)",
+        14,
         &values,
         "",
     )?;
@@ -747,6 +756,16 @@ impl Store {
                 "EXISTS (SELECT 1 FROM image_names n WHERE n.image_id = i.id AND {repo_clause}{reg_clause})"
             ));
         }
+        if let Some(text) = filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let text = text.to_ascii_lowercase();
+            let contains = push(&mut vals, format!("%{}%", like_escape(&text)).into());
+            let prefix = push(&mut vals, format!("{}%", like_escape(&text)).into());
+            clauses.push(format!(
+                "(i.digest LIKE {prefix} ESCAPE '\\' OR EXISTS (SELECT 1 FROM image_names n \
+                 WHERE n.image_id = i.id AND LOWER(n.registry || '/' || n.repository || ':' || n.tag) \
+                 LIKE {contains} ESCAPE '\\'))"
+            ));
+        }
         if filter.verdict.is_some() || filter.environment.is_some() {
             let mut c = "EXISTS (SELECT 1 FROM decisions d WHERE d.image_id = i.id".to_owned();
             if let Some(v) = &filter.verdict {
@@ -936,7 +955,7 @@ fn split_repository(text: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn like_escape(s: &str) -> String {
+pub(crate) fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

@@ -24,6 +24,7 @@ mod events;
 mod hosts;
 mod images;
 mod jobs;
+mod overview;
 mod schema;
 mod sql;
 mod tokens;
@@ -38,6 +39,7 @@ pub use images::{
     AnalysisRecord, DecisionChange, DecisionRow, FindingRow, FleetHit, ImageDetail, ImageFilter,
     ImageName, ImageSummary, KeyHits, Sighting, Sort,
 };
+pub use overview::{EventQuery, HIGH_EPSS, Posture, VerdictCount};
 pub use jobs::{Claimed, Enqueued, Job, JobCounts, JobState};
 pub use schema::SCHEMA_VERSION;
 pub use tokens::{Role, TokenInfo};

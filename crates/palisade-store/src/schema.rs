@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::sql::{Conn, Dialect, params};
 
 /// The migrations, oldest first. Their number is their position plus one.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "images, findings, decisions, sightings, hosts, events, jobs, tokens",
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "images, findings, decisions, sightings, hosts, events, jobs, tokens",
     r"
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -169,7 +170,18 @@ CREATE TABLE tokens (
     revoked BIGINT
 );
 ",
-)];
+    ),
+    (
+        "the console: why-lines of findings, events by kind, high-EPSS findings",
+        r"
+ALTER TABLE findings ADD COLUMN why TEXT NOT NULL DEFAULT '';
+CREATE INDEX events_kind ON events (kind, id);
+CREATE INDEX events_at ON events (at);
+CREATE INDEX findings_epss ON findings (epss, image_id);
+CREATE INDEX images_recent ON images (analyzed_at, id);
+",
+    ),
+];
 
 /// The schema version this build writes: the number of migrations it knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -63,6 +63,7 @@ fn finding(advisory: &str, package: &str, severity: &str, kev: bool) -> FindingR
         epss: None,
         status: "fixed".to_owned(),
         fixed: vec!["1.1".to_owned()],
+        why: format!("{package} 1.0 < 1.1"),
     }
 }
 

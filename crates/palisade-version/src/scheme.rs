@@ -69,6 +69,23 @@ impl Scheme {
         self.parse(a)?.try_cmp(&self.parse(b)?)
     }
 
+    /// The scheme of a package type as reports name it (`deb`, `python`, `go-module`, …, and the
+    /// PURL types `pypi`, `cargo`, `golang`, `maven`, `gem`); `None` when unknown.
+    pub fn from_package_type(kind: &str) -> Option<Scheme> {
+        Some(match kind {
+            "deb" => Scheme::Dpkg,
+            "rpm" => Scheme::Rpm,
+            "apk" => Scheme::Apk,
+            "python" | "pypi" => Scheme::Pep440,
+            "npm" => Scheme::SemverNpm,
+            "rust-crate" | "cargo" => Scheme::SemverCargo,
+            "go-module" | "golang" => Scheme::Go,
+            "java-archive" | "maven" => Scheme::Maven,
+            "gem" | "rubygems" => Scheme::RubyGems,
+            _ => return None,
+        })
+    }
+
     /// The scheme of an OSV `affected[].package.ecosystem` value, or `None` for ecosystems with
     /// no scheme here (`GIT`, `Linux`, `Hackage`, …). A `:suffix` (`Debian:12`, `Alpine:v3.19`,
     /// `Ubuntu:Pro:18.04:LTS`, `Red Hat:rhel_aus:8.4::appstream`, `Maven:https://…`) is ignored.
@@ -176,6 +193,19 @@ impl Version {
             Version::Go(v) => v.as_str(),
             Version::Maven(v) => v.as_str(),
             Version::RubyGems(v) => v.as_str(),
+        }
+    }
+
+    /// Whether the version is a pre-release in its scheme (PEP 440 `a`/`b`/`rc`/`.dev`,
+    /// SemVer `-…`, Go pseudo-versions' and tags' pre-release part, RubyGems letters); OS
+    /// package versions and Maven never are.
+    pub fn is_prerelease(&self) -> bool {
+        match self {
+            Version::Pep440(v) => v.is_prerelease(),
+            Version::SemverNpm(v) | Version::SemverCargo(v) => v.is_prerelease(),
+            Version::Go(v) => v.is_prerelease(),
+            Version::RubyGems(v) => v.is_prerelease(),
+            Version::Dpkg(_) | Version::Rpm(_) | Version::Apk(_) | Version::Maven(_) => false,
         }
     }
 

@@ -5,6 +5,7 @@
 //! `kubernetes-validate` for the objects sent.
 #![allow(dead_code)] // Each test file uses part of it.
 
+pub(crate) mod http;
 pub(crate) mod serve;
 
 use std::io::{Read as _, Write as _};
