@@ -323,9 +323,7 @@ async fn sbom(
     }
     let store = Arc::clone(&api.fleet.store);
     let spdx = format == "spdx";
-    match blocking(move || sbom_document(&store, &digest, spdx))
-    .await
-    {
+    match blocking(move || sbom_document(&store, &digest, spdx)).await {
         Ok(Some(doc)) => (
             [(
                 header::CONTENT_TYPE,
@@ -366,7 +364,10 @@ pub fn sbom_document(
                 .and_then(|i| i.image.created.clone())
         });
     Ok(Some(if spdx {
-        palisade_catalog::to_spdx(&catalog, &palisade_catalog::spdx_created(created.as_deref()))
+        palisade_catalog::to_spdx(
+            &catalog,
+            &palisade_catalog::spdx_created(created.as_deref()),
+        )
     } else {
         palisade_catalog::to_cyclonedx(&catalog)
     }))

@@ -661,7 +661,9 @@ impl Fleet {
             .last_event_of(POSTURE_EVENT)
             .map_err(|e| e.to_string())?;
         let unchanged = last.as_ref().is_some_and(|e| {
-            serde_json::from_value::<palisade_store::Posture>(e.detail.clone()).ok().as_ref()
+            serde_json::from_value::<palisade_store::Posture>(e.detail.clone())
+                .ok()
+                .as_ref()
                 == Some(&now)
                 && palisade_store::now_ms() - e.at < 3_600_000
         });

@@ -756,7 +756,12 @@ impl Store {
                 "EXISTS (SELECT 1 FROM image_names n WHERE n.image_id = i.id AND {repo_clause}{reg_clause})"
             ));
         }
-        if let Some(text) = filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let text = text.to_ascii_lowercase();
             let contains = push(&mut vals, format!("%{}%", like_escape(&text)).into());
             let prefix = push(&mut vals, format!("{}%", like_escape(&text)).into());

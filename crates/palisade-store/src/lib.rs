@@ -39,8 +39,8 @@ pub use images::{
     AnalysisRecord, DecisionChange, DecisionRow, FindingRow, FleetHit, ImageDetail, ImageFilter,
     ImageName, ImageSummary, KeyHits, Sighting, Sort,
 };
-pub use overview::{EventQuery, HIGH_EPSS, Posture, VerdictCount};
 pub use jobs::{Claimed, Enqueued, Job, JobCounts, JobState};
+pub use overview::{EventQuery, HIGH_EPSS, Posture, VerdictCount};
 pub use schema::SCHEMA_VERSION;
 pub use tokens::{Role, TokenInfo};
 

@@ -237,11 +237,8 @@ impl Store {
             "SELECT CAST(COUNT(*) AS BIGINT) FROM events WHERE at >= $1 AND kind IN ({})",
             list.join(", ")
         );
-        self.pool.with(|conn| {
-            Ok(conn
-                .query_one(&sql, &values)?
-                .map_or(0, |r| r.int(0)))
-        })
+        self.pool
+            .with(|conn| Ok(conn.query_one(&sql, &values)?.map_or(0, |r| r.int(0))))
     }
 
     /// The newest event of a kind.

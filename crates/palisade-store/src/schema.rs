@@ -12,7 +12,7 @@ use crate::sql::{Conn, Dialect, params};
 const MIGRATIONS: &[(&str, &str)] = &[
     (
         "images, findings, decisions, sightings, hosts, events, jobs, tokens",
-    r"
+        r"
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

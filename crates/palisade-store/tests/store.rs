@@ -90,7 +90,7 @@ both!(refuses_a_store_that_is_not_migrated, |b: &Backend| {
     let err = Store::open(&b.location(), &OpenOptions::default()).unwrap_err();
     assert!(matches!(err, Error::NotMigrated { found: 0, .. }), "{err}");
     let (_, applied) = Store::migrate(&b.location(), &OpenOptions::default()).unwrap();
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     let (_, again) = Store::migrate(&b.location(), &OpenOptions::default()).unwrap();
     assert!(again.is_empty());
     let store = Store::open(&b.location(), &OpenOptions::default()).unwrap();
@@ -412,3 +412,184 @@ both!(
         assert_eq!(store.meta("x").unwrap(), None);
     }
 );
+
+both!(console_aggregates_logs_and_lookups, |b: &Backend| {
+    use palisade_store::{DecisionRow, EventQuery, HostReport, ImageFilter, NewEvent, Role};
+    let store = migrated(b);
+    let mut hot = finding("GHSA-1", "pyyaml", "critical", true);
+    hot.epss = Some(0.5);
+    store
+        .put_analysis(&analysis(
+            "sha256:aaa",
+            &[],
+            vec![hot, finding("GHSA-22", "pyyaml", "medium", false)],
+        ))
+        .unwrap();
+    store
+        .put_analysis(&analysis(
+            "sha256:bbb",
+            &[],
+            vec![finding("GHSA-1", "pyyaml", "high", false)],
+        ))
+        .unwrap();
+    store
+        .put_name("sha256:aaa", "127.0.0.1:5000", "demo/app", "v1", None)
+        .unwrap();
+    store
+        .put_name("sha256:bbb", "127.0.0.1:5000", "demo/base", "v1", None)
+        .unwrap();
+    store
+        .put_sighting("sha256:aaa", "kubernetes", "Pod/shop/web", "demo/app:v1")
+        .unwrap();
+    let decision = |env: &str, verdict: &str| DecisionRow {
+        repository: "127.0.0.1:5000/demo/app".into(),
+        environment: env.into(),
+        verdict: verdict.into(),
+        policy_id: "p1".into(),
+        db_identity: "db1".into(),
+        decided_at: 1,
+        reasons: "[]".into(),
+    };
+    store
+        .put_decisions(
+            "sha256:aaa",
+            &[decision("prod", "deny"), decision("dev", "allow")],
+        )
+        .unwrap();
+    store
+        .put_decisions("sha256:bbb", &[decision("prod", "deny")])
+        .unwrap();
+
+    // The why-line is kept.
+    assert_eq!(
+        store.findings("sha256:aaa").unwrap()[0].why,
+        "pyyaml 1.0 < 1.1"
+    );
+    let counts = store.verdict_counts().unwrap();
+    let get = |env: &str, v: &str| {
+        counts
+            .iter()
+            .find(|c| c.environment == env && c.verdict == v)
+            .map_or(0, |c| c.images)
+    };
+    assert_eq!(
+        (get("prod", "deny"), get("dev", "allow"), get("dev", "deny")),
+        (2, 1, 0)
+    );
+    let p = store.posture().unwrap();
+    assert_eq!(
+        (p.images, p.analysed, p.critical, p.high, p.medium),
+        (2, 2, 1, 1, 1)
+    );
+    assert_eq!((p.critical_images, p.kev_images, p.kev_findings), (1, 1, 1));
+    assert_eq!((p.high_epss_images, p.high_epss_findings), (1, 1));
+    assert_eq!((p.running, p.running_critical, p.running_kev), (1, 1, 1));
+    assert_eq!(store.fleet_count("GHSA-1").unwrap(), 2);
+    assert_eq!(store.fleet_count("GHSA-404").unwrap(), 0);
+
+    // Search: a digest prefix or part of a name, case-insensitive; `%` is literal.
+    let search = |q: &str| {
+        store
+            .list_images(&ImageFilter {
+                search: Some(q.into()),
+                limit: 50,
+                ..ImageFilter::default()
+            })
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        (
+            search("DEMO/APP"),
+            search("demo/"),
+            search("sha256:bb"),
+            search("%")
+        ),
+        (1, 2, 1, 0)
+    );
+
+    // Events: newest first, by kind, text and page.
+    let event = |kind: &str, subject: &str| NewEvent {
+        kind: kind.into(),
+        digest: None,
+        subject: subject.into(),
+        detail: serde_json::json!({}),
+    };
+    store
+        .append_events(&[
+            event("admission.refused", "refused demo/app in shop"),
+            event("image.analyzed", "demo/app analysed"),
+            event("admission.refused", "refused demo/base in Prod_100%"),
+        ])
+        .unwrap();
+    let q = |kinds: &[&str], text: Option<&str>, before: i64| {
+        store
+            .events_newest(&EventQuery {
+                kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+                text: text.map(str::to_owned),
+                before,
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.subject)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        q(&["admission.refused"], None, 0),
+        vec!["refused demo/base in Prod_100%", "refused demo/app in shop"]
+    );
+    assert_eq!(
+        q(&[], Some("PROD_100%"), 0),
+        vec!["refused demo/base in Prod_100%"]
+    );
+    assert_eq!(q(&[], Some("prod_1000"), 0), Vec::<String>::new());
+    let newest = store.last_event_id().unwrap();
+    assert_eq!(
+        q(&[], None, newest),
+        vec!["demo/app analysed", "refused demo/app in shop"]
+    );
+    assert_eq!(store.count_events(&["admission.refused"], 0).unwrap(), 2);
+    assert_eq!(
+        store
+            .count_events(&["admission.refused"], palisade_store::now_ms() + 60_000)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .last_event_of("image.analyzed")
+            .unwrap()
+            .map(|e| e.subject)
+            .as_deref(),
+        Some("demo/app analysed")
+    );
+
+    // Hosts and their history; tokens by id until revoked.
+    store
+        .put_host(&HostReport {
+            name: "node-1".into(),
+            passed: 30,
+            failed: 2,
+            compliant: false,
+            report: serde_json::json!({"host_failing": ["2.1", "3.18"]}),
+        })
+        .unwrap();
+    assert_eq!(store.host("node-1").unwrap().map(|h| h.failed), Some(2));
+    assert!(store.host("node-2").unwrap().is_none());
+    let history = store.host_history("node-1", 10).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].1, history[0].2), (30, 2));
+    let (token, _) = store.create_token("alice", Role::Read).unwrap();
+    assert_eq!(
+        store
+            .token_by_id(&token.id)
+            .unwrap()
+            .map(|t| t.name)
+            .as_deref(),
+        Some("alice")
+    );
+    assert!(store.revoke_token(&token.id).unwrap());
+    assert!(store.token_by_id(&token.id).unwrap().is_none());
+});

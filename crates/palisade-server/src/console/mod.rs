@@ -135,9 +135,8 @@ impl Console {
                 )),
             };
         }
-        let to_login = || {
-            Redirect::to(&format!("/login?next={}", view::url_encode(here))).into_response()
-        };
+        let to_login =
+            || Redirect::to(&format!("/login?next={}", view::url_encode(here))).into_response();
         let Some(cookie) = cookie(headers, SESSION_COOKIE) else {
             return Err(to_login());
         };
@@ -300,7 +299,11 @@ async fn headers(mut response: Response) -> Response {
     set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cross-origin-resource-policy", "same-origin");
-    set(h, "permissions-policy", "camera=(), microphone=(), geolocation=()");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    );
     set(h, "strict-transport-security", "max-age=31536000");
     set(h, "cache-control", "no-store");
     response
@@ -311,7 +314,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "public, max-age=3600")
         .body(Body::from(body))
-        .map_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response(), |r| r)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// The console's routes.
@@ -337,12 +340,7 @@ pub fn routes(console: Arc<Console>) -> Router {
         )
         .route(
             "/assets/console.js",
-            get(|| async {
-                asset(
-                    "text/javascript; charset=utf-8",
-                    include_str!("console.js"),
-                )
-            }),
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("console.js")) }),
         )
         .route(
             "/favicon.svg",
@@ -367,7 +365,13 @@ mod tests {
         );
         // Another token id, another expiry or another key: refused.
         assert!(Session::verify(key, &s.replace("abc123", "abc124")).is_none());
-        assert!(Session::verify(key, &s.replace(&later.to_string(), &(later + 1).to_string())).is_none());
+        assert!(
+            Session::verify(
+                key,
+                &s.replace(&later.to_string(), &(later + 1).to_string())
+            )
+            .is_none()
+        );
         assert!(Session::verify(b"another key", &s).is_none());
         let past = Session::make(key, "abc123", palisade_store::now() - 1);
         assert!(Session::verify(key, &past).is_none());
@@ -379,14 +383,20 @@ mod tests {
     fn cross_site_forms_are_refused() {
         let uri = axum::http::Uri::from_static("/logout");
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("console.example:8443"));
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("console.example:8443"),
+        );
         assert!(same_origin(&h, &uri).is_ok());
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("https://console.example:8443"),
         );
         assert!(same_origin(&h, &uri).is_ok());
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(same_origin(&h, &uri).is_err());
         // HTTP/2: no Host header, the authority is in the URI.
         h.remove(header::HOST);
@@ -394,7 +404,13 @@ mod tests {
             header::ORIGIN,
             HeaderValue::from_static("https://console.example:8443"),
         );
-        assert!(same_origin(&h, &axum::http::Uri::from_static("https://console.example:8443/logout")).is_ok());
+        assert!(
+            same_origin(
+                &h,
+                &axum::http::Uri::from_static("https://console.example:8443/logout")
+            )
+            .is_ok()
+        );
         assert!(same_origin(&h, &uri).is_err());
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));

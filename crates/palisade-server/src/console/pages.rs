@@ -108,7 +108,9 @@ fn login_page(next: &str, error: Option<&str>, status: StatusCode) -> Response {
     r
 }
 
-pub(super) async fn login_form(q: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+pub(super) async fn login_form(
+    q: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let next = q.ok().and_then(|Query(q)| q.next);
     login_page(&safe_next(next.as_deref()), None, StatusCode::OK)
 }
@@ -224,7 +226,10 @@ struct OverviewData {
 }
 
 /// Exceptions whose last valid day is within the warning window (or passed).
-fn expiring(loaded: Option<&crate::state::Loaded>, now: i64) -> Vec<palisade_policy::ExceptionInfo> {
+fn expiring(
+    loaded: Option<&crate::state::Loaded>,
+    now: i64,
+) -> Vec<palisade_policy::ExceptionInfo> {
     let Some(l) = loaded else { return Vec::new() };
     let mut out: Vec<_> = l
         .policy
@@ -306,11 +311,9 @@ pub(super) async fn overview(State(c): St, headers: HeaderMap, uri: Uri) -> Resp
         label,
         points: d.snapshots.iter().map(|(t, p)| (*t, f(p))).collect(),
     };
-    let compliant_pct = if d.hosts.1 == 0 {
-        "—".to_owned()
-    } else {
-        format!("{}%", d.hosts.0 * 100 / d.hosts.1)
-    };
+    let compliant_pct = (d.hosts.0 * 100)
+        .checked_div(d.hosts.1)
+        .map_or_else(|| "—".to_owned(), |p| format!("{p}%"));
     page(
         "Overview",
         "/",
@@ -446,7 +449,7 @@ impl ImagesQuery {
                 pairs.push((k, v));
             }
         }
-        if !value.is_empty() && !(key == "page" && value == "1") {
+        if !(value.is_empty() || key == "page" && value == "1") {
             pairs.push((key, value.to_owned()));
         }
         let mut s = String::from("/images");
@@ -531,7 +534,10 @@ pub(super) async fn images(
             .current()
             .map(|l| l.policy.environments().map(str::to_owned).collect())
             .unwrap_or_default();
-        let (items, total) = fleet.store.list_images(&filter).map_err(|e| e.to_string())?;
+        let (items, total) = fleet
+            .store
+            .list_images(&filter)
+            .map_err(|e| e.to_string())?;
         Ok((items, total, envs))
     })
     .await;
@@ -693,7 +699,9 @@ fn rank(severity: &str) -> u8 {
 fn groups(findings: &[FindingRow]) -> Vec<PackageGroup<'_>> {
     let mut by: BTreeMap<(&str, &str, &str), Vec<&FindingRow>> = BTreeMap::new();
     for f in findings {
-        by.entry((&f.package, &f.version, &f.kind)).or_default().push(f);
+        by.entry((&f.package, &f.version, &f.kind))
+            .or_default()
+            .push(f);
     }
     let mut out: Vec<PackageGroup<'_>> = by
         .into_iter()
@@ -701,12 +709,27 @@ fn groups(findings: &[FindingRow]) -> Vec<PackageGroup<'_>> {
             findings.sort_by(|a, b| {
                 rank(&b.severity)
                     .cmp(&rank(&a.severity))
-                    .then(b.cvss.partial_cmp(&a.cvss).unwrap_or(std::cmp::Ordering::Equal))
+                    .then(
+                        b.cvss
+                            .partial_cmp(&a.cvss)
+                            .unwrap_or(std::cmp::Ordering::Equal),
+                    )
                     .then(a.advisory.cmp(&b.advisory))
             });
             let upgrade = palisade_scan::upgrade(kind, version, findings.iter().map(|f| &f.fixed));
-            let rank = findings.iter().map(|f| rank(&f.severity)).max().unwrap_or(0);
-            PackageGroup { package, version, kind, findings, upgrade, rank }
+            let rank = findings
+                .iter()
+                .map(|f| rank(&f.severity))
+                .max()
+                .unwrap_or(0);
+            PackageGroup {
+                package,
+                version,
+                kind,
+                findings,
+                upgrade,
+                rank,
+            }
         })
         .collect();
     out.sort_by(|a, b| b.rank.cmp(&a.rank).then(a.package.cmp(b.package)));
@@ -762,7 +785,11 @@ pub(super) async fn image(
             .image_data(&d)
             .map_err(|e| e.to_string())?
             .and_then(|(c, _)| serde_json::from_slice::<palisade_catalog::Catalog>(&c).ok());
-        let ids: Vec<&str> = detail.findings.iter().map(|f| f.advisory.as_str()).collect();
+        let ids: Vec<&str> = detail
+            .findings
+            .iter()
+            .map(|f| f.advisory.as_str())
+            .collect();
         let titles = advisory_titles(&fleet, &ids);
         let events = s
             .events_newest(&EventQuery {
@@ -771,7 +798,12 @@ pub(super) async fn image(
                 ..EventQuery::default()
             })
             .map_err(|e| e.to_string())?;
-        Ok(Some(ImageData { detail, catalog, titles, events }))
+        Ok(Some(ImageData {
+            detail,
+            catalog,
+            titles,
+            events,
+        }))
     })
     .await;
     let data = match data {
@@ -785,13 +817,27 @@ pub(super) async fn image(
     let title = d
         .repositories
         .first()
-        .map(|n| format!("{}/{}{}", n.registry, n.repository, if n.tag.is_empty() { String::new() } else { format!(":{}", n.tag) }))
+        .map(|n| {
+            format!(
+                "{}/{}{}",
+                n.registry,
+                n.repository,
+                if n.tag.is_empty() {
+                    String::new()
+                } else {
+                    format!(":{}", n.tag)
+                }
+            )
+        })
         .unwrap_or_else(|| short_digest(&digest));
     let grouped = groups(&d.findings);
     let mut layers: BTreeMap<usize, Vec<&palisade_catalog::Package>> = BTreeMap::new();
     if let Some(cat) = &data.catalog {
         for p in &cat.packages {
-            layers.entry(p.layer.as_ref().map_or(usize::MAX, |l| l.index)).or_default().push(p);
+            layers
+                .entry(p.layer.as_ref().map_or(usize::MAX, |l| l.index))
+                .or_default()
+                .push(p);
         }
     }
     page(
@@ -973,9 +1019,17 @@ pub(super) async fn sbom(
                 [
                     (
                         header::CONTENT_TYPE,
-                        if spdx { "application/spdx+json" } else { "application/vnd.cyclonedx+json" }.to_owned(),
+                        if spdx {
+                            "application/spdx+json"
+                        } else {
+                            "application/vnd.cyclonedx+json"
+                        }
+                        .to_owned(),
                     ),
-                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
                 ],
                 doc.to_string(),
             )
@@ -1054,7 +1108,8 @@ pub(super) async fn vulnerability_search(
     if let Ok(Query(IdQuery { id: Some(id) })) = &q
         && !id.trim().is_empty()
     {
-        let mut r = Redirect::to(&format!("/vulnerabilities/{}", url_encode(id.trim()))).into_response();
+        let mut r =
+            Redirect::to(&format!("/vulnerabilities/{}", url_encode(id.trim()))).into_response();
         *r.status_mut() = StatusCode::SEE_OTHER;
         return r;
     }
@@ -1080,13 +1135,19 @@ pub(super) async fn vulnerability(
 ) -> Response {
     let viewer = viewer!(c, headers, uri);
     if id.is_empty() || id.len() > 128 {
-        return error_page(StatusCode::BAD_REQUEST, "an advisory id is 1 to 128 characters");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "an advisory id is 1 to 128 characters",
+        );
     }
     let fleet = Arc::clone(&c.fleet);
     let i = id.clone();
     let data = blocking(move || {
         let total = fleet.store.fleet_count(&i).map_err(|e| e.to_string())?;
-        let hits = fleet.store.fleet(&i, false, 200).map_err(|e| e.to_string())?;
+        let hits = fleet
+            .store
+            .fleet(&i, false, 200)
+            .map_err(|e| e.to_string())?;
         let advisory = fleet
             .state
             .current()
@@ -1213,7 +1274,11 @@ pub(super) async fn host(
     let now = palisade_store::now();
     let failing: Vec<String> = h.report["host_failing"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let total = h.passed + h.failed;
     page(
@@ -1302,7 +1367,9 @@ pub(super) async fn decisions(
     let Some(kinds) = kinds_for(&filter) else {
         return error_page(
             StatusCode::BAD_REQUEST,
-            &format!("kind {filter:?}: expected decisions, refusals, changes, analyses, failures or all"),
+            &format!(
+                "kind {filter:?}: expected decisions, refusals, changes, analyses, failures or all"
+            ),
         );
     };
     let store = Arc::clone(&c.fleet.store);
@@ -1313,20 +1380,27 @@ pub(super) async fn decisions(
         limit: PAGE,
         ..EventQuery::default()
     };
-    let events = match blocking(move || store.events_newest(&query).map_err(|e| e.to_string())).await {
-        Ok(e) => e,
-        Err(e) => return unavailable(&e),
-    };
+    let events =
+        match blocking(move || store.events_newest(&query).map_err(|e| e.to_string())).await {
+            Ok(e) => e,
+            Err(e) => return unavailable(&e),
+        };
     let now = palisade_store::now();
     let options = [
-        ("decisions", "Decisions (refusals, changes, analyses, failures)"),
+        (
+            "decisions",
+            "Decisions (refusals, changes, analyses, failures)",
+        ),
         ("refusals", "Refusals (admission and Docker hosts)"),
         ("changes", "Decision changes"),
         ("analyses", "Analyses"),
         ("failures", "Failed scans"),
         ("all", "Every event"),
     ];
-    let next = events.last().map(|e| e.id).filter(|_| events.len() as i64 == PAGE);
+    let next = events
+        .last()
+        .map(|e| e.id)
+        .filter(|_| events.len() as i64 == PAGE);
     page(
         "Decisions",
         "/decisions",

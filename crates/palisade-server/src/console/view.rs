@@ -18,7 +18,12 @@ const NAV: &[(&str, &str)] = &[
 ];
 
 /// A whole page.
-pub(super) fn page(title: &str, section: &str, viewer: Option<&Viewer>, content: Markup) -> Response {
+pub(super) fn page(
+    title: &str,
+    section: &str,
+    viewer: Option<&Viewer>,
+    content: Markup,
+) -> Response {
     let body = html! {
         (DOCTYPE)
         html lang="en" {
@@ -145,10 +150,13 @@ pub(super) fn verdict(v: &str) -> Markup {
 /// A severity badge.
 pub(super) fn severity(s: &str) -> Markup {
     let s = s.to_ascii_lowercase();
-    let class = format!("sev sev-{}", match s.as_str() {
-        "critical" | "high" | "medium" | "low" | "negligible" => s.as_str(),
-        _ => "unknown",
-    });
+    let class = format!(
+        "sev sev-{}",
+        match s.as_str() {
+            "critical" | "high" | "medium" | "low" | "negligible" => s.as_str(),
+            _ => "unknown",
+        }
+    );
     html! { span class=(class) { (s) } }
 }
 
@@ -189,6 +197,9 @@ mod tests {
         assert_eq!(url_encode("GHSA-1/x y&z"), "GHSA-1%2Fx%20y%26z");
         assert_eq!(when(0), "1970-01-01 00:00 UTC");
         assert_eq!(ago(0, 7200), "2 h ago");
-        assert_eq!(short_digest("sha256:0123456789abcdef0123"), "sha256:0123456789ab…");
+        assert_eq!(
+            short_digest("sha256:0123456789abcdef0123"),
+            "sha256:0123456789ab…"
+        );
     }
 }

@@ -9,7 +9,13 @@ use serde_json::{Value, json};
 use super::serve::Serve;
 
 /// `curl` to the server at `path` with `token` (a JSON body makes it a POST); the JSON answer.
-pub(crate) fn curl(serve: &Serve, ca: &Path, token: &str, path: &str, body: Option<&Value>) -> Value {
+pub(crate) fn curl(
+    serve: &Serve,
+    ca: &Path,
+    token: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Value {
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "--max-time", "60", "--cacert"])
         .arg(ca)
