@@ -70,15 +70,25 @@ fn sarif_is_valid_and_has_a_rule_per_advisory() {
             x["package"]["version"].as_str().unwrap()
         );
         assert!(msg.starts_with(&pkg), "{msg}");
+        // The advice is the package's one upgrade (the JSON report's `upgrades`), which is
+        // at least this finding's own first fix.
         let fixed = x["fixed_versions"].as_array().unwrap();
+        let upgrade = json["upgrades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["purl"] == x["package"]["purl"] && u["version"] == x["package"]["version"])
+            .unwrap_or_else(|| panic!("no upgrade entry for {x}"));
         if fixed.is_empty() {
             assert!(msg.contains("No fixed version yet"), "{msg}");
         } else {
+            let to = upgrade["upgrade_to"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{upgrade}"));
             assert!(
                 msg.contains(&format!(
-                    "Upgrade {} to {}",
+                    "Upgrade {} to {to}",
                     x["package"]["name"].as_str().unwrap(),
-                    fixed[0].as_str().unwrap()
                 )),
                 "{msg}"
             );

@@ -43,7 +43,10 @@ pub use finding::{
     SeveritySource, Skipped, Status,
 };
 pub use ignore::{ExpiredIgnore, IgnoreEntry, IgnoreList, MAX_IGNORE_FILE_BYTES, today};
-pub use report::{Action, AdvisoryText, Filters, Report, Suppressed, advisory_texts, staleness};
+pub use report::{
+    Action, AdvisoryText, Filters, PackageUpgrade, Report, Suppressed, advisory_texts,
+    package_upgrades, severity_order, staleness,
+};
 pub use scanner::{Evaluated, Scanner, VulnDb};
 pub use source::{
     Source, SourceOptions, catalog_image, distro_name, load_catalog, open_image, read_sbom_file,

@@ -131,6 +131,106 @@ pub struct Report {
     /// Ignore-file entries past their `expires` date (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore_expired: Vec<ExpiredIgnore>,
+    /// One upgrade per package with findings: the version that fixes all of them, most
+    /// severe package first.
+    pub upgrades: Vec<PackageUpgrade>,
+}
+
+/// What to upgrade one package to ([`crate::upgrade`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PackageUpgrade {
+    /// The package's name.
+    pub name: String,
+    /// Its installed version.
+    pub version: String,
+    /// Its type (`deb`, `python`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its package URL.
+    pub purl: String,
+    /// The smallest version that fixes every finding of the package that has a fix; absent
+    /// when none has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade_to: Option<String>,
+    /// The package's findings.
+    pub findings: usize,
+    /// Of those, the ones no version fixes yet.
+    pub unfixed: usize,
+    /// `upgrade_to` is a pre-release: no release fixes some finding.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prerelease: bool,
+}
+
+impl PackageUpgrade {
+    /// `Upgrade to 5.4 (fixes all 2)`, `Upgrade to 2.0 (fixes 3 of 4; 1 has no fix yet)` or
+    /// `No fixed version yet`.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match &self.upgrade_to {
+            None => "No fixed version yet".to_owned(),
+            Some(v) => {
+                let pre = if self.prerelease {
+                    ", a pre-release: no release fixes it"
+                } else {
+                    ""
+                };
+                if self.unfixed == 0 {
+                    format!("Upgrade to {v} (fixes all {}{pre})", self.findings)
+                } else {
+                    format!(
+                        "Upgrade to {v} (fixes {} of {}; {} without a fix yet{pre})",
+                        self.findings - self.unfixed,
+                        self.findings,
+                        self.unfixed
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The most severe first: severity, then CVSS (higher first), then id.
+#[must_use]
+pub fn severity_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    let cvss = |f: &Finding| f.cvss.as_ref().map_or(-1.0, |c| c.score);
+    a.severity
+        .cmp(&b.severity)
+        .then(cvss(b).total_cmp(&cvss(a)))
+        .then(a.id.cmp(&b.id))
+}
+
+/// One upgrade per package of `findings`, most severe package first.
+#[must_use]
+pub fn package_upgrades(findings: &[Finding]) -> Vec<PackageUpgrade> {
+    let mut by: BTreeMap<(&str, &str, &str, &str), Vec<&Finding>> = BTreeMap::new();
+    for f in findings {
+        let p = &f.package;
+        by.entry((&p.name, &p.version, &p.kind, &p.purl))
+            .or_default()
+            .push(f);
+    }
+    let mut out: Vec<(Finding, PackageUpgrade)> = by
+        .into_iter()
+        .map(|((name, version, kind, purl), mut fs)| {
+            fs.sort_by(|a, b| severity_order(a, b));
+            let u = crate::upgrade(kind, version, fs.iter().map(|f| &f.fixed_versions));
+            (
+                fs[0].clone(),
+                PackageUpgrade {
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                    kind: kind.to_owned(),
+                    purl: purl.to_owned(),
+                    upgrade_to: u.version,
+                    findings: fs.len(),
+                    unfixed: u.unfixed,
+                    prerelease: u.prerelease,
+                },
+            )
+        })
+        .collect();
+    out.sort_by(|(a, pa), (b, pb)| severity_order(a, b).then(pa.name.cmp(&pb.name)));
+    out.into_iter().map(|(_, u)| u).collect()
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -200,11 +300,12 @@ impl Report {
             distro: crate::source::distro_name(catalog),
             db: evaluated.db,
             coverage: evaluated.coverage,
-            findings,
             counts,
             skipped: evaluated.skipped,
             not_covered: evaluated.not_covered,
             unknown_severity_dropped: unknown_dropped,
+            upgrades: package_upgrades(&findings),
+            findings,
             ignored,
             ignore_expired: ignores.expired,
         }

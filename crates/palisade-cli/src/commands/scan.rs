@@ -249,7 +249,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     };
     match args.format {
         ScanOutput::Json => render::json(&doc, &mut out)?,
-        ScanOutput::Table => render::scan::table(&doc, &mut out)?,
+        ScanOutput::Table => render::scan::table(&doc, &texts()?, &mut out)?,
         ScanOutput::Sarif => render::json(&render::scan::sarif(&doc, &texts()?), &mut out)?,
         ScanOutput::Cyclonedx => {
             render::json(

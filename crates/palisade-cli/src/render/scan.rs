@@ -5,15 +5,62 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use palisade_catalog::Catalog;
-use palisade_scan::{AdvisoryText, Finding, NotCovered, Report, Severity, SeveritySource};
+use palisade_scan::{
+    AdvisoryText, Finding, NotCovered, PackageUpgrade, Report, Severity, SeveritySource,
+};
 use serde_json::{Value, json};
 
 use super::junit::{Case, Outcome};
 use super::sarif::{self, Level};
 use super::{line, widths};
 
-/// The table for people, grouped by package.
-pub(crate) fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
+/// What to do about a finding: its package's one upgrade when the finding has a fix and the
+/// report has one (the version that fixes all of the package's findings), else the finding's
+/// own fix text.
+fn advice(upgrades: &[PackageUpgrade], f: &Finding) -> String {
+    let p = &f.package;
+    if f.fixed_versions.is_empty() {
+        return f.fix_text();
+    }
+    match upgrades.iter().find(|u| {
+        (&u.name, &u.version, &u.kind, &u.purl) == (&p.name, &p.version, &p.kind, &p.purl)
+    }) {
+        Some(PackageUpgrade {
+            upgrade_to: Some(v),
+            findings,
+            unfixed,
+            prerelease,
+            ..
+        }) => {
+            let pre = if *prerelease { ", a pre-release" } else { "" };
+            if *unfixed == 0 {
+                format!(
+                    "Upgrade {} to {v}{pre} (fixes all {findings} of its findings)",
+                    p.name
+                )
+            } else {
+                format!(
+                    "Upgrade {} to {v}{pre} (fixes {} of its {findings} findings; {unfixed} without a fix yet)",
+                    p.name,
+                    findings - unfixed
+                )
+            }
+        }
+        _ => f.fix_text(),
+    }
+}
+
+/// The longest advisory title shown in the table.
+const TITLE_CHARS: usize = 60;
+
+/// The table for people: one block per package, the most severe package first, with the one
+/// upgrade that fixes its findings, then its findings by severity, CVSS and id, with their
+/// advisory titles.
+pub(crate) fn table(
+    doc: &Report,
+    texts: &BTreeMap<String, AdvisoryText>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "{}: {}",
@@ -26,54 +73,66 @@ pub(crate) fn table(doc: &Report, out: &mut dyn Write) -> io::Result<()> {
         doc.db.schema_version,
         doc.db.built.as_deref().unwrap_or("-")
     )?;
-    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut rows: Vec<[String; 6]> = Vec::new();
     let mut headings: Vec<(usize, String)> = Vec::new();
-    let mut last: Option<(&str, &str, &str, &str)> = None;
-    for f in &doc.findings {
-        let key = (
-            f.package.name.as_str(),
-            f.package.version.as_str(),
-            f.package.kind.as_str(),
-            f.package.purl.as_str(),
-        );
-        if last != Some(key) {
-            headings.push((
-                rows.len(),
-                format!(
-                    "{} {} ({}, layer {})",
-                    f.package.name,
-                    f.package.version,
-                    f.package.kind,
-                    f.package
-                        .layer
-                        .map_or_else(|| "-".to_owned(), |l| l.to_string())
-                ),
-            ));
-            last = Some(key);
+    for u in &doc.upgrades {
+        let mut fs: Vec<&Finding> = doc
+            .findings
+            .iter()
+            .filter(|f| {
+                let p = &f.package;
+                (&p.name, &p.version, &p.kind, &p.purl) == (&u.name, &u.version, &u.kind, &u.purl)
+            })
+            .collect();
+        fs.sort_by(|a, b| palisade_scan::severity_order(a, b));
+        let layer = fs
+            .first()
+            .and_then(|f| f.package.layer)
+            .map_or_else(|| "-".to_owned(), |l| l.to_string());
+        headings.push((
+            rows.len(),
+            format!(
+                "{} {} ({}, layer {layer})\n  {}",
+                u.name,
+                u.version,
+                u.kind,
+                u.text()
+            ),
+        ));
+        for f in fs {
+            let cve = f.aliases.iter().find(|a| a.starts_with("CVE-"));
+            let title = texts.get(&f.id).map_or("", |t| t.summary.as_str()).trim();
+            rows.push([
+                match cve {
+                    Some(c) if !f.id.starts_with("CVE-") => format!("{} ({c})", f.id),
+                    _ => f.id.clone(),
+                },
+                match &f.cvss {
+                    Some(c) => format!("{} ({:.1})", f.severity, c.score),
+                    None => f.severity.to_string(),
+                },
+                match &f.vex {
+                    Some(v) => format!("{} (VEX: {})", f.status, v.status),
+                    None => f.status.to_string(),
+                },
+                if f.fixed_versions.is_empty() {
+                    "-".to_owned()
+                } else {
+                    f.fixed_versions.join(", ")
+                },
+                if f.kev { "KEV" } else { "" }.to_owned(),
+                if title.chars().count() > TITLE_CHARS {
+                    format!(
+                        "{}…",
+                        title.chars().take(TITLE_CHARS - 1).collect::<String>()
+                    )
+                } else {
+                    title.to_owned()
+                },
+            ]);
         }
-        let cve = f.aliases.iter().find(|a| a.starts_with("CVE-"));
-        rows.push([
-            match cve {
-                Some(c) if !f.id.starts_with("CVE-") => format!("{} ({c})", f.id),
-                _ => f.id.clone(),
-            },
-            match &f.cvss {
-                Some(c) => format!("{} ({:.1})", f.severity, c.score),
-                None => f.severity.to_string(),
-            },
-            match &f.vex {
-                Some(v) => format!("{} (VEX: {})", f.status, v.status),
-                None => f.status.to_string(),
-            },
-            if f.fixed_versions.is_empty() {
-                "-".to_owned()
-            } else {
-                f.fixed_versions.join(", ")
-            },
-            if f.kev { "KEV" } else { "" }.to_owned(),
-        ]);
     }
-    let header = ["ID", "SEVERITY", "STATUS", "FIXED IN", "KEV"];
+    let header = ["ID", "SEVERITY", "STATUS", "FIXED IN", "KEV", "TITLE"];
     let widths = widths(&header, &rows);
     let mut next = headings.iter().peekable();
     for (i, r) in rows.iter().enumerate() {
@@ -168,14 +227,19 @@ pub(crate) fn sarif(doc: &Report, texts: &BTreeMap<String, AdvisoryText>) -> Val
         ..sarif::Log::default()
     };
     for f in &doc.findings {
-        log.results
-            .push(sarif_result(f, index.get(f.id.as_str()).copied(), &image));
+        log.results.push(sarif_result(
+            f,
+            index.get(f.id.as_str()).copied(),
+            &image,
+            &doc.upgrades,
+        ));
     }
     for s in &doc.ignored {
         let mut r = sarif_result(
             &s.finding,
             index.get(s.finding.id.as_str()).copied(),
             &image,
+            &[],
         );
         let kind = if s.finding.vex.is_some() {
             "external"
@@ -241,14 +305,19 @@ fn sarif_rule(id: &str, fs: &[&Finding], text: Option<&AdvisoryText>) -> sarif::
     }
 }
 
-fn sarif_result(f: &Finding, rule_index: Option<usize>, image: &Value) -> sarif::Finding {
+fn sarif_result(
+    f: &Finding,
+    rule_index: Option<usize>,
+    image: &Value,
+    upgrades: &[PackageUpgrade],
+) -> sarif::Finding {
     let message = format!(
         "{}@{}: {} ({}). {}.",
         f.package.name,
         f.package.version,
         f.why,
         f.id,
-        f.fix_text()
+        advice(upgrades, f)
     );
     let mut props = json!({
         "purl": f.package.purl,
@@ -389,13 +458,13 @@ pub(crate) fn cyclonedx(
 ) -> Value {
     let mut bom = palisade_catalog::to_cyclonedx(catalog);
     let reported: Vec<(&Finding, Option<&str>)> = doc.findings.iter().map(|f| (f, None)).collect();
-    let mut vulns = cyclonedx_vulnerabilities(&reported, texts);
+    let mut vulns = cyclonedx_vulnerabilities(&reported, texts, &doc.upgrades);
     let ignored: Vec<(&Finding, Option<&str>)> = doc
         .ignored
         .iter()
         .map(|s| (&s.finding, Some(s.reason.as_str())))
         .collect();
-    vulns.extend(cyclonedx_vulnerabilities(&ignored, texts));
+    vulns.extend(cyclonedx_vulnerabilities(&ignored, texts, &[]));
     bom["vulnerabilities"] = Value::Array(vulns);
     mark_not_covered(&mut bom, &doc.not_covered);
     bom
@@ -406,6 +475,7 @@ pub(crate) fn cyclonedx(
 fn cyclonedx_vulnerabilities(
     findings: &[(&Finding, Option<&str>)],
     texts: &BTreeMap<String, AdvisoryText>,
+    upgrades: &[PackageUpgrade],
 ) -> Vec<Value> {
     let mut by_id: BTreeMap<&str, Vec<(&Finding, Option<&str>)>> = BTreeMap::new();
     for (f, why) in findings {
@@ -481,7 +551,7 @@ fn cyclonedx_vulnerabilities(
             {
                 v["detail"] = json!(d.trim());
             }
-            let mut fixes: Vec<String> = fs.iter().map(|(f, _)| f.fix_text()).collect();
+            let mut fixes: Vec<String> = fs.iter().map(|(f, _)| advice(upgrades, f)).collect();
             fixes.dedup();
             v["recommendation"] = json!(fixes.join("; "));
             let mut refs: Vec<&str> = fs.iter().map(|(f, _)| f.package.purl.as_str()).collect();
