@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use commands::{agent, bench, db, gate, policy, sbom, scan, serve, store, trust};
+use commands::{agent, bench, db, docs, gate, policy, sbom, scan, serve, store, trust};
 
 /// Exit codes, documented in the README.
 /// mimalloc instead of the system allocator: matching and catalog reading allocate many small
@@ -87,6 +87,10 @@ enum Command {
     Agent(agent::AgentArgs),
     /// The server's store: migrations, status and API tokens.
     Store(store::StoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages (palisade.1 and one per subcommand) into a directory.
+    Man(docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -136,5 +140,9 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => serve::run(&args),
         Command::Agent(args) => agent::run(&args),
         Command::Store(args) => store::run(&args),
+        Command::Completions(args) => {
+            docs::completions(&args, <Cli as clap::CommandFactory>::command())
+        }
+        Command::Man(args) => docs::man(&args, <Cli as clap::CommandFactory>::command()),
     }
 }

@@ -65,7 +65,14 @@ struct Common {
     profile: Option<PathBuf>,
 
     /// Output format.
-    #[arg(long, short = 'f', global = true, value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        global = true,
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: Format,
 
     /// Write the report to FILE instead of standard output.
@@ -77,7 +84,13 @@ struct Common {
     exit_code: Option<u8>,
 
     /// What --exit-code counts: failures only, or warnings too.
-    #[arg(long, global = true, value_enum, default_value = "fail")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        ignore_case = true,
+        default_value = "fail"
+    )]
     fail_on: FailOn,
 }
 

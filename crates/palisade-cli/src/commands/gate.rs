@@ -49,7 +49,13 @@ pub(crate) struct GateArgs {
     env: Option<String>,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: GateFormat,
 
     /// Write the decision to FILE instead of standard output.

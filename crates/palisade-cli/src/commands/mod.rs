@@ -4,6 +4,7 @@
 pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod db;
+pub(crate) mod docs;
 pub(crate) mod gate;
 pub(crate) mod policy;
 pub(crate) mod sbom;

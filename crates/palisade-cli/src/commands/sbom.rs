@@ -29,7 +29,13 @@ pub(crate) struct SbomArgs {
     source: String,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: SbomOutput,
 
     /// Write the document to FILE instead of standard output.

@@ -79,7 +79,13 @@ pub(crate) struct ScanArgs {
     db: DbPathArgs,
 
     /// Keep only findings of these severities (comma-separated) [default: all].
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
     severity: Vec<Level>,
 
     /// Keep only findings whose CVSS base score is at least N (unscored findings are dropped)
@@ -95,14 +101,26 @@ pub(crate) struct ScanArgs {
     /// Findings of UNKNOWN severity (no CVSS and no distro rating) when --severity or
     /// --min-cvss filter: deny keeps them, since they may be critical; warn drops them and
     /// says how many on standard error; ignore drops them silently.
-    #[arg(long, value_enum, value_name = "ACTION", default_value = "deny")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_name = "ACTION",
+        default_value = "deny"
+    )]
     unknown_severity: Action,
 
     /// Packages the database has no advisories for (an ecosystem or distro release with no
     /// feed imported, or a package type Palisade cannot match): deny makes the scan fail like
     /// a finding (the --exit-code applies); warn only reports them; ignore leaves them out of
     /// the table and standard error (the JSON always lists them under `not_covered`).
-    #[arg(long, value_enum, value_name = "ACTION", default_value = "deny")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_name = "ACTION",
+        default_value = "deny"
+    )]
     coverage: Action,
 
     /// Warn on standard error when the database's newest data is older than DAYS.
@@ -131,7 +149,13 @@ pub(crate) struct ScanArgs {
     vex: Vec<PathBuf>,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: ScanOutput,
 
     /// Write the report to FILE instead of standard output.

@@ -145,11 +145,22 @@ pub(crate) struct VerifyArgs {
     rekor_key: Option<PathBuf>,
 
     /// How the signed identity (`docker-reference`) must match REFERENCE.
-    #[arg(long, value_enum, default_value = "repo-digest-or-exact")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        default_value = "repo-digest-or-exact"
+    )]
     identity: IdentityArg,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: VerifyFormat,
 
     #[command(flatten)]

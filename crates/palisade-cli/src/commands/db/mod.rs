@@ -95,7 +95,13 @@ struct StatusArgs {
     db: DbPathArgs,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: StatusFormat,
 
     /// Warn when the data is older than this many days (the exit code stays 0).
