@@ -45,10 +45,11 @@ pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> Result<u8> {
         .filter(|n| n.starts_with("palisade") && n.ends_with(".1"))
         .collect();
     pages.sort();
-    eprintln!(
+    writeln!(
+        std::io::stderr().lock(),
         "palisade: wrote {} man pages into {} (man palisade; man palisade-scan; …)",
         pages.len(),
         args.output_dir.display()
-    );
+    )?;
     Ok(crate::exit::OK)
 }
