@@ -319,3 +319,45 @@ fn bad_ignore_files_exit_2_naming_the_file() {
     .into_owned();
     assert!(err.contains("line 3"), "{err}");
 }
+
+#[test]
+fn trivy_ignore_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // Plain .trivyignore: the comment above an id is its reason.
+    let plain = dir.path().join(".trivyignore");
+    std::fs::write(
+        &plain,
+        "# PyYAML is only fed trusted files\nCVE-2020-14343\nCVE-2020-1747 exp:2999-12-31\n",
+    )
+    .unwrap();
+    let (_, v) = scan_json(&image("app"), &["--ignorefile", plain.to_str().unwrap()]);
+    let ignored = v["ignored"].as_array().unwrap();
+    let pyyaml: Vec<&Value> = ignored
+        .iter()
+        .filter(|i| i["package"]["name"] == "PyYAML")
+        .collect();
+    assert_eq!(pyyaml.len(), 2, "{ignored:?}");
+    assert!(
+        findings(&v)
+            .iter()
+            .all(|f| f["package"]["name"] != "PyYAML"),
+        "PyYAML's findings are suppressed"
+    );
+    assert!(
+        ignored
+            .iter()
+            .any(|i| i["reason"] == "PyYAML is only fed trusted files")
+    );
+    // .trivyignore.yaml with purls: only that package.
+    let yaml = dir.path().join(".trivyignore.yaml");
+    std::fs::write(
+        &yaml,
+        "vulnerabilities:\n  - id: CVE-2023-37920\n    statement: pinned CA bundle\n    purls: [\"pkg:pypi/certifi@2018.4.16\"]\n",
+    )
+    .unwrap();
+    let (_, v) = scan_json(&image("app"), &["--ignorefile", yaml.to_str().unwrap()]);
+    let ignored = v["ignored"].as_array().unwrap();
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert_eq!(ignored[0]["package"]["name"], "certifi");
+    assert_eq!(ignored[0]["reason"], "pinned CA bundle");
+}

@@ -9,6 +9,15 @@
 //! ```
 //!
 //! An entry whose `expires` is before today stops applying, and the report says so.
+//!
+//! Trivy's ignore files are read too, so a team can keep the one it has:
+//! - `.trivyignore`: one advisory id per line, `#` comments, an optional `exp:YYYY-MM-DD`
+//!   after the id. The comment lines just above an id are its reason; without one the reason
+//!   says the file and line it came from.
+//! - `.trivyignore.yaml`: `vulnerabilities: [{id, statement?, expired_at?, purls?}]`. `purls`
+//!   limit an entry to those packages (by name). `paths` cannot be honoured (Palisade matches by
+//!   advisory and package, not by file) and is refused rather than widened to every path; so
+//!   are the other sections (`misconfigurations`, `secrets`, `licenses`).
 
 use std::path::Path;
 
@@ -77,9 +86,16 @@ impl IgnoreList {
     pub fn parse(text: &str, today: &str) -> std::result::Result<IgnoreList, String> {
         let entries: Vec<IgnoreEntry> = if text.trim().is_empty() {
             Vec::new()
+        } else if let Some(entries) = trivy_plain(text) {
+            entries
+        } else if let Some(entries) = trivy_yaml(text)? {
+            entries
         } else {
             serde_saphyr::from_str(text).map_err(|e| {
-                format!("{e} (expected a list of entries {{id, package?, reason, expires?}})")
+                format!(
+                    "{e} (expected a list of entries {{id, package?, reason, expires?}}, a \
+                     .trivyignore or a .trivyignore.yaml)"
+                )
             })?
         };
         let mut list = IgnoreList::default();
@@ -126,6 +142,153 @@ impl IgnoreList {
     }
 }
 
+/// A plain `.trivyignore`: every line blank, a `#` comment, or an id with an optional
+/// `exp:YYYY-MM-DD`; `None` when the text is not one.
+fn trivy_plain(text: &str) -> Option<Vec<IgnoreEntry>> {
+    let mut entries = Vec::new();
+    let mut comment: Vec<&str> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            comment.clear();
+            continue;
+        }
+        if let Some(c) = line.strip_prefix('#') {
+            comment.push(c.trim());
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let id = words.next()?;
+        let plausible = id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+            && id.chars().any(|c| c.is_ascii_digit() || c == '-');
+        if !plausible {
+            return None;
+        }
+        let mut expires = None;
+        for w in words {
+            expires = Some(w.strip_prefix("exp:")?.to_owned());
+        }
+        let reason = comment.join(" ");
+        entries.push(IgnoreEntry {
+            id: id.to_owned(),
+            package: None,
+            reason: if reason.is_empty() {
+                format!(
+                    "listed in the Trivy ignore file, line {} (no reason given)",
+                    i + 1
+                )
+            } else {
+                reason
+            },
+            expires,
+        });
+        comment.clear();
+    }
+    Some(entries)
+}
+
+/// A `.trivyignore.yaml` (a mapping with `vulnerabilities`); `Ok(None)` when the text is not
+/// one.
+fn trivy_yaml(text: &str) -> std::result::Result<Option<Vec<IgnoreEntry>>, String> {
+    let Ok(serde_json::Value::Object(doc)) = serde_saphyr::from_str::<serde_json::Value>(text)
+    else {
+        return Ok(None);
+    };
+    if !doc.contains_key("vulnerabilities") {
+        return Ok(None);
+    }
+    if let Some(other) = doc.keys().find(|k| k.as_str() != "vulnerabilities") {
+        return Err(format!(
+            "Trivy ignore file: the `{other}` section is not supported (Palisade ignores \
+             vulnerability findings only): remove it"
+        ));
+    }
+    let list = doc["vulnerabilities"]
+        .as_array()
+        .ok_or("Trivy ignore file: `vulnerabilities` must be a list")?;
+    let mut entries = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let n = i + 1;
+        let o = v
+            .as_object()
+            .ok_or_else(|| format!("Trivy ignore file: vulnerability {n} is not a mapping"))?;
+        for k in o.keys() {
+            match k.as_str() {
+                "id" | "statement" | "expired_at" | "purls" => {}
+                "paths" => {
+                    return Err(format!(
+                        "Trivy ignore file: vulnerability {n}: `paths` cannot be honoured \
+                         (Palisade matches by advisory and package, not by file), and ignoring \
+                         it would widen the entry to every path: use `purls` or remove it"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "Trivy ignore file: vulnerability {n}: unknown field `{other}`"
+                    ));
+                }
+            }
+        }
+        let id = o
+            .get("id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("Trivy ignore file: vulnerability {n} has no `id`"))?;
+        let reason = o
+            .get("statement")
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map_or_else(
+                || format!("listed in the Trivy ignore file, vulnerability {n} (no statement)"),
+                str::to_owned,
+            );
+        // `expired_at` is a date, or a time whose date part is taken.
+        let expires = o
+            .get("expired_at")
+            .and_then(|v| v.as_str())
+            .map(|d| d.get(..10).unwrap_or(d).to_owned());
+        let purls: Vec<&str> = match o.get("purls") {
+            None => Vec::new(),
+            Some(p) => p
+                .as_array()
+                .ok_or_else(|| {
+                    format!("Trivy ignore file: vulnerability {n}: `purls` must be a list")
+                })?
+                .iter()
+                .map(|p| p.as_str().unwrap_or_default())
+                .collect(),
+        };
+        if purls.is_empty() {
+            entries.push(IgnoreEntry {
+                id: id.to_owned(),
+                package: None,
+                reason: reason.clone(),
+                expires: expires.clone(),
+            });
+        }
+        for purl in purls {
+            // pkg:type/namespace/name@version?qualifiers: the name.
+            let name = purl
+                .strip_prefix("pkg:")
+                .and_then(|p| p.split(['@', '?', '#']).next())
+                .and_then(|p| p.rsplit('/').next())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    format!("Trivy ignore file: vulnerability {n}: {purl:?} is not a package URL")
+                })?;
+            entries.push(IgnoreEntry {
+                id: id.to_owned(),
+                package: Some(name.to_owned()),
+                reason: reason.clone(),
+                expires: expires.clone(),
+            });
+        }
+    }
+    Ok(Some(entries))
+}
+
 /// `YYYY-MM-DD` with a real month and day.
 fn valid_date(s: &str) -> bool {
     palisade_image::Timestamp::parse_date(s).is_ok()
@@ -166,6 +329,48 @@ mod tests {
         assert!(l.matching("GHSA-x84v", &aliases, "urllib3").is_none());
         assert!(l.matching("GHSA-old", &[], "x").is_none());
         assert!(l.matching("GHSA-today", &[], "x").is_some());
+    }
+
+    #[test]
+    fn trivy_plain_files() {
+        let text = "# accepted: not reachable\nCVE-2018-18074\n\nGHSA-old exp:2020-01-01\n\
+                    CVE-2099-1 exp:2099-12-31\n";
+        let l = IgnoreList::parse(text, "2025-06-01").unwrap();
+        assert_eq!(l.expired.len(), 1);
+        let hit = l
+            .matching("GHSA-x", &["CVE-2018-18074".to_owned()], "requests")
+            .unwrap();
+        assert_eq!(hit.reason, "accepted: not reachable");
+        let hit = l.matching("CVE-2099-1", &[], "x").unwrap();
+        assert!(hit.reason.contains("line 5"), "{}", hit.reason);
+        // Not an ignore file of any kind.
+        assert!(IgnoreList::parse("just some words\n", "2025-06-01").is_err());
+        assert!(IgnoreList::parse("CVE-1 until:2020-01-01\n", "2025-06-01").is_err());
+    }
+
+    #[test]
+    fn trivy_yaml_files() {
+        let text = "vulnerabilities:\n  - id: CVE-2018-18074\n    statement: no redirects\n\
+                    \x20   purls: [\"pkg:pypi/requests@2.19.1\"]\n\
+                    \x20 - id: CVE-2020-1\n    expired_at: 2020-01-01\n";
+        let l = IgnoreList::parse(text, "2025-06-01").unwrap();
+        assert_eq!(l.expired.len(), 1);
+        let aliases = vec!["CVE-2018-18074".to_owned()];
+        assert_eq!(
+            l.matching("GHSA-x", &aliases, "requests")
+                .map(|e| e.reason.as_str()),
+            Some("no redirects")
+        );
+        assert!(l.matching("GHSA-x", &aliases, "urllib3").is_none());
+        // `paths` would widen the entry: refused; other sections too.
+        let e = IgnoreList::parse(
+            "vulnerabilities:\n  - id: CVE-1\n    paths: [a]\n",
+            "2025-06-01",
+        )
+        .unwrap_err();
+        assert!(e.contains("paths"), "{e}");
+        let e = IgnoreList::parse("vulnerabilities: []\nsecrets: []\n", "2025-06-01").unwrap_err();
+        assert!(e.contains("secrets"), "{e}");
     }
 
     #[test]
