@@ -610,4 +610,27 @@ fn policy_test_replays_a_real_gate_input() {
         "{stdout}"
     );
     assert!(stdout.contains("2/3 passed"), "{stdout}");
+    // Files as well as directories, several at once, a file under any name (as conftest).
+    std::fs::copy(tests.join("app.test.yaml"), tests.join("app-cases.yaml")).unwrap();
+    let out = palisade(
+        &[
+            "policy",
+            "test",
+            tests.join("app-cases.yaml").to_str().unwrap(),
+            tests.join("app.test.yaml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4/4 passed"));
+    let out = palisade(
+        &[
+            "policy",
+            "test",
+            tests.join("wrong.test.yaml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0/1 passed"));
 }

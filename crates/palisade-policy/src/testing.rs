@@ -1,5 +1,5 @@
 //! Policy tests: `*.test.yaml` files that pair input documents with the decision a policy must
-//! reach (`palisade policy test DIR`).
+//! reach (`palisade policy test PATH...`, files or directories).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,8 @@ enum RawStatus {
     Unused,
 }
 
-/// Runs every `*.test.yaml` under `dir` (recursively, sorted by path).
+/// Runs the test file `dir` when it is a file (whatever its name), else every `*.test.yaml`
+/// under it (recursively, sorted by path).
 ///
 /// A case whose input cannot be read or whose evaluation fails is a failed case; a malformed
 /// test file or a policy that does not load is an error.
@@ -96,8 +97,12 @@ enum RawStatus {
 /// [`PolicyError`] naming the test file (or the policy) and the line of the problem.
 pub fn run_tests(dir: &Path) -> Result<TestReport, PolicyError> {
     let mut files = Vec::new();
-    find(dir, 0, &mut files)?;
-    files.sort();
+    if dir.is_file() {
+        files.push(dir.to_path_buf());
+    } else {
+        find(dir, 0, &mut files)?;
+        files.sort();
+    }
     let mut policies: BTreeMap<PathBuf, Policy> = BTreeMap::new();
     let mut report = TestReport {
         files: files.len(),

@@ -31,11 +31,13 @@ enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
-    /// Run policy tests: every `*.test.yaml` under DIR (input documents with expected
-    /// decisions). Exit 0 when all pass, 1 when one fails, 2 on an unreadable test.
+    /// Run policy tests: each test file named, and every `*.test.yaml` under each directory
+    /// named (input documents with expected decisions). Exit 0 when all pass, 1 when one
+    /// fails, 2 on an unreadable test.
     Test {
-        /// The directory holding the tests.
-        dir: PathBuf,
+        /// Test files and directories holding them.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
         /// Print every case, not only the failures.
         #[arg(long, short = 'v')]
         verbose: bool,
@@ -106,7 +108,7 @@ pub(crate) fn run(args: &PolicyArgs) -> Result<u8> {
             )?;
             Ok(exit::OK)
         }
-        PolicyCommand::Test { dir, verbose } => test(dir, *verbose),
+        PolicyCommand::Test { paths, verbose } => test(paths, *verbose),
     }
 }
 
@@ -132,11 +134,14 @@ fn init(file: Option<&PathBuf>, force: bool) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn test(dir: &std::path::Path, verbose: bool) -> Result<u8> {
-    let report = palisade_policy::run_tests(dir)?;
+fn test(paths: &[PathBuf], verbose: bool) -> Result<u8> {
+    let mut cases = Vec::new();
+    for path in paths {
+        cases.extend(palisade_policy::run_tests(path)?.cases);
+    }
     let mut out = io::stdout().lock();
     let mut failed = 0;
-    for case in &report.cases {
+    for case in &cases {
         if case.passed {
             if verbose {
                 writeln!(out, "PASS  {}: {}", case.file.display(), case.name)?;
@@ -149,10 +154,17 @@ fn test(dir: &std::path::Path, verbose: bool) -> Result<u8> {
             }
         }
     }
-    let total = report.cases.len();
+    let total = cases.len();
     writeln!(out, "{}/{} passed", total - failed, total)?;
     if total == 0 {
-        bail!("{}: no *.test.yaml policy tests found", dir.display());
+        bail!(
+            "{}: no policy test cases found (test files, or directories holding *.test.yaml)",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(if failed == 0 { exit::OK } else { exit::DENY })
 }
