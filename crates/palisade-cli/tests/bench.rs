@@ -498,6 +498,62 @@ fn a_real_dockerd_and_its_containers() {
     // Every container, created but never started.
     let (code, v) = bench_json(&["containers", "--docker-host", &d.host, "--exit-code", "5"]);
     assert_eq!(code, 5);
+    // The same engine found as the Docker CLI finds it: DOCKER_HOST, then a context named on
+    // the command line, then the configuration's current context (issue 19).
+    {
+        use sha2::Digest as _;
+        let config = tempfile::tempdir().unwrap();
+        let meta = config
+            .path()
+            .join("contexts/meta")
+            .join(hex::encode(sha2::Sha256::digest(b"testbed")));
+        fs::create_dir_all(&meta).unwrap();
+        fs::write(
+            meta.join("meta.json"),
+            json!({"Name": "testbed", "Metadata": {}, "Endpoints": {"docker": {"Host": d.host, "SkipTLSVerify": false}}}).to_string(),
+        )
+        .unwrap();
+        let run = |args: &[&str], env: &[(&str, &str)]| -> Value {
+            let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+                .args(["bench", "--format", "json", "containers"])
+                .args(args)
+                .env_remove("DOCKER_HOST")
+                .env_remove("DOCKER_CONTEXT")
+                .env("DOCKER_CONFIG", config.path())
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            assert_ne!(
+                out.status.code(),
+                Some(2),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let same = |other: &Value, how: &str| {
+            assert_eq!(statuses(other), statuses(&v), "{how}");
+        };
+        same(&run(&[], &[("DOCKER_HOST", &d.host)]), "DOCKER_HOST");
+        same(&run(&["--context", "testbed"], &[]), "--context");
+        same(
+            &run(&[], &[("DOCKER_CONTEXT", "testbed")]),
+            "DOCKER_CONTEXT",
+        );
+        fs::write(
+            config.path().join("config.json"),
+            r#"{"currentContext":"testbed"}"#,
+        )
+        .unwrap();
+        same(&run(&[], &[]), "the current context");
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["bench", "containers", "--context", "nope"])
+            .env("DOCKER_CONFIG", config.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    }
     let got = statuses(&v);
     // What a container created with Docker's defaults from an image without USER gets here
     // (no AppArmor or SELinux on this host; the daemon sets no-new-privileges, and dockerd

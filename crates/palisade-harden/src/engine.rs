@@ -22,6 +22,90 @@ pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
 pub const MAX_CONTAINERS: usize = 10_000;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest Docker CLI configuration or context metadata file read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Where the Docker CLI would connect, as it decides: a `context` named on the command line,
+/// else `DOCKER_HOST`, else the context named by `DOCKER_CONTEXT`, else the configuration's
+/// `currentContext` (`$DOCKER_CONFIG/config.json`, default `~/.docker`). `Ok(None)`: the
+/// default context (the local socket). `env` reads an environment variable.
+///
+/// # Errors
+/// A named context that does not exist or has no Docker endpoint, or a configuration file
+/// that cannot be read.
+pub fn host_from_environment(
+    context: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, Error> {
+    let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let config_dir = set("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|h| Path::new(&h).join(".docker")));
+    let bad = |message: String| Error::Engine {
+        endpoint: "docker context".into(),
+        message,
+    };
+    let read = |path: &Path| -> Result<Option<Value>, Error> {
+        let Ok(f) = std::fs::File::open(path) else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        f.take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(bad(format!("{} is larger than 1 MiB", path.display())));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| bad(format!("{}: {e}", path.display())))
+    };
+    let name = match context {
+        Some(c) => c.to_owned(),
+        None => {
+            if let Some(h) = set("DOCKER_HOST") {
+                return Ok(Some(h));
+            }
+            match set("DOCKER_CONTEXT") {
+                Some(c) => c,
+                None => match &config_dir {
+                    Some(dir) => match read(&dir.join("config.json"))? {
+                        Some(v) => match v.get("currentContext").and_then(Value::as_str) {
+                            Some(c) if !c.is_empty() => c.to_owned(),
+                            _ => return Ok(None),
+                        },
+                        None => return Ok(None),
+                    },
+                    None => return Ok(None),
+                },
+            }
+        }
+    };
+    if name == "default" {
+        return Ok(None);
+    }
+    let dir = config_dir.ok_or_else(|| {
+        bad(format!(
+            "context {name:?}: no Docker configuration directory (set DOCKER_CONFIG or HOME)"
+        ))
+    })?;
+    use sha2::Digest as _;
+    let meta = dir
+        .join("contexts/meta")
+        .join(hex::encode(sha2::Sha256::digest(name.as_bytes())))
+        .join("meta.json");
+    let v = read(&meta)?.ok_or_else(|| {
+        bad(format!(
+            "context {name:?} does not exist (no {}; see `docker context ls`)",
+            meta.display()
+        ))
+    })?;
+    v.pointer("/Endpoints/docker/Host")
+        .and_then(Value::as_str)
+        .map(|h| Some(h.to_owned()))
+        .ok_or_else(|| bad(format!("context {name:?} has no Docker endpoint")))
+}
+
 /// A Docker engine reached through a unix socket.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -277,6 +361,86 @@ pub fn find_local_dockerd(socket: &Path) -> Option<(u32, Vec<String>)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_host_comes_from_the_flag_the_environment_or_the_current_context() {
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().to_str().unwrap().to_owned();
+        let make = |name: &str, host: &str| {
+            let d = dir
+                .path()
+                .join("contexts/meta")
+                .join(hex::encode(sha2::Sha256::digest(name.as_bytes())));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                d.join("meta.json"),
+                format!(r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#),
+            )
+            .unwrap();
+        };
+        make("remote", "unix:///run/remote.sock");
+        make("other", "unix:///run/other.sock");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"currentContext":"remote"}"#,
+        )
+        .unwrap();
+        let env = |vars: &'static [(&'static str, &'static str)], config: String| {
+            move |k: &str| {
+                if k == "DOCKER_CONFIG" {
+                    return Some(config.clone());
+                }
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let none: &[(&str, &str)] = &[];
+        let host = |ctx: Option<&str>, vars: &'static [(&'static str, &'static str)]| {
+            host_from_environment(ctx, &env(vars, config.clone()))
+        };
+        assert_eq!(
+            host(None, none).unwrap().as_deref(),
+            Some("unix:///run/remote.sock")
+        );
+        assert_eq!(
+            host(None, &[("DOCKER_CONTEXT", "other")])
+                .unwrap()
+                .as_deref(),
+            Some("unix:///run/other.sock")
+        );
+        assert_eq!(
+            host(
+                None,
+                &[
+                    ("DOCKER_HOST", "unix:///run/env.sock"),
+                    ("DOCKER_CONTEXT", "other")
+                ]
+            )
+            .unwrap()
+            .as_deref(),
+            Some("unix:///run/env.sock")
+        );
+        assert_eq!(
+            host(Some("other"), &[("DOCKER_HOST", "unix:///run/env.sock")])
+                .unwrap()
+                .as_deref(),
+            Some("unix:///run/other.sock")
+        );
+        assert_eq!(host(Some("default"), none).unwrap(), None);
+        let e = host(Some("missing"), none).unwrap_err().to_string();
+        assert!(e.contains("missing") && e.contains("does not exist"), "{e}");
+        // No configuration at all: the default context.
+        let empty = tempfile::tempdir().unwrap();
+        let e2 = empty.path().to_str().unwrap().to_owned();
+        assert_eq!(
+            host_from_environment(None, &move |k: &str| (k == "DOCKER_CONFIG")
+                .then(|| e2.clone()))
+            .unwrap(),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -13,6 +13,9 @@ use palisade_harden::containers::Containers;
 use palisade_harden::daemon::Daemon;
 use palisade_harden::dockerfile::Dockerfiles;
 use palisade_harden::engine::Engine;
+
+/// Where a Docker engine listens when nothing says otherwise.
+const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 use palisade_harden::host::Host;
 use palisade_harden::hostfs::HostRoot;
 use palisade_harden::image::ImageFacts;
@@ -134,13 +137,17 @@ enum Target {
         docker_host: Option<String>,
     },
     /// Containers (CIS 4.1, 5): `docker inspect` JSON files, or every container (running or
-    /// not) of a live engine with --docker-host.
+    /// not) of a live engine: --docker-host, --context, else where the Docker CLI would
+    /// connect (DOCKER_HOST, DOCKER_CONTEXT, the current context), else the local socket.
     Containers {
         /// `docker inspect` output files (an array or one object each).
         files: Vec<PathBuf>,
         /// A live engine: `unix:///path/to/docker.sock`.
         #[arg(long, value_name = "URL")]
         docker_host: Option<String>,
+        /// A Docker context (`docker context ls`), as `docker --context` takes it.
+        #[arg(long, value_name = "NAME", conflicts_with = "docker_host")]
+        context: Option<String>,
         /// A host root whose daemon configuration tells whether no-new-privileges is set
         /// daemon-wide (CIS 5.26), for inspect files.
         #[arg(long)]
@@ -190,22 +197,31 @@ pub(crate) fn run(args: &BenchArgs) -> Result<u8> {
         Target::Containers {
             files,
             docker_host,
+            context,
             root,
-        } => match docker_host {
-            Some(h) => {
-                if !files.is_empty() {
-                    bail!("give either inspect files or --docker-host, not both");
-                }
-                Box::new(Containers::live(&Engine::new(h)?)?)
-            }
-            None => {
-                if files.is_empty() {
-                    bail!("give `docker inspect` JSON files or --docker-host unix:///…");
+        } => {
+            if !files.is_empty() {
+                if docker_host.is_some() || context.is_some() {
+                    bail!(
+                        "give either inspect files or a live engine (--docker-host, --context), not both"
+                    );
                 }
                 let root = root.as_ref().map(HostRoot::new);
                 Box::new(Containers::from_files(files, root.as_ref())?)
+            } else {
+                // As the Docker CLI decides: the flag, the context, DOCKER_HOST,
+                // DOCKER_CONTEXT, the current context, else the local socket.
+                let host = match docker_host {
+                    Some(h) => h.clone(),
+                    None => palisade_harden::engine::host_from_environment(
+                        context.as_deref(),
+                        &|k: &str| std::env::var(k).ok(),
+                    )?
+                    .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned()),
+                };
+                Box::new(Containers::live(&Engine::new(&host)?)?)
             }
-        },
+        }
         Target::Image {
             source,
             source_args,
