@@ -54,8 +54,8 @@ impl Progress for LayerBars {
         let Some(bar) = &self.bar else { return };
         match event {
             LayerEvent::Reading { index, size } => bar.set_message(match size {
-                Some(s) => format!("layer {} ({:.1} MB)", index + 1, s as f64 / 1e6),
-                None => format!("layer {}", index + 1),
+                Some(s) => format!("layer {index} ({:.1} MB)", s as f64 / 1e6),
+                None => format!("layer {index}"),
             }),
             LayerEvent::Done { .. } => bar.inc(1),
         }

@@ -305,13 +305,13 @@ fn user_facing_messages() {
     // Warnings go to standard error, in the table format too (issue 12).
     assert_eq!(
         stderr,
-        "palisade: warning: layer 1: /usr/lib/python3/dist-packages/broken-1.dist-info/METADATA: package broken: no valid Version header\n"
+        "palisade: warning: layer 0: /usr/lib/python3/dist-packages/broken-1.dist-info/METADATA: package broken: no valid Version header\n"
     );
     insta::assert_snapshot!(stdout, @r"
     oci-dir:[TMP]/layout: Debian GNU/Linux 12 (bookworm)
     NAME    VERSION         TYPE  LAYER
-    libc6   2.36-9+deb12u7  deb   1
-    lodash  4.17.15         npm   2
+    libc6   2.36-9+deb12u7  deb   0
+    lodash  4.17.15         npm   1
 
     2 packages (1 deb, 1 npm)
     1 problem(s) reading files (see the warnings on standard error)

@@ -19,7 +19,8 @@ pub struct LayerContext {
 
 impl fmt::Display for LayerContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "layer {}", self.index + 1)?;
+        // From 0, as every output numbers layers.
+        write!(f, "layer {}", self.index)?;
         if let Some(d) = &self.digest {
             write!(f, " ({d})")?;
         }

@@ -321,7 +321,7 @@ pub(crate) fn parse_document(
         for (i, layer) in manifest.layers.iter().enumerate() {
             if !media_type::LAYERS.contains(&layer.media_type.as_str()) {
                 return Err(Error::UnsupportedMediaType {
-                    what: format!("{what}: layer {} ({})", i + 1, layer.digest),
+                    what: format!("{what}: layer {i} ({})", layer.digest),
                     media_type: layer.media_type.clone(),
                 });
             }

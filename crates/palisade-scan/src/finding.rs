@@ -185,7 +185,8 @@ pub struct Package {
     /// The source package it was matched by, for OS packages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_package: Option<String>,
-    /// 1-based layer index, as the tables show it.
+    /// The layer that introduced it: its index in the image manifest's `layers`, from 0 (the
+    /// base layer), as in every output (the SBOM's `layer.index` too).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<usize>,
 }

@@ -87,7 +87,7 @@ impl Progress for Silent {
 pub fn problem_line(p: &Problem) -> String {
     let mut s = String::new();
     if let Some(l) = p.layer {
-        s.push_str(&format!("layer {}: ", l + 1));
+        s.push_str(&format!("layer {l}: "));
     }
     if let Some(path) = &p.path {
         s.push_str(&format!("{path}: "));

@@ -78,7 +78,7 @@ pub(crate) fn score(db: &Database, f: palisade_vulndb::Finding) -> Result<Findin
             kind: p.ecosystem.to_string(),
             purl: p.purl,
             source_package: p.source,
-            layer: p.layer.map(|l| l.index + 1),
+            layer: p.layer.map(|l| l.index),
         },
         severity,
         severity_source,

@@ -43,7 +43,7 @@ pub(crate) fn sbom_table(catalog: &Catalog, out: &mut dyn Write) -> io::Result<(
                 p.ecosystem.to_string(),
                 p.layer
                     .as_ref()
-                    .map_or_else(|| "-".to_owned(), |l| (l.index + 1).to_string()),
+                    .map_or_else(|| "-".to_owned(), |l| l.index.to_string()),
             ]
         })
         .collect();
