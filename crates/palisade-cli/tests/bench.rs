@@ -962,9 +962,23 @@ fn dockerfile_in_every_format_with_profile_options() {
             .code(),
         Some(4)
     );
+    // snake_case keys, as in the policy file; the old kebab-case ones still work, with a
+    // deprecation warning (issue 19).
+    fs::write(&profile, "trusted_registries: [\"*.example.com\"]\n").unwrap();
+    let (_, vp) = bench_json(&["dockerfile", f, "--profile", p]);
+    assert_eq!(status_of(&vp, "PAL-DOCKERFILE-1"), ["pass"]);
+    let warned = bench(&["dockerfile", f, "--profile", p]);
+    assert!(!String::from_utf8_lossy(&warned.stderr).contains("deprecated"));
     fs::write(&profile, "trusted-registries: [\"*.example.com\"]\n").unwrap();
     let (_, vp) = bench_json(&["dockerfile", f, "--profile", p]);
     assert_eq!(status_of(&vp, "PAL-DOCKERFILE-1"), ["pass"]);
+    let warned = bench(&["dockerfile", f, "--profile", p]);
+    assert!(
+        String::from_utf8_lossy(&warned.stderr)
+            .contains("`trusted-registries` is deprecated: write `trusted_registries`"),
+        "{}",
+        String::from_utf8_lossy(&warned.stderr)
+    );
     // --include / --exclude.
     let (_, vi) = bench_json(&["dockerfile", f, "--include", "PAL-DOCKERFILE-1?"]);
     assert!(
@@ -1099,7 +1113,7 @@ fn host_report_snapshots() {
     let root = dir.path().join("root");
     fixed_host_tree(&root);
     let profile = dir.path().join("profile.yaml");
-    fs::write(&profile, "trusted-docker-users: [alice]\n").unwrap();
+    fs::write(&profile, "trusted_docker_users: [alice]\n").unwrap();
     let (root_s, profile_s) = (root.to_str().unwrap(), profile.to_str().unwrap());
 
     let (code, table) = bench_filtered(
@@ -1261,7 +1275,7 @@ fn host_report_snapshots() {
           ],
           "id": "CIS-DOCKER-1.1.2",
           "level": "1",
-          "remediation": "Remove untrusted users from group docker (`gpasswd -d USER docker`); list trusted ones in the profile's `trusted-docker-users`.",
+          "remediation": "Remove untrusted users from group docker (`gpasswd -d USER docker`); list trusted ones in the profile's `trusted_docker_users`.",
           "section": "1.1 Linux Hosts Specific Configuration",
           "status": "fail",
           "title": "Ensure only trusted users are allowed to control Docker daemon"

@@ -61,7 +61,7 @@ pub static CHECKS: &[CheckDef] = &[
         H,
         S11,
         "Members of group docker are root on the host in all but name.",
-        "Remove untrusted users from group docker (`gpasswd -d USER docker`); list trusted ones in the profile's `trusted-docker-users`.",
+        "Remove untrusted users from group docker (`gpasswd -d USER docker`); list trusted ones in the profile's `trusted_docker_users`.",
     ),
     audit!(
         "CIS-DOCKER-1.1.3",

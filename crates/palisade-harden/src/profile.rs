@@ -5,10 +5,13 @@
 //! level: 1                      # run level 1 checks only (default: 2 = all)
 //! include: ["CIS-DOCKER-5.*"]   # only these IDs (globs, any case); empty = all
 //! exclude: ["CIS-DOCKER-5.9"]   # never these
-//! trusted-docker-users: [alice] # CIS 1.1.2: members of group docker allowed
-//! trusted-registries: [registry.example]  # CIS 4.2
-//! allowed-services: [nginx]     # PAL-HOST-1: extra services allowed to be enabled
+//! trusted_docker_users: [alice] # CIS 1.1.2: members of group docker allowed
+//! trusted_registries: [registry.example]  # CIS 4.2
+//! allowed_services: [nginx]     # PAL-HOST-1: extra services allowed to be enabled
 //! ```
+//!
+//! Keys are snake_case, as in every file Palisade reads. The kebab-case spellings of earlier
+//! releases (`trusted-registries`) are still read, with a deprecation warning.
 //!
 //! Every pattern here is a [`palisade_image::glob_match`] glob (`*` and `?` stop at `/`, `**`
 //! crosses it), compared ignoring ASCII case; [`Profile::from_yaml`] refuses what
@@ -84,7 +87,7 @@ pub enum ProfileError {
 
 /// A compiled selection of checks plus the settings some checks take.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+#[serde(deny_unknown_fields, default)]
 pub struct Profile {
     /// The highest CIS level to run: 1 runs level 1 only, 2 (the default) runs everything.
     pub level: Level,
@@ -122,25 +125,59 @@ impl Profile {
     /// # Errors
     /// When the YAML is invalid, has unknown keys, or a glob [`check_glob`] refuses.
     pub fn from_yaml(text: &str, name: &str) -> Result<Profile, ProfileError> {
+        Profile::from_yaml_reporting(text, name).map(|(p, _)| p)
+    }
+
+    /// [`Profile::from_yaml`], with a deprecation warning for each kebab-case key read.
+    ///
+    /// # Errors
+    /// As [`Profile::from_yaml`].
+    pub fn from_yaml_reporting(
+        text: &str,
+        name: &str,
+    ) -> Result<(Profile, Vec<String>), ProfileError> {
         if text.trim().is_empty() {
-            return Ok(Profile::default());
+            return Ok((Profile::default(), Vec::new()));
         }
         let invalid = |message: String| ProfileError::Invalid {
             path: name.to_owned(),
             message,
         };
-        let profile: Profile = serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut warnings = Vec::new();
+        // Read directly when every key is snake_case (errors keep their line and column);
+        // through a value with the keys renamed when an old kebab-case key is there.
+        let value: serde_json::Value =
+            serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let profile: Profile = match value {
+            serde_json::Value::Object(map) if map.keys().any(|k| k.contains('-')) => {
+                let mut renamed = serde_json::Map::new();
+                for (k, v) in map {
+                    let snake = k.replace('-', "_");
+                    if snake != k {
+                        warnings.push(format!(
+                            "profile {name}: `{k}` is deprecated: write `{snake}` (snake_case, as in the policy file)"
+                        ));
+                    }
+                    if renamed.insert(snake.clone(), v).is_some() {
+                        return Err(invalid(format!("`{snake}` is given twice")));
+                    }
+                }
+                serde_json::from_value(serde_json::Value::Object(renamed))
+                    .map_err(|e| invalid(e.to_string()))?
+            }
+            _ => serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?,
+        };
         for (key, globs) in [
             ("include", &profile.include),
             ("exclude", &profile.exclude),
-            ("trusted-registries", &profile.trusted_registries),
-            ("allowed-services", &profile.allowed_services),
+            ("trusted_registries", &profile.trusted_registries),
+            ("allowed_services", &profile.allowed_services),
         ] {
             for g in globs {
                 check_glob(g).map_err(|e| invalid(format!("{key}: {e}")))?;
             }
         }
-        Ok(profile)
+        Ok((profile, warnings))
     }
 
     /// Reads a YAML profile file (at most 1 MiB).
@@ -148,6 +185,14 @@ impl Profile {
     /// # Errors
     /// When the file cannot be read or is invalid.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        Profile::load_reporting(path).map(|(p, _)| p)
+    }
+
+    /// [`Profile::load`], with the deprecation warnings of [`Profile::from_yaml_reporting`].
+    ///
+    /// # Errors
+    /// As [`Profile::load`].
+    pub fn load_reporting(path: &Path) -> Result<(Profile, Vec<String>), ProfileError> {
         use std::io::Read;
         let name = path.display().to_string();
         let io = |source| ProfileError::Io {
@@ -165,7 +210,7 @@ impl Profile {
                 message: "larger than 1 MiB".into(),
             });
         }
-        Profile::from_yaml(&text, &name)
+        Profile::from_yaml_reporting(&text, &name)
     }
 
     /// Whether `def` runs under this profile.
@@ -211,6 +256,36 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snake_case_keys_and_deprecated_kebab_case_ones() {
+        let (p, w) =
+            Profile::from_yaml_reporting("trusted_registries: [a.example]\n", "p.yaml").unwrap();
+        assert_eq!(p.trusted_registries, ["a.example"]);
+        assert!(w.is_empty());
+        let (q, w) = Profile::from_yaml_reporting(
+            "trusted-registries: [a.example]\nallowed-services: [nginx]\nlevel: 1\n",
+            "p.yaml",
+        )
+        .unwrap();
+        assert_eq!(q.trusted_registries, ["a.example"]);
+        assert_eq!(q.allowed_services, ["nginx"]);
+        assert_eq!(w.len(), 2);
+        assert!(
+            w.iter()
+                .any(|w| w
+                    .contains("`trusted-registries` is deprecated: write `trusted_registries`")),
+            "{w:?}"
+        );
+        let e = Profile::from_yaml("trusted-registries: [a]\ntrusted_registries: [b]\n", "p")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
+        let e = Profile::from_yaml("trusted-registry: [a]\n", "p")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trusted_registry"), "{e}");
+    }
 
     #[test]
     fn globs() {

@@ -93,7 +93,7 @@ fn no_trusted_registries_means_manual() {
     );
 }
 
-/// `trusted-registries` globs follow the policy's glob rules (palisade_image::glob_match):
+/// `trusted_registries` globs follow the policy's glob rules (palisade_image::glob_match):
 /// `*` stays within one path segment, `**` crosses `/`, case is ignored. Before, `*` crossed
 /// `/` here, so `registry.example/*` trusted `registry.example/team/app` too.
 #[test]

@@ -260,7 +260,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<u8> {
 
 fn profile(c: &Common) -> Result<Profile> {
     let mut p = match &c.profile {
-        Some(path) => Profile::load(path)?,
+        Some(path) => {
+            let (p, warnings) = Profile::load_reporting(path)?;
+            let mut stderr = io::stderr().lock();
+            for w in warnings {
+                writeln!(stderr, "palisade: warning: {w}")?;
+            }
+            p
+        }
         None => Profile::default(),
     };
     if let Some(l) = &c.level {

@@ -141,7 +141,7 @@ pub fn check_file(
 }
 
 /// The Dockerfile target: parsed Dockerfiles and the `--build-arg` values for ARG
-/// substitution. The profile's `trusted-registries` (when not empty) are the trusted list of
+/// substitution. The profile's `trusted_registries` (when not empty) are the trusted list of
 /// PAL-DOCKERFILE-1.
 #[derive(Debug)]
 pub struct Dockerfiles {

@@ -1167,7 +1167,7 @@ fn split_ref(r: &str) -> (&str, &str, Option<&str>, Option<&str>) {
 fn trusted_registry(ctx: &Ctx<'_>) -> Outcome {
     let Some(trusted) = &ctx.options.trusted_registries else {
         return Outcome::NotApplicable(
-            "no trusted registry list configured (profile `trusted-registries`)".into(),
+            "no trusted registry list configured (profile `trusted_registries`)".into(),
         );
     };
     let bases = external_bases(ctx);
