@@ -63,6 +63,7 @@ impl SourceArgs {
             cache_dir: self.cache_dir.clone(),
             scan_cache_max_mib: self.scan_cache_max_mib,
             credentials: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -85,4 +86,24 @@ impl DbPathArgs {
         palisade_scan::VulnDb::default_path()
             .context("no database path: pass --db, or set PALISADE_DB, XDG_DATA_HOME or HOME")
     }
+}
+
+/// The source options with `--exclude`, which only a directory takes.
+pub(crate) fn with_exclude(
+    source: &str,
+    mut options: palisade_scan::SourceOptions,
+    exclude: &[String],
+) -> Result<palisade_scan::SourceOptions> {
+    if exclude.is_empty() {
+        return Ok(options);
+    }
+    let dir = source.strip_prefix("dir:").unwrap_or(source);
+    if !std::path::Path::new(dir).is_dir() {
+        anyhow::bail!("--exclude applies to a directory (dir:PATH), not to {source:?}");
+    }
+    for g in exclude {
+        palisade_image::check_glob(g).map_err(|e| anyhow::anyhow!("--exclude {g:?}: {e}"))?;
+    }
+    options.exclude = exclude.to_vec();
+    Ok(options)
 }

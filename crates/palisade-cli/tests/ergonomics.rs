@@ -117,3 +117,61 @@ fn enum_values_are_accepted_in_any_case() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn exclude_leaves_paths_of_a_directory_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let put = |path: &str, text: &str| {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put(
+        "usr/lib/python3/dist-packages/alpha-1.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: alpha\nVersion: 1.0\n",
+    );
+    put(
+        "home/u/.local/lib/python3.11/site-packages/beta-2.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: beta\nVersion: 2.0\n",
+    );
+    put(
+        "opt/app/node_modules/lodash/package.json",
+        r#"{"name":"lodash","version":"4.17.15"}"#,
+    );
+    let names = |extra: &[&str]| -> Vec<String> {
+        let source = format!("dir:{}", root.display());
+        let mut args = vec!["sbom", source.as_str(), "--format", "json", "--no-cache"];
+        args.extend_from_slice(extra);
+        let out = palisade(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut n: Vec<String> = v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&[]), ["alpha", "beta", "lodash"]);
+    assert_eq!(names(&["--exclude", "home"]), ["alpha", "lodash"]);
+    assert_eq!(names(&["--exclude", "/home/"]), ["alpha", "lodash"]);
+    assert_eq!(
+        names(&["--exclude", "**/node_modules", "--exclude", "./home/**"]),
+        ["alpha"]
+    );
+    assert_eq!(names(&["--exclude", "usr/lib/*"]), ["beta", "lodash"]);
+    // Only for directories, and only valid globs.
+    let out = palisade(&["sbom", "oci-archive:/nonexistent.tar", "--exclude", "home"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--exclude applies to a directory"));
+    let source = format!("dir:{}", root.display());
+    let out = palisade(&["sbom", &source, "--exclude", "a/***"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -36,6 +36,10 @@ pub struct OpenOptions {
     pub registry: RegistryOptions,
     /// Limits for reading layers.
     pub limits: Limits,
+    /// For a directory (`dir:`): paths left out, as globs relative to the directory
+    /// ([`crate::glob_match`]: `*` stays within a path segment, `**` crosses them; a leading
+    /// `/` or `./` is ignored). A matching directory is not entered. Images ignore it.
+    pub exclude: Vec<String>,
 }
 
 impl Default for OpenOptions {
@@ -46,6 +50,7 @@ impl Default for OpenOptions {
             image: None,
             registry: RegistryOptions::default(),
             limits: Limits::default(),
+            exclude: Vec::new(),
         }
     }
 }
@@ -128,7 +133,8 @@ pub struct Layer {
 
 enum Backend {
     Store(Box<dyn Store>),
-    Dir(PathBuf),
+    /// A directory and the globs left out of it.
+    Dir(PathBuf, Vec<String>),
 }
 
 /// What kind of source an image was read from, which says how far its own name can be trusted.
@@ -221,7 +227,19 @@ fn open_by_kind(spec: &SourceSpec, options: &OpenOptions) -> Result<Image, Error
                     created_by: None,
                     key: None,
                 }],
-                backend: Backend::Dir(path.clone()),
+                backend: Backend::Dir(
+                    path.clone(),
+                    options
+                        .exclude
+                        .iter()
+                        .map(|g| {
+                            g.trim_start_matches("./")
+                                .trim_start_matches('/')
+                                .trim_end_matches('/')
+                                .to_owned()
+                        })
+                        .collect(),
+                ),
                 limits: options.limits,
             })
         }
@@ -759,7 +777,7 @@ impl Image {
     /// Whether this image is an unpacked directory rather than layers.
     #[must_use]
     pub fn is_directory(&self) -> bool {
-        matches!(self.backend, Backend::Dir(_))
+        matches!(self.backend, Backend::Dir(..))
     }
 
     /// A short description of layer `index` for messages.
@@ -791,7 +809,7 @@ impl Image {
             reason: "no such layer".into(),
         })?;
         match &self.backend {
-            Backend::Dir(root) => walk_dir(root, &ctx, visitor),
+            Backend::Dir(root, exclude) => walk_dir(root, exclude, &ctx, visitor),
             Backend::Store(store) => {
                 let key = layer.key.as_ref().ok_or_else(|| Error::Layer {
                     layer: ctx.clone(),
@@ -831,11 +849,24 @@ const VIRTUAL_DIRS: &[&str] = &["proc", "sys", "dev"];
 
 fn walk_dir(
     root: &Path,
+    exclude: &[String],
     ctx: &LayerContext,
     visitor: &mut dyn EntryVisitor,
 ) -> Result<LayerStats, Error> {
     let mut entries = 0u64;
     let mut bytes = 0u64;
+    let excluded = |e: &walkdir::DirEntry| {
+        !exclude.is_empty()
+            && e.path()
+                .strip_prefix(root)
+                .ok()
+                .and_then(Path::to_str)
+                .is_some_and(|rel| {
+                    exclude
+                        .iter()
+                        .any(|g| crate::glob_match(g, rel, crate::Case::Sensitive))
+                })
+    };
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -845,6 +876,7 @@ fn walk_dir(
                 && VIRTUAL_DIRS
                     .iter()
                     .any(|v| e.file_name() == std::ffi::OsStr::new(v)))
+                && !(e.depth() > 0 && excluded(e))
         });
     for item in walker {
         // Unreadable parts of a live filesystem are skipped, as `find` would report them.

@@ -33,6 +33,8 @@ pub struct SourceOptions {
     /// A registry user and password given by the caller (the server's Harbor adapter gets
     /// them with each scan request); otherwise the Docker credential configuration is read.
     pub credentials: Option<(String, String)>,
+    /// Paths left out of a directory source (`dir:`), as globs relative to it.
+    pub exclude: Vec<String>,
 }
 
 impl SourceOptions {
@@ -113,6 +115,7 @@ pub fn open_image(source: &str, options: &SourceOptions) -> Result<Image> {
         require_platform: options.platform.is_some(),
         image: options.image.clone(),
         registry: options.registry(),
+        exclude: options.exclude.clone(),
         ..OpenOptions::default()
     };
     Ok(palisade_image::open(source, &open)?)

@@ -42,13 +42,19 @@ pub(crate) struct SbomArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
+    /// For a directory: leave out paths matching GLOB, relative to the directory (`home/**`,
+    /// `**/node_modules`, `var/cache`); a matching directory is not entered. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
     #[command(flatten)]
     source_args: SourceArgs,
 }
 
 pub(crate) fn run(args: &SbomArgs) -> Result<u8> {
-    let (catalog, created) =
-        palisade_scan::load_catalog(&args.source, &args.source_args.options(), &Terminal)?;
+    let options =
+        crate::args::with_exclude(&args.source, args.source_args.options(), &args.exclude)?;
+    let (catalog, created) = palisade_scan::load_catalog(&args.source, &options, &Terminal)?;
     let mut out = render::open_output(args.output.as_deref())?;
     match args.format {
         SbomOutput::Table => render::sbom_table(&catalog, &mut out)?,

@@ -182,6 +182,11 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "REF", requires = "server")]
     server_name: Option<String>,
 
+    /// For a directory: leave out paths matching GLOB, relative to the directory (`home/**`,
+    /// `**/node_modules`); a matching directory is not entered. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
     #[command(flatten)]
     source_args: SourceArgs,
 }
@@ -222,7 +227,8 @@ pub(crate) fn run(args: &ScanArgs) -> Result<u8> {
     };
     let vex = VexSet::load(&args.vex)?;
     let db = VulnDb::new(args.db.path()?);
-    let options = args.source_args.options();
+    let options =
+        crate::args::with_exclude(&args.source, args.source_args.options(), &args.exclude)?;
     let scanner = Scanner::new(&db, &options, &Terminal);
     let (catalog, evaluated) = match Source::parse(&args.source) {
         Source::Sbom(path) => scanner.scan_sbom(path)?,
