@@ -872,11 +872,12 @@ fn walk_dir(
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            !(e.depth() == 1
+            let virtual_dir = e.depth() == 1
                 && VIRTUAL_DIRS
                     .iter()
-                    .any(|v| e.file_name() == std::ffi::OsStr::new(v)))
-                && !(e.depth() > 0 && excluded(e))
+                    .any(|v| e.file_name() == std::ffi::OsStr::new(v));
+            let left_out = e.depth() > 0 && excluded(e);
+            !virtual_dir && !left_out
         });
     for item in walker {
         // Unreadable parts of a live filesystem are skipped, as `find` would report them.
