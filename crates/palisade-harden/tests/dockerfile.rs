@@ -653,3 +653,46 @@ fn random_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn inline_ignore_comments_waive_with_a_reason_only() {
+    let run = |text: &str| {
+        let df = dockerfile::parse(text).unwrap();
+        dockerfile::check(&df, Path::new("Dockerfile"), &options(), &|d| {
+            d.id == "CIS-DOCKER-4.1"
+        })
+        .into_iter()
+        .map(|r| (r.status, r.evidence[0].detail.clone()))
+        .collect::<Vec<_>>()
+    };
+    // With a reason: the finding stays in the report, as information, saying why.
+    let waived = run(
+        "FROM debian:12\n# the entrypoint drops privileges\n# palisade ignore=CIS-DOCKER-4.1 the entrypoint runs gosu\nUSER 0:0\n",
+    );
+    assert_eq!(waived.len(), 1);
+    assert_eq!(waived[0].0, Status::Info);
+    assert!(
+        waived[0]
+            .1
+            .contains("waived by `# palisade ignore` at line 3: the entrypoint runs gosu"),
+        "{waived:?}"
+    );
+    // By the hadolint code the check maps to, any case, among several ids.
+    let by_code = run("FROM debian:12\n# palisade ignore=DL3000,dl3002 gosu drops it\nUSER root\n");
+    assert_eq!(by_code[0].0, Status::Info, "{by_code:?}");
+    // Without a reason: not honoured, and the report says so.
+    let bare = run("FROM debian:12\n# palisade ignore=CIS-DOCKER-4.1\nUSER 0:0\n");
+    assert_eq!(bare[0].0, Status::Fail);
+    assert!(
+        bare[0].1.contains("gives no reason, so it is not honoured"),
+        "{bare:?}"
+    );
+    // Only directly above: a blank line, another rule or another instruction does not count.
+    for text in [
+        "FROM debian:12\n# palisade ignore=CIS-DOCKER-4.1 reason\n\nUSER 0:0\n",
+        "FROM debian:12\n# palisade ignore=CIS-DOCKER-4.6 reason\nUSER 0:0\n",
+        "FROM debian:12\n# palisade ignore=CIS-DOCKER-4.1 reason\nRUN true\nUSER 0:0\n",
+    ] {
+        assert_eq!(run(text)[0].0, Status::Fail, "{text}");
+    }
+}

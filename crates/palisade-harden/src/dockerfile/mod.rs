@@ -31,7 +31,8 @@ mod words;
 
 pub use model::{Model, Stage};
 pub use parser::{
-    Args, Dockerfile, Flag, Heredoc, Instruction, MAX_BYTES, MAX_INSTRUCTIONS, SyntaxError,
+    Args, Dockerfile, Flag, Heredoc, Instruction, MAX_BYTES, MAX_COMMENT_CHARS, MAX_COMMENTS,
+    MAX_INSTRUCTIONS, SyntaxError,
 };
 pub use rules::{CHECKS, hadolint_rules};
 pub use words::Expanded;

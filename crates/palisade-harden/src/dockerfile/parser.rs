@@ -8,6 +8,10 @@ use std::fmt;
 pub const MAX_BYTES: usize = 1 << 20;
 /// The most instructions we accept in one file.
 pub const MAX_INSTRUCTIONS: usize = 10_000;
+/// The most comment lines kept above one instruction.
+pub const MAX_COMMENTS: usize = 64;
+/// The longest comment kept (in characters).
+pub const MAX_COMMENT_CHARS: usize = 1000;
 /// The most heredocs on one instruction.
 const MAX_HEREDOCS: usize = 64;
 
@@ -73,6 +77,10 @@ pub struct Instruction {
     pub args: Args,
     /// Heredoc bodies, in the order their markers appear.
     pub heredocs: Vec<Heredoc>,
+    /// The comment lines directly above it: (line, text after `#`), at most
+    /// [`MAX_COMMENTS`] of [`MAX_COMMENT_CHARS`] characters. `# palisade ignore=…` lines
+    /// among them waive findings on this instruction.
+    pub comments: Vec<(u32, String)>,
 }
 
 /// An instruction flag such as `--chown=app:app` or `--link`.
@@ -190,9 +198,22 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
     }
 
     let mut instructions = Vec::new();
+    // The comment lines directly above the next instruction (a blank line ends a block).
+    let mut comments: Vec<(u32, String)> = Vec::new();
     while i < lines.len() {
         let trimmed = lines[i].trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        if trimmed.is_empty() {
+            comments.clear();
+            i += 1;
+            continue;
+        }
+        if let Some(c) = trimmed.strip_prefix('#') {
+            if comments.len() < MAX_COMMENTS {
+                comments.push((
+                    line_no(i),
+                    c.trim().chars().take(MAX_COMMENT_CHARS).collect(),
+                ));
+            }
             i += 1;
             continue;
         }
@@ -328,6 +349,7 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
             text: after_flags.to_owned(),
             args,
             heredocs,
+            comments: std::mem::take(&mut comments),
         });
     }
     // BuildKit: only ARG may come before the first FROM, and a file without a FROM has no

@@ -374,6 +374,25 @@ pub fn hadolint_rules(id: &str) -> &'static [&'static str] {
         .map_or(&[], |r| r.hadolint)
 }
 
+/// The `# palisade ignore=ID[,ID…] REASON` comment directly above `ins` that names `rule`
+/// (by its id or one of its hadolint codes, any case): its line and its reason (`None`: no
+/// reason given, which is not honoured).
+fn inline_ignore(ins: &Instruction, rule: &Rule) -> Option<(u32, Option<String>)> {
+    ins.comments.iter().find_map(|(line, text)| {
+        let rest = text.strip_prefix("palisade")?.trim_start();
+        let rest = rest.strip_prefix("ignore=")?;
+        let (ids, reason) = match rest.split_once(char::is_whitespace) {
+            Some((ids, reason)) => (ids, reason.trim()),
+            None => (rest, ""),
+        };
+        let named = ids.split(',').map(str::trim).any(|id| {
+            id.eq_ignore_ascii_case(rule.def.id)
+                || rule.hadolint.iter().any(|h| id.eq_ignore_ascii_case(h))
+        });
+        named.then(|| (*line, (!reason.is_empty()).then(|| reason.to_owned())))
+    })
+}
+
 /// What a rule found.
 enum Outcome {
     /// Nothing to check (e.g. no apt-get install for an apt rule).
@@ -511,10 +530,27 @@ pub(crate) fn evaluate(
                 }
                 for f in findings {
                     let ins = ctx.model.ins(f.ins);
+                    let (status, detail) = match inline_ignore(ins, rule) {
+                        Some((line, Some(reason))) => (
+                            Status::Info,
+                            format!(
+                                "waived by `# palisade ignore` at line {line}: {reason} (finding: {})",
+                                f.detail
+                            ),
+                        ),
+                        Some((line, None)) => (
+                            f.status.unwrap_or(rule.finding),
+                            format!(
+                                "{} (the `# palisade ignore` at line {line} gives no reason, so it is not honoured: write `# palisade ignore={} REASON`)",
+                                f.detail, rule.def.id
+                            ),
+                        ),
+                        None => (f.status.unwrap_or(rule.finding), f.detail),
+                    };
                     out.push(CheckResult::one(
                         rule.def.id,
-                        f.status.unwrap_or(rule.finding),
-                        Evidence::new(subject(ctx, f.ins), f.detail).at(path, Some(ins.start_line)),
+                        status,
+                        Evidence::new(subject(ctx, f.ins), detail).at(path, Some(ins.start_line)),
                     ));
                 }
             }
