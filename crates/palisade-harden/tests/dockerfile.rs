@@ -696,3 +696,66 @@ fn inline_ignore_comments_waive_with_a_reason_only() {
         assert_eq!(run(text)[0].0, Status::Fail, "{text}");
     }
 }
+
+#[test]
+fn package_installs_pin_versions() {
+    let check = |run: &str| {
+        let df = dockerfile::parse(&format!("FROM debian:12.5\nRUN {run}\n")).unwrap();
+        let r = dockerfile::check(&df, Path::new("Dockerfile"), &options(), &|d| {
+            d.id == "PAL-DOCKERFILE-18"
+        });
+        (r[0].status, r[0].evidence[0].detail.clone())
+    };
+    for pinned in [
+        "apt-get install -y --no-install-recommends curl=7.88.1-10 -o Dpkg::Options::=--force-confold",
+        "apk add --no-cache --virtual .build curl=8.5.0-r0 musl~1.2",
+        "pip install requests==2.31.0 -r requirements.txt .",
+        "python3 -m pip install 'flask>=2,<=3.0.3' pkg@https://example.com/pkg.whl",
+        "npm install -g typescript@5.4.5 @scope/cli@1.2.3",
+        "npm install",
+        "apt-get install -y ./local.deb",
+    ] {
+        assert_eq!(
+            check(pinned).0,
+            Status::Pass,
+            "{pinned}: {:?}",
+            check(pinned)
+        );
+    }
+    for (unpinned, names) in [
+        (
+            "apt-get update && apt-get install -y curl wget=1.21",
+            "apt-get install of unpinned packages: curl",
+        ),
+        (
+            "apk add --no-cache curl",
+            "apk add of unpinned packages: curl",
+        ),
+        (
+            "pip3 install requests flask==3.0.0",
+            "pip install of unpinned packages: requests",
+        ),
+        (
+            "python -m pip install requests",
+            "pip install of unpinned packages: requests",
+        ),
+        (
+            "npm i lodash @scope/cli",
+            "npm install of unpinned packages: lodash, @scope/cli",
+        ),
+    ] {
+        let (status, detail) = check(unpinned);
+        assert_eq!(status, Status::Warn, "{unpinned}");
+        assert_eq!(detail, names, "{unpinned}");
+    }
+    // Upgrading pip itself is not installing a package.
+    assert_eq!(
+        check("python3 -m pip install --upgrade pip").0,
+        Status::NotApplicable
+    );
+    let df = dockerfile::parse("FROM debian:12.5\nRUN echo hi\n").unwrap();
+    let r = dockerfile::check(&df, Path::new("Dockerfile"), &options(), &|d| {
+        d.id == "PAL-DOCKERFILE-18"
+    });
+    assert_eq!(r[0].status, Status::NotApplicable);
+}

@@ -350,6 +350,25 @@ pub(crate) const RULES: &[Rule] = &[
         finding: Status::Warn,
         eval: wget_progress,
     },
+    Rule {
+        def: def(
+            "PAL-DOCKERFILE-18",
+            "Package installs pin versions (apt, apk, pip, npm)",
+            Level::Two,
+            "An unpinned `apt-get install curl`, `apk add curl`, `pip install requests` or `npm install lodash` installs whatever is newest when the image is built: two builds of one Dockerfile differ, a compromised or broken release lands unnoticed, and a scan of yesterday's image says nothing about today's.",
+            "Pin each package: `apt-get install curl=7.88.1-10+deb12u5`, `apk add curl=8.5.0-r0`, `pip install requests==2.31.0` (or `-r requirements.txt` with pins), `npm install lodash@4.17.21` (or `npm ci` with a lockfile).",
+            &[
+                "https://github.com/hadolint/hadolint/wiki/DL3008",
+                "https://github.com/hadolint/hadolint/wiki/DL3018",
+                "https://github.com/hadolint/hadolint/wiki/DL3013",
+                "https://github.com/hadolint/hadolint/wiki/DL3016",
+            ],
+        ),
+        // hadolint's pinning rules; not yet in tests/hadolint.rs's line-by-line comparison.
+        hadolint: &[],
+        finding: Status::Warn,
+        eval: pinned_installs,
+    },
 ];
 
 const N_RULES: usize = RULES.len();
@@ -1409,6 +1428,171 @@ fn port_range(ctx: &Ctx<'_>) -> Outcome {
         return Outcome::NotApplicable("no EXPOSE".into());
     }
     checked(findings, "every exposed port is in 0-65535")
+}
+
+/// The package arguments of an install command: the words after the subcommand that are
+/// not options (`with_value` options take the next word, `--opt=value` carries its own).
+fn install_args<'a>(args: &'a [String], sub: &str, with_value: &[&str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    // Up to the subcommand.
+    for a in it.by_ref() {
+        if a == sub {
+            break;
+        }
+    }
+    while let Some(a) = it.next() {
+        if with_value.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') && !a.is_empty() {
+            out.push(a.as_str());
+        }
+    }
+    out
+}
+
+/// A package argument that names a file, a directory or a URL rather than a registry
+/// package: what it installs is fixed by that file.
+fn is_local_or_url(p: &str) -> bool {
+    p.starts_with(['.', '/', '$'])
+        || p.contains("://")
+        || [".deb", ".apk", ".whl", ".tar.gz", ".zip", ".tgz"]
+            .iter()
+            .any(|e| p.ends_with(e))
+}
+
+/// The unpinned packages of one command, with the manager's name.
+fn unpinned(cmd: &Command) -> Option<(&'static str, Vec<String>)> {
+    let (prog, args) = cmd.program();
+    let list = |manager: &'static str, pkgs: Vec<&str>, pinned: &dyn Fn(&str) -> bool| {
+        let bad: Vec<String> = pkgs
+            .into_iter()
+            .filter(|p| !is_local_or_url(p) && !pinned(p))
+            .map(str::to_owned)
+            .collect();
+        Some((manager, bad))
+    };
+    match prog {
+        "apt-get" | "apt" if subcommand(args, APT_VALUE_OPTS) == Some("install") => list(
+            "apt-get install",
+            install_args(args, "install", APT_VALUE_OPTS),
+            &|p| p.contains('='),
+        ),
+        "apk"
+            if subcommand(
+                args,
+                &["-X", "--repository", "-t", "--virtual", "-p", "--root"],
+            ) == Some("add") =>
+        {
+            list(
+                "apk add",
+                install_args(
+                    args,
+                    "add",
+                    &["-X", "--repository", "-t", "--virtual", "-p", "--root"],
+                ),
+                &|p| p.contains('=') || p.contains('~') || p.contains('<') || p.contains('>'),
+            )
+        }
+        "pip" | "pip3" | "python" | "python3" => {
+            let args: &[String] = if prog.starts_with("python") {
+                match args {
+                    [m, pip, rest @ ..] if m == "-m" && (pip == "pip" || pip == "pip3") => rest,
+                    _ => return None,
+                }
+            } else {
+                args
+            };
+            const PIP_VALUE_OPTS: &[&str] = &[
+                "-r",
+                "--requirement",
+                "-c",
+                "--constraint",
+                "-e",
+                "--editable",
+                "-i",
+                "--index-url",
+                "--extra-index-url",
+                "-f",
+                "--find-links",
+                "-t",
+                "--target",
+                "--prefix",
+                "--root",
+                "--src",
+                "--trusted-host",
+                "--platform",
+                "--python-version",
+                "--implementation",
+                "--abi",
+                "--progress-bar",
+                "--cache-dir",
+            ];
+            if subcommand(args, PIP_VALUE_OPTS) != Some("install") {
+                return None;
+            }
+            // `pip install --upgrade pip` (or setuptools, wheel) only refreshes the tool.
+            let pkgs = install_args(args, "install", PIP_VALUE_OPTS);
+            if !pkgs.is_empty()
+                && pkgs
+                    .iter()
+                    .all(|p| matches!(*p, "pip" | "setuptools" | "wheel"))
+                && args.iter().any(|a| a == "-U" || a == "--upgrade")
+            {
+                return None;
+            }
+            list("pip install", pkgs, &|p| {
+                p.contains("==") || p.contains('@') || p.contains("<=") || p.contains("~=")
+            })
+        }
+        "npm"
+            if matches!(
+                subcommand(args, &["--prefix", "-C"]),
+                Some("install" | "i" | "add")
+            ) =>
+        {
+            let sub = subcommand(args, &["--prefix", "-C"]).unwrap_or("install");
+            list(
+                "npm install",
+                install_args(args, sub, &["--prefix", "-C"]),
+                &|p| {
+                    // `@scope/name@1.2.3` or `name@1.2.3`: a version after the name.
+                    p.trim_start_matches('@').contains('@')
+                },
+            )
+        }
+        _ => None,
+    }
+}
+
+fn pinned_installs(ctx: &Ctx<'_>) -> Outcome {
+    let mut seen = false;
+    let mut findings = Vec::new();
+    for (i, _, cmds) in ctx.runs() {
+        for c in cmds {
+            let Some((manager, bad)) = unpinned(c) else {
+                continue;
+            };
+            seen = true;
+            if !bad.is_empty() {
+                let shown: Vec<&str> = bad.iter().take(5).map(String::as_str).collect();
+                let more = if bad.len() > 5 {
+                    format!(" and {} more", bad.len() - 5)
+                } else {
+                    String::new()
+                };
+                findings.push(found(
+                    i,
+                    format!("{manager} of unpinned packages: {}{more}", shown.join(", ")),
+                ));
+                break;
+            }
+        }
+    }
+    if !seen {
+        return Outcome::NotApplicable("no apt-get, apk, pip or npm install".into());
+    }
+    checked(findings, "every package install pins its versions")
 }
 
 fn no_install_recommends(ctx: &Ctx<'_>) -> Outcome {
