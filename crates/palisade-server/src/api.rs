@@ -588,6 +588,7 @@ async fn job(
 /// analysis; 202 with the job.
 async fn scan(Extract(api): Extract<Arc<Api>>, headers: HeaderMap, body: Body) -> Response {
     if let Err(r) = api.role(&headers, Role::Admin).await {
+        crate::routes::drain(body, 16 << 10).await;
         return r;
     }
     let Ok(bytes) = axum::body::to_bytes(body, 16 << 10).await else {
@@ -669,6 +670,7 @@ async fn registry_events(
         })
         .unwrap_or("");
     if !token_matches(&auth.tokens, given.trim()) {
+        crate::routes::drain(body, crate::registry::MAX_ENVELOPE_BYTES).await;
         return unauthorised();
     }
     let Ok(bytes) = axum::body::to_bytes(body, crate::registry::MAX_ENVELOPE_BYTES).await else {
@@ -718,6 +720,9 @@ struct CatalogBody {
 /// `POST /api/v1/catalogs`: a catalog made in CI (admin), matched and decided here.
 async fn catalog(Extract(api): Extract<Arc<Api>>, headers: HeaderMap, body: Body) -> Response {
     if let Err(r) = api.role(&headers, Role::Admin).await {
+        // `palisade scan --server` is still sending the catalog: read it to the end (bounded)
+        // so that it gets the 401 rather than a broken pipe.
+        crate::routes::drain(body, MAX_CATALOG_BYTES).await;
         return r;
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_CATALOG_BYTES).await else {

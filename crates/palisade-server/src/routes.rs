@@ -82,6 +82,26 @@ pub(crate) async fn read_capped(body: Body, max: usize) -> Option<axum::body::By
     (seen <= max).then(|| axum::body::Bytes::from(kept))
 }
 
+/// Reads and drops a body the server will not use (a request refused before its body was
+/// read), up to `max` bytes and for at most five seconds: a client still sending then gets
+/// the refusal instead of a broken pipe. Nothing is kept.
+pub(crate) async fn drain(body: Body, max: usize) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                seen = seen.saturating_add(data.len());
+                if seen > max {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// What the agent API needs.
 pub struct AgentApi {
     /// The policy in force (its bundle).
