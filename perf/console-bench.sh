@@ -38,14 +38,7 @@ ensure_testbed
 CONSOLE_BENCH=${CONSOLE_BENCH:-$TARGET/release/examples/console_bench}
 [[ -x $CONSOLE_BENCH ]] || die "$CONSOLE_BENCH missing (unset SKIP_BUILD)"
 [[ -d $FEEDS ]] || die "no feeds at $FEEDS"
-OHA=${OHA:-$(command -v oha || true)}
-if [[ -z $OHA ]]; then
-    OHA=$TARGET/tools/bin/oha
-    if [[ ! -x $OHA ]]; then
-        log "installing oha into target/tools (cargo install oha --locked)"
-        cargo install oha --locked --root "$TARGET/tools" >&2 || die "cargo install oha failed"
-    fi
-fi
+ensure_oha
 
 rm -rf "$WORK"
 mkdir -p "$WORK/tls" "$WORK/cache"
@@ -80,13 +73,7 @@ filled=$("$CONSOLE_BENCH" --store "$WORK/store.db" --images "$IMAGES" --findings
     --testbed "$TESTBED" --policy "$WORK/policy.yaml" --db "$WORK/vuln.db") || die "console_bench failed"
 log "$filled"
 fill_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
-    -keyout "$WORK/tls/ca.key" -out "$WORK/tls/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-    -keyout "$WORK/tls/tls.key" -out "$WORK/tls/tls.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/tls/ext.cnf"
-openssl x509 -req -in "$WORK/tls/tls.csr" -CA "$WORK/tls/ca.crt" -CAkey "$WORK/tls/ca.key" \
-    -CAcreateserial -days 2 -extfile "$WORK/tls/ext.cnf" -out "$WORK/tls/tls.crt" 2>/dev/null
+make_tls "$WORK/tls"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ops=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The store is filled as decided with this policy and database: nothing to re-decide.

@@ -166,3 +166,30 @@ wait_idle() {
         waited=$((waited + 5))
     done
 }
+
+# ensure_oha: sets OHA to the oha load generator, installing it into target/tools
+# (`cargo install oha --locked`) when it is not on the PATH.
+ensure_oha() {
+    OHA=${OHA:-$(command -v oha || true)}
+    if [[ -z $OHA ]]; then
+        OHA=$TARGET/tools/bin/oha
+        if [[ ! -x $OHA ]]; then
+            log "installing oha into target/tools (cargo install oha --locked)"
+            cargo install oha --locked --root "$TARGET/tools" >&2 || die "cargo install oha failed"
+        fi
+    fi
+}
+
+# make_tls DIR: a throw-away CA (DIR/ca.crt) and a server certificate for 127.0.0.1
+# (DIR/tls.crt, DIR/tls.key), valid two days.
+make_tls() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+        -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$d/tls.key" -out "$d/tls.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$d/ext.cnf"
+    openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/ext.cnf" -out "$d/tls.crt" 2>/dev/null
+}

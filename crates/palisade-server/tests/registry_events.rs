@@ -83,16 +83,7 @@ impl Receiver {
 
 /// `curl` against the server's API with the CA and a token; the JSON answer.
 fn api(serve: &Serve, ca: &Path, token: &str, path: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--cacert"])
-        .arg(ca)
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!("https://{}{path}", serve.https))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "curl {path}: {}", common::text(&out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", common::text(&out)))
+    common::http::curl(serve, ca, token, path, None)
 }
 
 fn jobs_of(serve: &Serve, ca: &Path, token: &str, kind: &str) -> Vec<Value> {

@@ -19,7 +19,6 @@ mod pg;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ca::Ca;
@@ -32,16 +31,7 @@ const IMAGES: usize = 50;
 const PATIENCE: Duration = Duration::from_secs(180);
 
 fn curl(serve: &Serve, ca: &Path, token: &str, path: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--cacert"])
-        .arg(ca)
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!("https://{}{path}", serve.https))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "curl {path}: {}", common::text(&out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", common::text(&out)))
+    common::http::curl(serve, ca, token, path, None)
 }
 
 /// Pushes `n` images to `testbed/many:img-<i>`: the base image with a label `variant=<i>`

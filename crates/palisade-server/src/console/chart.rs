@@ -47,7 +47,11 @@ pub(super) fn lines(title: &str, series: &[Series<'_>]) -> Markup {
         }
         d
     };
-    let date = |secs: i64| super::view::when(secs)[..10].to_owned();
+    // `when` gives "—" for an instant RFC 3339 cannot write: never slice past it.
+    let date = |secs: i64| {
+        let w = super::view::when(secs);
+        w.get(..10).map_or_else(|| w.clone(), str::to_owned)
+    };
     html! {
         figure class="chart" {
             svg viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(title) {
