@@ -301,6 +301,21 @@ const EXPECTED: &[(&str, &str, &[u32])] = &[
         "CIS-DOCKER-4.1",
         &[5],
     ),
+    (
+        "16-apk-variants.Dockerfile",
+        "PAL-DOCKERFILE-18",
+        &[3, 4, 5, 6],
+    ),
+    ("38-pinned-installs.Dockerfile", "PAL-DOCKERFILE-18", &[]),
+    (
+        "39-pin-edge-cases.Dockerfile",
+        "PAL-DOCKERFILE-18",
+        &[
+            6, 7, 9, 15, 17, 19, 22, 24, 25, 26, 27, 32, 33, 34, 36, 37, 41, 42, 43, 45,
+        ],
+    ),
+    ("39-pin-edge-cases.Dockerfile", "PAL-DOCKERFILE-9", &[]),
+    ("39-pin-edge-cases.Dockerfile", "PAL-DOCKERFILE-11", &[]),
 ];
 
 #[test]
@@ -714,6 +729,19 @@ fn package_installs_pin_versions() {
         "npm install -g typescript@5.4.5 @scope/cli@1.2.3",
         "npm install",
         "apt-get install -y ./local.deb",
+        // Noise around the packages: option values are not packages.
+        "apt-get -o Dpkg::Options::=--force-confnew install --no-install-recommends -y -t bookworm curl=7.88.1-10",
+        "apk add --no-cache --arch x86_64 --repository https://dl-cdn.alpinelinux.org/alpine/edge/main curl~8.5",
+        "pip install --no-binary :all: --root-user-action ignore --upgrade-strategy eager psycopg==3.1.18",
+        "npm install --registry https://registry.npmjs.org --omit dev --loglevel warn lodash@4.17.21",
+        // Upper bounds and compatible releases pin; so do constraints files, VCS refs, files.
+        "apk add 'tzdata<2025' zlib~=1.3",
+        "pip install 'urllib3<3' 'idna~=3.6' 'certifi>=2024,<2025' 'attrs===23.2.0; python_version > \"3.8\"'",
+        "pip install -c constraints.txt celery",
+        "pip3.12 install git+https://github.com/psf/requests@v2.31.0 'pkg @ https://example.com/pkg-1.0.tar.gz' -e .",
+        "pip install git+ssh://git@github.com/psf/requests@v2.31.0",
+        "npm install lodash@^4.17.21 react@~18.2.0 left-pad@1 alias@npm:lodash@4.17.21",
+        "npm install git+https://github.com/lodash/lodash.git#4.17.21 user/repo#v1.0 ./pkg https://example.com/x.tgz",
     ] {
         assert_eq!(
             check(pinned).0,
@@ -743,16 +771,69 @@ fn package_installs_pin_versions() {
             "npm i lodash @scope/cli",
             "npm install of unpinned packages: lodash, @scope/cli",
         ),
+        // A suite or a target release is not a version; a bare variable is unknown.
+        (
+            "apt-get install -y -t bookworm-backports curl libssl3/bookworm-backports $EXTRA",
+            "apt-get install of unpinned packages: curl, libssl3/bookworm-backports, $EXTRA",
+        ),
+        (
+            "apt install -y --no-install-recommends wget",
+            "apt-get install of unpinned packages: wget",
+        ),
+        // A lower bound alone still takes the newest release; a repository tag is no version.
+        (
+            "apk add --no-cache 'openssl>3.0' 'musl>=1.2' bash@edge",
+            "apk add of unpinned packages: openssl>3.0, musl>=1.2, bash@edge",
+        ),
+        (
+            "pip install 'requests>=2.31' 'flask!=3.0.0' 'rich; python_version < \"3.9\"'",
+            "pip install of unpinned packages: requests>=2.31, flask!=3.0.0, rich; python_version < \"3.9\"",
+        ),
+        // A requirements file pins its own packages, not the ones named beside it.
+        (
+            "pip install -r requirements.txt flask",
+            "pip install of unpinned packages: flask",
+        ),
+        // VCS URLs without a ref follow a branch (the `git@` is a user name).
+        (
+            "pip install git+https://github.com/psf/requests git+ssh://git@github.com/psf/requests -e git+https://github.com/psf/requests#egg=requests",
+            "pip install of unpinned packages: git+https://github.com/psf/requests, git+ssh://git@github.com/psf/requests, git+https://github.com/psf/requests#egg=requests",
+        ),
+        // The installer itself is a package in the image too.
+        (
+            "python3 -m pip install --upgrade pip",
+            "pip install of unpinned packages: pip",
+        ),
+        (
+            "python3.12 -I -m pip install httpx",
+            "pip install of unpinned packages: httpx",
+        ),
+        (
+            "pip3.12 install httpx",
+            "pip install of unpinned packages: httpx",
+        ),
+        // Dist-tags, `*` and lower bounds move; so do git URLs and GitHub shorthands without `#`.
+        (
+            "npm install -g npm@latest react@next left-pad@* 'lodash@>=4' npm",
+            "npm install of unpinned packages: npm@latest, react@next, left-pad@*, lodash@>=4, npm",
+        ),
+        (
+            "npm install git+https://github.com/lodash/lodash.git user/repo github:user/repo",
+            "npm install of unpinned packages: git+https://github.com/lodash/lodash.git, user/repo, github:user/repo",
+        ),
     ] {
         let (status, detail) = check(unpinned);
         assert_eq!(status, Status::Warn, "{unpinned}");
         assert_eq!(detail, names, "{unpinned}");
     }
-    // Upgrading pip itself is not installing a package.
-    assert_eq!(
-        check("python3 -m pip install --upgrade pip").0,
-        Status::NotApplicable
-    );
+    // Not installs: `npm ci` uses the lockfile, `python3 script.py` runs a script.
+    for other in [
+        "npm ci",
+        "python3 -m venv /venv",
+        "python3 setup.py install",
+    ] {
+        assert_eq!(check(other).0, Status::NotApplicable, "{other}");
+    }
     let df = dockerfile::parse("FROM debian:12.5\nRUN echo hi\n").unwrap();
     let r = dockerfile::check(&df, Path::new("Dockerfile"), &options(), &|d| {
         d.id == "PAL-DOCKERFILE-18"

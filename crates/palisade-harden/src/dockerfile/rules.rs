@@ -364,8 +364,7 @@ pub(crate) const RULES: &[Rule] = &[
                 "https://github.com/hadolint/hadolint/wiki/DL3016",
             ],
         ),
-        // hadolint's pinning rules; not yet in tests/hadolint.rs's line-by-line comparison.
-        hadolint: &[],
+        hadolint: &["DL3008", "DL3018", "DL3013", "DL3016"],
         finding: Status::Warn,
         eval: pinned_installs,
     },
@@ -1451,15 +1450,178 @@ fn install_args<'a>(args: &'a [String], sub: &str, with_value: &[&str]) -> Vec<&
     out
 }
 
-/// A package argument that names a file, a directory or a URL rather than a registry
-/// package: what it installs is fixed by that file.
-fn is_local_or_url(p: &str) -> bool {
-    p.starts_with(['.', '/', '$'])
-        || p.contains("://")
-        || [".deb", ".apk", ".whl", ".tar.gz", ".zip", ".tgz"]
-            .iter()
-            .any(|e| p.ends_with(e))
+/// A path to a file or directory (`./x`, `/x`, `~/x`, `$DIR/x`): what it installs is fixed
+/// by that file, not by a registry. A bare `$PKGS` is not a path: its value is unknown.
+fn is_path(p: &str) -> bool {
+    p.starts_with(['.', '/'])
+        || p.starts_with("~/")
+        || p.starts_with("file:")
+        || (p.starts_with('$') && p.contains('/'))
 }
+
+/// apt-get: `pkg=version` (or `pkg=1.2*`), or a `.deb` file. `pkg/bookworm-backports` picks
+/// a suite, not a version.
+fn apt_pinned(p: &str) -> bool {
+    p.contains('=') || is_path(p) || p.ends_with(".deb")
+}
+
+/// apk: `pkg=version`, `pkg~version` (`~=`), or an upper bound (`<`, `<=`); a lower bound
+/// alone (`>`, `>=`) still takes the newest release. `pkg@edge` names a repository.
+fn apk_pinned(p: &str) -> bool {
+    if is_path(p) || p.ends_with(".apk") {
+        return true;
+    }
+    p.find(['=', '<', '>', '~'])
+        .is_some_and(|i| !p[i..].starts_with('>'))
+}
+
+/// A pip VCS URL (`git+https://…`, `hg+ssh://…`) pins only with a commit or tag after the
+/// path (`…/repo@v1.2`); otherwise it follows the default branch.
+fn vcs_url_has_ref(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    // Skip the authority (`git@github.com`), whose `@` is a user name.
+    rest.split_once('/')
+        .is_some_and(|(_, path)| path.contains('@'))
+}
+
+fn is_vcs_scheme(url: &str) -> bool {
+    ["git+", "git://", "hg+", "svn+", "svn://", "bzr+"]
+        .iter()
+        .any(|s| url.starts_with(s))
+}
+
+/// pip: `==`, `===`, `~=` or an upper bound (`<`, `<=`, as in `>=2,<3`); a lower bound or
+/// `!=` alone does not. A direct reference (`name @ URL`) or URL is pinned when it names a
+/// file, or a VCS commit or tag (`git+https://…/repo@v1.2`); files and directories are.
+fn pip_pinned(req: &str) -> bool {
+    // Environment markers (`; python_version < "3.9"`) say when, not which version.
+    let req = req.split(';').next().unwrap_or(req).trim();
+    if req.contains("://") || is_vcs_scheme(req) {
+        let url = match req.split_once('@') {
+            Some((name, url)) if !name.contains("://") && !is_vcs_scheme(name) => url.trim(),
+            _ => req,
+        };
+        return if is_vcs_scheme(url) {
+            vcs_url_has_ref(url)
+        } else {
+            true
+        };
+    }
+    if is_path(req)
+        || [".whl", ".tar.gz", ".tar.bz2", ".zip"]
+            .iter()
+            .any(|e| req.ends_with(e))
+    {
+        return true;
+    }
+    req.contains("==") || req.contains("~=") || req.contains('<')
+}
+
+/// npm: `name@version`, or a range with an upper end (`@^4.17.0`, `@~1.2`, `@4`); a
+/// dist-tag (`@latest`, `@next`), `@*` or a lower bound alone moves. Git URLs and GitHub
+/// shorthands (`user/repo`) pin with `#commit` or `#semver:…`; tarballs and folders are fixed.
+fn npm_pinned(p: &str) -> bool {
+    if is_path(p) || [".tgz", ".tar.gz", ".tar"].iter().any(|e| p.ends_with(e)) {
+        return true;
+    }
+    if let Some(real) = p.split_once("@npm:").map(|(_, r)| r) {
+        return npm_pinned(real);
+    }
+    // `@scope/name@spec`: the name starts after the scope.
+    let (scoped, rest) = match p.strip_prefix('@').and_then(|r| r.split_once('/')) {
+        Some((_, name)) => (true, name),
+        None => (false, p),
+    };
+    if p.contains("://")
+        || (!scoped && rest.contains('/'))
+        || ["github:", "gitlab:", "bitbucket:", "gist:"]
+            .iter()
+            .any(|s| p.starts_with(s))
+    {
+        // A URL other than a tarball, or a hosted-git shorthand.
+        return p.contains('#');
+    }
+    rest.split_once('@').is_some_and(|(_, spec)| {
+        spec.contains(|c: char| c.is_ascii_digit())
+            && (!spec.starts_with('>') || spec.contains('<'))
+    })
+}
+
+/// `pip`, `pip3`, `pip3.12`; `python`, `python3`, `python3.12`.
+fn versioned(prog: &str, base: &str) -> bool {
+    prog.strip_prefix(base)
+        .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+const APK_VALUE_OPTS: &[&str] = &[
+    "-X",
+    "--repository",
+    "-t",
+    "--virtual",
+    "-p",
+    "--root",
+    "--arch",
+    "--cache-dir",
+    "--keys-dir",
+    "--repositories-file",
+    "--cache-max-age",
+    "--timeout",
+];
+
+const PIP_VALUE_OPTS: &[&str] = &[
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--src",
+    "--trusted-host",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--progress-bar",
+    "--cache-dir",
+    "--no-binary",
+    "--only-binary",
+    "--upgrade-strategy",
+    "--root-user-action",
+    "--proxy",
+    "--python",
+    "--retries",
+    "--timeout",
+    "--exists-action",
+    "--cert",
+    "--client-cert",
+    "--log",
+    "--report",
+    "-C",
+    "--config-settings",
+    "--global-option",
+];
+
+const NPM_VALUE_OPTS: &[&str] = &[
+    "--prefix",
+    "-C",
+    "--registry",
+    "--loglevel",
+    "--cache",
+    "--userconfig",
+    "-w",
+    "--workspace",
+    "--tag",
+    "--omit",
+    "--include",
+    "--install-strategy",
+];
 
 /// The unpinned packages of one command, with the manager's name.
 fn unpinned(cmd: &Command) -> Option<(&'static str, Vec<String>)> {
@@ -1467,7 +1629,7 @@ fn unpinned(cmd: &Command) -> Option<(&'static str, Vec<String>)> {
     let list = |manager: &'static str, pkgs: Vec<&str>, pinned: &dyn Fn(&str) -> bool| {
         let bad: Vec<String> = pkgs
             .into_iter()
-            .filter(|p| !is_local_or_url(p) && !pinned(p))
+            .filter(|p| !pinned(p))
             .map(str::to_owned)
             .collect();
         Some((manager, bad))
@@ -1476,89 +1638,51 @@ fn unpinned(cmd: &Command) -> Option<(&'static str, Vec<String>)> {
         "apt-get" | "apt" if subcommand(args, APT_VALUE_OPTS) == Some("install") => list(
             "apt-get install",
             install_args(args, "install", APT_VALUE_OPTS),
-            &|p| p.contains('='),
+            &apt_pinned,
         ),
-        "apk"
-            if subcommand(
-                args,
-                &["-X", "--repository", "-t", "--virtual", "-p", "--root"],
-            ) == Some("add") =>
-        {
-            list(
-                "apk add",
-                install_args(
-                    args,
-                    "add",
-                    &["-X", "--repository", "-t", "--virtual", "-p", "--root"],
-                ),
-                &|p| p.contains('=') || p.contains('~') || p.contains('<') || p.contains('>'),
-            )
-        }
-        "pip" | "pip3" | "python" | "python3" => {
+        "apk" if subcommand(args, APK_VALUE_OPTS) == Some("add") => list(
+            "apk add",
+            install_args(args, "add", APK_VALUE_OPTS),
+            &apk_pinned,
+        ),
+        _ if versioned(prog, "pip") || versioned(prog, "python") => {
             let args: &[String] = if prog.starts_with("python") {
-                match args {
-                    [m, pip, rest @ ..] if m == "-m" && (pip == "pip" || pip == "pip3") => rest,
+                // `python3 -m pip …`, after interpreter options such as `-I`.
+                let m = args.iter().position(|a| !a.starts_with('-') || a == "-m")?;
+                match &args[m..] {
+                    [m, pip, rest @ ..] if m == "-m" && versioned(pip, "pip") => rest,
                     _ => return None,
                 }
             } else {
                 args
             };
-            const PIP_VALUE_OPTS: &[&str] = &[
-                "-r",
-                "--requirement",
-                "-c",
-                "--constraint",
-                "-e",
-                "--editable",
-                "-i",
-                "--index-url",
-                "--extra-index-url",
-                "-f",
-                "--find-links",
-                "-t",
-                "--target",
-                "--prefix",
-                "--root",
-                "--src",
-                "--trusted-host",
-                "--platform",
-                "--python-version",
-                "--implementation",
-                "--abi",
-                "--progress-bar",
-                "--cache-dir",
-            ];
             if subcommand(args, PIP_VALUE_OPTS) != Some("install") {
                 return None;
             }
-            // `pip install --upgrade pip` (or setuptools, wheel) only refreshes the tool.
-            let pkgs = install_args(args, "install", PIP_VALUE_OPTS);
-            if !pkgs.is_empty()
-                && pkgs
-                    .iter()
-                    .all(|p| matches!(*p, "pip" | "setuptools" | "wheel"))
-                && args.iter().any(|a| a == "-U" || a == "--upgrade")
+            // A constraints file pins whatever it lists, like a requirements file.
+            if args
+                .iter()
+                .any(|a| a == "-c" || a == "--constraint" || a.starts_with("--constraint="))
             {
+                return Some(("pip install", Vec::new()));
+            }
+            // `-e URL` is a package too: an editable VCS checkout follows its branch.
+            let mut pkgs = install_args(args, "install", PIP_VALUE_OPTS);
+            pkgs.extend(args.iter().filter_map(|a| a.strip_prefix("--editable=")));
+            list("pip install", pkgs, &pip_pinned)
+        }
+        "npm" => {
+            let sub = subcommand(args, NPM_VALUE_OPTS)?;
+            if !matches!(
+                sub,
+                "install" | "i" | "add" | "in" | "ins" | "inst" | "insta" | "instal"
+            ) {
                 return None;
             }
-            list("pip install", pkgs, &|p| {
-                p.contains("==") || p.contains('@') || p.contains("<=") || p.contains("~=")
-            })
-        }
-        "npm"
-            if matches!(
-                subcommand(args, &["--prefix", "-C"]),
-                Some("install" | "i" | "add")
-            ) =>
-        {
-            let sub = subcommand(args, &["--prefix", "-C"]).unwrap_or("install");
             list(
                 "npm install",
-                install_args(args, sub, &["--prefix", "-C"]),
-                &|p| {
-                    // `@scope/name@1.2.3` or `name@1.2.3`: a version after the name.
-                    p.trim_start_matches('@').contains('@')
-                },
+                install_args(args, sub, NPM_VALUE_OPTS),
+                &npm_pinned,
             )
         }
         _ => None,
