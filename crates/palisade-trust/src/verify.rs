@@ -1,4 +1,5 @@
-//! Verifying an image's cosign signatures in a registry: keyed, keyless and Sigstore bundles.
+//! Verifying an image's cosign signatures in a registry or in a local OCI image layout: keyed,
+//! keyless and Sigstore bundles.
 //!
 //! The reference is resolved to a digest exactly once; discovery and every check use that
 //! digest, and the result names it, so a tag moved during or after verification cannot change
@@ -20,6 +21,13 @@
 //! Simple-signing payloads must then name the digest (and, as asked, the reference) and carry
 //! the required annotations. Any one accepted signature makes the image verified; each is
 //! reported. Nothing here fetches trust material: the trust root is the caller's file.
+//!
+//! A local image ([`verify_local_image`], cosign's `--local-image`) goes through the same
+//! checks, with the signatures read from the layout ([`crate::discover::Layout`]) instead of a
+//! registry. One difference, the same as cosign's: there is no registry name, so the signed
+//! identity (`docker-reference`) cannot be matched against one; it is read, reported with each
+//! accepted signature and noted, never checked. The digest, the signature, the certificate
+//! identity and the required annotations are checked exactly as for a registry image.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +39,9 @@ use crate::cosign::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION,
     SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer, VerifiedSignature, check_payload, verify_keyed,
 };
-use crate::discover::{MAX_ARTIFACT_LAYER_BYTES, Referrer, discover, read_blob};
+use crate::discover::{
+    Discovered, Layout, MAX_ARTIFACT_LAYER_BYTES, Referrer, discover, read_blob,
+};
 use crate::error::{Error, Result};
 use crate::keyless::{CosignKeyless, IdentityPolicy, Signer, verify_cosign_keyless};
 use crate::keys::NamedKey;
@@ -130,11 +140,117 @@ pub fn verify_digest(
     options: &VerifyOptions,
 ) -> Result<Verification> {
     let found = discover(client, reference.repository(), digest)?;
+    let blobs = Blobs::Registry {
+        client,
+        repository: reference.repository(),
+    };
+    let claimed = Claimed {
+        reference,
+        identity: options.identity,
+    };
+    Ok(verify_found(
+        found,
+        &blobs,
+        claimed,
+        digest,
+        options,
+        reference.to_string(),
+    ))
+}
+
+/// Verifies the image stored in the OCI image layout at `root` (cosign's `--local-image`):
+/// the image is chosen by `tag` or, without one, as [`Layout::image`] explains; its signatures
+/// are read from the layout ([`Layout::discover`]) and checked as [`verify_digest`] checks
+/// them, against the digest `index.json` names for the image.
+///
+/// The signed identity (`docker-reference`) is not matched against a name, since a layout has
+/// none to match (cosign does the same): [`VerifyOptions::identity`] does not apply, each
+/// accepted signature reports the identity it was signed for, and a note says it was not
+/// checked. Nothing is fetched over the network.
+///
+/// # Errors
+/// When the layout, its `index.json` or the image's manifest cannot be read, the image cannot
+/// be chosen, or a signature manifest is refused as a whole. Signatures that do not verify are
+/// reported in the result.
+pub fn verify_local_image(
+    root: &std::path::Path,
+    tag: Option<&str>,
+    options: &VerifyOptions,
+) -> Result<Verification> {
+    let layout = Layout::open(root)?;
+    let image = layout.image(tag)?;
+    let found = layout.discover(&image.digest)?;
+    // Never read: with `IdentityMatch::Ignore` the payload check compares only the digest and
+    // the annotations. It exists because the shared checks take a reference.
+    let unnamed: Reference = format!("localhost/oci-layout@{}", image.digest)
+        .parse()
+        .map_err(|e| Error::Invalid(format!("{}: {e}", layout.name())))?;
+    let claimed = Claimed {
+        reference: &unnamed,
+        identity: IdentityMatch::Ignore,
+    };
+    let mut name = layout.name().to_owned();
+    if let Some(tag) = tag {
+        name.push(':');
+        name.push_str(tag);
+    }
+    let mut result = verify_found(
+        found,
+        &Blobs::Layout(&layout),
+        claimed,
+        &image.digest,
+        options,
+        name,
+    );
+    result.notes.push(
+        "local image: the signed identity (docker-reference) is reported, not checked; a \
+         layout has no registry name to match it against (as cosign's --local-image)"
+            .to_owned(),
+    );
+    Ok(result)
+}
+
+/// Where blobs of signature artifacts (Sigstore bundles) are read from.
+enum Blobs<'a> {
+    Registry {
+        client: &'a RegistryClient,
+        repository: &'a str,
+    },
+    Layout(&'a Layout),
+}
+
+impl Blobs<'_> {
+    fn read(&self, digest: &Digest, declared: u64, limit: u64, what: &str) -> Result<Vec<u8>> {
+        match self {
+            Self::Registry { client, repository } => {
+                read_blob(client, repository, digest, declared, limit, what)
+            }
+            Self::Layout(layout) => layout.read_blob(digest, declared, limit, what),
+        }
+    }
+}
+
+/// What the signed identity is checked against, and how.
+#[derive(Clone, Copy)]
+struct Claimed<'a> {
+    reference: &'a Reference,
+    identity: IdentityMatch,
+}
+
+/// Checks everything `discover` (or a layout) found for `digest`.
+fn verify_found(
+    found: Discovered,
+    blobs: &Blobs<'_>,
+    claimed: Claimed<'_>,
+    digest: &Digest,
+    options: &VerifyOptions,
+    name: String,
+) -> Verification {
     let mut signatures = Vec::new();
     for layer in &found.signatures {
         signatures.push(report(
             layer.source.clone(),
-            verify_layer(layer, reference, digest, options),
+            verify_layer(layer, claimed, digest, options),
         ));
     }
     // Found but unreadable (too large, missing blob, digest mismatch): refused, reported, and
@@ -169,19 +285,19 @@ pub fn verify_digest(
             ));
             continue;
         }
-        let outcome = verify_bundle_referrer(client, reference, digest, artifact, layer, options);
+        let outcome = verify_bundle_referrer(blobs, digest, artifact, layer, options);
         signatures.push(report(artifact.source.clone(), outcome));
     }
     if signatures.is_empty() {
         notes.push(format!("no signatures found for {digest}"));
     }
-    Ok(Verification {
-        reference: reference.to_string(),
+    Verification {
+        reference: name,
         digest: digest.to_string(),
         verified: signatures.iter().any(|s| s.verified.is_some()),
         signatures,
         notes,
-    })
+    }
 }
 
 fn report(source: String, outcome: Result<VerifiedSignature>) -> SignatureReport {
@@ -202,7 +318,7 @@ fn report(source: String, outcome: Result<VerifiedSignature>) -> SignatureReport
 /// One `.sig` layer: keyless when it carries a certificate, keyed otherwise.
 fn verify_layer(
     layer: &SignatureLayer,
-    reference: &Reference,
+    claimed: Claimed<'_>,
     digest: &Digest,
     options: &VerifyOptions,
 ) -> Result<VerifiedSignature> {
@@ -215,7 +331,7 @@ fn verify_layer(
                     .into(),
             ));
         };
-        return verify_keyless_layer(layer, reference, digest, options, root);
+        return verify_keyless_layer(layer, claimed, digest, options, root);
     }
     if options.keys.is_empty() {
         return Err(Error::Invalid(
@@ -225,9 +341,9 @@ fn verify_layer(
     let mut verified = verify_keyed(
         layer,
         &options.keys,
-        reference,
+        claimed.reference,
         digest,
-        options.identity,
+        claimed.identity,
         &options.annotations,
     )?;
     if let (Some(root), Some(bundle)) = (
@@ -255,7 +371,7 @@ fn verify_layer(
 
 fn verify_keyless_layer(
     layer: &SignatureLayer,
-    reference: &Reference,
+    claimed: Claimed<'_>,
     digest: &Digest,
     options: &VerifyOptions,
     root: &TrustRoot,
@@ -287,9 +403,9 @@ fn verify_keyless_layer(
     // The signature, chain, log entry and identity hold: now the payload's claims.
     let (payload, annotations) = check_payload(
         &layer.payload,
-        reference,
+        claimed.reference,
         digest,
-        options.identity,
+        claimed.identity,
         &options.annotations,
     )?;
     let mut out = from_keyless(
@@ -365,8 +481,7 @@ fn bundle_layer(artifact: &Referrer) -> Option<&palisade_image::Descriptor> {
 }
 
 fn verify_bundle_referrer(
-    client: &RegistryClient,
-    reference: &Reference,
+    blobs: &Blobs<'_>,
     digest: &Digest,
     artifact: &Referrer,
     layer: &palisade_image::Descriptor,
@@ -392,9 +507,7 @@ fn verify_bundle_referrer(
     let mut sha = [0u8; 32];
     hex::decode_to_slice(digest.hex(), &mut sha)
         .map_err(|e| Error::Invalid(format!("digest {digest}: {e}")))?;
-    let bytes = read_blob(
-        client,
-        reference.repository(),
+    let bytes = blobs.read(
         &layer.digest,
         layer.size,
         MAX_ARTIFACT_LAYER_BYTES,
@@ -442,5 +555,289 @@ fn verify_bundle_referrer(
             })?;
             Ok(from_keyless(v, "bundle-keyless", &digest_text))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `verify_local_image` on small hand-made layouts: the two ways signatures are stored
+    //! (`cosign save`'s `kind` annotations, skopeo's `sha256-<hex>.sig` tag) and the ways a
+    //! layout must fail.
+
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use palisade_image::{Descriptor, Digest, media_type};
+    use serde_json::json;
+
+    use super::{VerifyOptions, verify_local_image};
+    use crate::cosign::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signature_tag};
+    use crate::discover::{KIND_ANNOTATION, KIND_IMAGE, KIND_SIGNATURES, REF_NAME_ANNOTATION};
+    use crate::keys::{NamedKey, PrivateKey};
+    use crate::payload::Payload;
+
+    fn blob(root: &Path, bytes: &[u8], media: &str) -> Descriptor {
+        let digest = Digest::sha256_of(bytes);
+        let dir = root.join("blobs/sha256");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(digest.hex()), bytes).unwrap();
+        Descriptor {
+            media_type: media.into(),
+            digest,
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// An image manifest (its content does not matter to verification, only its digest).
+    fn image(root: &Path) -> Descriptor {
+        let config = blob(root, b"{}", media_type::OCI_CONFIG);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": config,
+            "layers": []
+        });
+        blob(
+            root,
+            manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        )
+    }
+
+    /// A `.sig` manifest with one layer: `key`'s signature over a payload for `signed`.
+    fn signature(root: &Path, key: &PrivateKey, signed: &Digest) -> Descriptor {
+        let payload = Payload::new("reg.example/app", signed, &BTreeMap::new())
+            .to_bytes()
+            .unwrap();
+        let sig = key.sign(&payload).unwrap();
+        let mut layer = blob(root, &payload, SIMPLE_SIGNING_MEDIA_TYPE);
+        layer.annotations.insert(
+            SIGNATURE_ANNOTATION.into(),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig),
+        );
+        let config = blob(root, b"{}", media_type::OCI_CONFIG);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": config,
+            "layers": [layer]
+        });
+        blob(
+            root,
+            manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        )
+    }
+
+    fn with(mut d: Descriptor, k: &str, v: &str) -> Descriptor {
+        d.annotations.insert(k.into(), v.into());
+        d
+    }
+
+    fn write_index(root: &Path, entries: &[Descriptor]) {
+        std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let index =
+            json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": entries});
+        std::fs::write(root.join("index.json"), index.to_string()).unwrap();
+    }
+
+    fn options(key: &PrivateKey) -> VerifyOptions {
+        VerifyOptions {
+            keys: vec![NamedKey {
+                name: "test.pub".into(),
+                key: key.public_key(),
+            }],
+            ..VerifyOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_cosign_save_layout_verifies_and_reports_the_unchecked_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let key = PrivateKey::generate_p256().unwrap();
+        let img = image(root);
+        let sig = signature(root, &key, &img.digest);
+        write_index(
+            root,
+            &[
+                with(img.clone(), KIND_ANNOTATION, KIND_IMAGE),
+                with(sig, KIND_ANNOTATION, KIND_SIGNATURES),
+            ],
+        );
+        let v = verify_local_image(root, None, &options(&key)).unwrap();
+        assert!(v.verified, "{v:#?}");
+        assert_eq!(v.digest, img.digest.to_string());
+        let accepted: Vec<_> = v.accepted().collect();
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(accepted[0].identity, "reg.example/app");
+        assert!(
+            v.notes.iter().any(|n| n.contains("not checked")),
+            "{:?}",
+            v.notes
+        );
+
+        // Another key: found, refused, not verified.
+        let other = PrivateKey::generate_p256().unwrap();
+        let v = verify_local_image(root, None, &options(&other)).unwrap();
+        assert!(!v.verified);
+        assert!(
+            v.signatures[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("not signed by a trusted key"),
+            "{v:#?}"
+        );
+    }
+
+    #[test]
+    fn a_signature_for_another_digest_does_not_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let key = PrivateKey::generate_p256().unwrap();
+        let img = image(root);
+        let elsewhere = Digest::sha256_of(b"another image");
+        let sig = signature(root, &key, &elsewhere);
+        write_index(
+            root,
+            &[
+                with(img.clone(), KIND_ANNOTATION, KIND_IMAGE),
+                with(sig, KIND_ANNOTATION, KIND_SIGNATURES),
+            ],
+        );
+        let v = verify_local_image(root, None, &options(&key)).unwrap();
+        assert!(!v.verified, "{v:#?}");
+        let reason = v.signatures[0].reason.as_deref().unwrap();
+        assert!(
+            reason.contains(&format!("signs manifest {elsewhere}, not {}", img.digest)),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn skopeo_tags_pick_the_image_and_its_sig_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let key = PrivateKey::generate_p256().unwrap();
+        let img = image(root);
+        let sig = signature(root, &key, &img.digest);
+        // A second image with a signature of its own, under its own `.sig` tag.
+        let config = blob(root, b"{\"os\":\"linux\"}", media_type::OCI_CONFIG);
+        let second = blob(
+            root,
+            json!({"schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST, "config": config, "layers": []})
+                .to_string()
+                .as_bytes(),
+            media_type::OCI_MANIFEST,
+        );
+        let second_sig = signature(root, &key, &second.digest);
+        write_index(
+            root,
+            &[
+                with(img.clone(), REF_NAME_ANNOTATION, "1.0"),
+                with(sig, REF_NAME_ANNOTATION, &signature_tag(&img.digest)),
+                with(second.clone(), REF_NAME_ANNOTATION, "2.0"),
+                with(
+                    second_sig,
+                    REF_NAME_ANNOTATION,
+                    &signature_tag(&second.digest),
+                ),
+            ],
+        );
+        // Two images: a tag is needed, and the error lists them.
+        let err = verify_local_image(root, None, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("several images") && err.contains("1.0, 2.0"),
+            "{err}"
+        );
+        for (tag, digest) in [("1.0", &img.digest), ("2.0", &second.digest)] {
+            let v = verify_local_image(root, Some(tag), &options(&key)).unwrap();
+            assert!(v.verified, "{v:#?}");
+            assert_eq!(&v.digest, &digest.to_string());
+            // Only its own `.sig` object was read; the other one is noted.
+            assert_eq!(v.signatures.len(), 1, "{v:#?}");
+            assert!(
+                v.signatures[0].source.contains(&signature_tag(digest)),
+                "{v:#?}"
+            );
+            assert!(v.notes.iter().any(|n| n.contains("another digest")));
+        }
+        let err = verify_local_image(root, Some("3.0"), &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no image tagged \"3.0\""), "{err}");
+        let err = verify_local_image(root, Some(&signature_tag(&img.digest)), &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an image"), "{err}");
+    }
+
+    #[test]
+    fn damaged_layouts_fail_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let key = PrivateKey::generate_p256().unwrap();
+
+        // Not a layout at all.
+        let err = verify_local_image(root, None, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an OCI image layout"), "{err}");
+
+        let img = image(root);
+        let sig = signature(root, &key, &img.digest);
+        write_index(
+            root,
+            &[
+                with(img.clone(), REF_NAME_ANNOTATION, "1.0"),
+                with(
+                    sig.clone(),
+                    REF_NAME_ANNOTATION,
+                    &signature_tag(&img.digest),
+                ),
+            ],
+        );
+        assert!(
+            verify_local_image(root, None, &options(&key))
+                .unwrap()
+                .verified
+        );
+
+        // The signature payload altered on disk: refused (digest), not verified.
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(root.join("blobs/sha256").join(sig.digest.hex())).unwrap(),
+        )
+        .unwrap();
+        let payload_hex = manifest["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_owned();
+        let path = root.join("blobs/sha256").join(&payload_hex);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] = b' ';
+        std::fs::write(&path, &bytes).unwrap();
+        let v = verify_local_image(root, None, &options(&key)).unwrap();
+        assert!(!v.verified);
+        assert!(
+            v.signatures[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("does not match its digest"),
+            "{v:#?}"
+        );
+
+        // The image manifest missing: an error, not a verdict.
+        std::fs::remove_file(root.join("blobs/sha256").join(img.digest.hex())).unwrap();
+        let err = verify_local_image(root, None, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&img.digest.to_string()), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! `palisade key generate`, `palisade sign` and `palisade verify`: cosign-compatible
-//! signatures in registries (keyed, keyless against an offline trust root, Sigstore bundles). The logic lives in `palisade-trust`; this module reads flags,
-//! passphrases and key files, and prints results.
+//! signatures in registries (keyed, keyless against an offline trust root, Sigstore bundles),
+//! and in local OCI image layouts (`verify --local-image`). The logic lives in
+//! `palisade-trust`; this module reads flags, passphrases and key files, and prints results.
 //!
 //! Exit codes of `verify`: 0 verified, 1 not verified (no signature accepted), 2 error.
 
@@ -10,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use palisade_image::{Reference, RegistryClient, RegistryOptions};
+use palisade_image::{Reference, RegistryClient, RegistryOptions, SourceSpec};
 use palisade_trust::keyless::IdentityPolicy;
 use palisade_trust::keys::{NamedKey, PrivateKey};
 use palisade_trust::payload::IdentityMatch;
 use palisade_trust::trust_root::TrustRoot;
-use palisade_trust::verify::{VerifyOptions, verify_image};
+use palisade_trust::verify::{VerifyOptions, verify_image, verify_local_image};
 
 /// Exit code of `verify` when no signature was accepted.
 const NOT_VERIFIED: u8 = 1;
@@ -91,10 +92,19 @@ enum IdentityArg {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("image").required(true).args(["reference", "local_image"])))]
 pub(crate) struct VerifyArgs {
     /// The image in a registry: `[registry:]HOST[:PORT]/REPO[:TAG][@DIGEST]`. A tag is
     /// resolved once; the answer names the digest that was verified.
-    reference: String,
+    reference: Option<String>,
+
+    /// Verify an image in a local OCI image layout instead of a registry (cosign's
+    /// --local-image): `PATH` or `PATH:TAG` (also `oci-dir:PATH[:TAG]`), as written by `cosign
+    /// save` or by `skopeo copy … oci:PATH:TAG` with the `sha256-<hex>.sig` object copied
+    /// alongside. The signed identity (docker-reference) is reported, not checked: a layout has
+    /// no registry name to match it against.
+    #[arg(long, value_name = "PATH[:TAG]", conflicts_with_all = ["reference", "identity"])]
+    local_image: Option<String>,
 
     /// A trusted public key (PEM). Repeatable: any one of them suffices.
     #[arg(long, value_name = "FILE")]
@@ -144,7 +154,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "FILE", requires = "ca_roots")]
     rekor_key: Option<PathBuf>,
 
-    /// How the signed identity (`docker-reference`) must match REFERENCE.
+    /// How the signed identity (`docker-reference`) must match REFERENCE (registry images
+    /// only).
     #[arg(
         long,
         value_enum,
@@ -383,8 +394,20 @@ fn identity_policy(args: &VerifyArgs) -> Result<Option<IdentityPolicy>> {
     )?))
 }
 
+/// `--local-image PATH[:TAG]` (or `oci-dir:`/`oci:` prefixed) as a layout directory and tag.
+fn parse_local_image(text: &str) -> Result<(PathBuf, Option<String>)> {
+    let prefixed = if text.starts_with("oci-dir:") || text.starts_with("oci:") {
+        text.to_owned()
+    } else {
+        format!("oci-dir:{text}")
+    };
+    match SourceSpec::parse(&prefixed)? {
+        SourceSpec::OciDir { path, tag } => Ok((path, tag)),
+        other => bail!("--local-image {text:?} is {other}, not an OCI image layout directory"),
+    }
+}
+
 pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
-    let reference = parse_reference(&args.reference)?;
     let mut keys = Vec::new();
     for path in &args.key {
         keys.push(NamedKey::from_file(path)?);
@@ -417,8 +440,18 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
         },
         annotations: parse_annotations(&args.annotations)?,
     };
-    let client = client(&reference, &args.registry)?;
-    let result = verify_image(&client, &reference, &options)?;
+    let result = match (&args.local_image, &args.reference) {
+        (Some(local), _) => {
+            let (path, tag) = parse_local_image(local)?;
+            verify_local_image(&path, tag.as_deref(), &options)?
+        }
+        (None, Some(reference)) => {
+            let reference = parse_reference(reference)?;
+            let client = client(&reference, &args.registry)?;
+            verify_image(&client, &reference, &options)?
+        }
+        (None, None) => bail!("give an image REFERENCE or --local-image PATH"),
+    };
     let mut out = io::stdout().lock();
     match args.format {
         VerifyFormat::Json => {
