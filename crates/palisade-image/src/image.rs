@@ -3,14 +3,13 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::{Error, LayerContext};
-use crate::layer::{Entry, EntryKind, EntryVisitor, LayerStats, Limits, walk_blob};
+use crate::layer::{EntryVisitor, LayerStats, Limits, walk_blob};
 use crate::manifest::{
     Descriptor, Document, ImageConfig, MAX_DOCUMENT_BYTES, Manifest, Platform,
     check_config_platform, media_type, parse_document, select_platform,
@@ -809,7 +808,9 @@ impl Image {
             reason: "no such layer".into(),
         })?;
         match &self.backend {
-            Backend::Dir(root, exclude) => walk_dir(root, exclude, &ctx, visitor),
+            Backend::Dir(root, exclude) => {
+                crate::dir::walk_sequential(root, exclude, &ctx, visitor)
+            }
             Backend::Store(store) => {
                 let key = layer.key.as_ref().ok_or_else(|| Error::Layer {
                     layer: ctx.clone(),
@@ -842,101 +843,30 @@ impl Image {
             }
         }
     }
-}
 
-/// Top-level directories of a live system that hold no installed software.
-const VIRTUAL_DIRS: &[&str] = &["proc", "sys", "dev"];
-
-fn walk_dir(
-    root: &Path,
-    exclude: &[String],
-    ctx: &LayerContext,
-    visitor: &mut dyn EntryVisitor,
-) -> Result<LayerStats, Error> {
-    let mut entries = 0u64;
-    let mut bytes = 0u64;
-    let excluded = |e: &walkdir::DirEntry| {
-        !exclude.is_empty()
-            && e.path()
-                .strip_prefix(root)
-                .ok()
-                .and_then(Path::to_str)
-                .is_some_and(|rel| {
-                    exclude
-                        .iter()
-                        .any(|g| crate::glob_match(g, rel, crate::Case::Sensitive))
-                })
-    };
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let virtual_dir = e.depth() == 1
-                && VIRTUAL_DIRS
-                    .iter()
-                    .any(|v| e.file_name() == std::ffi::OsStr::new(v));
-            let left_out = e.depth() > 0 && excluded(e);
-            !virtual_dir && !left_out
-        });
-    for item in walker {
-        // Unreadable parts of a live filesystem are skipped, as `find` would report them.
-        let Ok(item) = item else { continue };
-        if item.depth() == 0 {
-            continue;
-        }
-        let Ok(rel) = item.path().strip_prefix(root) else {
-            continue;
+    /// For a directory source (`dir:`): walks it with `threads` threads (0: one per CPU),
+    /// each handing its entries to its own visitor made by `make`, in no particular order.
+    /// Returns the visitors that saw entries and the walk's totals. What is left out is what
+    /// [`Image::walk_layer`] leaves out (see the `dir` module).
+    ///
+    /// # Errors
+    /// When this is not a directory source, or on the first visitor error.
+    pub fn walk_directory<V: EntryVisitor + Send>(
+        &self,
+        threads: usize,
+        make: &(dyn Fn() -> V + Sync),
+    ) -> Result<(Vec<V>, LayerStats), Error> {
+        let ctx = self.layer_context(0);
+        let Backend::Dir(root, exclude) = &self.backend else {
+            return Err(Error::Layer {
+                layer: ctx,
+                reason: "not a directory source".into(),
+            });
         };
-        let Some(rel) = rel.to_str() else { continue };
-        let Ok(meta) = item.path().symlink_metadata() else {
-            continue;
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            n => n,
         };
-        let ft = meta.file_type();
-        let link;
-        let kind = if ft.is_symlink() {
-            link = std::fs::read_link(item.path())
-                .map(|t| t.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            EntryKind::Symlink(&link)
-        } else if ft.is_dir() {
-            EntryKind::Dir
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
-        entries += 1;
-        let entry = Entry {
-            path: rel,
-            kind,
-            mode: meta.permissions().mode() & 0o7777,
-            uid: u64::from(meta.uid()),
-            gid: u64::from(meta.gid()),
-            size: if ft.is_file() { meta.len() } else { 0 },
-        };
-        if ft.is_file() {
-            bytes += meta.len();
-            match File::open(item.path()) {
-                Ok(f) => {
-                    let mut r = BufReader::with_capacity(64 * 1024, f).take(meta.len());
-                    visitor
-                        .visit(&entry, &mut r)
-                        .map_err(|e| Error::io(item.path(), e))?;
-                }
-                Err(_) => continue,
-            }
-        } else {
-            visitor
-                .visit(&entry, &mut io::empty())
-                .map_err(|e| Error::layer_io(ctx, e))?;
-        }
+        crate::dir::walk_parallel(root, exclude, &ctx, threads, make)
     }
-    Ok(LayerStats {
-        blob_digest: None,
-        blob_size: 0,
-        diff_id: None,
-        uncompressed_size: bytes,
-        entries,
-    })
 }

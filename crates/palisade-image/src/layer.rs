@@ -60,6 +60,24 @@ pub trait EntryVisitor {
     /// # Errors
     /// Errors from reading `content` (a truncated or corrupt layer) must be passed on.
     fn visit(&mut self, entry: &Entry<'_>, content: &mut dyn Read) -> io::Result<()>;
+
+    /// Called instead of [`EntryVisitor::visit`] for a regular file of a directory source,
+    /// which lies at `path` on this machine: a visitor may open only the files it wants, and
+    /// seek in them instead of reading them whole. The default opens the file and hands it
+    /// to `visit` (at most `entry.size` bytes); a file that cannot be opened (permissions on
+    /// a live system, removed meanwhile) is passed over.
+    ///
+    /// # Errors
+    /// Errors from reading the file.
+    fn visit_file(&mut self, entry: &Entry<'_>, path: &std::path::Path) -> io::Result<()> {
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                let mut r = io::BufReader::with_capacity(64 * 1024, f).take(entry.size);
+                self.visit(entry, &mut r)
+            }
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 impl<F: FnMut(&Entry<'_>, &mut dyn Read) -> io::Result<()>> EntryVisitor for F {

@@ -32,6 +32,7 @@
 //! ```
 
 mod digest;
+mod dir;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -7,7 +7,7 @@ use crate::package::Ecosystem;
 /// `\xff Go buildinf:`, at a 16-byte aligned offset of the `.go.buildinfo` section.
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 /// The most bytes of build information kept.
-const MAX_CAPTURE: usize = 4 << 20;
+pub(crate) const MAX_CAPTURE: usize = 4 << 20;
 
 /// Looks for Go build information in a stream of file content.
 pub(crate) struct GoScanner {

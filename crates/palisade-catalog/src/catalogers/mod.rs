@@ -15,7 +15,9 @@ pub(crate) mod rpm;
 pub(crate) mod rust;
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, Read, Seek as _};
+use std::path::Path;
 
 use palisade_image::{Entry, EntryKind, EntryVisitor, Node};
 use serde::{Deserialize, Serialize};
@@ -334,6 +336,126 @@ impl EntryVisitor for Extractor {
         self.nodes.push((entry.path.to_owned(), node));
         Ok(())
     }
+
+    /// A file of a directory source: wanted files are read as from a layer, but an executable
+    /// is looked into through its ELF section headers (`.go.buildinfo`, `.dep-v0`) instead
+    /// of being read whole, and nothing else is opened. On a live system executables are
+    /// most of the bytes (`sbom /`); this reads kilobytes of each instead.
+    fn visit_file(&mut self, entry: &Entry<'_>, path: &Path) -> io::Result<()> {
+        let open = || match File::open(path) {
+            Ok(f) => Ok(Some(f)),
+            // Permissions on a live system, or removed meanwhile: passed over, as `find` would.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
+        if wanted(entry.path).is_some() {
+            let Some(f) = open()? else { return Ok(()) };
+            let mut r = io::BufReader::with_capacity(64 * 1024, f).take(entry.size);
+            return self.visit(entry, &mut r);
+        }
+        if entry.size < MIN_EXECUTABLE {
+            return Ok(());
+        }
+        let Some(mut f) = open()? else { return Ok(()) };
+        let mut head = [0u8; 4];
+        match f.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if head != *b"\x7fELF" {
+            return Ok(());
+        }
+        let data = match local_elf(&f)? {
+            LocalElf::Done(data) => data,
+            LocalElf::Stream => {
+                f.seek(io::SeekFrom::Start(0))?;
+                let mut r = io::BufReader::with_capacity(64 * 1024, f).take(entry.size);
+                self.scan_executable(entry.size, &mut r)?
+            }
+        };
+        if let Some(data) = data {
+            self.nodes.push((entry.path.to_owned(), Node::File(data)));
+        }
+        Ok(())
+    }
+}
+
+/// What the section headers of a local ELF file tell.
+enum LocalElf {
+    /// All there is to know.
+    Done(Option<FileData>),
+    /// The file has to be read as a stream, as from a layer: no section headers, Go build
+    /// information of before Go 1.18 (pointers into the data), or a Go binary whose build
+    /// information is not in `.go.buildinfo`.
+    Stream,
+}
+
+/// Reads the Go build information and the `cargo auditable` data of an ELF file through its
+/// section headers, reading only those sections (bounded: [`golang::MAX_CAPTURE`] and
+/// [`rust::MAX_SECTION_BYTES`]).
+fn local_elf(file: &File) -> io::Result<LocalElf> {
+    use object::{Object as _, ObjectSection as _};
+    use std::os::unix::fs::FileExt as _;
+
+    let cache = object::ReadCache::new(file);
+    let Ok(elf) = object::File::parse(&cache) else {
+        return Ok(LocalElf::Stream);
+    };
+    if elf.sections().next().is_none() {
+        return Ok(LocalElf::Stream);
+    }
+    if let Some(section) = elf.section_by_name(".go.buildinfo") {
+        let Some((offset, size)) = section.file_range() else {
+            return Ok(LocalElf::Stream);
+        };
+        let take = usize::try_from(size.min(golang::MAX_CAPTURE as u64)).unwrap_or(0);
+        let mut data = vec![0u8; take];
+        file.read_exact_at(&mut data, offset)?;
+        return Ok(match golang::scan_whole(&data) {
+            golang::ScanResult::Found {
+                go_version,
+                modinfo,
+            } => LocalElf::Done(Some(FileData::Packages(golang::packages(
+                &go_version,
+                &modinfo,
+            )))),
+            golang::ScanResult::OldFormat | golang::ScanResult::None => LocalElf::Stream,
+        });
+    }
+    if elf.section_by_name(".gopclntab").is_some()
+        || elf.section_by_name(".note.go.buildid").is_some()
+    {
+        return Ok(LocalElf::Stream);
+    }
+    let Some(section) = elf.section_by_name(rust::AUDITABLE_SECTION) else {
+        return Ok(LocalElf::Done(None));
+    };
+    if section.size() > rust::MAX_SECTION_BYTES {
+        return Ok(LocalElf::Done(Some(FileData::Error(format!(
+            "{} section of {} bytes, over the {}-byte limit",
+            rust::AUDITABLE_SECTION,
+            section.size(),
+            rust::MAX_SECTION_BYTES
+        )))));
+    }
+    Ok(LocalElf::Done(Some(match section.data() {
+        Ok(compressed) => match rust::parse_dep_v0(compressed) {
+            Ok(parsed) => FileData::Packages(parsed),
+            Err(e) => FileData::Error(e),
+        },
+        Err(e) => FileData::Error(format!(
+            "{} section cannot be read: {e}",
+            rust::AUDITABLE_SECTION
+        )),
+    })))
 }
 
 #[cfg(test)]
