@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use palisade_image::{Image, MergedView, Node};
+use palisade_image::{Entry, EntryVisitor, Image, MergedView, Node};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::LayerCache;
@@ -24,6 +24,7 @@ pub struct CatalogOptions {
 
 /// Progress events, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayerEvent {
     /// A layer is being read; `size` is its stored size when known.
     Reading {
@@ -32,13 +33,66 @@ pub enum LayerEvent {
         /// Stored size.
         size: Option<u64>,
     },
+    /// Part of a layer was read: `entries` and `bytes` (uncompressed) so far. Sent about
+    /// every [`ADVANCED_EVERY`] entries while a layer (or directory) is being read.
+    Advanced {
+        /// Layer position.
+        index: usize,
+        /// Entries (files, directories, links) seen so far in this layer.
+        entries: u64,
+        /// Uncompressed bytes of the files seen so far in this layer.
+        bytes: u64,
+    },
     /// A layer is done.
     Done {
         /// Layer position.
         index: usize,
         /// Whether the result came from the cache.
         cached: bool,
+        /// Entries read (0 when the result came from the cache).
+        entries: u64,
+        /// Uncompressed bytes read (0 when the result came from the cache).
+        bytes: u64,
     },
+}
+
+/// How many entries pass between two [`LayerEvent::Advanced`] events.
+pub const ADVANCED_EVERY: u64 = 2048;
+
+/// Counts what a layer walk has seen, for [`LayerEvent::Advanced`], before handing each
+/// entry to the visitor it wraps. The counters are shared by the threads of a directory walk.
+struct Counting<'a, V> {
+    inner: V,
+    progress: &'a dyn Progress,
+    index: usize,
+    entries: &'a AtomicU64,
+    bytes: &'a AtomicU64,
+}
+
+impl<V> Counting<'_, V> {
+    fn count(&self, entry: &Entry<'_>) {
+        let entries = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = self.bytes.fetch_add(entry.size, Ordering::Relaxed) + entry.size;
+        if entries.is_multiple_of(ADVANCED_EVERY) {
+            self.progress.event(LayerEvent::Advanced {
+                index: self.index,
+                entries,
+                bytes,
+            });
+        }
+    }
+}
+
+impl<V: EntryVisitor> EntryVisitor for Counting<'_, V> {
+    fn visit(&mut self, entry: &Entry<'_>, content: &mut dyn std::io::Read) -> std::io::Result<()> {
+        self.count(entry);
+        self.inner.visit(entry, content)
+    }
+
+    fn visit_file(&mut self, entry: &Entry<'_>, path: &std::path::Path) -> std::io::Result<()> {
+        self.count(entry);
+        self.inner.visit_file(entry, path)
+    }
 }
 
 /// Receives [`LayerEvent`]s.
@@ -169,6 +223,8 @@ pub fn catalog_image(
                         progress.event(LayerEvent::Done {
                             index: i,
                             cached: true,
+                            entries: 0,
+                            bytes: 0,
                         });
                         Ok((nodes, true))
                     } else {
@@ -176,9 +232,8 @@ pub fn catalog_image(
                             index: i,
                             size: layer.size,
                         });
-                        let mut extractor = Extractor::new();
-                        match image.walk_layer(i, &mut extractor) {
-                            Ok(stats) => {
+                        match read_layer(image, i, options, progress) {
+                            Ok((extractor, stats)) => {
                                 if let (Some(c), Some(diff_id)) = (cache, &stats.diff_id)
                                     && let Err(e) = c.store(diff_id, &extractor.nodes)
                                     && let Ok(mut p) = cache_problems.lock()
@@ -195,6 +250,8 @@ pub fn catalog_image(
                                 progress.event(LayerEvent::Done {
                                     index: i,
                                     cached: false,
+                                    entries: stats.entries,
+                                    bytes: stats.uncompressed_size,
                                 });
                                 Ok((extractor.nodes, false))
                             }
@@ -233,6 +290,37 @@ pub fn catalog_image(
         problems: finish_problems(problems),
         ..catalog
     })
+}
+
+/// Reads layer `index` into an [`Extractor`]. A directory is read by several threads (one
+/// layer, many files: the files are where the time goes), their findings put in path order.
+fn read_layer(
+    image: &Image,
+    index: usize,
+    options: &CatalogOptions,
+    progress: &dyn Progress,
+) -> Result<(Extractor, palisade_image::LayerStats), palisade_image::Error> {
+    let entries = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let counting = |inner| Counting {
+        inner,
+        progress,
+        index,
+        entries: &entries,
+        bytes: &bytes,
+    };
+    if image.is_directory() {
+        let (visitors, stats) =
+            image.walk_directory(options.threads, &|| counting(Extractor::new()))?;
+        let mut extractor = Extractor::new();
+        extractor.nodes = visitors.into_iter().flat_map(|c| c.inner.nodes).collect();
+        extractor.nodes.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((extractor, stats))
+    } else {
+        let mut c = counting(Extractor::new());
+        let stats = image.walk_layer(index, &mut c)?;
+        Ok((c.inner, stats))
+    }
 }
 
 fn finish_problems(mut p: Vec<Problem>) -> Vec<Problem> {

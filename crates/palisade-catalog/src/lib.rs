@@ -34,8 +34,8 @@ mod sbom;
 
 pub use cache::LayerCache;
 pub use catalog::{
-    Catalog, CatalogOptions, LayerEvent, LayerInfo, NoProgress, Problem, Progress, SourceInfo,
-    catalog_image, counts, evidence_paths,
+    ADVANCED_EVERY, Catalog, CatalogOptions, LayerEvent, LayerInfo, NoProgress, Problem, Progress,
+    SourceInfo, catalog_image, counts, evidence_paths,
 };
 pub use catalogers::CATALOGER_VERSION;
 pub use catalogers::python::normalise_name as normalise_python_name;

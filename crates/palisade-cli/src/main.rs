@@ -57,6 +57,16 @@ mod exit {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// No progress and no informational lines on standard error (warnings and errors are
+    /// still printed).
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Say more on standard error: a line per layer read, every import warning, every policy
+    /// test case.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,6 +108,7 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     let cli = Cli::parse();
+    progress::set_verbosity(cli.quiet, cli.verbose);
     match policy::install_rule_worker().and_then(|()| run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

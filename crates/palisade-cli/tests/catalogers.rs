@@ -300,9 +300,11 @@ fn user_facing_messages() {
     write_layout(&layout, &[base, app]);
     let source = format!("oci-dir:{}", layout.display());
 
-    let (code, stdout, stderr) = run_filtered(&["sbom", &source, "--no-cache"], dir.path());
+    let (code, stdout, stderr) =
+        run_filtered(&["sbom", &source, "--no-cache", "--quiet"], dir.path());
     assert_eq!(code, 0);
-    // Warnings go to standard error, in the table format too (issue 12).
+    // Warnings go to standard error, in the table format too (issue 12), and stay with
+    // `--quiet` (issue 19).
     assert_eq!(
         stderr,
         "palisade: warning: layer 0: /usr/lib/python3/dist-packages/broken-1.dist-info/METADATA: package broken: no valid Version header\n"

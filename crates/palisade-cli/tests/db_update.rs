@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "common/pty.rs"]
+mod pty;
+
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2026 07:28:00 GMT";
 const SUBSET: &[&str] = &[
     "osv/PyPI/all.zip",
@@ -945,6 +948,49 @@ fn issue_13_7_a_second_writer_is_refused_and_dead_writers_files_are_cleaned() {
 
 /// Issue 12: import warnings are counted and listed with `--verbose`; a missing database
 /// says what to run.
+/// Issue 19: on a terminal the download under way is shown; without one each download is a
+/// line when it starts and one when it ends; `--quiet` says nothing when all goes well.
+#[test]
+fn update_progress_on_a_terminal_plain_lines_elsewhere_and_quiet() {
+    let env = Env::new();
+    let server = Server::start(&feeds());
+    let db = env.db().display().to_string();
+    let url = server.url();
+    let args = [
+        "db",
+        "update",
+        "--db",
+        &db,
+        "--mirror",
+        &url,
+        "--feeds",
+        "osv/PyPI,kev",
+    ];
+    let run = pty::run_on_pty(env.cmd(&args));
+    assert_eq!(run.code, Some(0), "{}", run.terminal);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.terminal.contains("downloading") && run.terminal.contains(": downloaded "),
+        "{:?}",
+        run.terminal
+    );
+    // No terminal: a line per step.
+    let out = env.run(&args);
+    assert_ok(&out);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "palisade: osv/PyPI/all.zip: downloading {url}/osv/PyPI/all.zip\npalisade: osv/PyPI/all.zip: not modified\n"
+        )),
+        "{err}"
+    );
+    // Quiet: nothing, and the same exit code.
+    let out = env.run(&[&args[..], &["--quiet"]].concat());
+    assert_ok(&out);
+    assert_eq!(text(&out.stderr), "");
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn issue_12_import_warnings_are_listed_and_a_missing_db_says_what_to_run() {
     let env = Env::new();

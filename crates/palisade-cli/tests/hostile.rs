@@ -464,15 +464,30 @@ impl Sandbox {
     }
 }
 
+/// Whether `line` is one of the progress lines a run prints on a pipe before it fails.
+fn is_progress(line: &str) -> bool {
+    [
+        "palisade: reading ",
+        "palisade: importing ",
+        "palisade: read ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
 /// Asserts the run refused the image: exit 2, no panic, no SBOM, one error that contains
 /// every one of `names` (the source, a digest) and `phrase` (what is wrong, case-insensitive).
 fn assert_refused(sb: &Sandbox, run: &Run, names: &[&str], phrase: &str) {
     let stderr = &run.stderr;
     assert!(!stderr.contains("panicked"), "palisade panicked:\n{stderr}");
     assert_eq!(run.code, Some(2), "expected exit code 2; stderr:\n{stderr}");
+    let mut lines = stderr.lines().skip_while(|l| is_progress(l));
     assert!(
-        stderr.starts_with("palisade: error: "),
-        "expected a `palisade: error:` line; stderr:\n{stderr}"
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("palisade: error: "))
+            && lines.all(|l| l.starts_with("  caused by: ")),
+        "expected progress lines, then one `palisade: error:` and its causes; stderr:\n{stderr}"
     );
     for n in names {
         assert!(

@@ -129,13 +129,31 @@ fn import(input: &Path, tmp: &Path) -> Run {
     ])
 }
 
+/// Whether `line` is one of the progress lines a run prints on a pipe before it fails.
+fn is_progress(line: &str) -> bool {
+    [
+        "palisade: reading ",
+        "palisade: importing ",
+        "palisade: read ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
 /// Asserts the run failed cleanly: exit 2, one `palisade: error:` naming `input` and saying
 /// every one of `phrases`, no panic.
 fn assert_refused(run: &Run, input: &Path, phrases: &[&str]) {
     let e = &run.stderr;
     assert!(!e.contains("panicked"), "palisade panicked:\n{e}");
     assert_eq!(run.code, Some(2), "expected exit code 2; stderr:\n{e}");
-    assert!(e.starts_with("palisade: error: "), "stderr:\n{e}");
+    let mut lines = e.lines().skip_while(|l| is_progress(l));
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("palisade: error: "))
+            && lines.all(|l| l.starts_with("  caused by: ")),
+        "expected progress lines, then one `palisade: error:` and its causes; stderr:\n{e}"
+    );
     let name = input.display().to_string();
     assert!(e.contains(&name), "the error does not name {name}:\n{e}");
     for p in phrases {

@@ -377,7 +377,7 @@ fn processes_sharing_one_cache_agree() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_palisade"))
-                .args(["sbom", &src, "--format", "json"])
+                .args(["sbom", &src, "--format", "json", "--quiet"])
                 .env("XDG_CACHE_HOME", cache.path())
                 .env_remove("PALISADE_NO_CACHE")
                 .stdout(std::process::Stdio::piped())

@@ -151,7 +151,7 @@ fn gather_local(
             Scanner::new(&vulndb, gate.options, observer).scan_image(image)?;
         (Some(catalog), Some(vuln_input(evaluated)))
     } else if needs.sbom {
-        let progress = observer.layers(image.layers().len());
+        let progress = observer.layers(image);
         (
             Some(palisade_scan::catalog_image(
                 image,

@@ -63,9 +63,10 @@ pub trait Observer: Sync {
     /// A warning, one line, without a `warning:` prefix.
     fn warning(&self, text: &str);
 
-    /// Progress for reading the `count` layers of one image; dropped when done.
-    fn layers(&self, count: usize) -> Box<dyn Progress + '_> {
-        let _ = count;
+    /// Progress for reading the layers of `image` (a directory is one layer); dropped when
+    /// done.
+    fn layers(&self, image: &palisade_image::Image) -> Box<dyn Progress + '_> {
+        let _ = image;
         Box::new(Silent)
     }
 }

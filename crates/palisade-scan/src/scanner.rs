@@ -206,7 +206,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn catalog(&self, image: &Image) -> Result<Catalog> {
-        let progress = self.observer.layers(image.layers().len());
+        let progress = self.observer.layers(image);
         catalog_image(image, self.options, progress.as_ref())
     }
 

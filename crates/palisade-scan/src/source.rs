@@ -179,7 +179,7 @@ pub fn load_catalog(
         }
         Source::Image(source) => {
             let image = open_image(source, options)?;
-            let progress = observer.layers(image.layers().len());
+            let progress = observer.layers(&image);
             let catalog = catalog_image(&image, options, progress.as_ref())?;
             Ok((catalog, image.config().created.clone()))
         }

@@ -149,6 +149,11 @@ pub struct ImportOptions {
 pub enum ImportEvent<'a> {
     /// Taking the writers' lock removed a temporary file of an interrupted write.
     RemovedTempFile(&'a Path),
+    /// An input is about to be read (feeds can take seconds each).
+    Importing {
+        /// The input, as given.
+        path: &'a Path,
+    },
 }
 
 /// What [`import_feeds`] wrote.
@@ -194,6 +199,7 @@ pub fn import_feeds(
     builder.allow_shrink(options.allow_shrink);
     let mut feeds = Vec::with_capacity(paths.len());
     for path in paths {
+        on_event(ImportEvent::Importing { path });
         let added = add_feed(&mut builder, path, None, &options.limits, &now)?;
         feeds.push((path.clone(), added));
     }

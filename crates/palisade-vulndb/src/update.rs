@@ -356,6 +356,17 @@ pub enum UpdateEvent<'a> {
     RemovedTempFile(&'a Path),
     /// A staging directory of an interrupted update was removed.
     RemovedStaging(&'a Path),
+    /// A file is about to be requested.
+    Downloading {
+        /// The file.
+        file: &'a FeedFile,
+    },
+    /// A feed file (downloaded or from the cache) is about to be imported into the new
+    /// database.
+    Importing {
+        /// Its path relative to the feed cache.
+        rel: &'a str,
+    },
     /// A file was downloaded into the staging directory.
     Downloaded {
         /// The file.
@@ -496,6 +507,7 @@ pub fn update(
     let mut downloads = Vec::with_capacity(files.len());
     let mut failures = Vec::new();
     for f in &files {
+        on_event(UpdateEvent::Downloading { file: f });
         match fetch(&client, f, &cache.join(&f.rel), &staging.0.join(&f.rel)) {
             Ok(outcome) => {
                 on_event(match &outcome {
@@ -557,7 +569,7 @@ pub fn update(
             }
         })
         .collect();
-    let rebuild = build(db, &cache, inputs, &lock, options)?;
+    let rebuild = build(db, &cache, inputs, &lock, options, on_event)?;
 
     // The new database is in place: commit the downloads to the cache. File first, then its
     // validators, so a crash in between only costs a re-download.
@@ -794,12 +806,14 @@ fn build(
     inputs: Vec<Input>,
     lock: &WriteLock,
     options: &UpdateOptions,
+    on_event: &mut dyn FnMut(UpdateEvent<'_>),
 ) -> Result<Rebuild, UpdateError> {
     let now = Timestamp::now();
     let mut builder = DatabaseBuilder::new(db);
     builder.allow_shrink(options.allow_shrink);
     let mut feeds = Vec::with_capacity(inputs.len());
     for input in inputs {
+        on_event(UpdateEvent::Importing { rel: &input.rel });
         let source = cache.join(&input.rel).display().to_string();
         let added = add_feed(
             &mut builder,

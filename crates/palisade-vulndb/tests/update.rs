@@ -206,6 +206,12 @@ fn options(server: &Server, feeds: &[&str]) -> UpdateOptions {
 fn run(db: &Path, options: &UpdateOptions) -> (Result<UpdateReport, UpdateError>, Vec<String>) {
     let mut events = Vec::new();
     let result = update(db, options, &mut |e| {
+        if matches!(
+            e,
+            UpdateEvent::Downloading { .. } | UpdateEvent::Importing { .. }
+        ) {
+            return;
+        }
         events.push(match e {
             UpdateEvent::RemovedTempFile(p) => format!("removed temp {}", p.display()),
             UpdateEvent::RemovedStaging(p) => format!("removed staging {}", p.display()),

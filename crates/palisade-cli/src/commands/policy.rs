@@ -33,14 +33,11 @@ enum PolicyCommand {
     },
     /// Run policy tests: each test file named, and every `*.test.yaml` under each directory
     /// named (input documents with expected decisions). Exit 0 when all pass, 1 when one
-    /// fails, 2 on an unreadable test.
+    /// fails, 2 on an unreadable test. `--verbose` prints every case, not only the failures.
     Test {
         /// Test files and directories holding them.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Print every case, not only the failures.
-        #[arg(long, short = 'v')]
-        verbose: bool,
     },
 }
 
@@ -108,7 +105,7 @@ pub(crate) fn run(args: &PolicyArgs) -> Result<u8> {
             )?;
             Ok(exit::OK)
         }
-        PolicyCommand::Test { paths, verbose } => test(paths, *verbose),
+        PolicyCommand::Test { paths } => test(paths, crate::progress::verbose()),
     }
 }
 

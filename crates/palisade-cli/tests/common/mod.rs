@@ -2,6 +2,8 @@
 //! from the real feed snapshots with the binary's own `db import`, and running the binary.
 #![allow(dead_code)]
 
+pub(crate) mod pty;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -15,6 +15,7 @@ use palisade_vulndb::{
 };
 use serde_json::{Value, json};
 
+use crate::progress::{self, Steps};
 use crate::{exit, render};
 
 /// `--db`, shared by `db` and `scan`.
@@ -27,10 +28,6 @@ pub(crate) struct WriteArgs {
     /// than half of a feed's records (refused by default, naming what would be lost).
     #[arg(long)]
     pub(crate) allow_shrink: bool,
-
-    /// List every import warning (records skipped or kept unevaluable), not only their count.
-    #[arg(long, short = 'v')]
-    pub(crate) verbose: bool,
 }
 
 #[derive(Args, Debug)]
@@ -127,9 +124,8 @@ pub(crate) fn warning_count(n: usize, verbose: bool) -> String {
 }
 
 /// Says that the writers' lock removed a stale temporary file.
-pub(crate) fn report_removed(out: &mut impl Write, removed: &Path) -> io::Result<()> {
-    writeln!(
-        out,
+pub(crate) fn removed_line(removed: &Path) -> String {
+    format!(
         "removed a temporary file of an interrupted write: {}",
         removed.display()
     )
@@ -137,21 +133,19 @@ pub(crate) fn report_removed(out: &mut impl Write, removed: &Path) -> io::Result
 
 fn import(args: &ImportArgs) -> Result<u8> {
     let db_path = args.db.path()?;
-    let mut stderr = io::stderr().lock();
-    let mut shown = Ok(());
     let options = ImportOptions {
         add: args.add,
         allow_shrink: args.write.allow_shrink,
         limits: Limits::default(),
     };
-    let result = import_feeds(&db_path, &args.paths, &options, &mut |event| {
-        if let ImportEvent::RemovedTempFile(p) = event
-            && shown.is_ok()
-        {
-            shown = report_removed(&mut stderr, p);
-        }
+    let verbose = progress::verbose();
+    let steps = Steps::new();
+    let result = import_feeds(&db_path, &args.paths, &options, &mut |event| match event {
+        ImportEvent::RemovedTempFile(p) => steps.line(removed_line(p)),
+        ImportEvent::Importing { path } => steps.step(format_args!("importing {}", path.display())),
+        _ => {}
     });
-    shown?;
+    drop(steps);
     let report = match result {
         Ok(report) => report,
         Err(ImportError::Previous { source, .. }) => {
@@ -169,10 +163,10 @@ fn import(args: &ImportArgs) -> Result<u8> {
             feed.snapshot
                 .as_ref()
                 .map_or_else(String::new, |s| format!(", snapshot {s}")),
-            warning_count(added.warnings.len(), args.write.verbose),
+            warning_count(added.warnings.len(), verbose),
             path.display()
         ));
-        if args.write.verbose {
+        if verbose {
             lines.extend(added.warnings.iter().map(|w| format!("  warning: {w}")));
         }
     }
@@ -188,10 +182,9 @@ fn import(args: &ImportArgs) -> Result<u8> {
     }
     let status = &report.status;
     for l in &lines {
-        writeln!(stderr, "{l}")?;
+        progress::note(l);
     }
-    writeln!(
-        stderr,
+    progress::note(format_args!(
         "wrote {}: {} advisories from {} feeds, built {}",
         db_path.display(),
         status.advisories,
@@ -200,7 +193,7 @@ fn import(args: &ImportArgs) -> Result<u8> {
             .built
             .as_ref()
             .map_or_else(|| "-".to_owned(), ToString::to_string)
-    )?;
+    ));
     Ok(exit::OK)
 }
 

@@ -17,8 +17,9 @@ use clap::Args;
 use palisade_image::http;
 use palisade_vulndb::update::{HttpOptions, UpdateError, UpdateEvent, UpdateOptions, update};
 
-use super::{DbPathArgs, WriteArgs, report_removed, warning_count};
+use super::{DbPathArgs, WriteArgs, removed_line, warning_count};
 use crate::exit;
+use crate::progress::{self, Steps, note};
 
 #[derive(Args, Debug)]
 pub(crate) struct UpdateArgs {
@@ -65,45 +66,39 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
         allow_shrink: args.write.allow_shrink,
         limits: palisade_vulndb::Limits::default(),
     };
-    let mut stderr = io::stderr().lock();
-    let mut shown = Ok(());
-    let result = update(&db_path, &options, &mut |event| {
-        if shown.is_ok() {
-            shown = show_event(&mut stderr, event);
-        }
-    });
-    shown?;
+    let steps = Steps::new();
+    let result = update(&db_path, &options, &mut |event| show_event(&steps, event));
+    drop(steps);
     let report = result.map_err(cli_error)?;
     let Some(rebuilt) = &report.rebuilt else {
-        writeln!(
-            stderr,
+        note(format_args!(
             "all feeds are up to date; {} unchanged",
             db_path.display()
-        )?;
+        ));
         return Ok(exit::OK);
     };
-    let verbose = args.write.verbose;
+    let verbose = progress::verbose();
     for f in &rebuilt.feeds {
         let feed = &f.added.feed;
-        writeln!(
-            stderr,
+        note(format_args!(
             "imported {}: {} records from {}{}",
             feed.name,
             feed.records,
             f.rel,
             warning_count(f.added.warnings.len(), verbose)
-        )?;
+        ));
         if verbose {
             for w in &f.added.warnings {
-                writeln!(stderr, "  warning: {w}")?;
+                note(format_args!("  warning: {w}"));
             }
         }
     }
     if let Some(e) = &rebuilt.previous_unreadable {
-        writeln!(
-            stderr,
-            "the previous database cannot be read ({e}); its feeds are not kept"
-        )?;
+        // Not quiet: feeds of the previous database are gone from the new one.
+        let _ = writeln!(
+            io::stderr(),
+            "palisade: warning: the previous database cannot be read ({e}); its feeds are not kept"
+        );
     }
     let list = |v: &[String]| {
         if v.is_empty() {
@@ -112,50 +107,49 @@ pub(crate) fn run(args: &UpdateArgs) -> Result<u8> {
             v.join(", ")
         }
     };
-    writeln!(
-        stderr,
+    note(format_args!(
         "refreshed (downloaded): {}",
         list(&rebuilt.refreshed())
-    )?;
-    writeln!(
-        stderr,
+    ));
+    note(format_args!(
         "rebuilt from the feed cache: {}",
         list(&rebuilt.from_cache())
-    )?;
-    writeln!(
-        stderr,
+    ));
+    note(format_args!(
         "kept from the previous database (not in the feed cache, e.g. added by `db import`): {}",
         list(&rebuilt.kept)
-    )?;
-    writeln!(
-        stderr,
+    ));
+    note(format_args!(
         "wrote {}: {} advisories from {} feeds",
         db_path.display(),
         rebuilt.status.advisories,
         rebuilt.status.feeds.len()
-    )?;
+    ));
     Ok(exit::OK)
 }
 
-/// One line per event, on stderr.
-fn show_event(out: &mut impl Write, event: UpdateEvent<'_>) -> io::Result<()> {
+/// What an event says: the step under way, a line that stays, or a failure (also with
+/// `--quiet`).
+fn show_event(steps: &Steps, event: UpdateEvent<'_>) {
     match event {
-        UpdateEvent::RemovedTempFile(p) => report_removed(out, p),
-        UpdateEvent::RemovedStaging(dir) => writeln!(
-            out,
+        UpdateEvent::RemovedTempFile(p) => steps.line(removed_line(p)),
+        UpdateEvent::RemovedStaging(dir) => steps.line(format_args!(
             "removed the staging directory of an interrupted update: {}",
             dir.display()
-        ),
-        UpdateEvent::Downloaded { file, bytes } => writeln!(
-            out,
+        )),
+        UpdateEvent::Downloading { file } => {
+            steps.step(format_args!("{}: downloading {}", file.rel, file.url));
+        }
+        UpdateEvent::Importing { rel } => steps.step(format_args!("importing {rel}")),
+        UpdateEvent::Downloaded { file, bytes } => steps.line(format_args!(
             "{}: downloaded {bytes} bytes from {}",
             file.rel, file.url
-        ),
-        UpdateEvent::NotModified { file } => writeln!(out, "{}: not modified", file.rel),
+        )),
+        UpdateEvent::NotModified { file } => steps.line(format_args!("{}: not modified", file.rel)),
         UpdateEvent::Failed { file, error } => {
-            writeln!(out, "{}: failed: {}", file.rel, with_causes(error))
+            steps.always(format_args!("{}: failed: {}", file.rel, with_causes(error)));
         }
-        _ => Ok(()),
+        _ => {}
     }
 }
 
