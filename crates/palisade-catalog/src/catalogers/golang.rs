@@ -147,8 +147,8 @@ fn uvarint(b: &[u8]) -> Option<Option<(u64, usize)>> {
     if b.len() >= 10 { Some(None) } else { None }
 }
 
-/// Reads a varint-prefixed string at `pos`.
-fn read_string(c: &[u8], pos: usize) -> Result<(String, usize), Parse> {
+/// Reads a varint-prefixed string at `pos`: its bytes and where it ends.
+fn read_string(c: &[u8], pos: usize) -> Result<(&[u8], usize), Parse> {
     let (len, n) = match uvarint(c.get(pos..).unwrap_or_default()) {
         None => return Err(Parse::NeedMore),
         Some(None) => return Err(Parse::Invalid),
@@ -167,7 +167,7 @@ fn read_string(c: &[u8], pos: usize) -> Result<(String, usize), Parse> {
             Parse::NeedMore
         });
     }
-    Ok((String::from_utf8_lossy(&c[start..end]).into_owned(), end))
+    Ok((&c[start..end], end))
 }
 
 fn parse_inline(c: &[u8]) -> Parse {
@@ -186,27 +186,37 @@ fn parse_inline(c: &[u8]) -> Parse {
         Ok(v) => v,
         Err(p) => return p,
     };
+    let go_version = String::from_utf8_lossy(go_version).into_owned();
     if !go_version.starts_with("go") && !go_version.starts_with("devel") {
         return Parse::Invalid;
     }
     Parse::Found {
         go_version,
-        modinfo: strip_sentinels(&modinfo),
+        modinfo: strip_sentinels(modinfo),
     }
 }
 
-/// Module information is wrapped in 16-byte sentinels when the linker embeds it.
-fn strip_sentinels(m: &str) -> String {
-    let b = m.as_bytes();
+/// Module information is wrapped in 16-byte sentinels when the linker embeds it. They are cut
+/// from the bytes, before any decoding: they are not UTF-8, and a lossy decoding first would
+/// change their length and glue them to the first (`path`) and last lines.
+fn strip_sentinels(b: &[u8]) -> String {
     if b.len() >= 33 && b[b.len() - 17] == b'\n' {
         String::from_utf8_lossy(&b[16..b.len() - 16]).into_owned()
     } else {
-        m.to_owned()
+        String::from_utf8_lossy(b).into_owned()
     }
 }
 
 /// Turns build information into packages: the main module, every dependency (with
 /// replacements applied) and the standard library.
+///
+/// A binary built without module support (GOPATH mode, as Debian builds its Go packages) has a
+/// `path` line and no `mod` line. Its main package is then reported under the path as given
+/// (`github.com/docker/distribution/cmd/registry`): without module information the module root
+/// is unknown, and cutting the path at a guessed root would name a module the binary never
+/// declared. Its version comes from a `-X <pkg>.version=<v>` link flag recorded in the build
+/// settings ([`ldflags_version`]); otherwise it is `(devel)`, as Go itself marks a main module
+/// without a version, which matching never treats as a version.
 pub(crate) fn packages(go_version: &str, modinfo: &str) -> Parsed {
     let mut parsed = Parsed::default();
     let push = |name: &str, version: &str, parsed: &mut Parsed| {
@@ -220,10 +230,22 @@ pub(crate) fn packages(go_version: &str, modinfo: &str) -> Parsed {
         }
     };
     let mut pending: Option<(String, String)> = None;
+    let mut main_path: Option<&str> = None;
+    let mut has_mod = false;
+    let mut ldflags: Option<&str> = None;
     for line in modinfo.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {
-            ["mod", path, version, ..] => push(path, version, &mut parsed),
+            ["path", path, ..] => main_path = Some(path),
+            ["build", setting, ..] => {
+                if let Some(v) = setting.strip_prefix("-ldflags=") {
+                    ldflags = Some(v);
+                }
+            }
+            ["mod", path, version, ..] => {
+                has_mod = true;
+                push(path, version, &mut parsed);
+            }
             ["dep", path, version, ..] => {
                 if let Some((p, v)) = pending.take() {
                     push(&p, &v, &mut parsed);
@@ -257,6 +279,18 @@ pub(crate) fn packages(go_version: &str, modinfo: &str) -> Parsed {
     if let Some((p, v)) = pending.take() {
         push(&p, &v, &mut parsed);
     }
+    if let Some(path) = main_path.filter(|p| !has_mod && *p != "command-line-arguments") {
+        let version = ldflags
+            .and_then(|f| ldflags_version(f, path))
+            .unwrap_or_else(|| DEVEL.to_owned());
+        // The main package goes first, where a module build's `mod` line would have put it.
+        let before = parsed.packages.len();
+        push(path, &version, &mut parsed);
+        if parsed.packages.len() > before {
+            let main = parsed.packages.remove(before);
+            parsed.packages.insert(0, main);
+        }
+    }
     if let Some(v) = go_version.strip_prefix("go") {
         let v = v.split([' ', '+', '-']).next().unwrap_or(v);
         if !v.is_empty() {
@@ -266,9 +300,215 @@ pub(crate) fn packages(go_version: &str, modinfo: &str) -> Parsed {
     parsed
 }
 
+/// The version Go gives a main module it has no version for.
+const DEVEL: &str = "(devel)";
+
+/// The version a binary was linked with: the value of `-X <pkg>.<var>=<value>` in the
+/// `-ldflags` build setting (as `go version -m` prints it, Go-quoted when it holds spaces or
+/// quotes), where `<var>` is `version` in any case and `<pkg>` is `main` or a package of the
+/// main package's project ([`same_project`]: `github.com/docker/distribution/version` for
+/// `github.com/docker/distribution/cmd/registry`).
+/// A variable of another project's package (a vendored library's version) is not the binary's
+/// version, so it is not taken. Go records `-ldflags` only for builds without `-trimpath`.
+pub(crate) fn ldflags_version(ldflags: &str, main_path: &str) -> Option<String> {
+    let flags = unquote_go(ldflags);
+    let words = split_flags(&flags);
+    let mut found = None;
+    let mut words = words.iter();
+    while let Some(w) = words.next() {
+        let assignment = match w.as_str() {
+            "-X" | "--X" => words.next().map(String::as_str),
+            other => other
+                .strip_prefix("-X=")
+                .or_else(|| other.strip_prefix("--X=")),
+        };
+        let Some((var, value)) = assignment.and_then(|a| a.split_once('=')) else {
+            continue;
+        };
+        let Some((pkg, name)) = var.rsplit_once('.') else {
+            continue;
+        };
+        let ours = pkg == "main" || same_project(pkg, main_path);
+        if ours
+            && name.eq_ignore_ascii_case("version")
+            && !value.is_empty()
+            && !value.contains(char::is_whitespace)
+        {
+            // The linker applies the last assignment of a variable; keep the last match.
+            found = Some(value.to_owned());
+        }
+    }
+    found
+}
+
+/// Whether package `pkg` belongs to the project of the main package `main_path`: it is below
+/// the main package, or below the directory that holds the main package's `cmd` directory
+/// (`github.com/docker/distribution` for `github.com/docker/distribution/cmd/registry`). The
+/// project root must have at least two path elements.
+fn same_project(pkg: &str, main_path: &str) -> bool {
+    let elements: Vec<&str> = main_path.split('/').collect();
+    let root_len = elements
+        .iter()
+        .position(|e| *e == "cmd")
+        .unwrap_or(elements.len());
+    if root_len < 2 || elements[..root_len].iter().any(|e| e.is_empty()) {
+        return false;
+    }
+    let root = elements[..root_len].join("/");
+    pkg == root
+        || pkg == main_path
+        || pkg
+            .strip_prefix(root.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Undoes the Go quoting `go version -m` applies to a build setting value that holds spaces
+/// or quotes (`"-s -w -X \"a=b c\""`); an unquoted value is returned as it is.
+fn unquote_go(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+        return v.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(o) => out.push(o),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Splits flags the way the go command does (`cmd/internal/quoted`): on white space, with
+/// single- or double-quoted parts kept whole and their quotes removed.
+fn split_flags(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            None => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Debian's `/usr/bin/docker-registry` (docker-registry 2.8.2+ds1-1+b4, go1.19.8): a GOPATH
+    /// build with `-trimpath`, so a `path` line, no `mod` line and no `-ldflags` setting.
+    const DEBIAN_REGISTRY: &str = "path\tgithub.com/docker/distribution/cmd/registry\nbuild\t-compiler=gc\nbuild\t-trimpath=true\nbuild\tCGO_ENABLED=1\nbuild\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v1\n";
+
+    /// A GOPATH build by go1.19.8 of `example.org/tool/cmd/tool` with
+    /// `-ldflags "-s -w -X example.org/tool/version.Version=v1.4.2+ds1 -X 'main.commit=abc def'"`.
+    const GOPATH_LDFLAGS: &str = "path\texample.org/tool/cmd/tool\nbuild\t-compiler=gc\nbuild\t-ldflags=\"-s -w -X example.org/tool/version.Version=v1.4.2+ds1 -X 'main.commit=abc def'\"\nbuild\tCGO_ENABLED=1\nbuild\tCGO_CFLAGS=\nbuild\tCGO_CPPFLAGS=\nbuild\tCGO_CXXFLAGS=\nbuild\tCGO_LDFLAGS=\nbuild\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v1\n";
+
+    fn names_versions(p: &Parsed) -> Vec<(String, String)> {
+        p.packages
+            .iter()
+            .map(|f| (f.name.clone(), f.version.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn main_package_of_a_build_without_modules() {
+        // The real build information, with the linker's sentinels, as the scanner sees it.
+        let mut embedded = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6".to_vec();
+        embedded.extend_from_slice(DEBIAN_REGISTRY.as_bytes());
+        embedded.extend_from_slice(b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2");
+        let modinfo = strip_sentinels(&embedded);
+        assert_eq!(modinfo, DEBIAN_REGISTRY);
+        assert_eq!(
+            names_versions(&packages("go1.19.8", &modinfo)),
+            vec![
+                (
+                    "github.com/docker/distribution/cmd/registry".into(),
+                    "(devel)".into()
+                ),
+                ("stdlib".into(), "go1.19.8".into()),
+            ]
+        );
+        assert_eq!(
+            names_versions(&packages("go1.19.8", GOPATH_LDFLAGS)),
+            vec![
+                ("example.org/tool/cmd/tool".into(), "v1.4.2+ds1".into()),
+                ("stdlib".into(), "go1.19.8".into()),
+            ]
+        );
+        // `go run x.go` names its package `command-line-arguments`: no package to report.
+        assert_eq!(
+            names_versions(&packages("go1.22.1", "path\tcommand-line-arguments\n")),
+            vec![("stdlib".into(), "go1.22.1".into())]
+        );
+    }
+
+    #[test]
+    fn version_link_flags() {
+        let main = "github.com/docker/distribution/cmd/registry";
+        let v = |flags: &str| ldflags_version(flags, main);
+        assert_eq!(
+            v("\"-X github.com/docker/distribution/version.Version=v2.8.2 -s\""),
+            Some("v2.8.2".into())
+        );
+        assert_eq!(v("-X=main.version=1.0"), Some("1.0".into()));
+        assert_eq!(
+            v("\"-X 'main.version=1.0' -X main.version=1.1\""),
+            Some("1.1".into())
+        );
+        // Not the binary's version: another project's package, another variable, a value with
+        // a space, nothing assigned.
+        assert_eq!(
+            v("\"-X github.com/docker/docker/version.Version=20.10\""),
+            None
+        );
+        assert_eq!(v("\"-X main.commit=abc -X main.buildVersion=2\""), None);
+        assert_eq!(v("\"-X 'main.version=1 2'\""), None);
+        assert_eq!(v("\"-X main.version= -X\""), None);
+        assert_eq!(v("-s"), None);
+        assert_eq!(
+            ldflags_version(
+                "-X=example.org/tool/internal/version.Version=2",
+                "example.org/tool"
+            ),
+            Some("2".into())
+        );
+        assert_eq!(
+            ldflags_version(
+                "-X=example.org/toolbox/version.Version=2",
+                "example.org/tool"
+            ),
+            None
+        );
+        assert_eq!(ldflags_version("-X=x/version.Version=2", "x/cmd/y"), None);
+    }
 
     fn blob(version: &str, modinfo: &str) -> Vec<u8> {
         let mut b = vec![0u8; 48]; // something before, keeps 16-byte alignment
@@ -370,20 +610,20 @@ pub(crate) fn parse_pointer_format(elf: &[u8]) -> Option<(String, String)> {
         }
         Some(v)
     };
-    let read_go_string = |addr: u64| -> Option<String> {
+    let read_go_string = |addr: u64| -> Option<&[u8]> {
         let hdr = layout.slice(elf, addr, 2 * ptr_size)?;
         let data = word(hdr)?;
         let len = usize::try_from(word(&hdr[ptr_size..])?).ok()?;
         if len > MAX_CAPTURE {
             return None;
         }
-        Some(String::from_utf8_lossy(layout.slice(elf, data, len)?).into_owned())
+        layout.slice(elf, data, len)
     };
-    let version = read_go_string(word(&header[16..])?)?;
+    let version = String::from_utf8_lossy(read_go_string(word(&header[16..])?)?).into_owned();
     let modinfo = read_go_string(word(&header[16 + ptr_size..])?)?;
     version
         .starts_with("go")
-        .then(|| (version, strip_sentinels(&modinfo)))
+        .then(|| (version, strip_sentinels(modinfo)))
 }
 
 /// The loadable segments of an ELF file: virtual address ranges and where they are in the file.
