@@ -35,6 +35,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || want postgresql
 # The console's browser tests drive Debian's chromium headless through chromedriver.
 [[ -x /usr/bin/chromium ]]     || want chromium
 [[ -x /usr/bin/chromedriver ]] || want chromium-driver
+# The AlmaLinux test (crates/palisade-cli/tests/rpm_almalinux.rs) checks findings with rpm.labelCompare.
+/usr/bin/python3 -c 'import rpm' >/dev/null 2>&1 || want python3-rpm
 has_cmd flock  || want util-linux
 has_cmd setsid || want util-linux
 has_cmd tar    || want tar

@@ -61,6 +61,7 @@ mod kev;
 mod matcher;
 mod nvd;
 mod osv;
+mod rpm_distro;
 #[cfg(feature = "fetch")]
 pub mod update;
 

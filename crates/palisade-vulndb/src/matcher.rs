@@ -7,6 +7,9 @@
 //!   release; the installed binary version is compared, in the distro's scheme, with the
 //!   tracker's fixed version, so a backported fix is never flagged. The tracker's status says
 //!   whether there is a fix at all.
+//! - RPM packages are looked up by binary name in their distro's OSV ecosystem
+//!   (`AlmaLinux:8`, chosen from os-release by [`crate::rpm_distro`]) and compared with
+//!   rpmvercmp; modular and non-modular builds are never compared with each other.
 //! - Findings from several feeds about the same vulnerability (same id, or a shared alias) are
 //!   folded into one, keeping the record that has a fix.
 
@@ -50,7 +53,7 @@ pub struct MatchReport {
     /// produced no finding. Sorted like the findings.
     pub skipped: Vec<Skip>,
     /// What the database holds for each ecosystem or distro release the packages are looked
-    /// up in, sorted by ecosystem. A package type Palisade cannot match at all (RPM today) or
+    /// up in, sorted by ecosystem. A package Palisade cannot match at all (an RPM distro not matched yet) or
     /// a distro package of an unknown release has an entry with `advisories: 0` too.
     pub coverage: Vec<Coverage>,
     /// The packages no advisory in the database could be about: their ecosystem has no
@@ -184,7 +187,7 @@ pub struct Skip {
     /// The package.
     pub package: FindingPackage,
     /// The advisory whose entry could not be evaluated; `None` when the whole package was
-    /// not matched (e.g. RPM, or a Debian package with no known release).
+    /// not matched (e.g. an RPM distro not matched yet, or a Debian package with no known release).
     pub advisory_id: Option<String>,
     /// Why, in one line.
     pub reason: String,
@@ -619,6 +622,9 @@ struct Target {
     name: String,
     /// OS packages: matched by source package through a distro tracker.
     distro: bool,
+    /// RPM packages: matched by binary name through the distro's OSV records, every entry
+    /// of an advisory for the package together (see [`rpm_evaluate`]).
+    rpm: bool,
 }
 
 impl Target {
@@ -636,6 +642,7 @@ impl Target {
             ecosystems: vec![eco.to_owned()],
             name: pkg.name.clone(),
             distro: false,
+            rpm: false,
         };
         let source_name = || {
             pkg.source
@@ -650,12 +657,14 @@ impl Target {
             Ecosystem::GoModule => language("Go"),
             Ecosystem::RustCrate => language("crates.io"),
             Ecosystem::JavaArchive => language("Maven"),
-            // TODO: RPM distros (RHEL, Rocky, Alma, SUSE) need their own feeds imported first.
-            Ecosystem::Rpm => {
-                return Err(
-                    "RPM packages are not matched yet: no RPM advisory feed is supported".into(),
-                );
-            }
+            // The distro's OSV ecosystem (`AlmaLinux:8`), by binary package name; the table of
+            // RPM distros and why one is not matched yet is in `crate::rpm_distro`.
+            Ecosystem::Rpm => Target {
+                ecosystems: vec![crate::rpm_distro::rpm_ecosystem(distro)?],
+                name: pkg.name.clone(),
+                distro: true,
+                rpm: true,
+            },
             Ecosystem::Deb => {
                 let d = distro.ok_or(
                     "deb package not matched: the image's distro release is unknown (no os-release)",
@@ -676,6 +685,7 @@ impl Target {
                         ],
                         name: source_name(),
                         distro: true,
+                        rpm: false,
                     });
                 }
                 if d.id != "debian" {
@@ -706,6 +716,7 @@ impl Target {
                     ecosystems,
                     name: source_name(),
                     distro: true,
+                    rpm: false,
                 }
             }
             Ecosystem::Apk => {
@@ -740,6 +751,7 @@ impl Target {
                     ecosystems: vec![format!("Alpine:{branch}")],
                     name: source_name(),
                     distro: true,
+                    rpm: false,
                 }
             }
         })
@@ -797,6 +809,9 @@ fn evaluate(
     let Some((advisory, _)) = parts.first() else {
         return Outcome::NotAffected;
     };
+    if target.rpm {
+        return rpm_evaluate(parts, pkg, installed);
+    }
     // (status, fixed versions, why) of each entry the version is affected by.
     let mut verdicts: Vec<VerdictFacts> = Vec::new();
     let mut skipped: Option<String> = None;
@@ -860,6 +875,95 @@ fn evaluate(
                     rating: score.to_owned(),
                 })
         }),
+    })
+}
+
+/// An RPM distro advisory (`ALSA-…`) for one installed package. Its entries for the package
+/// are one fix built several times (a modular record lists a build per module stream:
+/// `…module_el8.5.0+119+…`, `…module_el8.4.0+2496+…`), so the package is affected only when
+/// it is below every fix that applies to it, compared as `[epoch:]version-release` with
+/// rpmvercmp. A modular fix applies only to a modular build (`.module+el8…`, `.module_el8…`
+/// in its release) and a non-modular fix only to a non-modular one.
+fn rpm_evaluate(parts: &[Part<'_>], pkg: &Package, installed: &mut Installed<'_>) -> Outcome {
+    let Some((advisory, _)) = parts.first() else {
+        return Outcome::NotAffected;
+    };
+    let modular = crate::rpm_distro::is_modular(&pkg.version);
+    let mut fixed: Vec<String> = Vec::new();
+    let mut unfixed_ecosystem = None;
+    let mut applicable = 0usize;
+    let mut ecosystem = "";
+    for (candidate, prepared) in parts {
+        let entries = &prepared.view.entries[candidate.entries.clone()];
+        let cells = &prepared.compiled[candidate.entries.clone()];
+        for (entry, cell) in entries.iter().zip(cells) {
+            let ranges = match entry.ranges() {
+                Ok(r) => r,
+                Err(e) => {
+                    return Outcome::Skipped(format!(
+                        "{} {}: unreadable ranges: {e}",
+                        entry.ecosystem, entry.name
+                    ));
+                }
+            };
+            let entry_modular = ranges.iter().any(|r| {
+                r.events()
+                    .any(|e| e.is_ok_and(|(_, v)| crate::rpm_distro::is_modular(v)))
+            });
+            if entry_modular != modular {
+                continue;
+            }
+            applicable += 1;
+            ecosystem = entry.ecosystem;
+            match evaluate_entry(entry, cell, installed) {
+                Ok(m) if m.is_empty() => return Outcome::NotAffected,
+                Ok(m) => {
+                    let f = fixes(&m);
+                    if f.is_empty() {
+                        unfixed_ecosystem = Some(entry.ecosystem);
+                    }
+                    for v in f {
+                        if !fixed.contains(&v) {
+                            fixed.push(v);
+                        }
+                    }
+                }
+                Err(NotEvaluated::Entry(reason)) => return Outcome::Skipped(reason),
+                Err(NotEvaluated::InstalledVersion(reason)) => return Outcome::BadVersion(reason),
+            }
+        }
+    }
+    if applicable == 0 {
+        return Outcome::NotAffected;
+    }
+    let id = advisory.id;
+    let (status, why) = if fixed.is_empty() || unfixed_ecosystem.is_some() {
+        (
+            FindingStatus::Unfixed,
+            format!(
+                "{ecosystem}: {} {}: no fixed version ({id})",
+                pkg.name, pkg.version
+            ),
+        )
+    } else {
+        (
+            FindingStatus::Fixed,
+            format!(
+                "{ecosystem}: {} {} < fixed {} ({id})",
+                pkg.name,
+                pkg.version,
+                fixed.join(", ")
+            ),
+        )
+    };
+    Outcome::Affected(Hit {
+        id: id.to_owned(),
+        aliases: advisory.aliases().map(str::to_owned).collect(),
+        fixed,
+        status,
+        why,
+        severity: preferred_severity(advisory),
+        vendor_severity: None,
     })
 }
 

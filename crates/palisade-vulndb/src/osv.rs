@@ -69,9 +69,9 @@ fn finish(
     path: &Path,
     records: u64,
     advisories: Vec<Advisory>,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
 ) -> Result<Import, Error> {
-    let advisories = dedup_sorted(advisories);
+    let advisories = security_only(&name, dedup_sorted(advisories), &mut warnings);
     Ok(Import {
         feed: FeedInfo {
             name,
@@ -82,6 +82,41 @@ fn finish(
         advisories,
         warnings,
     })
+}
+
+/// Keeps out of matching the records of an RPM distro feed that are not security advisories
+/// (AlmaLinux `ALBA-*` bug fix and `ALEA-*` enhancement records; the rule per distro is in
+/// [`crate::rpm_distro`]), and says so in one warning per kind, with a count and the first id.
+fn security_only(
+    feed: &str,
+    advisories: Vec<Advisory>,
+    warnings: &mut Vec<String>,
+) -> Vec<Advisory> {
+    let mut left_out: std::collections::BTreeMap<String, (usize, String)> =
+        std::collections::BTreeMap::new();
+    let kept = advisories
+        .into_iter()
+        .filter(|a| {
+            let ecosystems: Vec<&str> = a.affected.iter().map(|e| e.ecosystem.as_str()).collect();
+            if ecosystems.is_empty() {
+                return true;
+            }
+            match crate::rpm_distro::non_security_kind(&a.id, &ecosystems) {
+                None => true,
+                Some(kind) => {
+                    let e = left_out.entry(kind).or_insert_with(|| (0, a.id.clone()));
+                    e.0 += 1;
+                    false
+                }
+            }
+        })
+        .collect();
+    for (kind, (count, first)) in left_out {
+        warnings.push(format!(
+            "{feed}: {count} {kind} records are not security advisories: kept out of matching (first: {first})"
+        ));
+    }
+    kept
 }
 
 fn parent_name(path: &Path) -> String {

@@ -226,9 +226,10 @@ pub struct FeedFile {
     pub url: String,
 }
 
-/// Expands feed names (`osv/<ECOSYSTEM>`, `kev`, `epss`, `alpine-secdb/v3.N`; none:
-/// [`DEFAULT_FEEDS`]) into the files to fetch, from `mirror` (`URL/<rel>`) or upstream,
-/// without duplicates, in order.
+/// Expands feed names (`osv/<ECOSYSTEM>`, `kev`, `epss`, `alpine-secdb/v3.N`, the RPM
+/// distros' OSV exports `almalinux[:N]` and `rocky[:N]` (also `osv/Rocky Linux[:N]`, a space
+/// in the name); none: [`DEFAULT_FEEDS`]) into the files to fetch, from `mirror`
+/// (`URL/<rel>`) or upstream, without duplicates, in order.
 ///
 /// # Errors
 /// [`UpdateError::NoFeeds`], [`UpdateError::UnknownFeed`], [`UpdateError::BadFeedName`].
@@ -248,39 +249,47 @@ pub fn feed_files(feeds: &[String], mirror: Option<&str>) -> Result<Vec<FeedFile
     let mirror = mirror.map(|m| m.trim_end_matches('/'));
     let mut out: Vec<FeedFile> = Vec::new();
     for name in names {
-        let files: Vec<(String, String)> = if let Some(eco) = name.strip_prefix("osv/") {
-            check_segment(&name, eco)?;
-            vec![(
-                format!("osv/{eco}/all.zip"),
-                format!("{OSV_BUCKET}/{eco}/all.zip"),
-            )]
-        } else if name == "kev" {
-            vec![(
-                "kev/known_exploited_vulnerabilities.json".to_owned(),
-                KEV_URL.to_owned(),
-            )]
-        } else if name == "epss" {
-            vec![(
-                "epss/epss_scores-current.csv.gz".to_owned(),
-                EPSS_URL.to_owned(),
-            )]
-        } else if let Some(rel) = name.strip_prefix("alpine-secdb/") {
-            check_segment(&name, rel)?;
-            ["main", "community"]
-                .iter()
-                .map(|r| {
-                    (
-                        format!("alpine-secdb/{rel}/{r}.yaml"),
-                        format!("{ALPINE_SECDB}/{rel}/{r}.yaml"),
-                    )
-                })
-                .collect()
-        } else {
-            return Err(UpdateError::UnknownFeed { name });
-        };
+        let files: Vec<(String, String)> =
+            if let Some((folder, url)) = crate::rpm_distro::osv_export(&name) {
+                // The RPM distros' exports (`almalinux`, `rocky:9`, `osv/Rocky Linux`): see
+                // `crate::rpm_distro`.
+                vec![(
+                    format!("osv/{folder}/all.zip"),
+                    format!("{OSV_BUCKET}/{url}/all.zip"),
+                )]
+            } else if let Some(eco) = name.strip_prefix("osv/") {
+                check_segment(&name, eco)?;
+                vec![(
+                    format!("osv/{eco}/all.zip"),
+                    format!("{OSV_BUCKET}/{eco}/all.zip"),
+                )]
+            } else if name == "kev" {
+                vec![(
+                    "kev/known_exploited_vulnerabilities.json".to_owned(),
+                    KEV_URL.to_owned(),
+                )]
+            } else if name == "epss" {
+                vec![(
+                    "epss/epss_scores-current.csv.gz".to_owned(),
+                    EPSS_URL.to_owned(),
+                )]
+            } else if let Some(rel) = name.strip_prefix("alpine-secdb/") {
+                check_segment(&name, rel)?;
+                ["main", "community"]
+                    .iter()
+                    .map(|r| {
+                        (
+                            format!("alpine-secdb/{rel}/{r}.yaml"),
+                            format!("{ALPINE_SECDB}/{rel}/{r}.yaml"),
+                        )
+                    })
+                    .collect()
+            } else {
+                return Err(UpdateError::UnknownFeed { name });
+            };
         for (rel, upstream) in files {
             let url = match mirror {
-                Some(m) => format!("{m}/{rel}"),
+                Some(m) => format!("{m}/{}", rel.replace(' ', "%20")),
                 None => upstream,
             };
             let file = FeedFile {

@@ -796,7 +796,7 @@ fn unevaluable_packages_and_entries_are_skipped_with_a_reason() {
     assert!(
         reasons
             .iter()
-            .any(|(n, _, why)| *n == "bash" && why.contains("not matched yet"))
+            .any(|(n, _, why)| *n == "bash" && why.contains("RPM package not matched"))
     );
     assert!(
         reasons
