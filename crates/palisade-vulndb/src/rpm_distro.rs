@@ -207,10 +207,8 @@ mod tests {
         Distro {
             id: id.into(),
             version_id: version.map(Into::into),
-            codename: None,
-            pretty_name: None,
             id_like: like.iter().map(|s| (*s).to_owned()).collect(),
-            detail_version: None,
+            ..Distro::default()
         }
     }
 

@@ -11,7 +11,7 @@ use palisade_catalog::{Distro, Ecosystem, LayerRef, Package, SourcePackage};
 use palisade_version::osv::AffectedVersions;
 use palisade_vulndb::{
     Advisory, Affected, Database, DatabaseBuilder, DistroFacts, DistroStatus, FindingStatus,
-    Limits, MatchReport, Matcher, Timestamp, import_osv,
+    Limits, MatchReport, Matcher, Timestamp, import_osv, parse_osv_record,
 };
 use serde_json::{Value, json};
 
@@ -1067,4 +1067,74 @@ fn coverage_names_what_the_database_cannot_speak_about() {
         .unwrap();
     assert!(!report.coverage[0].covered());
     assert_eq!(report.not_covered.len(), 1);
+}
+
+// ---- RPM distros (issue 17) ------------------------------------------------------------------
+
+fn almalinux_8() -> Distro {
+    Distro {
+        id: "almalinux".into(),
+        version_id: Some("8.9".into()),
+        id_like: vec!["rhel".into(), "centos".into(), "fedora".into()],
+        ..Distro::default()
+    }
+}
+
+/// A modular advisory lists one build of the fix per module stream: a modular package is
+/// fixed by any of them and affected only below all; a non-modular package of the same name
+/// is never compared with modular fixes. Non-modular: plain rpmvercmp, epoch first.
+#[test]
+fn almalinux_modular_builds_are_compared_only_with_modular_fixes() {
+    let record = json!({
+        "id": "ALSA-2021:0001",
+        "modified": "2021-01-01T00:00:00Z",
+        "affected": [
+            {"package": {"ecosystem": "AlmaLinux:8", "name": "oci-umount"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2:2.3.4-2.git87f9237.module_el8.5.0+119+9a9ec082"}]}]},
+            {"package": {"ecosystem": "AlmaLinux:8", "name": "oci-umount"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2:2.3.4-2.git87f9237.module_el8.4.0+2496+12421f43"}]}]},
+            {"package": {"ecosystem": "AlmaLinux:8", "name": "bash"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:4.4.20-5.el8"}]}]}
+        ]
+    });
+    let a = parse_osv_record(record.to_string().as_bytes(), "test", "ALSA-2021:0001.json").unwrap();
+    let pkgs = [
+        // The 8.4.0 stream's fixed build: fixed, though below the 8.5.0 build.
+        package(
+            Ecosystem::Rpm,
+            "oci-umount",
+            "2:2.3.4-2.git87f9237.module_el8.4.0+2496+12421f43",
+        ),
+        // An older build of the stream: affected.
+        package(
+            Ecosystem::Rpm,
+            "oci-umount",
+            "2:2.3.4-1.git87f9237.module_el8.4.0+2000+12421f43",
+        ),
+        // Not a modular build: the modular fixes do not apply.
+        package(Ecosystem::Rpm, "oci-umount", "2.3.4-1.el8"),
+        // Epoch first: 4.4.20-9 without epoch is below 1:4.4.20-5.
+        package(Ecosystem::Rpm, "bash", "4.4.20-9.el8"),
+    ];
+    let r = Matcher::from_advisories(&[a])
+        .match_packages(&pkgs, Some(&almalinux_8()))
+        .unwrap();
+    let hits: Vec<(&str, &str)> = r
+        .findings
+        .iter()
+        .map(|f| (f.package.name.as_str(), f.package.version.as_str()))
+        .collect();
+    assert_eq!(
+        hits,
+        [
+            ("bash", "4.4.20-9.el8"),
+            (
+                "oci-umount",
+                "2:2.3.4-1.git87f9237.module_el8.4.0+2000+12421f43"
+            ),
+        ],
+        "{r:#?}"
+    );
+    assert!(r.skipped.is_empty(), "{r:#?}");
+    assert_eq!(r.coverage[0].ecosystem, "AlmaLinux:8");
 }
