@@ -456,7 +456,22 @@ fn assemble(image: &Image, records: Vec<Nodes>, problems: &mut Vec<Problem>) -> 
                     }
                 }
             }
-            FileData::OsRelease(_) | FileData::ReleaseFile { .. } | FileData::OwnedFiles(_) => {}
+            FileData::OsRelease(_)
+            | FileData::ReleaseFile { .. }
+            | FileData::OwnedFiles(_)
+            | FileData::Licenses(_) => {}
+        }
+    }
+    // A Debian package's licences are in its copyright file (the doc directory may be a
+    // symlink to another package's, as Debian does for `-dev` packages).
+    for ((eco, name, _, _), p) in &mut merged {
+        if *eco != Ecosystem::Deb || !p.licenses.is_empty() {
+            continue;
+        }
+        if let Some((_, _, FileData::Licenses(ls))) =
+            view.resolve(&format!("usr/share/doc/{name}/copyright"))
+        {
+            p.licenses.clone_from(ls);
         }
     }
 

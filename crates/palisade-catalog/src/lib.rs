@@ -28,6 +28,7 @@ mod catalog;
 mod catalogers;
 #[doc(hidden)]
 pub mod fuzzing;
+mod license;
 mod package;
 mod purl;
 mod sbom;

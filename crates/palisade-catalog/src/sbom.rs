@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::{Catalog, LayerInfo, Problem, SourceInfo};
+use crate::license::{self, License};
 use crate::package::{Distro, Ecosystem, LayerRef, Location, Package, SourcePackage};
 
 const TOOL: &str = "palisade";
@@ -143,12 +144,7 @@ pub fn to_cyclonedx(catalog: &Catalog) -> Value {
             "purl": p.purl,
         });
         if !p.licenses.is_empty() {
-            c["licenses"] = Value::Array(
-                p.licenses
-                    .iter()
-                    .map(|l| json!({"license": {"name": l}}))
-                    .collect(),
-            );
+            c["licenses"] = cyclonedx_licenses(&p.licenses);
         }
         c["properties"] = Value::Array(package_properties(p));
         components.push(c);
@@ -216,6 +212,7 @@ fn spdx_id(prefix: &str, text: &str) -> String {
 #[must_use]
 pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
     let hash = content_hash(catalog);
+    let mut extracted: BTreeMap<String, String> = BTreeMap::new();
     let subject = subject_name(&catalog.source);
     let subject_id = "SPDXRef-Subject".to_owned();
     let mut packages = vec![{
@@ -274,8 +271,11 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
                 comment.push_str(&format!(" ({d})"));
             }
         }
-        if !p.licenses.is_empty() {
-            comment.push_str(&format!("; declared licenses: {}", p.licenses.join(", ")));
+        let licenses: Vec<License> = p.licenses.iter().map(|l| license::classify(l)).collect();
+        for l in &licenses {
+            if let License::Other { id, text } = l {
+                extracted.entry(id.clone()).or_insert_with(|| text.clone());
+            }
         }
         let mut pkg = json!({
             "SPDXID": id,
@@ -284,7 +284,7 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": false,
             "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": "NOASSERTION",
+            "licenseDeclared": license::declared(&licenses),
             "copyrightText": "NOASSERTION",
             "primaryPackagePurpose": "LIBRARY",
             "sourceInfo": format!(
@@ -308,7 +308,7 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
             "relatedSpdxElement": id,
         }));
     }
-    json!({
+    let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -320,7 +320,44 @@ pub fn to_spdx(catalog: &Catalog, created: &str) -> Value {
         },
         "packages": packages,
         "relationships": relationships,
-    })
+    });
+    if !extracted.is_empty() {
+        // Every `LicenseRef-` used is defined, with the text as the package declared it.
+        doc["hasExtractedLicensingInfos"] = extracted
+            .into_iter()
+            .map(|(id, text)| {
+                json!({
+                    "licenseId": id,
+                    "extractedText": text,
+                    "name": text,
+                    "comment": "the licence as the package declares it; not an SPDX expression",
+                })
+            })
+            .collect();
+    }
+    doc
+}
+
+/// CycloneDX `licenses`: one compound SPDX expression as an `expression` (which stands
+/// alone); otherwise a `license` per declaration, with its SPDX `id` when it is one licence
+/// of the SPDX list, else its text as `name`.
+fn cyclonedx_licenses(declared: &[String]) -> Value {
+    let classified: Vec<License> = declared.iter().map(|l| license::classify(l)).collect();
+    let single_id = |e: &str| spdx::license_id(e).is_some_and(|id| id.name == e);
+    if let [License::Spdx(e)] = classified.as_slice()
+        && !single_id(e)
+    {
+        return json!([{ "expression": e }]);
+    }
+    classified
+        .iter()
+        .zip(declared)
+        .map(|(l, raw)| match l {
+            License::Spdx(e) if single_id(e) => json!({"license": {"id": e}}),
+            License::Spdx(e) => json!({"license": {"name": e}}),
+            License::Other { .. } => json!({"license": {"name": raw}}),
+        })
+        .collect()
 }
 
 /// The SPDX creation time: `SOURCE_DATE_EPOCH` if set (seconds within the years 0000–9999),

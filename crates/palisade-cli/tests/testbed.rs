@@ -510,6 +510,65 @@ fn sbom_documents_are_valid_against_their_schemas() {
                 String::from_utf8_lossy(&check.stdout),
                 String::from_utf8_lossy(&check.stderr)
             );
+            if tag == "app" {
+                let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+                check_licences(format, &doc);
+            }
+        }
+    }
+}
+
+/// Licences (issue 17): Debian's `bash` declares GPL-3+ in its machine-readable copyright
+/// file, PyPI's PyYAML `MIT` in its metadata; SPDX defines every `LicenseRef-` it uses.
+fn check_licences(format: &str, doc: &Value) {
+    if format == "cyclonedx" {
+        let licences = |name: &str| -> Vec<Value> {
+            doc["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .and_then(|c| c["licenses"].as_array().cloned())
+                .unwrap_or_else(|| panic!("no licences for {name}"))
+        };
+        let gpl3 = serde_json::json!({"license": {"id": "GPL-3.0-or-later"}});
+        assert!(licences("bash").contains(&gpl3), "{:?}", licences("bash"));
+        assert_eq!(
+            licences("PyYAML"),
+            [serde_json::json!({"license": {"id": "MIT"}})]
+        );
+        return;
+    }
+    let packages = doc["packages"].as_array().unwrap();
+    let declared = |name: &str| -> String {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["licenseDeclared"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        declared("bash").contains("GPL-3.0-or-later"),
+        "{}",
+        declared("bash")
+    );
+    assert_eq!(declared("PyYAML"), "MIT");
+    let defined: BTreeSet<&str> = doc["hasExtractedLicensingInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["licenseId"].as_str().unwrap())
+        .collect();
+    for p in packages {
+        for term in p["licenseDeclared"]
+            .as_str()
+            .unwrap()
+            .split([' ', '(', ')'])
+        {
+            if term.starts_with("LicenseRef-") {
+                assert!(defined.contains(term), "{term} is not defined");
+            }
         }
     }
 }

@@ -212,3 +212,153 @@ mod tests {
         );
     }
 }
+
+/// The most bytes of a `usr/share/doc/PACKAGE/copyright` file read.
+pub(crate) const MAX_COPYRIGHT_BYTES: u64 = 1 << 20;
+
+/// The most licences kept from one copyright file.
+const MAX_COPYRIGHT_LICENSES: usize = 16;
+
+/// The licences a Debian copyright file declares, from the `License:` fields of a
+/// machine-readable file (DEP-5; the first line of each field is the short name), with
+/// Debian's short names written as SPDX identifiers where they have one (`GPL-2+` is
+/// `GPL-2.0-or-later`, `Expat` is `MIT`). A file without `License:` fields (free-form, as
+/// older packages have) declares nothing readable: no licence is listed, none is guessed.
+pub(crate) fn parse_copyright(content: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(content);
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if line.starts_with([' ', '\t']) || !key.eq_ignore_ascii_case("license") {
+            continue;
+        }
+        let value = value.trim();
+        if value.is_empty() || value.len() > 200 {
+            continue;
+        }
+        let spdx = debian_to_spdx(value);
+        if !out.contains(&spdx) {
+            out.push(spdx);
+            if out.len() >= MAX_COPYRIGHT_LICENSES {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A Debian short licence name (or an `or`/`and` combination of them) in SPDX spelling where
+/// every part has one; otherwise the name as written.
+fn debian_to_spdx(name: &str) -> String {
+    let mut parts = Vec::new();
+    for (i, word) in name.split_whitespace().enumerate() {
+        if i % 2 == 1 {
+            match word.to_ascii_lowercase().as_str() {
+                "or" => parts.push("OR".to_owned()),
+                "and" => parts.push("AND".to_owned()),
+                _ => return name.to_owned(),
+            }
+            continue;
+        }
+        let Some(id) = debian_short_name(word.trim_end_matches(',')) else {
+            return name.to_owned();
+        };
+        parts.push(id);
+    }
+    if parts.len() % 2 == 0 {
+        return name.to_owned();
+    }
+    parts.join(" ")
+}
+
+/// One Debian short name (<https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/#license-short-name>)
+/// as an SPDX identifier.
+fn debian_short_name(name: &str) -> Option<String> {
+    let (base, later) = match name.strip_suffix('+') {
+        Some(b) => (b, true),
+        None => (name, false),
+    };
+    // The GNU family: GPL-2, LGPL-2.1+, AGPL-3, GFDL-1.3+.
+    for family in ["GPL", "LGPL", "AGPL", "GFDL"] {
+        if let Some(version) = base
+            .strip_prefix(family)
+            .and_then(|v| v.strip_prefix('-'))
+            .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        {
+            let version = if version.contains('.') {
+                version.to_owned()
+            } else {
+                format!("{version}.0")
+            };
+            let suffix = if later { "or-later" } else { "only" };
+            let id = format!("{family}-{version}-{suffix}");
+            return spdx::license_id(&id).map(|_| id);
+        }
+    }
+    let id = match base {
+        "Expat" => "MIT",
+        "BSD-2-clause" => "BSD-2-Clause",
+        "BSD-3-clause" => "BSD-3-Clause",
+        "BSD-4-clause" => "BSD-4-Clause",
+        "Zlib" | "zlib" => "Zlib",
+        "MPL-1.1" | "MPL-2.0" | "Apache-2.0" | "ISC" | "MIT" | "CC0-1.0" | "OpenSSL"
+        | "Unicode-DFS-2016" | "Python-2.0" | "PSF-2.0" | "FTL" | "curl" | "BSL-1.0" | "X11"
+        | "W3C" | "0BSD" => base,
+        _ => return None,
+    };
+    if later {
+        // `Apache-2.0+` and the like: SPDX writes it with the `+` operator.
+        return Some(format!("{id}+"));
+    }
+    Some(id.to_owned())
+}
+
+#[cfg(test)]
+mod copyright_tests {
+    use super::*;
+
+    #[test]
+    fn machine_readable_copyright_files_give_spdx_names() {
+        let file = b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: bash
+
+Files: *
+Copyright: 1987-2022 Free Software Foundation, Inc.
+License: GPL-3+
+
+Files: lib/sh/*
+License: GPL-2+ or Artistic
+ The full text of the GNU General Public License ...
+
+Files: debian/*
+License: Expat
+
+Files: x/*
+License: public-domain
+
+License: GPL-3+
+ On Debian systems, the complete text ...
+";
+        assert_eq!(
+            parse_copyright(file),
+            vec![
+                "GPL-3.0-or-later",
+                "GPL-2+ or Artistic",
+                "MIT",
+                "public-domain"
+            ]
+        );
+        assert_eq!(
+            debian_to_spdx("LGPL-2.1+ or MIT"),
+            "LGPL-2.1-or-later OR MIT"
+        );
+        assert_eq!(debian_to_spdx("GPL-2"), "GPL-2.0-only");
+        assert_eq!(debian_to_spdx("BSD-3-clause"), "BSD-3-Clause");
+        // Free-form files declare nothing readable.
+        assert!(
+            parse_copyright(b"This package was debianized by someone.\nIt is GPL.\n").is_empty()
+        );
+    }
+}

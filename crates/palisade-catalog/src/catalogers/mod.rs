@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::package::{Ecosystem, SourcePackage};
 
 /// Bumped whenever any cataloger's output changes, so cached layer results are redone.
-pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c1");
+pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c2");
 
 /// A package as found in one file, before the distro and layer are known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +63,8 @@ pub(crate) enum FileData {
     Database { parsed: Parsed, owned: Vec<String> },
     /// Files owned by an OS package (a dpkg `.list`).
     OwnedFiles(Vec<String>),
+    /// Licences a Debian package declares in `usr/share/doc/PACKAGE/copyright`.
+    Licenses(Vec<String>),
     /// The file could not be used; the message says why.
     Error(String),
 }
@@ -74,6 +76,7 @@ enum Wanted {
     ReleaseFile(&'static str),
     DpkgStatus,
     DpkgList,
+    DpkgCopyright,
     ApkInstalled,
     PythonMetadata,
     PackageJson,
@@ -91,6 +94,7 @@ impl Wanted {
             Wanted::OsRelease | Wanted::ReleaseFile(_) => os::MAX_RELEASE_BYTES,
             Wanted::DpkgStatus => dpkg::MAX_STATUS_BYTES,
             Wanted::DpkgList => dpkg::MAX_LIST_BYTES,
+            Wanted::DpkgCopyright => dpkg::MAX_COPYRIGHT_BYTES,
             Wanted::ApkInstalled => apk::MAX_DB_BYTES,
             Wanted::PythonMetadata => python::MAX_METADATA_BYTES,
             Wanted::PackageJson => npm::MAX_PACKAGE_JSON_BYTES,
@@ -124,6 +128,7 @@ impl Wanted {
             },
             Wanted::DpkgStatus => packages(dpkg::parse_status(content)),
             Wanted::DpkgList => FileData::OwnedFiles(dpkg::parse_list(content)),
+            Wanted::DpkgCopyright => FileData::Licenses(dpkg::parse_copyright(content)),
             Wanted::ApkInstalled => database(apk::parse_installed(content)),
             Wanted::RpmSqlite => database(rpm::parse_sqlite(content)),
             Wanted::RpmBdb => database(rpm::parse_bdb(content)),
@@ -166,6 +171,13 @@ fn wanted(path: &str) -> Option<Wanted> {
         && rest.ends_with(".list")
     {
         return Some(Wanted::DpkgList);
+    }
+    if let Some(rest) = path.strip_prefix("usr/share/doc/")
+        && rest
+            .strip_suffix("/copyright")
+            .is_some_and(|pkg| !pkg.is_empty() && !pkg.contains('/'))
+    {
+        return Some(Wanted::DpkgCopyright);
     }
     if python::is_metadata_path(path) {
         return Some(Wanted::PythonMetadata);
@@ -485,6 +497,11 @@ mod tests {
         assert_eq!(wanted("app/package-lock.json"), Some(Wanted::PackageLock));
         assert_eq!(wanted("app/node_modules/x/package-lock.json"), None);
         assert_eq!(wanted("etc/passwd"), None);
+        assert_eq!(
+            wanted("usr/share/doc/bash/copyright"),
+            Some(Wanted::DpkgCopyright)
+        );
+        assert_eq!(wanted("usr/share/doc/bash/x/copyright"), None);
         assert_eq!(wanted("var/lib/rpm/rpmdb.sqlite"), Some(Wanted::RpmSqlite));
         assert_eq!(
             wanted("usr/lib/sysimage/rpm/Packages.db"),
