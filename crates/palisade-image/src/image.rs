@@ -844,7 +844,8 @@ impl Image {
         }
     }
 
-    /// For a directory source (`dir:`): walks it with `threads` threads (0: one per CPU),
+    /// For a directory source (`dir:`): walks it with `threads` threads (0: one per CPU; at
+    /// most [`MAX_WALK_THREADS`]),
     /// each handing its entries to its own visitor made by `make`, in no particular order.
     /// Returns the visitors that saw entries and the walk's totals. What is left out is what
     /// [`Image::walk_layer`] leaves out (see the `dir` module).
@@ -863,10 +864,16 @@ impl Image {
                 reason: "not a directory source".into(),
             });
         };
+        // The walk waits on the disk more than on the CPU; past eight threads it gains little
+        // and each thread's visitor holds its own buffers.
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             n => n,
-        };
+        }
+        .min(MAX_WALK_THREADS);
         crate::dir::walk_parallel(root, exclude, &ctx, threads, make)
     }
 }
+
+/// The most threads that walk one directory source.
+pub const MAX_WALK_THREADS: usize = 8;

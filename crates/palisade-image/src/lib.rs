@@ -55,7 +55,7 @@ pub use glob::{
     Case, GlobError, GlobErrorKind, MAX_GLOB_BYTES, MAX_GLOB_TEXT_BYTES, check_glob, glob_match,
 };
 pub use http::{HttpClient, HttpOptions};
-pub use image::{Image, Layer, OpenOptions, Origin, open, open_spec};
+pub use image::{Image, Layer, MAX_WALK_THREADS, OpenOptions, Origin, open, open_spec};
 pub use layer::{Compression, Entry, EntryKind, EntryVisitor, LayerStats, Limits};
 pub use manifest::{
     ContainerConfig, Descriptor, History, ImageConfig, Index, MAX_DOCUMENT_BYTES, Manifest,
