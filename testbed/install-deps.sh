@@ -37,6 +37,9 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || want postgresql
 [[ -x /usr/bin/chromedriver ]] || want chromium-driver
 # The AlmaLinux test (crates/palisade-cli/tests/rpm_almalinux.rs) checks findings with rpm.labelCompare.
 /usr/bin/python3 -c 'import rpm' >/dev/null 2>&1 || want python3-rpm
+# The Ruby test (crates/palisade-cli/tests/ruby_php_dotnet.rs) copies the gemspecs these install.
+[[ -n $(compgen -G "/usr/share/rubygems-integration/all/specifications/rack-*.gemspec") ]] || want ruby-rack
+[[ -n $(compgen -G "/usr/share/rubygems-integration/all/specifications/webrick-*.gemspec") ]] || want ruby-webrick
 has_cmd flock  || want util-linux
 has_cmd setsid || want util-linux
 has_cmd tar    || want tar

@@ -27,6 +27,12 @@ pub enum Ecosystem {
     RustCrate,
     /// Java archives (Maven coordinates).
     JavaArchive,
+    /// Ruby gems (installed gemspecs, `Gemfile.lock`).
+    Gem,
+    /// PHP Composer packages (`vendor/composer/installed.json`, `composer.lock`).
+    Composer,
+    /// .NET NuGet packages (`*.deps.json`).
+    Nuget,
 }
 
 impl Ecosystem {
@@ -42,6 +48,9 @@ impl Ecosystem {
             Ecosystem::GoModule => "go-module",
             Ecosystem::RustCrate => "rust-crate",
             Ecosystem::JavaArchive => "java-archive",
+            Ecosystem::Gem => "gem",
+            Ecosystem::Composer => "php-composer",
+            Ecosystem::Nuget => "dotnet",
         }
     }
 
@@ -63,6 +72,9 @@ impl Ecosystem {
             "go-module" => Ecosystem::GoModule,
             "rust-crate" => Ecosystem::RustCrate,
             "java-archive" => Ecosystem::JavaArchive,
+            "gem" => Ecosystem::Gem,
+            "php-composer" => Ecosystem::Composer,
+            "dotnet" => Ecosystem::Nuget,
             _ => return None,
         })
     }

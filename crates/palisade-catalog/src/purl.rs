@@ -37,6 +37,13 @@ pub(crate) fn purl(f: &Found, distro: Option<&Distro>) -> Option<String> {
             Some((group, artifact)) => ("maven", Some(group.to_owned()), artifact.to_owned()),
             None => ("maven", None, f.name.clone()),
         },
+        Ecosystem::Gem => ("gem", None, f.name.clone()),
+        // `vendor/name`: the vendor is the namespace (purl-spec's composer type).
+        Ecosystem::Composer => match f.name.split_once('/') {
+            Some((vendor, n)) => ("composer", Some(vendor.to_owned()), n.to_owned()),
+            None => ("composer", None, f.name.clone()),
+        },
+        Ecosystem::Nuget => ("nuget", None, f.name.clone()),
     };
     let mut p = PackageUrl::new(ty, name).ok()?;
     if let Some(ns) = &namespace {
@@ -125,6 +132,22 @@ mod tests {
         assert_eq!(
             purl(&found(Ecosystem::GoModule, "stdlib", "go1.19.8"), None).unwrap(),
             "pkg:golang/stdlib@1.19.8"
+        );
+        assert_eq!(
+            purl(&found(Ecosystem::Gem, "rack", "2.2.22"), None).unwrap(),
+            "pkg:gem/rack@2.2.22"
+        );
+        assert_eq!(
+            purl(
+                &found(Ecosystem::Composer, "symfony/http-kernel", "v5.4.1"),
+                None
+            )
+            .unwrap(),
+            "pkg:composer/symfony/http-kernel@v5.4.1"
+        );
+        assert_eq!(
+            purl(&found(Ecosystem::Nuget, "Newtonsoft.Json", "12.0.1"), None).unwrap(),
+            "pkg:nuget/Newtonsoft.Json@12.0.1"
         );
     }
 }

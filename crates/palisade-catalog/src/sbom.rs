@@ -947,6 +947,9 @@ fn ecosystem_of(ty: &str) -> Option<Ecosystem> {
         "golang" => Ecosystem::GoModule,
         "cargo" => Ecosystem::RustCrate,
         "maven" => Ecosystem::JavaArchive,
+        "gem" => Ecosystem::Gem,
+        "composer" => Ecosystem::Composer,
+        "nuget" => Ecosystem::Nuget,
         _ => return None,
     })
 }
@@ -999,12 +1002,14 @@ fn package_from(c: Component<'_>, reader: &mut Reader) -> Result<Package, Skippe
     let Some(ecosystem) = ecosystem_of(parsed.ty()) else {
         return Err(skip(format!(
             "purl type {} has no advisory source (deb, apk, rpm, pypi, npm, golang, cargo, \
-             maven are matched)",
+             maven, gem, composer, nuget are matched)",
             quoted(parsed.ty(), 64)
         )));
     };
     let full_name = match (ecosystem, parsed.namespace()) {
-        (Ecosystem::Npm | Ecosystem::GoModule, Some(ns)) => format!("{ns}/{}", parsed.name()),
+        (Ecosystem::Npm | Ecosystem::GoModule | Ecosystem::Composer, Some(ns)) => {
+            format!("{ns}/{}", parsed.name())
+        }
         (Ecosystem::JavaArchive, Some(ns)) => format!("{ns}:{}", parsed.name()),
         _ => parsed.name().to_string(),
     };
@@ -1225,7 +1230,7 @@ mod tests {
             {"type": "library", "name": "stdlib", "version": "go1.19.8",
              "purl": "pkg:golang/stdlib@1.19.8"},
             {"type": "library", "name": "no-purl", "version": "1.0"},
-            {"type": "library", "name": "gem", "version": "1.0", "purl": "pkg:gem/rails@7.0"},
+            {"type": "library", "name": "hex", "version": "1.0", "purl": "pkg:hex/plug@1.0"},
             {"type": "library", "name": "broken", "version": "1.0", "purl": "not a purl"},
             {"type": "application", "name": "left-pad", "purl": "pkg:npm/left-pad@1.3.0",
              "components": [{"type": "library", "name": "inner", "version": "2"}]},
@@ -1256,13 +1261,13 @@ mod tests {
             skipped,
             [
                 ("components[4]", "no-purl"),
-                ("components[5]", "gem"),
+                ("components[5]", "hex"),
                 ("components[6]", "broken"),
                 ("components[7].components[0]", "inner"),
             ]
         );
         assert!(read.skipped[0].reason.contains("no purl"));
-        assert!(read.skipped[1].reason.contains("\"gem\""));
+        assert!(read.skipped[1].reason.contains("\"hex\""));
         assert!(read.skipped[2].reason.contains("does not parse"));
         // The disagreeing name is a warning; the group split is not.
         let warnings: Vec<&str> = read

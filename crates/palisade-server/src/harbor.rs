@@ -890,6 +890,7 @@ fn scheme_of_purl(purl: &str) -> Option<Scheme> {
         "golang" => Scheme::Go,
         "maven" => Scheme::Maven,
         "gem" => Scheme::RubyGems,
+        "composer" | "nuget" => Scheme::SemverNpm,
         _ => return None,
     })
 }

@@ -82,6 +82,8 @@ impl Scheme {
             "go-module" | "golang" => Scheme::Go,
             "java-archive" | "maven" => Scheme::Maven,
             "gem" | "rubygems" => Scheme::RubyGems,
+            // The approximation of `from_osv_ecosystem` (documented there).
+            "php-composer" | "composer" | "dotnet" | "nuget" => Scheme::SemverNpm,
             _ => return None,
         })
     }

@@ -657,6 +657,11 @@ impl Target {
             Ecosystem::GoModule => language("Go"),
             Ecosystem::RustCrate => language("crates.io"),
             Ecosystem::JavaArchive => language("Maven"),
+            Ecosystem::Gem => language("RubyGems"),
+            // `vendor/name`, and NuGet ids: looked up lowercased (`advisory::normalize_name`),
+            // as both registries treat names case-insensitively.
+            Ecosystem::Composer => language("Packagist"),
+            Ecosystem::Nuget => language("NuGet"),
             // The distro's OSV ecosystem (`AlmaLinux:8`), by binary package name; the table of
             // RPM distros and why one is not matched yet is in `crate::rpm_distro`.
             Ecosystem::Rpm => Target {

@@ -5,13 +5,16 @@
 //! no file content outlives its entry. The per-layer results are what the layer cache stores.
 
 pub(crate) mod apk;
+pub(crate) mod dotnet;
 pub(crate) mod dpkg;
 pub(crate) mod golang;
 pub(crate) mod java;
 pub(crate) mod npm;
 pub(crate) mod os;
+pub(crate) mod php;
 pub(crate) mod python;
 pub(crate) mod rpm;
+pub(crate) mod ruby;
 pub(crate) mod rust;
 
 use std::collections::BTreeMap;
@@ -25,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::package::{Ecosystem, SourcePackage};
 
 /// Bumped whenever any cataloger's output changes, so cached layer results are redone.
-pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c2");
+pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c3");
 
 /// A package as found in one file, before the distro and layer are known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +89,11 @@ enum Wanted {
     RpmNdb,
     JavaArchive,
     CargoLock,
+    Gemspec,
+    GemfileLock,
+    ComposerInstalled,
+    ComposerLock,
+    DepsJson,
 }
 
 impl Wanted {
@@ -102,6 +110,10 @@ impl Wanted {
             Wanted::RpmSqlite | Wanted::RpmBdb | Wanted::RpmNdb => rpm::MAX_DB_BYTES,
             Wanted::JavaArchive => java::MAX_ARCHIVE_BYTES,
             Wanted::CargoLock => rust::MAX_CARGO_LOCK_BYTES,
+            Wanted::Gemspec => ruby::MAX_GEMSPEC_BYTES,
+            Wanted::GemfileLock => ruby::MAX_GEMFILE_LOCK_BYTES,
+            Wanted::ComposerInstalled | Wanted::ComposerLock => php::MAX_COMPOSER_BYTES,
+            Wanted::DepsJson => dotnet::MAX_DEPS_JSON_BYTES,
         }
     }
 
@@ -138,6 +150,11 @@ impl Wanted {
             Wanted::PythonMetadata => packages(python::parse_metadata(content)),
             Wanted::PackageJson => packages(npm::parse_package_json(content)),
             Wanted::PackageLock => packages(npm::parse_lock(content)),
+            Wanted::Gemspec => packages(ruby::parse_gemspec(content)),
+            Wanted::GemfileLock => packages(ruby::parse_gemfile_lock(content)),
+            Wanted::ComposerInstalled => packages(php::parse_installed_json(content)),
+            Wanted::ComposerLock => packages(php::parse_lock(content)),
+            Wanted::DepsJson => packages(dotnet::parse_deps_json(content)),
         }
     }
 }
@@ -185,10 +202,22 @@ fn wanted(path: &str) -> Option<Wanted> {
     if java::is_archive_path(path) {
         return Some(Wanted::JavaArchive);
     }
+    if ruby::is_gemspec_path(path) {
+        return Some(Wanted::Gemspec);
+    }
+    if php::is_installed_json_path(path) {
+        return Some(Wanted::ComposerInstalled);
+    }
+    if dotnet::is_deps_json_path(path) {
+        return Some(Wanted::DepsJson);
+    }
     match file_name {
         "Cargo.lock" => Some(Wanted::CargoLock),
         "package.json" => Some(Wanted::PackageJson),
         "package-lock.json" if !path.contains("node_modules/") => Some(Wanted::PackageLock),
+        "Gemfile.lock" => Some(Wanted::GemfileLock),
+        // A package's own lock inside `vendor/` describes its development, not what is installed.
+        "composer.lock" if !path.contains("vendor/") => Some(Wanted::ComposerLock),
         _ => None,
     }
 }
@@ -513,5 +542,17 @@ mod tests {
             Some(Wanted::JavaArchive)
         );
         assert_eq!(wanted("src/app/Cargo.lock"), Some(Wanted::CargoLock));
+        assert_eq!(
+            wanted("usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec"),
+            Some(Wanted::Gemspec)
+        );
+        assert_eq!(wanted("srv/app/Gemfile.lock"), Some(Wanted::GemfileLock));
+        assert_eq!(
+            wanted("var/www/vendor/composer/installed.json"),
+            Some(Wanted::ComposerInstalled)
+        );
+        assert_eq!(wanted("var/www/composer.lock"), Some(Wanted::ComposerLock));
+        assert_eq!(wanted("var/www/vendor/a/b/composer.lock"), None);
+        assert_eq!(wanted("app/WebApp.deps.json"), Some(Wanted::DepsJson));
     }
 }
