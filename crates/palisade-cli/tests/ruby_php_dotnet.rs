@@ -177,6 +177,13 @@ BUNDLED WITH
       "sha512": "sha512-Xg4G4Indi4dqP1iuAiMSwpiWS54ZghzR644OtsRCm/m/lBMG8dUBhLVN7hLm8NNrNTR+iGbshCPTwrvxZPlm4g==",
       "path": "system.text.encodings.web/4.5.0",
       "hashPath": "system.text.encodings.web.4.5.0.nupkg.sha512"
+    },
+    "System.Data.SQLite.Core/1.0.118.0": {
+      "type": "package",
+      "serviceable": true,
+      "sha512": "sha512-x",
+      "path": "system.data.sqlite.core/1.0.118.0",
+      "hashPath": "system.data.sqlite.core.1.0.118.0.nupkg.sha512"
     }
   }
 }"#,
@@ -242,6 +249,15 @@ fn ruby_php_dotnet_are_cataloged_and_matched() {
             "4.0.0",
             "4.5.1",
         ),
+        // Not a published advisory: it checks that a 4-part NuGet version, which the SemVer
+        // reading of NuGet versions cannot order, is reported as skipped, never guessed at.
+        osv(
+            "TEST-NUGET-4PART",
+            "NuGet",
+            "system.data.sqlite.core",
+            "0",
+            "2.0.0",
+        ),
     ];
     let mut paths = Vec::new();
     for r in &records {
@@ -301,6 +317,18 @@ fn ruby_php_dotnet_are_cataloged_and_matched() {
             .any(|(n, v, _)| n == "rack" && *v == rack_version),
         "{got:?}"
     );
+    let skipped = report["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["package"] == "System.Data.SQLite.Core"
+                && s["version"] == "1.0.118.0"
+                && s["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not a npm semver version")),
+        "{report:#}"
+    );
     let coverage: BTreeSet<String> = report["coverage"]
         .as_array()
         .unwrap()
@@ -336,6 +364,7 @@ fn ruby_php_dotnet_are_cataloged_and_matched() {
         "pkg:composer/twig/twig@v2.14.10".to_owned(),
         "pkg:nuget/Newtonsoft.Json@12.0.1".to_owned(),
         "pkg:nuget/System.Text.Encodings.Web@4.5.0".to_owned(),
+        "pkg:nuget/System.Data.SQLite.Core@1.0.118.0".to_owned(),
     ] {
         assert!(purls.contains(purl.as_str()), "{purl} missing: {purls:#?}");
     }
