@@ -3,8 +3,10 @@
 use crate::catalogers::{Found, Parsed};
 use crate::package::{Ecosystem, SourcePackage};
 
-/// The most bytes of the database that are read.
-pub(crate) const MAX_DB_BYTES: u64 = 128 << 20;
+/// The most bytes of the database that are read. Real ones are far smaller (about 1 KiB a
+/// package); the file is held whole while it is parsed, so this bounds peak memory. A larger
+/// one is skipped, unread, with a warning naming its path and size.
+pub(crate) const MAX_DB_BYTES: u64 = 32 << 20;
 
 /// Parses the installed database: stanzas of `K:value` lines separated by blank lines.
 /// Returns the packages and, for ownership, every file they list.

@@ -4,8 +4,10 @@
 use crate::catalogers::{Found, Parsed};
 use crate::package::{Ecosystem, SourcePackage};
 
-/// The most bytes of a status database that are read.
-pub(crate) const MAX_STATUS_BYTES: u64 = 128 << 20;
+/// The most bytes of a status database that are read. Real ones are far smaller (a few MiB
+/// for thousands of packages); the file is held whole while it is parsed, so this bounds peak
+/// memory. A larger one is skipped, unread, with a warning naming its path and size.
+pub(crate) const MAX_STATUS_BYTES: u64 = 32 << 20;
 /// The most bytes of one `.list` file.
 pub(crate) const MAX_LIST_BYTES: u64 = 32 << 20;
 

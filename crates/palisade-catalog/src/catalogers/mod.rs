@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::package::{Ecosystem, SourcePackage};
 
 /// Bumped whenever any cataloger's output changes, so cached layer results are redone.
-pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c3");
+pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c4");
 
 /// A package as found in one file, before the distro and layer are known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,11 +235,19 @@ pub(crate) fn shorten(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Reads at most `cap` bytes; `None` when the content is longer.
-fn read_capped(content: &mut dyn Read, cap: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
+/// Reads at most `cap` bytes of a file declared `size` bytes long (the buffer is reserved at
+/// that size, so it is not grown by doubling past it); `false` when the content is longer
+/// than `cap` (possible only when the declared size was wrong).
+fn read_capped(content: &mut dyn Read, size: u64, cap: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
     buf.clear();
+    buf.reserve_exact(usize::try_from(size.min(cap)).unwrap_or(0));
     content.take(cap + 1).read_to_end(buf)?;
     Ok(buf.len() as u64 <= cap)
+}
+
+/// The warning for a wanted file over its kind's cap (the problem carries its path).
+fn too_large(size: u64, cap: u64) -> String {
+    format!("{size} bytes, larger than the {cap}-byte limit for this kind of file; skipped")
 }
 
 /// The smallest file worth checking for an executable header.
@@ -283,6 +291,9 @@ impl Extractor {
         if size <= MAX_WHOLE_EXECUTABLE {
             let mut whole = std::mem::take(&mut self.buf);
             whole.clear();
+            // Reserved at the declared size: `read_to_end` alone grows by doubling, up to
+            // twice the file's size.
+            whole.reserve_exact(usize::try_from(size).unwrap_or(0));
             whole.extend_from_slice(&head);
             content.take(MAX_WHOLE_EXECUTABLE).read_to_end(&mut whole)?;
             let result = Self::analyse_whole_executable(&whole);
@@ -351,13 +362,21 @@ impl EntryVisitor for Extractor {
             EntryKind::File => {
                 if let Some(w) = wanted(entry.path) {
                     let cap = w.cap();
+                    // The declared size decides first: an oversized file is skipped without
+                    // reading a byte of it (the layer reader skips its content), so memory
+                    // never follows the size of one evidence file.
+                    if entry.size > cap {
+                        self.nodes.push((
+                            entry.path.to_owned(),
+                            Node::File(FileData::Error(too_large(entry.size, cap))),
+                        ));
+                        return Ok(());
+                    }
                     let mut buf = std::mem::take(&mut self.buf);
-                    let data = if read_capped(content, cap, &mut buf)? {
+                    let data = if read_capped(content, entry.size, cap, &mut buf)? {
                         w.parse(entry.path, &buf)
                     } else {
-                        FileData::Error(format!(
-                            "larger than the {cap}-byte limit for this kind of file; skipped"
-                        ))
+                        FileData::Error(too_large(entry.size.max(buf.len() as u64), cap))
                     };
                     if buf.capacity() > 1 << 20 {
                         buf = Vec::new();
@@ -554,5 +573,36 @@ mod tests {
         assert_eq!(wanted("var/www/composer.lock"), Some(Wanted::ComposerLock));
         assert_eq!(wanted("var/www/vendor/a/b/composer.lock"), None);
         assert_eq!(wanted("app/WebApp.deps.json"), Some(Wanted::DepsJson));
+    }
+
+    /// Content that fails the test if any of it is read.
+    struct Untouchable;
+    impl Read for Untouchable {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("an oversized file's content was read");
+        }
+    }
+
+    #[test]
+    fn an_oversized_wanted_file_is_skipped_by_its_declared_size_without_reading_it() {
+        let size = dpkg::MAX_STATUS_BYTES + 1;
+        let entry = Entry {
+            path: "var/lib/dpkg/status.d/x",
+            kind: EntryKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size,
+        };
+        let mut x = Extractor::new();
+        x.visit(&entry, &mut Untouchable).unwrap();
+        let [(path, Node::File(FileData::Error(message)))] = x.nodes.as_slice() else {
+            panic!("{:?}", x.nodes);
+        };
+        assert_eq!(path, "var/lib/dpkg/status.d/x");
+        assert!(
+            message.starts_with(&format!("{size} bytes, larger than the ")),
+            "{message}"
+        );
     }
 }
