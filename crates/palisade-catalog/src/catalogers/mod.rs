@@ -250,6 +250,11 @@ fn too_large(size: u64, cap: u64) -> String {
     format!("{size} bytes, larger than the {cap}-byte limit for this kind of file; skipped")
 }
 
+/// A read buffer up to this capacity is kept for the next file; a larger one is freed. Kept
+/// rather than freed and allocated again for every shared library: the allocator holds freed
+/// blocks for a while, so churn costs more resident memory than one buffer reused.
+const KEEP_BUFFER: usize = 8 << 20;
+
 /// The smallest file worth checking for an executable header.
 const MIN_EXECUTABLE: u64 = 64;
 
@@ -297,7 +302,7 @@ impl Extractor {
             whole.extend_from_slice(&head);
             content.take(MAX_WHOLE_EXECUTABLE).read_to_end(&mut whole)?;
             let result = Self::analyse_whole_executable(&whole);
-            if whole.capacity() > 1 << 20 {
+            if whole.capacity() > KEEP_BUFFER {
                 whole = Vec::new();
             }
             self.buf = whole;
@@ -378,7 +383,7 @@ impl EntryVisitor for Extractor {
                     } else {
                         FileData::Error(too_large(entry.size.max(buf.len() as u64), cap))
                     };
-                    if buf.capacity() > 1 << 20 {
+                    if buf.capacity() > KEEP_BUFFER {
                         buf = Vec::new();
                     }
                     self.buf = buf;
