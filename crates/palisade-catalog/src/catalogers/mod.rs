@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::package::{Ecosystem, SourcePackage};
 
 /// Bumped whenever any cataloger's output changes, so cached layer results are redone.
-pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c4");
+pub const CATALOGER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+c5");
 
 /// A package as found in one file, before the distro and layer are known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

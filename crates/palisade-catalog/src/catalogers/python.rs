@@ -23,6 +23,7 @@ pub(crate) fn parse_metadata(content: &[u8]) -> Result<Parsed, String> {
     let mut version = None;
     let mut licenses = Vec::new();
     let mut license_expression = None;
+    let mut classified: Vec<String> = Vec::new();
     for line in text.lines() {
         if line.trim().is_empty() {
             break;
@@ -43,6 +44,13 @@ pub(crate) fn parse_metadata(content: &[u8]) -> Result<Parsed, String> {
             "License-Expression" if !value.is_empty() => {
                 license_expression = Some(value.to_owned())
             }
+            "Classifier" if classified.len() < 16 => {
+                if let Some(l) = classifier_license(value)
+                    && !classified.contains(&l)
+                {
+                    classified.push(l);
+                }
+            }
             _ => {}
         }
     }
@@ -52,8 +60,12 @@ pub(crate) fn parse_metadata(content: &[u8]) -> Result<Parsed, String> {
     let version = version
         .filter(|v| !v.is_empty() && v.len() <= 128 && !v.contains(char::is_whitespace))
         .ok_or_else(|| format!("package {name}: no valid Version header"))?;
+    // PEP 639: `License-Expression` is authoritative; else the `License` text; else the
+    // licence classifiers.
     if let Some(expr) = license_expression {
         licenses = vec![expr];
+    } else if licenses.is_empty() {
+        licenses = classified;
     }
     Ok(Parsed {
         packages: vec![Found {
@@ -65,6 +77,42 @@ pub(crate) fn parse_metadata(content: &[u8]) -> Result<Parsed, String> {
         }],
         warnings: Vec::new(),
     })
+}
+
+/// The licence a `License :: …` trove classifier names: its SPDX identifier where the
+/// classifier names exactly one licence and version, otherwise the classifier's last part
+/// as written (`BSD License` and `Apache Software License` name no version: never guessed).
+fn classifier_license(classifier: &str) -> Option<String> {
+    let rest = classifier.strip_prefix("License ::")?.trim();
+    let last = rest.rsplit("::").next()?.trim();
+    if last.is_empty() || last == "OSI Approved" || last.len() > 200 {
+        return None;
+    }
+    let spdx = match last {
+        "MIT License" => "MIT",
+        "MIT No Attribution License (MIT-0)" => "MIT-0",
+        "GNU General Public License v2 (GPLv2)" => "GPL-2.0-only",
+        "GNU General Public License v2 or later (GPLv2+)" => "GPL-2.0-or-later",
+        "GNU General Public License v3 (GPLv3)" => "GPL-3.0-only",
+        "GNU General Public License v3 or later (GPLv3+)" => "GPL-3.0-or-later",
+        "GNU Lesser General Public License v2 (LGPLv2)" => "LGPL-2.0-only",
+        "GNU Lesser General Public License v2 or later (LGPLv2+)" => "LGPL-2.0-or-later",
+        "GNU Lesser General Public License v3 (LGPLv3)" => "LGPL-3.0-only",
+        "GNU Lesser General Public License v3 or later (LGPLv3+)" => "LGPL-3.0-or-later",
+        "GNU Affero General Public License v3" => "AGPL-3.0-only",
+        "GNU Affero General Public License v3 or later (AGPLv3+)" => "AGPL-3.0-or-later",
+        "Mozilla Public License 2.0 (MPL 2.0)" => "MPL-2.0",
+        "ISC License (ISCL)" => "ISC",
+        "Python Software Foundation License" => "PSF-2.0",
+        "The Unlicense (Unlicense)" => "Unlicense",
+        "zlib/libpng License" => "Zlib",
+        "Boost Software License 1.0 (BSL-1.0)" => "BSL-1.0",
+        "Eclipse Public License 2.0 (EPL-2.0)" => "EPL-2.0",
+        "Universal Permissive License (UPL)" => "UPL-1.0",
+        "CC0 1.0 Universal (CC0 1.0) Public Domain Dedication" => "CC0-1.0",
+        other => other,
+    };
+    Some(spdx.to_owned())
 }
 
 fn valid_name(n: &str) -> bool {
@@ -106,6 +154,25 @@ mod tests {
             ("requests", "2.19.1")
         );
         assert_eq!(f.licenses, vec!["Apache 2.0"]);
+    }
+
+    /// Issue 17: licence classifiers when there is no `License` or `License-Expression`; a
+    /// classifier without a version is kept as written.
+    #[test]
+    fn licence_classifiers() {
+        let meta = b"Name: x\nVersion: 1\nClassifier: Programming Language :: Python\nClassifier: License :: OSI Approved :: MIT License\nClassifier: License :: OSI Approved :: BSD License\nClassifier: License :: OSI Approved\n";
+        let p = parse_metadata(meta).unwrap();
+        assert_eq!(p.packages[0].licenses, ["MIT", "BSD License"]);
+        let with_text = b"Name: x\nVersion: 1\nLicense: Apache 2.0\nClassifier: License :: OSI Approved :: MIT License\n";
+        assert_eq!(
+            parse_metadata(with_text).unwrap().packages[0].licenses,
+            ["Apache 2.0"]
+        );
+        let with_expr = b"Name: x\nVersion: 1\nLicense-Expression: MIT OR Apache-2.0\nClassifier: License :: OSI Approved :: ISC License (ISCL)\n";
+        assert_eq!(
+            parse_metadata(with_expr).unwrap().packages[0].licenses,
+            ["MIT OR Apache-2.0"]
+        );
     }
 
     #[test]
