@@ -71,8 +71,12 @@ struct Counting<'a, V> {
 
 impl<V> Counting<'_, V> {
     fn count(&self, entry: &Entry<'_>) {
-        let entries = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
-        let bytes = self.bytes.fetch_add(entry.size, Ordering::Relaxed) + entry.size;
+        // Sizes come from layer headers: added without overflowing (the atomics wrap).
+        let entries = self.entries.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let bytes = self
+            .bytes
+            .fetch_add(entry.size, Ordering::Relaxed)
+            .wrapping_add(entry.size);
         if entries.is_multiple_of(ADVANCED_EVERY) {
             self.progress.event(LayerEvent::Advanced {
                 index: self.index,

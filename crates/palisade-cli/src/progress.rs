@@ -207,7 +207,11 @@ impl LayerBars {
             if directory {
                 note(format_args!("reading {}", image.source()));
             } else {
-                let stored: Option<u64> = image.layers().iter().map(|l| l.size).sum();
+                // Sizes come from the manifest: summed without overflowing.
+                let stored = image
+                    .layers()
+                    .iter()
+                    .try_fold(0u64, |sum, l| l.size.map(|s| sum.saturating_add(s)));
                 note(format_args!(
                     "reading {} {} of {}{}",
                     layers,

@@ -257,7 +257,7 @@ pub(crate) fn walk_sequential(
         let Ok(item) = item else { continue };
         if let Seen::Entry { bytes: b } = visit_one(root, &item, visitor, ctx)? {
             entries += 1;
-            bytes += b;
+            bytes = bytes.saturating_add(b);
         }
     }
     Ok(stats(entries, bytes))
