@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use commands::{agent, bench, db, docs, gate, policy, sbom, scan, serve, store, trust};
+use commands::{agent, bench, db, docs, gate, notary, policy, sbom, scan, serve, store, trust};
 
 /// Exit codes, documented in the README.
 /// mimalloc instead of the system allocator: matching and catalog reading allocate many small
@@ -86,6 +86,11 @@ enum Command {
     Sign(trust::SignArgs),
     /// Verify an image's signatures: exit 0 verified, 1 not verified, 2 error.
     Verify(trust::VerifyArgs),
+    /// Attest an image in a registry: a signed in-toto statement (cosign-compatible `.att`,
+    /// or a Sigstore bundle referrer).
+    Attest(commands::attest::AttestArgs),
+    /// Docker Content Trust (Notary v1): migrate DCT-signed tags to cosign signatures.
+    Trust(notary::TrustArgs),
     /// Decide on an image under a policy (signatures, vulnerabilities, hardening, Rego rules):
     /// exit 0 allow or warn, 1 deny, 2 error.
     Gate(gate::GateArgs),
@@ -146,6 +151,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Key(args) => trust::key(&args),
         Command::Sign(args) => trust::sign(&args),
         Command::Verify(args) => trust::verify(&args),
+        Command::Attest(args) => commands::attest::run(&args),
+        Command::Trust(args) => notary::run(&args),
         Command::Gate(args) => gate::run(&args),
         Command::Policy(args) => policy::run(&args),
         Command::Serve(args) => serve::run(&args),

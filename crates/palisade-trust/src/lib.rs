@@ -5,13 +5,17 @@
 //! Not for: vulnerability data, hardening, the policy file as a whole (`palisade-policy`
 //! reuses [`rules`]).
 
+pub mod attest;
 pub mod bundle;
 pub mod cosign;
 pub mod discover;
 pub mod dsse;
 pub mod error;
+pub mod gpg;
 pub mod keyless;
 pub mod keys;
+pub mod notation;
+pub mod notary;
 pub mod payload;
 pub mod rekor;
 pub mod rfc3161;

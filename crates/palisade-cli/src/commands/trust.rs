@@ -114,6 +114,22 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "DIR")]
     keys: Option<PathBuf>,
 
+    /// A GPG keyring (`gpg --export [--armor]`) trusted for containers/image "simple signing"
+    /// signatures (podman, skopeo, CRI-O); repeatable. They are read from lookaside storage
+    /// (--registries-d, --lookaside) and the registry's signature extension API.
+    #[arg(long, value_name = "FILE")]
+    gpg_keyring: Vec<PathBuf>,
+
+    /// A containers registries.d directory (YAML, `lookaside:` per registry or namespace)
+    /// saying where GPG signatures are stored.
+    #[arg(long, value_name = "DIR", requires = "gpg_keyring")]
+    registries_d: Option<PathBuf>,
+
+    /// The lookaside base URL (`file://` or `http(s)://`) of GPG signatures, instead of
+    /// --registries-d.
+    #[arg(long, value_name = "URL", requires = "gpg_keyring")]
+    lookaside: Option<String>,
+
     /// An annotation each accepted signature must carry (`key=value`, repeatable).
     #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
     annotations: Vec<String>,
@@ -164,6 +180,11 @@ pub(crate) struct VerifyArgs {
     )]
     identity: IdentityArg,
 
+    /// Show only attestations of this predicate type (cosign's names: slsaprovenance,
+    /// slsaprovenance1, spdxjson, cyclonedx, vuln, custom, …; or a URI).
+    #[arg(long = "type", value_name = "TYPE")]
+    attestation_type: Option<String>,
+
     /// Output format.
     #[arg(
         long,
@@ -173,6 +194,9 @@ pub(crate) struct VerifyArgs {
         default_value = "table"
     )]
     format: VerifyFormat,
+
+    #[command(flatten)]
+    notary: super::notary::NotaryArgs,
 
     #[command(flatten)]
     registry: RegistryArgs,
@@ -236,7 +260,7 @@ fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
 }
 
 /// The passphrase: PALISADE_PASSWORD, COSIGN_PASSWORD, else a prompt on the terminal.
-fn passphrase(confirm: bool) -> Result<String> {
+pub(crate) fn passphrase(confirm: bool) -> Result<String> {
     for var in ["PALISADE_PASSWORD", "COSIGN_PASSWORD"] {
         if let Ok(v) = std::env::var(var) {
             return Ok(v);
@@ -423,10 +447,22 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
              --trusted-root FILE, or --ca-roots FILE"
         );
     }
-    if keys.is_empty() && identity.is_none() {
+    let gpg = crate::commands::gpg::options(
+        &args.gpg_keyring,
+        args.registries_d.as_deref(),
+        args.lookaside.as_deref(),
+        &args.registry.insecure_registry,
+        args.registry.ca_file.as_ref(),
+    )?;
+    let notary = args.notary.notary()?;
+    if notary.is_some() && args.local_image.is_some() {
+        bail!("--notary-server verifies a tag in a registry, not a --local-image");
+    }
+    if keys.is_empty() && identity.is_none() && gpg.is_none() && notary.is_none() {
         bail!(
             "nothing to verify with: give --key/--keys, or --certificate-identity[-regexp] \
-             and --certificate-oidc-issuer[-regexp] with a trust root"
+             and --certificate-oidc-issuer[-regexp] with a trust root, or --gpg-keyring, or \
+             --notary-server with --notary-root"
         );
     }
     let options = VerifyOptions {
@@ -440,6 +476,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
         },
         annotations: parse_annotations(&args.annotations)?,
     };
+    let mut attestations = Vec::new();
     let result = match (&args.local_image, &args.reference) {
         (Some(local), _) => {
             let (path, tag) = parse_local_image(local)?;
@@ -448,14 +485,29 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
         (None, Some(reference)) => {
             let reference = parse_reference(reference)?;
             let client = client(&reference, &args.registry)?;
-            verify_image(&client, &reference, &options)?
+            let mut result = verify_image(&client, &reference, &options)?;
+            crate::commands::gpg::add_to(&mut result, &reference, gpg.as_ref(), options.identity)?;
+            if let Some(notary) = &notary {
+                let r = super::notary::report(notary, &client, &reference, &result.digest);
+                result.verified |= r.verified.is_some();
+                result.signatures.push(r);
+            }
+            attestations = super::attest::for_verify(
+                &client,
+                &reference,
+                &result.digest,
+                &options,
+                args.attestation_type.as_deref(),
+            )?;
+            result
         }
         (None, None) => bail!("give an image REFERENCE or --local-image PATH"),
     };
     let mut out = io::stdout().lock();
     match args.format {
         VerifyFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &result)?;
+            let json = super::attest::with_attestations(&result, &attestations)?;
+            serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
         }
         VerifyFormat::Table => {
@@ -498,6 +550,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
                     )?,
                 }
             }
+            super::attest::write_table(&mut out, &attestations)?;
             for note in &result.notes {
                 writeln!(out, "  note  {note}")?;
             }

@@ -1,0 +1,931 @@
+//! Docker Content Trust: verifying tags signed with Notary v1 (TUF) against a Notary server,
+//! so images signed the legacy way can be checked and then migrated to cosign signatures.
+//!
+//! A collection (GUN, `registry/repository`) is read from
+//! `GET <server>/v2/<gun>/_trust/tuf/<role>.json` and checked as a TUF client does:
+//!
+//! 1. `root.json` must match the root **pinned** by the caller ([`RootPin`]): the SHA-256 of
+//!    an exported `root.json`, or a root key ID. Nothing is trusted on first use.
+//! 2. Every role (`root`, `timestamp`, `snapshot`, `targets`, `targets/releases`) must carry
+//!    valid signatures from at least `threshold` distinct keys that root (or, for a
+//!    delegation, its parent) assigns to it, over the canonical JSON of `signed`
+//!    ([`cjson`]); key IDs are recomputed from the keys ([`keys`]).
+//! 3. The chain: the timestamp names the snapshot's hashes and length, the snapshot names the
+//!    targets' and the delegation's (and root's, when it lists root).
+//! 4. No role may be expired, and no version may be lower than the highest one seen before
+//!    (a small state file in a directory the caller passes, see [`state`]).
+//! 5. Every document has a size cap and every request the HTTP client's deadline.
+//!
+//! A tag maps to a digest as Docker does (`docker pull` with `DOCKER_CONTENT_TRUST=1`): the
+//! `targets/releases` delegation first, then `targets`. The target's `hashes.sha256` is the
+//! manifest digest and its `length` the manifest's size; both must equal what the registry
+//! serves for the tag ([`verify_reference`]). Other delegations are not consulted, as Docker
+//! does not consult them.
+//!
+//! Not for: publishing to Notary (Notary v1 is retired: this is read-only, for verification
+//! and migration), Notation (Notary v2).
+
+mod cjson;
+mod keys;
+mod state;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use palisade_image::{Digest, HttpClient, HttpOptions, Reference, RegistryClient, media_type};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::error::{Error, Result};
+use keys::{Key, TufKey};
+pub use state::STATE_FILE;
+
+/// Largest `root.json` read.
+pub const MAX_ROOT_BYTES: u64 = 1 << 20;
+/// Largest `timestamp.json` read.
+pub const MAX_TIMESTAMP_BYTES: u64 = 64 << 10;
+/// Largest `snapshot.json` read.
+pub const MAX_SNAPSHOT_BYTES: u64 = 8 << 20;
+/// Largest targets or delegation document read.
+pub const MAX_TARGETS_BYTES: u64 = 32 << 20;
+/// Most signatures looked at on one document.
+pub const MAX_SIGNATURES: usize = 64;
+/// Most keys in one root or delegation list.
+pub const MAX_KEYS: usize = 256;
+/// The delegation Docker signs with and reads first.
+pub const RELEASES_ROLE: &str = "targets/releases";
+
+/// How the collection's root of trust is pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootPin {
+    /// `sha256:<hex>`: the SHA-256 of the exact `root.json` bytes the user exported (e.g.
+    /// `~/.notary/tuf/<gun>/metadata/root.json` or `~/.docker/trust/tuf/<gun>/metadata/root.json`).
+    /// Exact: a root rotation needs a new pin.
+    RootSha256(String),
+    /// `key:<hex>`: a root key ID as listed in `root.json` (`signed.roles.root.keyids`); that key
+    /// must sign the root, and the root's own threshold must be met.
+    KeyId(String),
+}
+
+impl FromStr for RootPin {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let hex64 = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(h) = s.strip_prefix("sha256:")
+            && hex64(h)
+        {
+            return Ok(Self::RootSha256(h.to_ascii_lowercase()));
+        }
+        if let Some(h) = s.strip_prefix("key:")
+            && hex64(h)
+        {
+            return Ok(Self::KeyId(h.to_ascii_lowercase()));
+        }
+        Err(Error::Invalid(format!(
+            "Notary root pin {s:?}: expected sha256:<64 hex> (the SHA-256 of an exported \
+             root.json, e.g. `sha256sum ~/.docker/trust/tuf/<gun>/metadata/root.json`) or \
+             key:<64 hex> (a root key ID from root.json's roles.root.keyids)"
+        )))
+    }
+}
+
+impl fmt::Display for RootPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RootSha256(h) => write!(f, "sha256:{h}"),
+            Self::KeyId(h) => write!(f, "key:{h}"),
+        }
+    }
+}
+
+/// A Notary server and what to trust from it.
+#[derive(Debug, Clone)]
+pub struct Notary {
+    http: HttpClient,
+    server: String,
+    pin: RootPin,
+    state_dir: PathBuf,
+    now: i64,
+}
+
+/// One signed tag of a verified collection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// The tag.
+    pub tag: String,
+    /// The manifest digest (`hashes.sha256`).
+    pub digest: String,
+    /// The manifest's size (`length`).
+    pub length: u64,
+    /// The role whose metadata lists it: `targets/releases` or `targets`.
+    pub role: String,
+    /// The key IDs whose signatures on that role verified.
+    pub key_ids: Vec<String>,
+}
+
+/// A verified collection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collection {
+    /// `registry/repository`.
+    pub gun: String,
+    /// The server it was read from.
+    pub server: String,
+    /// SHA-256 of the `root.json` that was trusted.
+    pub root_sha256: String,
+    /// Version of each role that verified.
+    pub versions: BTreeMap<String, u64>,
+    /// Signed tags, as Docker resolves them (`targets/releases` over `targets`).
+    pub targets: BTreeMap<String, Target>,
+    /// What was not consulted, and why.
+    pub notes: Vec<String>,
+}
+
+/// A tag whose Notary target matched the registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotaryVerified {
+    /// `notary:<gun>`.
+    pub signer: String,
+    /// The role that signed, e.g. `targets/releases`.
+    pub role: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest both Notary and the registry name.
+    pub digest: String,
+    /// The manifest size both name.
+    pub length: u64,
+    /// The key IDs that signed the role.
+    pub key_ids: Vec<String>,
+    /// Versions of the verified chain.
+    pub versions: BTreeMap<String, u64>,
+    /// The server.
+    pub server: String,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    signed: Value,
+    signatures: Vec<Sig>,
+}
+
+#[derive(Deserialize)]
+struct Sig {
+    keyid: String,
+    method: String,
+    sig: String,
+}
+
+#[derive(Deserialize)]
+struct Common {
+    #[serde(rename = "_type")]
+    kind: String,
+    version: u64,
+    expires: String,
+}
+
+#[derive(Deserialize)]
+struct RoleKeys {
+    keyids: Vec<String>,
+    threshold: u64,
+}
+
+#[derive(Deserialize)]
+struct RootSigned {
+    keys: BTreeMap<String, TufKey>,
+    roles: BTreeMap<String, RoleKeys>,
+}
+
+#[derive(Deserialize, Clone)]
+struct FileMeta {
+    hashes: BTreeMap<String, String>,
+    length: u64,
+}
+
+#[derive(Deserialize)]
+struct MetaSigned {
+    meta: BTreeMap<String, FileMeta>,
+}
+
+#[derive(Deserialize)]
+struct TargetsSigned {
+    #[serde(default)]
+    targets: BTreeMap<String, FileMeta>,
+    #[serde(default)]
+    delegations: Option<Delegations>,
+}
+
+#[derive(Deserialize)]
+struct Delegations {
+    #[serde(default)]
+    keys: BTreeMap<String, TufKey>,
+    #[serde(default)]
+    roles: Vec<DelegatedRole>,
+}
+
+#[derive(Deserialize)]
+struct DelegatedRole {
+    name: String,
+    keyids: Vec<String>,
+    threshold: u64,
+    #[serde(default)]
+    paths: Option<Vec<String>>,
+    #[serde(default)]
+    path_hash_prefixes: Option<Vec<String>>,
+}
+
+/// A document whose signatures, type, expiry and version were checked.
+struct Checked {
+    bytes_len: u64,
+    signed: Value,
+    version: u64,
+    key_ids: Vec<String>,
+}
+
+impl Notary {
+    /// A client for `server` (`https://…`; plain HTTP only to loopback and `http.insecure`
+    /// hosts) trusting `pin`, keeping rollback state in `state_dir`, checking expiry against
+    /// the current time.
+    ///
+    /// # Errors
+    /// A server URL that is not HTTP(S), or HTTP options that cannot be used.
+    pub fn new(server: &str, pin: RootPin, state_dir: &Path, http: &HttpOptions) -> Result<Self> {
+        let server = server.trim_end_matches('/').to_owned();
+        let lower = server.to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            return Err(Error::Invalid(format!(
+                "Notary server {server:?}: expected an https:// URL (http:// on loopback)"
+            )));
+        }
+        let host = lower
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""))
+            .unwrap_or("");
+        let loopback = palisade_image::http::is_loopback(host);
+        let http = HttpClient::new(http, loopback)?;
+        http.check_url(&server)
+            .map_err(|r| Error::Invalid(format!("Notary server {server}: {r}")))?;
+        Ok(Self {
+            http,
+            server,
+            pin,
+            state_dir: state_dir.to_owned(),
+            now: palisade_image::Timestamp::now().unix_seconds(),
+        })
+    }
+
+    /// Checks expiry (and certificate validity) at `unix_seconds` instead of now.
+    #[must_use]
+    pub fn at(mut self, unix_seconds: i64) -> Self {
+        self.now = unix_seconds;
+        self
+    }
+
+    /// The server URL.
+    #[must_use]
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Reads and verifies the collection `gun`, then records its versions.
+    ///
+    /// # Errors
+    /// Any refusal (pin, signature, hash, length, expiry, rollback, size, transport), naming
+    /// the document and what to do.
+    pub fn collection(&self, gun: &str) -> Result<Collection> {
+        check_gun(gun)?;
+        let fail =
+            |reason: String| Error::registry(format!("Notary {gun} at {}", self.server), reason);
+        self.collection_inner(gun).map_err(fail)
+    }
+
+    fn collection_inner(&self, gun: &str) -> std::result::Result<Collection, String> {
+        let mut state = state::State::load(&self.state_dir)?;
+        let mut versions = BTreeMap::new();
+        let mut notes = Vec::new();
+
+        // 1. Root, against the pin.
+        let root_bytes = self.fetch(gun, "root", MAX_ROOT_BYTES)?;
+        let root_sha256 = hex::encode(sha2::Sha256::digest(&root_bytes));
+        if let RootPin::RootSha256(pin) = &self.pin
+            && *pin != root_sha256
+        {
+            return Err(format!(
+                "root.json has SHA-256 {root_sha256}, not the pinned {pin}: the collection's \
+                 root changed (rotation or a different server) or is forged; if the owner \
+                 rotated it, export the new root.json, check it, and pin its SHA-256"
+            ));
+        }
+        let (root_env, root_signed) = parse_envelope("root.json", &root_bytes)?;
+        let root: RootSigned =
+            serde_json::from_value(root_signed.clone()).map_err(|e| format!("root.json: {e}"))?;
+        if root.keys.len() > MAX_KEYS {
+            return Err(format!("root.json lists more than {MAX_KEYS} keys"));
+        }
+        let role_keys = |role: &str| -> std::result::Result<(BTreeMap<String, Key>, u64), String> {
+            let r = root
+                .roles
+                .get(role)
+                .ok_or_else(|| format!("root.json assigns no keys to the {role} role"))?;
+            let mut keys = BTreeMap::new();
+            for id in &r.keyids {
+                let k = root
+                    .keys
+                    .get(id)
+                    .ok_or_else(|| format!("root.json: {role} key {id} is not listed in keys"))?;
+                keys.insert(id.clone(), k.load(id, self.now)?);
+            }
+            Ok((keys, r.threshold))
+        };
+        let (root_keys, root_threshold) = role_keys("root")?;
+        if let RootPin::KeyId(pin) = &self.pin {
+            let key = root_keys.get(pin).ok_or_else(|| {
+                format!(
+                    "the pinned root key {pin} is not one of root.json's root keys ({}): the \
+                     root was rotated or the server is not the one expected",
+                    root_keys.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            let single = BTreeMap::from([(pin.clone(), key.clone())]);
+            check_signatures("root.json", &root_env, &root_signed, &single, 1)
+                .map_err(|e| format!("{e} (the pinned root key {pin} must sign root.json)"))?;
+        }
+        let root_checked = self.check_doc(
+            gun,
+            "root",
+            "Root",
+            root_bytes.len() as u64,
+            &root_env,
+            root_signed,
+            &root_keys,
+            root_threshold,
+            &state,
+        )?;
+        versions.insert("root".to_owned(), root_checked.version);
+
+        // 2. Timestamp.
+        let (ts_keys, ts_threshold) = role_keys("timestamp")?;
+        let ts_bytes = self.fetch(gun, "timestamp", MAX_TIMESTAMP_BYTES)?;
+        let (ts_env, ts_signed) = parse_envelope("timestamp.json", &ts_bytes)?;
+        let ts = self.check_doc(
+            gun,
+            "timestamp",
+            "Timestamp",
+            ts_bytes.len() as u64,
+            &ts_env,
+            ts_signed,
+            &ts_keys,
+            ts_threshold,
+            &state,
+        )?;
+        versions.insert("timestamp".to_owned(), ts.version);
+        let ts_meta: MetaSigned =
+            serde_json::from_value(ts.signed).map_err(|e| format!("timestamp.json: {e}"))?;
+        let snap_meta = ts_meta
+            .meta
+            .get("snapshot")
+            .ok_or("timestamp.json names no snapshot")?;
+
+        // 3. Snapshot, as the timestamp names it.
+        let snap_bytes =
+            self.fetch_meta(gun, "snapshot", snap_meta, MAX_SNAPSHOT_BYTES, "timestamp")?;
+        let (snap_keys, snap_threshold) = role_keys("snapshot")?;
+        let (snap_env, snap_signed) = parse_envelope("snapshot.json", &snap_bytes)?;
+        let snap = self.check_doc(
+            gun,
+            "snapshot",
+            "Snapshot",
+            snap_bytes.len() as u64,
+            &snap_env,
+            snap_signed,
+            &snap_keys,
+            snap_threshold,
+            &state,
+        )?;
+        versions.insert("snapshot".to_owned(), snap.version);
+        let snapshot: MetaSigned =
+            serde_json::from_value(snap.signed).map_err(|e| format!("snapshot.json: {e}"))?;
+        if let Some(root_meta) = snapshot.meta.get("root") {
+            check_hashes("root.json", &root_bytes, root_meta, "snapshot")?;
+        }
+
+        // 4. Targets, as the snapshot names them.
+        let targets_meta = snapshot
+            .meta
+            .get("targets")
+            .ok_or("snapshot.json names no targets")?;
+        let targets_bytes =
+            self.fetch_meta(gun, "targets", targets_meta, MAX_TARGETS_BYTES, "snapshot")?;
+        let (targets_keys, targets_threshold) = role_keys("targets")?;
+        let (t_env, t_signed) = parse_envelope("targets.json", &targets_bytes)?;
+        let targets_checked = self.check_doc(
+            gun,
+            "targets",
+            "Targets",
+            targets_bytes.len() as u64,
+            &t_env,
+            t_signed,
+            &targets_keys,
+            targets_threshold,
+            &state,
+        )?;
+        versions.insert("targets".to_owned(), targets_checked.version);
+        let targets: TargetsSigned = serde_json::from_value(targets_checked.signed)
+            .map_err(|e| format!("targets.json: {e}"))?;
+
+        // 5. The releases delegation, when targets delegates it.
+        let mut effective: BTreeMap<String, Target> = BTreeMap::new();
+        if let Some(delegations) = &targets.delegations {
+            for role in &delegations.roles {
+                if role.name != RELEASES_ROLE {
+                    notes.push(format!(
+                        "delegation {} not consulted (Docker reads only {RELEASES_ROLE} and \
+                         targets)",
+                        role.name
+                    ));
+                    continue;
+                }
+                if delegations.keys.len() > MAX_KEYS {
+                    return Err(format!(
+                        "targets.json lists more than {MAX_KEYS} delegation keys"
+                    ));
+                }
+                let Some(meta) = snapshot.meta.get(RELEASES_ROLE) else {
+                    notes.push(format!(
+                        "{RELEASES_ROLE} is delegated but not published (not in the snapshot)"
+                    ));
+                    continue;
+                };
+                if role
+                    .path_hash_prefixes
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty())
+                {
+                    return Err(format!(
+                        "{RELEASES_ROLE}: path_hash_prefixes are not supported; refusing rather \
+                         than guessing which tags it may sign"
+                    ));
+                }
+                let mut keys = BTreeMap::new();
+                for id in &role.keyids {
+                    let k = delegations.keys.get(id).ok_or_else(|| {
+                        format!("targets.json: {RELEASES_ROLE} key {id} is not listed in delegations.keys")
+                    })?;
+                    keys.insert(id.clone(), k.load(id, self.now)?);
+                }
+                let bytes =
+                    self.fetch_meta(gun, RELEASES_ROLE, meta, MAX_TARGETS_BYTES, "snapshot")?;
+                let what = format!("{RELEASES_ROLE}.json");
+                let (env, signed) = parse_envelope(&what, &bytes)?;
+                let checked = self.check_doc(
+                    gun,
+                    RELEASES_ROLE,
+                    "Targets",
+                    bytes.len() as u64,
+                    &env,
+                    signed,
+                    &keys,
+                    role.threshold,
+                    &state,
+                )?;
+                versions.insert(RELEASES_ROLE.to_owned(), checked.version);
+                let releases: TargetsSigned =
+                    serde_json::from_value(checked.signed).map_err(|e| format!("{what}: {e}"))?;
+                let paths = role.paths.clone().unwrap_or_default();
+                for (tag, meta) in releases.targets {
+                    if !paths.iter().any(|p| tag.starts_with(p.as_str())) {
+                        notes.push(format!(
+                            "{RELEASES_ROLE} lists {tag:?} outside its delegated paths; ignored"
+                        ));
+                        continue;
+                    }
+                    let t = target(&tag, &meta, RELEASES_ROLE, &checked.key_ids)?;
+                    effective.insert(tag, t);
+                }
+            }
+        }
+        for (tag, meta) in &targets.targets {
+            if !effective.contains_key(tag) {
+                let t = target(tag, meta, "targets", &targets_checked.key_ids)?;
+                effective.insert(tag.clone(), t);
+            }
+        }
+        let _ = root_checked.bytes_len;
+        state.record(gun, &versions)?;
+        Ok(Collection {
+            gun: gun.to_owned(),
+            server: self.server.clone(),
+            root_sha256,
+            versions,
+            targets: effective,
+            notes,
+        })
+    }
+
+    /// Signatures, type, expiry and rollback of one document.
+    #[allow(clippy::too_many_arguments)]
+    fn check_doc(
+        &self,
+        gun: &str,
+        role: &str,
+        kind: &str,
+        bytes_len: u64,
+        env: &Envelope,
+        signed: Value,
+        keys: &BTreeMap<String, Key>,
+        threshold: u64,
+        state: &state::State,
+    ) -> std::result::Result<Checked, String> {
+        let what = format!("{role}.json");
+        let key_ids = check_signatures(&what, env, &signed, keys, threshold)?;
+        let common: Common =
+            serde_json::from_value(signed.clone()).map_err(|e| format!("{what}: {e}"))?;
+        if common.kind != kind {
+            return Err(format!(
+                "{what} is of type {:?}, not {kind:?}: a document served for the wrong role",
+                common.kind
+            ));
+        }
+        let expires = palisade_image::Timestamp::parse(&common.expires)
+            .map_err(|e| format!("{what}: expires: {e}"))?;
+        if expires.unix_seconds() <= self.now {
+            let now = palisade_image::Timestamp::from_unix_seconds(self.now)
+                .map_or_else(|| self.now.to_string(), |t| t.to_string());
+            return Err(format!(
+                "{what} (version {}) expired at {} (checked at {now}): stale or replayed \
+                 metadata; the collection's owner (or, for the timestamp, the server) must sign \
+                 it again",
+                common.version, common.expires
+            ));
+        }
+        state.check(gun, role, common.version)?;
+        Ok(Checked {
+            bytes_len,
+            signed,
+            version: common.version,
+            key_ids,
+        })
+    }
+
+    /// GETs `<role>.json` of `gun`, at most `limit` bytes.
+    fn fetch(&self, gun: &str, role: &str, limit: u64) -> std::result::Result<Vec<u8>, String> {
+        let url = format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.server);
+        let resp = self
+            .http
+            .get(&url, &[("Accept", "application/json")])
+            .map_err(|e| e.to_string())?;
+        match resp.status() {
+            200 => {}
+            404 => {
+                return Err(format!(
+                    "{role}.json: not found (404): the server has no trust data for {gun}; \
+                     was the repository signed with Docker Content Trust on this server?"
+                ));
+            }
+            s => {
+                return Err(format!(
+                    "{role}.json: the server answered {s} {}",
+                    resp.reason()
+                ));
+            }
+        }
+        let mut bytes = Vec::new();
+        resp.into_reader()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{role}.json: {e}"))?;
+        if bytes.len() as u64 > limit {
+            return Err(format!("{role}.json is larger than {limit} bytes; refused"));
+        }
+        Ok(bytes)
+    }
+
+    /// Fetches a document whose length and hashes `parent` names, and checks them.
+    fn fetch_meta(
+        &self,
+        gun: &str,
+        role: &str,
+        meta: &FileMeta,
+        cap: u64,
+        parent: &str,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let what = format!("{role}.json");
+        if meta.length > cap {
+            return Err(format!(
+                "{parent}.json gives {what} a length of {} bytes, over the {cap}-byte cap",
+                meta.length
+            ));
+        }
+        let bytes = self.fetch(gun, role, meta.length)?;
+        check_hashes(&what, &bytes, meta, parent)?;
+        Ok(bytes)
+    }
+}
+
+fn check_gun(gun: &str) -> Result<()> {
+    let ok = !gun.is_empty()
+        && gun.len() <= 512
+        && gun
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:/".contains(&b))
+        && !gun
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{gun:?} is not a Notary collection name (registry/repository)"
+        )))
+    }
+}
+
+fn parse_envelope(what: &str, bytes: &[u8]) -> std::result::Result<(Envelope, Value), String> {
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| format!("{what} is not TUF metadata: {e}"))?;
+    if !env.signed.is_object() {
+        return Err(format!("{what}: `signed` is not an object"));
+    }
+    let signed = env.signed.clone();
+    Ok((env, signed))
+}
+
+/// Verifies that at least `threshold` distinct keys of `keys` signed `signed`; returns them.
+fn check_signatures(
+    what: &str,
+    env: &Envelope,
+    signed: &Value,
+    keys: &BTreeMap<String, Key>,
+    threshold: u64,
+) -> std::result::Result<Vec<String>, String> {
+    if threshold == 0 {
+        return Err(format!(
+            "{what}: the role's threshold is 0; refusing unsigned metadata"
+        ));
+    }
+    if env.signatures.len() > MAX_SIGNATURES {
+        return Err(format!(
+            "{what} carries more than {MAX_SIGNATURES} signatures"
+        ));
+    }
+    let message = cjson::to_vec(signed).map_err(|e| format!("{what}: {e}"))?;
+    let mut good = BTreeSet::new();
+    let mut problems = Vec::new();
+    for s in &env.signatures {
+        let Some(key) = keys.get(&s.keyid) else {
+            problems.push(format!("key {} is not a key of this role", s.keyid));
+            continue;
+        };
+        let sig = match B64.decode(s.sig.as_bytes()) {
+            Ok(sig) => sig,
+            Err(e) => {
+                problems.push(format!("signature by {} is not base64: {e}", s.keyid));
+                continue;
+            }
+        };
+        match key.verify(&s.method, &message, &sig) {
+            Ok(()) => {
+                good.insert(s.keyid.clone());
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if (good.len() as u64) < threshold {
+        let detail = if problems.is_empty() {
+            "no signatures".to_owned()
+        } else {
+            problems.join("; ")
+        };
+        return Err(format!(
+            "{what}: {} valid signature(s) from the role's keys, {threshold} required ({detail}): \
+             the metadata was altered or signed by an untrusted key",
+            good.len()
+        ));
+    }
+    Ok(good.into_iter().collect())
+}
+
+/// Checks `bytes` against the length and every known hash `meta` gives (SHA-256 required).
+fn check_hashes(
+    what: &str,
+    bytes: &[u8],
+    meta: &FileMeta,
+    parent: &str,
+) -> std::result::Result<(), String> {
+    if bytes.len() as u64 != meta.length {
+        return Err(format!(
+            "{what} is {} bytes, but {parent}.json says {}: altered in transit or at rest",
+            bytes.len(),
+            meta.length
+        ));
+    }
+    let Some(expected) = meta.hashes.get("sha256") else {
+        return Err(format!("{parent}.json gives {what} no sha256 hash"));
+    };
+    let actual = B64.encode(sha2::Sha256::digest(bytes));
+    if *expected != actual {
+        return Err(format!(
+            "{what} has sha256 {actual}, but {parent}.json says {expected}: altered in transit or \
+             at rest"
+        ));
+    }
+    if let Some(expected) = meta.hashes.get("sha512") {
+        let actual = B64.encode(sha2::Sha512::digest(bytes));
+        if *expected != actual {
+            return Err(format!(
+                "{what}: sha512 does not match {parent}.json: altered in transit or at rest"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn target(
+    tag: &str,
+    meta: &FileMeta,
+    role: &str,
+    key_ids: &[String],
+) -> std::result::Result<Target, String> {
+    let b64 = meta
+        .hashes
+        .get("sha256")
+        .ok_or_else(|| format!("{role}.json: target {tag:?} has no sha256 hash"))?;
+    let raw = B64
+        .decode(b64.as_bytes())
+        .map_err(|e| format!("{role}.json: target {tag:?}: sha256 is not base64: {e}"))?;
+    if raw.len() != 32 {
+        return Err(format!(
+            "{role}.json: target {tag:?}: sha256 is not 32 bytes"
+        ));
+    }
+    Ok(Target {
+        tag: tag.to_owned(),
+        digest: format!("sha256:{}", hex::encode(raw)),
+        length: meta.length,
+        role: role.to_owned(),
+        key_ids: key_ids.to_vec(),
+    })
+}
+
+/// The collection name Docker uses for `reference`: `registry/repository`.
+#[must_use]
+pub fn gun_of(reference: &Reference) -> String {
+    format!("{}/{}", reference.registry(), reference.repository())
+}
+
+/// Verifies `reference`'s tag in Notary and that the registry serves the same manifest
+/// (digest and size) for it.
+///
+/// # Errors
+/// No tag, the collection refused ([`Notary::collection`]), the tag not signed, the registry
+/// without the image, or a registry digest or size other than the signed one.
+pub fn verify_reference(
+    notary: &Notary,
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<NotaryVerified> {
+    let collection = notary.collection(&gun_of(reference))?;
+    verify_in(&collection, client, reference)
+}
+
+/// As [`verify_reference`], with a collection already verified.
+///
+/// # Errors
+/// As [`verify_reference`].
+pub fn verify_in(
+    collection: &Collection,
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<NotaryVerified> {
+    let what = format!("Notary {}", collection.gun);
+    let Some(tag) = reference.tag() else {
+        return Err(Error::Invalid(format!(
+            "{reference}: Docker Content Trust signs tags; give the tag (REPO:TAG)"
+        )));
+    };
+    let signed = collection.targets.get(tag).ok_or_else(|| {
+        Error::registry(
+            &what,
+            format!(
+                "tag {tag:?} is not signed in the collection (signed tags: {})",
+                if collection.targets.is_empty() {
+                    "none".to_owned()
+                } else {
+                    collection
+                        .targets
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        )
+    })?;
+    let by_tag = Reference::from_str(&format!("{}:{tag}", reference.name()))
+        .map_err(|e| Error::Invalid(format!("{reference}: {e}")))?;
+    let desc = client
+        .head_manifest(
+            by_tag.repository(),
+            &by_tag.manifest_reference(),
+            media_type::ACCEPT_MANIFESTS,
+        )?
+        .ok_or_else(|| Error::registry(by_tag.to_string(), "image not found in the registry"))?;
+    let signed_digest: Digest = signed
+        .digest
+        .parse()
+        .map_err(|e| Error::registry(&what, format!("target {tag:?}: {e}")))?;
+    if desc.digest != signed_digest {
+        return Err(Error::registry(
+            &what,
+            format!(
+                "the registry serves {} for tag {tag:?}, but Notary's {} role signed {}: the tag \
+                 was moved after signing, or the registry is not serving the signed image",
+                desc.digest, signed.role, signed.digest
+            ),
+        ));
+    }
+    if let Some(pinned) = reference.digest()
+        && *pinned != signed_digest
+    {
+        return Err(Error::registry(
+            &what,
+            format!(
+                "{reference} pins {pinned}, but Notary signed {} for tag {tag:?}",
+                signed.digest
+            ),
+        ));
+    }
+    if desc.size != signed.length {
+        return Err(Error::registry(
+            &what,
+            format!(
+                "the manifest of tag {tag:?} is {} bytes in the registry, but Notary signed a \
+                 length of {}",
+                desc.size, signed.length
+            ),
+        ));
+    }
+    Ok(NotaryVerified {
+        signer: format!("notary:{}", collection.gun),
+        role: signed.role.clone(),
+        tag: tag.to_owned(),
+        digest: signed.digest.clone(),
+        length: signed.length,
+        key_ids: signed.key_ids.clone(),
+        versions: collection.versions.clone(),
+        server: collection.server.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_parse_and_print() {
+        let h = "8cb637cd0976eaee20910052356e1e6a5ccddac02339f544bfb8ab49951e5ba9";
+        assert_eq!(
+            format!("sha256:{h}").parse::<RootPin>().unwrap(),
+            RootPin::RootSha256(h.to_owned())
+        );
+        let k: RootPin = format!("key:{}", h.to_uppercase()).parse().unwrap();
+        assert_eq!(k.to_string(), format!("key:{h}"));
+        let e = "tofu".parse::<RootPin>().unwrap_err().to_string();
+        assert!(e.contains("sha256:<64 hex>"), "{e}");
+        assert!(format!("sha256:{}", &h[1..]).parse::<RootPin>().is_err());
+    }
+
+    #[test]
+    fn gun_names_are_checked() {
+        assert!(check_gun("127.0.0.1:5000/app").is_ok());
+        assert!(check_gun("docker.io/library/alpine").is_ok());
+        for bad in ["", "a/../b", "a//b", "a/b?x", "a/b#", "/a"] {
+            assert!(check_gun(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hashes_and_lengths_must_match() {
+        let data = b"hello\n";
+        let meta = FileMeta {
+            hashes: BTreeMap::from([("sha256".to_owned(), B64.encode(sha2::Sha256::digest(data)))]),
+            length: 6,
+        };
+        assert!(check_hashes("x.json", data, &meta, "snapshot").is_ok());
+        assert!(
+            check_hashes("x.json", b"hellO\n", &meta, "snapshot")
+                .unwrap_err()
+                .contains("has sha256")
+        );
+        assert!(
+            check_hashes("x.json", b"hello", &meta, "snapshot")
+                .unwrap_err()
+                .contains("5 bytes")
+        );
+    }
+}
