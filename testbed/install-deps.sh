@@ -15,6 +15,9 @@ has_cmd umoci           || want umoci
 has_cmd mmdebstrap      || want mmdebstrap
 has_cmd jq              || want jq
 has_cmd curl            || want curl
+# Docker Content Trust tests (testbed/notary.sh): the notary client and notary-server 0.7.0.
+{ has_cmd notary && has_cmd notary-server; } || want notary
+has_cmd openssl         || want openssl
 # palisade bench tests run a private Docker engine (testbed/dockerd.sh).
 has_cmd dockerd         || want docker.io
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || want ca-certificates
