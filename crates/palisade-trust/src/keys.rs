@@ -745,6 +745,7 @@ impl NamedKey {
     /// # Errors
     /// If the file cannot be read or holds no usable public key.
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        crate::gpg::refuse_openpgp_key(path)?;
         let name = path.display().to_string();
         let text = read_bounded(path)?;
         let key = PublicKey::from_pem(&text).map_err(|e| match e {
