@@ -92,7 +92,7 @@ pub struct SignatureReport {
 }
 
 /// The outcome of verifying one image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Verification {
     /// The reference as given.
     pub reference: String,
