@@ -295,9 +295,38 @@ fn verify_signatures(
     let mut signers = BTreeSet::new();
     let mut errors = BTreeSet::new();
     let mut signatures = 0;
+    let mut attestations: Vec<palisade_policy::AttestationInput> = Vec::new();
     for (name, options) in &runs {
         let result = verify_image(&client, &pinned, options)
             .map_err(trust_err(format!("verifying the signatures of {pinned}")))?;
+        // Only verified statements reach the policy; each under the policy's name for its
+        // signer (a key's name, or the keyless identity's).
+        let found = match pinned.digest() {
+            Some(digest) => palisade_trust::attest::verify_digest_attestations(
+                &client, &pinned, digest, options,
+            )
+            .map_err(trust_err(format!("verifying the attestations of {pinned}")))?,
+            None => Vec::new(),
+        };
+        for v in found.into_iter().filter_map(|a| a.verified) {
+            let input = palisade_policy::AttestationInput {
+                predicate_type: v.predicate_type,
+                predicate: v.predicate,
+                signer: name.clone().unwrap_or(v.signer),
+                kind: v.kind,
+                subjects: v
+                    .subjects
+                    .into_iter()
+                    .map(|s| palisade_policy::AttestationSubject {
+                        name: s.name,
+                        digest: s.digest,
+                    })
+                    .collect(),
+            };
+            if !attestations.contains(&input) {
+                attestations.push(input);
+            }
+        }
         signatures = signatures.max(result.signatures.len());
         for s in &result.signatures {
             match (&s.verified, &s.reason) {
@@ -315,6 +344,7 @@ fn verify_signatures(
         signers: signers.into_iter().collect(),
         signatures,
         errors: errors.into_iter().collect(),
+        attestations,
     })
 }
 

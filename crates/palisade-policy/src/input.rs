@@ -68,6 +68,36 @@ pub struct TrustInput {
     pub signatures: usize,
     /// Why the other signatures failed to verify.
     pub errors: Vec<String>,
+    /// The attestations (in-toto statements) whose signature verified with a key or identity
+    /// of the policy and whose subject names the image digest; never unverified ones.
+    pub attestations: Vec<AttestationInput>,
+}
+
+/// One verified attestation, for Rego rules (`input.trust.attestations[_]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttestationInput {
+    /// The statement's `predicateType` (`https://slsa.dev/provenance/v1`, …).
+    pub predicate_type: String,
+    /// The predicate as signed (JSON), or `null` when it was larger than the cap.
+    pub predicate: serde_json::Value,
+    /// The name (from `sources.keys` / `sources.keyless`) that signed it.
+    pub signer: String,
+    /// How it was stored and checked: `key`, `keyless` (cosign `.att` tag), `bundle-key`,
+    /// `bundle-keyless` (Sigstore bundle referrer).
+    pub kind: String,
+    /// The statement's subjects (`name`, `digest` algorithm → hex).
+    pub subjects: Vec<AttestationSubject>,
+}
+
+/// A subject of an attested statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttestationSubject {
+    /// `name`, as the attester wrote it (may be empty).
+    pub name: String,
+    /// `digest`: algorithm → lower-case hex.
+    pub digest: BTreeMap<String, String>,
 }
 
 /// Vulnerability scan results.

@@ -49,6 +49,7 @@ pub use decision::{
 };
 pub use error::{Diagnostic, ErrorKind, PolicyError};
 pub use eval::Evaluation;
+pub use input::{AttestationInput, AttestationSubject};
 pub use input::{
     CheckInput, CoverageInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input,
     NotCoveredInput, PackageInput, SbomInput, TrustInput, VulnInput,

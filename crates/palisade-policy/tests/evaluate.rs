@@ -122,6 +122,7 @@ fn signature_missing_and_invalid() {
         signers: vec![],
         signatures: 1,
         errors: vec!["signature does not match key release".into()],
+        ..TrustInput::default()
     });
     let d = decide(&p, &i);
     assert_eq!(codes(&d, Effect::Deny), ["signature-invalid"]);
@@ -151,6 +152,7 @@ fn tag_denied_and_digest_required() {
         signers: vec!["release".into()],
         signatures: 1,
         errors: vec![],
+        ..TrustInput::default()
     });
     let d = decide(&p, &i);
     assert_eq!(
