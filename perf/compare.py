@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Compare a Syft SBOM (syft-json) with a Palisade catalog (`palisade sbom -f json`).
 
-For every package type both tools catalog (deb, python, npm, go-module) it prints the
-packages Syft finds that Palisade doesn't, and the other way round. Packages are the same
+For every package type both tools catalog (deb, apk, rpm, python, npm, go-module, gem,
+composer, nuget) it prints the packages Syft finds that Palisade doesn't, and the other way
+round. Packages are the same
 when type, name and version are equal, after mapping type names and normalising names:
 Python names per PEP 503 (`re.sub(r"[-_.]+", "-", name).lower()`), the others as written.
 
-Exit status: 0 when Palisade finds every package Syft finds (of the compared types),
-1 when Syft finds one Palisade misses, 2 on bad input.
+Exit status: 0 when Palisade finds every package Syft finds (of the compared types) or
+leaves it out for a reason listed in EXPLAINED, 1 when Syft finds one Palisade misses,
+2 on bad input.
 
 Standard library only.
 
@@ -23,7 +25,7 @@ import sys
 from collections import defaultdict
 
 # The types compared, in print order.
-TYPES = ("deb", "python", "npm", "go-module")
+TYPES = ("deb", "apk", "rpm", "python", "npm", "go-module", "gem", "composer", "nuget")
 
 # Syft artifact `type` -> compared type.
 SYFT_TYPES = {
@@ -31,6 +33,11 @@ SYFT_TYPES = {
     "python": "python",
     "npm": "npm",
     "go-module": "go-module",
+    "apk": "apk",
+    "rpm": "rpm",
+    "gem": "gem",
+    "php-composer": "composer",
+    "dotnet": "nuget",
 }
 
 # Palisade package `ecosystem` -> compared type (a few aliases, to be tolerant).
@@ -44,6 +51,20 @@ PALISADE_TYPES = {
     "go-module": "go-module",
     "golang": "go-module",
     "go": "go-module",
+    "apk": "apk",
+    "rpm": "rpm",
+    "gem": "gem",
+    "composer": "composer",
+    "nuget": "nuget",
+}
+
+
+# Packages Syft lists and Palisade leaves out on purpose, by (type, name), with the reason
+# (also in the README's "Side by side with Syft"). They are printed, never silently dropped,
+# and do not fail the comparison.
+EXPLAINED = {
+    ("rpm", "gpg-pubkey"): "an OpenPGP key imported with `rpm --import`, stored as a header "
+    "in the rpmdb; not installed software, nothing to match advisories against",
 }
 
 
@@ -155,7 +176,9 @@ def main() -> int:
     spk, s_other = syft_packages(syft_doc, layer_index)
     ppk, p_other = palisade_packages(pal_doc)
 
-    syft_only = sorted(set(spk) - set(ppk))
+    missing = sorted(set(spk) - set(ppk))
+    explained = [k for k in missing if (k[0], k[1]) in EXPLAINED]
+    syft_only = [k for k in missing if (k[0], k[1]) not in EXPLAINED]
     pal_only = sorted(set(ppk) - set(spk))
 
     def versions_of(pkgs: dict, kind: str, nname: str) -> list[str]:
@@ -174,6 +197,10 @@ def main() -> int:
         print("    (none)")
     for k in syft_only:
         print(fmt_pkg(spk[k], versions_of(ppk, k[0], k[1])))
+    if explained:
+        print("  Syft finds, Palisade leaves out on purpose:")
+    for k in explained:
+        print(fmt_pkg(spk[k], []) + f"\n              why: {EXPLAINED[(k[0], k[1])]}")
     print("  Palisade finds, Syft misses:")
     if not pal_only:
         print("    (none)")
@@ -191,6 +218,10 @@ def main() -> int:
             "syft_only": [
                 {"type": spk[k].kind, "name": spk[k].name, "version": spk[k].version, "locations": spk[k].locations}
                 for k in syft_only
+            ],
+            "explained": [
+                {"type": spk[k].kind, "name": spk[k].name, "version": spk[k].version, "why": EXPLAINED[(k[0], k[1])]}
+                for k in explained
             ],
             "palisade_only": [
                 {"type": ppk[k].kind, "name": ppk[k].name, "version": ppk[k].version, "locations": ppk[k].locations}

@@ -127,6 +127,8 @@ ensure_testbed() {
             break
         fi
     done
+    # Cached: returns at once when its inputs have not changed.
+    "$REPO/testbed/extra-images.sh" "$TESTBED" >&2 || die "testbed/extra-images.sh failed"
 }
 
 # image_source FORM IMAGE -> the source string (the same for syft and palisade)

@@ -2,7 +2,8 @@
 //! Debian's `ruby-rack` and `ruby-webrick` install under `/usr/share/rubygems-integration`
 //! (copied from this host, see `testbed/install-deps.sh`), a `Gemfile.lock`, Composer's
 //! `installed.json` (its 2.x format) and a `composer.lock`, and a `.deps.json`, each written by
-//! hand in its documented format with versions that have published advisories. A small OSV
+//! hand in its documented format with versions that have published advisories (kept in
+//! `testbed/langs/`, which `testbed/extra-images.sh` also builds an image from). A small OSV
 //! feed holds those advisories; `palisade scan` must report each in its ecosystem (and not the
 //! rack advisory against Debian's fixed rack), and `palisade sbom -f cyclonedx` must carry the
 //! `pkg:gem`, `pkg:composer` and `pkg:nuget` PURLs.
@@ -40,6 +41,20 @@ fn host_gemspec(gem: &str) -> (PathBuf, String) {
     })
 }
 
+/// Copies the files below `from` (not README.md) to the same places below `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else if entry.file_name() != "README.md" {
+            std::fs::create_dir_all(to).unwrap();
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
 fn write(root: &Path, rel: &str, content: &[u8]) {
     let p = root.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -68,126 +83,9 @@ fn tree(root: &Path) -> (String, String) {
         let rel = format!("{GEMSPECS}/{}", src.file_name().unwrap().to_str().unwrap());
         write(root, &rel, &std::fs::read(src).unwrap());
     }
-    // Bundler's format: https://bundler.io/guides/bundler_setup.html (Gemfile.lock).
-    write(
-        root,
-        "srv/app/Gemfile.lock",
-        b"GEM
-  remote: https://rubygems.org/
-  specs:
-    nokogiri (1.13.10-x86_64-linux)
-      racc (~> 1.4)
-    racc (1.6.1)
-    rack (2.2.3)
-
-PLATFORMS
-  x86_64-linux
-
-DEPENDENCIES
-  nokogiri
-  rack (= 2.2.3)
-
-BUNDLED WITH
-   2.3.26
-",
-    );
-    // Composer 2's installed.json: https://getcomposer.org/doc/07-runtime.md (installed.json).
-    write(
-        root,
-        "var/www/app/vendor/composer/installed.json",
-        br#"{
-    "packages": [
-        {
-            "name": "guzzlehttp/psr7",
-            "version": "1.8.1",
-            "version_normalized": "1.8.1.0",
-            "source": {"type": "git", "url": "https://github.com/guzzle/psr7.git", "reference": "35ea11d335fd638b5882ff1725228b3d35496ab1"},
-            "dist": {"type": "zip", "url": "https://api.github.com/repos/guzzle/psr7/zipball/35ea11d335fd638b5882ff1725228b3d35496ab1", "reference": "35ea11d335fd638b5882ff1725228b3d35496ab1", "shasum": ""},
-            "require": {"php": ">=5.4.0", "psr/http-message": "~1.0", "ralouphie/getallheaders": "^2.0.5 || ^3.0.0"},
-            "type": "library",
-            "installation-source": "dist",
-            "license": ["MIT"],
-            "install-path": "../guzzlehttp/psr7"
-        },
-        {
-            "name": "psr/http-message",
-            "version": "1.0.1",
-            "version_normalized": "1.0.1.0",
-            "type": "library",
-            "installation-source": "dist",
-            "license": ["MIT"],
-            "install-path": "../psr/http-message"
-        }
-    ],
-    "dev": false,
-    "dev-package-names": []
-}"#,
-    );
-    // composer.lock: https://getcomposer.org/doc/01-basic-usage.md#commit-your-composer-lock-file-to-version-control
-    write(
-        root,
-        "var/www/site/composer.lock",
-        br#"{
-    "_readme": ["This file locks the dependencies of your project to a known state"],
-    "content-hash": "5d2f3e0c0b6b0f1a9e8e3a8a0f8e7d6c",
-    "packages": [
-        {"name": "twig/twig", "version": "v2.14.10", "type": "library", "license": ["BSD-3-Clause"]}
-    ],
-    "packages-dev": [
-        {"name": "phpunit/phpunit", "version": "9.5.10", "type": "library"}
-    ],
-    "aliases": [],
-    "minimum-stability": "stable",
-    "plugin-api-version": "2.3.0"
-}"#,
-    );
-    // https://github.com/dotnet/sdk/blob/main/documentation/specs/runtime-configuration-file.md
-    write(
-        root,
-        "app/WebApp.deps.json",
-        br#"{
-  "runtimeTarget": {"name": ".NETCoreApp,Version=v6.0", "signature": ""},
-  "compilationOptions": {},
-  "targets": {
-    ".NETCoreApp,Version=v6.0": {
-      "WebApp/1.0.0": {
-        "dependencies": {"Newtonsoft.Json": "12.0.1", "System.Text.Encodings.Web": "4.5.0"},
-        "runtime": {"WebApp.dll": {}}
-      },
-      "Newtonsoft.Json/12.0.1": {
-        "runtime": {"lib/netstandard2.0/Newtonsoft.Json.dll": {"assemblyVersion": "12.0.0.0", "fileVersion": "12.0.1.23012"}}
-      },
-      "System.Text.Encodings.Web/4.5.0": {
-        "runtime": {"lib/netstandard2.0/System.Text.Encodings.Web.dll": {"assemblyVersion": "4.0.3.0", "fileVersion": "4.6.26515.6"}}
-      }
-    }
-  },
-  "libraries": {
-    "WebApp/1.0.0": {"type": "project", "serviceable": false, "sha512": ""},
-    "Newtonsoft.Json/12.0.1": {
-      "type": "package",
-      "serviceable": true,
-      "sha512": "sha512-pBR3wCgYWZGiaZDYP+HHYnalVnPJlpP1q55qvVb+adrDHmFMDc1NAKio61xTwftK3Pw5h7TZJPJEEVMd6ty8rg==",
-      "path": "newtonsoft.json/12.0.1",
-      "hashPath": "newtonsoft.json.12.0.1.nupkg.sha512"
-    },
-    "System.Text.Encodings.Web/4.5.0": {
-      "type": "package",
-      "serviceable": true,
-      "sha512": "sha512-Xg4G4Indi4dqP1iuAiMSwpiWS54ZghzR644OtsRCm/m/lBMG8dUBhLVN7hLm8NNrNTR+iGbshCPTwrvxZPlm4g==",
-      "path": "system.text.encodings.web/4.5.0",
-      "hashPath": "system.text.encodings.web.4.5.0.nupkg.sha512"
-    },
-    "System.Data.SQLite.Core/1.0.118.0": {
-      "type": "package",
-      "serviceable": true,
-      "sha512": "sha512-x",
-      "path": "system.data.sqlite.core/1.0.118.0",
-      "hashPath": "system.data.sqlite.core.1.0.118.0.nupkg.sha512"
-    }
-  }
-}"#,
-    );
+    // The hand-written Bundler, Composer and .NET files (their formats and sources are in
+    // testbed/langs/README.md), shared with testbed/extra-images.sh.
+    copy_tree(&common::repo_root().join("testbed/langs"), root);
     (rack_version, webrick_version)
 }
 

@@ -44,6 +44,31 @@ pub(crate) fn testbed() -> &'static Path {
     })
 }
 
+/// The `oci-archive:` source of an image `testbed/extra-images.sh` builds from real data
+/// (`alpine`, `almalinux`, `langs`); the script runs once per test process (it is cached on
+/// disk and serialised with a lock).
+pub(crate) fn extra_image(name: &str) -> String {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let root = repo_root();
+        let out = root.join("target/testbed");
+        let status = Command::new("bash")
+            .arg(root.join("testbed/extra-images.sh"))
+            .arg(&out)
+            .status()
+            .expect("running testbed/extra-images.sh");
+        assert!(
+            status.success(),
+            "testbed/extra-images.sh failed; run testbed/install-deps.sh first"
+        );
+        out
+    });
+    format!(
+        "oci-archive:{}",
+        dir.join(format!("{name}.oci.tar")).display()
+    )
+}
+
 pub(crate) struct Env {
     pub(crate) _dir: tempfile::TempDir,
     pub(crate) db: PathBuf,
