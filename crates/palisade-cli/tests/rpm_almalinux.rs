@@ -1,4 +1,5 @@
-//! Issue 17, acceptance 1 (AlmaLinux): the real AlmaLinux 8.9 root filesystem (BDB rpmdb)
+//! Issue 17, acceptance 1 (AlmaLinux): the real AlmaLinux 8.9 root filesystem (BDB rpmdb),
+//! made into an OCI image by `testbed/extra-images.sh` (and read as a directory too),
 //! scanned against the real AlmaLinux 8 OSV records gives exactly the findings an independent
 //! evaluation gives: Debian's `python3-rpm` (`rpm.labelCompare`) over the package list
 //! `rpm -qa` printed (`.rpm-qa.tsv`) and the records read straight from the zip. Also: the
@@ -51,12 +52,11 @@ fn import(db: &Path, feeds: &[&Path], cache: &Path) -> String {
     stderr
 }
 
-fn scan(db: &Path, root: &Path, cache: &Path) -> Value {
-    let source = format!("dir:{}", root.display());
+fn scan(db: &Path, source: &str, cache: &Path) -> Value {
     let out = common::run(
         &[
             "scan",
-            &source,
+            source,
             "--db",
             db.to_str().unwrap(),
             "--format",
@@ -76,7 +76,10 @@ fn scan(db: &Path, root: &Path, cache: &Path) -> Value {
 /// The independent evaluation: for each installed package (the `rpm -qa` list), each
 /// `ALSA-*` record with `AlmaLinux:8` entries naming it; modular fixes apply only to modular
 /// builds and the other way round; affected when below every applicable fix
-/// (`rpm.labelCompare`), and `introduced` at or below the installed version.
+/// (`rpm.labelCompare`), and `introduced` at or below the installed version. Advisories of
+/// one package that share a CVE (OSV `related`: AlmaLinux re-issues a fix for a later minor
+/// release under a new id) are one vulnerability, reported once, as the matcher's folding of
+/// aliases documents.
 const EVALUATE: &str = r##"
 import json, sys, zipfile, rpm
 
@@ -125,8 +128,28 @@ for r in records:
                 affected = hit if affected is None else (affected and hit)
                 fixes += fixed
         if affected:
-            out.add((name, shown, r["id"], ",".join(sorted(set(fixes)))))
-for row in sorted(out):
+            cves = {c for c in r.get("related", []) if c.startswith("CVE-")}
+            out.add((name, shown, r["id"], ",".join(sorted(set(fixes))), frozenset(cves)))
+
+# One finding per vulnerability: advisories of one package that share a CVE are folded
+# (transitively), keeping the one with a fix, then the smallest id.
+rows = set()
+by_package = {}
+for name, shown, id_, fixes, cves in out:
+    by_package.setdefault((name, shown), []).append((id_, fixes, cves))
+for (name, shown), hits in by_package.items():
+    groups = []
+    for hit in hits:
+        keys = {hit[0]} | hit[2]
+        joined = [g for g in groups if g[0] & keys]
+        for g in joined:
+            groups.remove(g)
+        merged = (keys.union(*(g[0] for g in joined)), [hit] + [h for g in joined for h in g[1]])
+        groups.append(merged)
+    for _, members in groups:
+        id_, fixes, _ = min(members, key=lambda h: (h[1] == "", h[0]))
+        rows.add((name, shown, id_, fixes))
+for row in sorted(rows):
     print("\t".join(row))
 "##;
 
@@ -138,19 +161,9 @@ fn python_rpm() -> Option<&'static str> {
     ok.then_some("/usr/bin/python3")
 }
 
-#[test]
-fn almalinux_8_findings_equal_python3_rpm_over_the_osv_records() {
-    let python = python_rpm().expect(
-        "Debian's python3-rpm (`apt-get install python3-rpm`, testbed/install-deps.sh) is needed",
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let db = dir.path().join("vuln.db");
-    let root = rootfs(dir.path());
-    import(&db, &[&zip()], &cache);
-    let report = scan(&db, &root, &cache);
-
-    let ours: BTreeSet<(String, String, String, String)> = report["findings"]
+/// (package, version, advisory id, fixed versions joined) for every finding of a JSON report.
+fn findings_of(report: &Value) -> BTreeSet<(String, String, String, String)> {
+    report["findings"]
         .as_array()
         .unwrap()
         .iter()
@@ -169,7 +182,29 @@ fn almalinux_8_findings_equal_python3_rpm_over_the_osv_records() {
                 fixed.join(","),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn almalinux_8_findings_equal_python3_rpm_over_the_osv_records() {
+    let python = python_rpm().expect(
+        "Debian's python3-rpm (`apt-get install python3-rpm`, testbed/install-deps.sh) is needed",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let db = dir.path().join("vuln.db");
+    import(&db, &[&zip()], &cache);
+    // The rootfs as an OCI image (one layer, testbed/extra-images.sh), and as a directory.
+    let image = common::extra_image("almalinux");
+    let report = scan(&db, &image, &cache);
+    let root = rootfs(dir.path());
+    let from_dir = scan(&db, &format!("dir:{}", root.display()), &cache);
+    assert_eq!(
+        findings_of(&report),
+        findings_of(&from_dir),
+        "the image and its unpacked rootfs disagree"
+    );
+    let ours = findings_of(&report);
 
     let tsv = testdata().join("rpm/almalinux-8.9-docker-s390x-micro.rpm-qa.tsv");
     let out = Command::new(python)
@@ -212,6 +247,35 @@ fn almalinux_8_findings_equal_python3_rpm_over_the_osv_records() {
         "found by python3-rpm, missed by palisade"
     );
     assert!(ours.iter().all(|(_, _, id, _)| id.starts_with("ALSA-")));
+    // The advisory's CVEs (OSV `related`) are its aliases, and its rating is the vendor's
+    // word from the summary ("Important: glibc security update").
+    let glibc = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["package"]["name"] == "glibc" && f["id"] == "ALSA-2024:2722")
+        .expect("glibc ALSA-2024:2722");
+    // ALSA-2024:3269 re-issued the fix for 8.10: the same vulnerability, folded in.
+    assert_eq!(
+        glibc["aliases"],
+        serde_json::json!(["ALSA-2024:3269", "CVE-2024-2961"]),
+        "{glibc:#}"
+    );
+    assert_eq!(glibc["severity"], "HIGH", "{glibc:#}");
+    assert_eq!(
+        glibc["severity_source"], "AlmaLinux (Important)",
+        "{glibc:#}"
+    );
+    let unrated = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "UNKNOWN")
+        .count();
+    assert_eq!(
+        unrated, 0,
+        "every ALSA summary starts with a rating: {report:#}"
+    );
     // Every package was evaluated against the AlmaLinux 8 records: none skipped or uncovered.
     let coverage = report["coverage"].as_array().unwrap();
     assert_eq!(coverage.len(), 1, "{coverage:#?}");
@@ -267,8 +331,7 @@ fn almalinux_packages_without_their_feed_are_not_covered() {
     )
     .unwrap();
     import(&db, &[&record], &cache);
-    let root = rootfs(dir.path());
-    let report = scan(&db, &root, &cache);
+    let report = scan(&db, &common::extra_image("almalinux"), &cache);
     assert!(report["findings"].as_array().unwrap().is_empty());
     let coverage = report["coverage"].as_array().unwrap();
     assert_eq!(coverage[0]["ecosystem"], "AlmaLinux:8");

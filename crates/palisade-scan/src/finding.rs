@@ -36,7 +36,8 @@ impl Severity {
         Severity::Unknown,
     ];
 
-    /// A distro's own word (Debian urgency, Ubuntu priority); `None` when the word rates
+    /// A distro's own word (Debian urgency, Ubuntu priority, Red Hat's scale as the RHEL
+    /// rebuilds use it); `None` when the word rates
     /// nothing (`not yet assigned`, `end-of-life`, `untriaged`), so CVSS decides.
     #[must_use]
     pub fn from_vendor(rating: &str) -> Option<Severity> {
@@ -47,8 +48,9 @@ impl Severity {
             .as_str()
         {
             "critical" => Some(Severity::Critical),
-            "high" => Some(Severity::High),
-            "medium" => Some(Severity::Medium),
+            // Red Hat's scale (and the RHEL rebuilds'): Important, Moderate.
+            "high" | "important" => Some(Severity::High),
+            "medium" | "moderate" => Some(Severity::Medium),
             "low" => Some(Severity::Low),
             "unimportant" | "negligible" => Some(Severity::Negligible),
             _ => None,

@@ -968,7 +968,16 @@ fn rpm_evaluate(parts: &[Part<'_>], pkg: &Package, installed: &mut Installed<'_>
         status,
         why,
         severity: preferred_severity(advisory),
-        vendor_severity: None,
+        // The distro's word, from the summary at import (`Important`; `rpm_distro` says why).
+        vendor_severity: crate::rpm_distro::row_of(ecosystem).and_then(|row| {
+            advisory
+                .severity()
+                .find(|(kind, _)| *kind == row.ecosystem)
+                .map(|(_, rating)| VendorSeverity {
+                    vendor: row.ecosystem.to_owned(),
+                    rating: rating.to_owned(),
+                })
+        }),
     })
 }
 

@@ -86,7 +86,9 @@ fn finish(
 
 /// Keeps out of matching the records of an RPM distro feed that are not security advisories
 /// (AlmaLinux `ALBA-*` bug fix and `ALEA-*` enhancement records; the rule per distro is in
-/// [`crate::rpm_distro`]), and says so in one warning per kind, with a count and the first id.
+/// [`crate::rpm_distro`]), and says so in one warning per kind, with a count and the first id;
+/// the security advisories kept get their distro's CVE aliases and rating
+/// ([`crate::rpm_distro::distro_facts`]).
 fn security_only(
     feed: &str,
     advisories: Vec<Advisory>,
@@ -109,6 +111,10 @@ fn security_only(
                     false
                 }
             }
+        })
+        .map(|mut a| {
+            crate::rpm_distro::distro_facts(&mut a);
+            a
         })
         .collect();
     for (kind, (count, first)) in left_out {

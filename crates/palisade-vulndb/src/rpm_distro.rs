@@ -19,6 +19,14 @@
 //!
 //! OSV names binary RPM packages in these feeds (AlmaLinux: `glibc-common`, `gupnp-devel`),
 //! so packages are looked up by their own name, not their source RPM.
+//!
+//! The RHEL rebuilds' security advisories (AlmaLinux, Rocky Linux, Red Hat) name the CVEs they
+//! fix in OSV's `related`, not `aliases`, and rate themselves only in the first word of the
+//! summary (`Important: glibc security update`, Red Hat's scale: Critical, Important,
+//! Moderate, Low). At import ([`distro_facts`]) the CVE ids of `related` become aliases (so
+//! NVD scores, KEV, EPSS, ignore files and VEX statements that name the CVE apply), and the
+//! summary's word becomes the advisory's severity under the distro's name, which the
+//! matcher reports as the vendor's rating.
 
 use palisade_catalog::Distro;
 
@@ -35,6 +43,9 @@ pub(crate) struct RpmDistro {
     pub(crate) security: &'static [&'static str],
     /// Record id prefixes of other records, with what they are.
     pub(crate) other: &'static [(&'static str, &'static str)],
+    /// Security advisories rate themselves in the summary's first word and list their CVEs in
+    /// `related` (the RHEL family).
+    pub(crate) rated_summary: bool,
 }
 
 /// The table of the module documentation.
@@ -45,6 +56,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
         matched: true,
         security: &["ALSA-"],
         other: &[("ALBA-", "bug fix"), ("ALEA-", "enhancement")],
+        rated_summary: true,
     },
     RpmDistro {
         ids: &["rocky"],
@@ -52,6 +64,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
         matched: false,
         security: &["RLSA-"],
         other: &[("RLBA-", "bug fix"), ("RLEA-", "enhancement")],
+        rated_summary: true,
     },
     RpmDistro {
         ids: &["rhel"],
@@ -59,6 +72,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
         matched: false,
         security: &["RHSA-"],
         other: &[("RHBA-", "bug fix"), ("RHEA-", "enhancement")],
+        rated_summary: true,
     },
     RpmDistro {
         ids: &["sles", "sled", "sle-micro"],
@@ -70,6 +84,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
             ("SUSE-FU-", "feature update"),
             ("SUSE-OU-", "optional update"),
         ],
+        rated_summary: false,
     },
     RpmDistro {
         ids: &["opensuse-leap", "opensuse-tumbleweed", "opensuse"],
@@ -82,6 +97,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
             ("SUSE-FU-", "feature update"),
             ("SUSE-OU-", "optional update"),
         ],
+        rated_summary: false,
     },
     RpmDistro {
         ids: &["azurelinux"],
@@ -89,6 +105,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
         matched: false,
         security: &[],
         other: &[],
+        rated_summary: false,
     },
     RpmDistro {
         ids: &["mariner"],
@@ -96,6 +113,7 @@ pub(crate) const RPM_DISTROS: &[RpmDistro] = &[
         matched: false,
         security: &[],
         other: &[],
+        rated_summary: false,
     },
 ];
 
@@ -197,6 +215,61 @@ pub(crate) fn osv_export(name: &str) -> Option<(String, String)> {
 /// such a build and a non-modular one of the same package are never compared.
 pub(crate) fn is_modular(version: &str) -> bool {
     version.contains(".module+") || version.contains(".module_")
+}
+
+/// Red Hat's severity words, as the summary of a RHEL-family advisory starts with them.
+const SUMMARY_RATINGS: &[&str] = &["Critical", "Important", "Moderate", "Low"];
+
+/// The RPM distro row of an OSV ecosystem (`AlmaLinux:8` → AlmaLinux's).
+pub(crate) fn row_of(ecosystem: &str) -> Option<&'static RpmDistro> {
+    let base = ecosystem.split_once(':').map_or(ecosystem, |(b, _)| b);
+    RPM_DISTROS.iter().find(|r| r.ecosystem == base)
+}
+
+/// For a security advisory of a RHEL-family distro feed (every ecosystem it names is one,
+/// its id has the row's security prefix): the CVE ids of `related` join the aliases, and the
+/// summary's severity word (`Important: …`) becomes a severity of kind `<distro>` (the
+/// module documentation says why). Other advisories are left as they are.
+pub(crate) fn distro_facts(a: &mut crate::Advisory) {
+    let mut rows = a.affected.iter().map(|e| row_of(&e.ecosystem));
+    let Some(Some(row)) = rows.next() else {
+        return;
+    };
+    if !row.rated_summary
+        || rows.any(|r| r.is_none_or(|r| r.ecosystem != row.ecosystem))
+        || !row.security.iter().any(|p| a.id.starts_with(p))
+    {
+        return;
+    }
+    for id in &a.related {
+        if is_cve_id(id) && !a.aliases.contains(id) {
+            a.aliases.push(id.clone());
+        }
+    }
+    let word = a.summary.split_once(':').map(|(w, _)| w.trim());
+    if let Some(word) = word.filter(|w| SUMMARY_RATINGS.contains(w))
+        && !a
+            .severity
+            .iter()
+            .any(|s| s.kind == crate::SeverityKind::Other(row.ecosystem.to_owned()))
+    {
+        a.severity.push(crate::Severity {
+            kind: crate::SeverityKind::Other(row.ecosystem.to_owned()),
+            score: word.to_owned(),
+        });
+    }
+}
+
+/// `CVE-YYYY-N…`.
+fn is_cve_id(id: &str) -> bool {
+    id.strip_prefix("CVE-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(year, n)| {
+            year.len() == 4
+                && year.bytes().all(|b| b.is_ascii_digit())
+                && n.len() >= 4
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 #[cfg(test)]
@@ -301,5 +374,67 @@ mod tests {
         ));
         assert!(is_modular("10.3.28-1.module+el8.3.0+10472+7adc332a"));
         assert!(!is_modular("2.28-236.el8.7"));
+    }
+
+    fn record(id: &str, ecosystem: &str, summary: &str) -> crate::Advisory {
+        let json = serde_json::json!({
+            "id": id,
+            "summary": summary,
+            "related": ["CVE-2024-2961", "RHSA-2024:2722", "CVE-24-1"],
+            "aliases": [],
+            "modified": "2024-05-09T12:09:14Z",
+            "affected": [{"package": {"ecosystem": ecosystem, "name": "glibc"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.28-236.el8_9.13"}]}]}]
+        });
+        crate::osv::parse_osv_record(json.to_string().as_bytes(), "test", "r.json").unwrap()
+    }
+
+    #[test]
+    fn rhel_family_advisories_get_cve_aliases_and_the_summary_rating() {
+        let mut a = record(
+            "ALSA-2024:2722",
+            "AlmaLinux:8",
+            "Important: glibc security update",
+        );
+        distro_facts(&mut a);
+        assert_eq!(
+            a.aliases,
+            ["CVE-2024-2961"],
+            "only well-formed CVE ids of `related`"
+        );
+        assert_eq!(
+            a.severity,
+            [crate::Severity {
+                kind: crate::SeverityKind::Other("AlmaLinux".into()),
+                score: "Important".into()
+            }]
+        );
+        // Idempotent.
+        distro_facts(&mut a);
+        assert_eq!(a.aliases.len(), 1);
+        assert_eq!(a.severity.len(), 1);
+
+        // Not a rating word, not a security advisory, not a RHEL-family feed: unchanged.
+        for (id, eco, summary) in [
+            ("ALSA-2024:1", "AlmaLinux:8", "glibc: important fix"),
+            ("ALBA-2024:1", "AlmaLinux:8", "Important: glibc bug fix"),
+            (
+                "SUSE-SU-2024:1",
+                "SUSE:Linux Enterprise Server 15",
+                "Important: glibc",
+            ),
+            ("GHSA-xxxx", "PyPI", "Important: x"),
+        ] {
+            let mut b = record(id, eco, summary);
+            let aliases = b.aliases.clone();
+            distro_facts(&mut b);
+            if id == "ALSA-2024:1" {
+                assert_eq!(b.aliases, ["CVE-2024-2961"], "{id}");
+                assert!(b.severity.is_empty(), "{id}");
+            } else {
+                assert_eq!(b.aliases, aliases, "{id}");
+                assert!(b.severity.is_empty(), "{id}");
+            }
+        }
     }
 }
