@@ -9,6 +9,7 @@ pub(crate) mod docs;
 pub(crate) mod gate;
 pub(crate) mod gpg;
 pub(crate) mod notary;
+pub(crate) mod notation;
 pub(crate) mod policy;
 pub(crate) mod sbom;
 pub(crate) mod scan;

@@ -62,8 +62,11 @@ pub(crate) struct SignArgs {
 
     /// The private key (cosign's encrypted PEM, or unencrypted PKCS#8). Its passphrase comes
     /// from PALISADE_PASSWORD, else COSIGN_PASSWORD, else a prompt.
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "notation_key", conflicts_with = "notation_key")]
+    key: Option<PathBuf>,
+
+    #[command(flatten)]
+    notation: super::notation::NotationSignArgs,
 
     /// An annotation to sign into the payload (`key=value`, repeatable).
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
@@ -199,6 +202,9 @@ pub(crate) struct VerifyArgs {
     notary: super::notary::NotaryArgs,
 
     #[command(flatten)]
+    notation: super::notation::NotationVerifyArgs,
+
+    #[command(flatten)]
     registry: RegistryArgs,
 }
 
@@ -331,15 +337,23 @@ fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
 
 pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
     let reference = parse_reference(&args.reference)?;
+    if let Some(code) =
+        super::notation::sign(&args.notation, &client(&reference, &args.registry)?, &reference)?
+    {
+        return Ok(code);
+    }
+    let Some(key_path) = &args.key else {
+        bail!("give --key (cosign) or --notation-key with --notation-cert (Notation)");
+    };
     let annotations = parse_annotations(&args.annotations)?;
-    let text = String::from_utf8(read_trust_file(&args.key)?)
-        .with_context(|| format!("{} is not a PEM text file", args.key.display()))?;
+    let text = String::from_utf8(read_trust_file(key_path)?)
+        .with_context(|| format!("{} is not a PEM text file", key_path.display()))?;
     let password = if text.contains("-----BEGIN ENCRYPTED") {
         passphrase(false)?
     } else {
         String::new()
     };
-    let key = PrivateKey::from_pem(&text, password.as_bytes(), &args.key.display().to_string())?;
+    let key = PrivateKey::from_pem(&text, password.as_bytes(), &key_path.display().to_string())?;
     let client = client(&reference, &args.registry)?;
     let signed = palisade_trust::sign::sign_image(&client, &reference, &key, &annotations)?;
     let mut out = io::stdout().lock();
@@ -458,11 +472,18 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     if notary.is_some() && args.local_image.is_some() {
         bail!("--notary-server verifies a tag in a registry, not a --local-image");
     }
-    if keys.is_empty() && identity.is_none() && gpg.is_none() && notary.is_none() {
+    let notation = args.notation.verifier()?;
+    if keys.is_empty()
+        && identity.is_none()
+        && gpg.is_none()
+        && notary.is_none()
+        && notation.is_none()
+    {
         bail!(
             "nothing to verify with: give --key/--keys, or --certificate-identity[-regexp] \
              and --certificate-oidc-issuer[-regexp] with a trust root, or --gpg-keyring, or \
-             --notary-server with --notary-root"
+             --notary-server with --notary-root, or --notation-trust-policy with \
+             --notation-trust-store"
         );
     }
     let options = VerifyOptions {
@@ -480,13 +501,17 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     let result = match (&args.local_image, &args.reference) {
         (Some(local), _) => {
             let (path, tag) = parse_local_image(local)?;
-            verify_local_image(&path, tag.as_deref(), &options)?
+            let mut result = verify_local_image(&path, tag.as_deref(), &options)?;
+            let (n, t) = (notation.as_ref(), tag.as_deref());
+            super::notation::add_layout(&mut result, &args.notation, n, &path, t)?;
+            result
         }
         (None, Some(reference)) => {
             let reference = parse_reference(reference)?;
             let client = client(&reference, &args.registry)?;
             let mut result = verify_image(&client, &reference, &options)?;
             crate::commands::gpg::add_to(&mut result, &reference, gpg.as_ref(), options.identity)?;
+            super::notation::add_registry(&mut result, notation.as_ref(), &client, &reference)?;
             if let Some(notary) = &notary {
                 let r = super::notary::report(notary, &client, &reference, &result.digest);
                 result.verified |= r.verified.is_some();

@@ -465,8 +465,11 @@ fn report(
     };
     for s in o.logged() {
         notes.push(format!(
-            "notation: {source}: {} failed, logged not enforced (level {:?}, statement {:?}): {}",
-            s.name, statement.level, statement.name, s.detail
+            "notation: {source}: {} failed, logged not enforced (level {}, statement {:?}): {}",
+            s.name,
+            statement.level.name(),
+            statement.name,
+            s.detail
         ));
     }
     if !o.verified {
@@ -474,9 +477,9 @@ fn report(
             source,
             verified: None,
             reason: Some(format!(
-                "notation (statement {:?}, level {:?}): {}",
+                "notation (statement {:?}, level {}): {}",
                 statement.name,
-                statement.level,
+                statement.level.name(),
                 o.failure.as_deref().unwrap_or("not verified")
             )),
         };

@@ -66,6 +66,17 @@ impl Level {
         }
     }
 
+    /// Its name in the policy file.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Permissive => "permissive",
+            Self::Audit => "audit",
+            Self::Skip => "skip",
+        }
+    }
+
     /// The actions of the specification's table for this level:
     /// (integrity, authenticity, authentic timestamp, expiry, revocation).
     #[must_use]
