@@ -60,9 +60,10 @@ impl NotationVerifyArgs {
 /// this module does) and, once Notation signatures were reported, its "no signatures" note.
 fn tidy(result: &mut Verification, notation: &Verification) {
     let found = !notation.signatures.is_empty();
-    result.notes.retain(|n| {
-        !n.contains(SIGNATURE_ARTIFACT_TYPE) && !(found && n.starts_with("no signatures found for"))
-    });
+    let ours = |n: &str| {
+        n.contains(SIGNATURE_ARTIFACT_TYPE) || (found && n.starts_with("no signatures found for"))
+    };
+    result.notes.retain(|n| !ours(n));
 }
 
 /// Adds the Notation verdict for a registry image to `result`.
