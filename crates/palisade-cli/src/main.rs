@@ -85,7 +85,7 @@ enum Command {
     /// Sign an image in a registry (cosign-compatible `.sig` signature).
     Sign(trust::SignArgs),
     /// Verify an image's signatures: exit 0 verified, 1 not verified, 2 error.
-    Verify(trust::VerifyArgs),
+    Verify(Box<trust::VerifyArgs>),
     /// Attest an image in a registry: a signed in-toto statement (cosign-compatible `.att`,
     /// or a Sigstore bundle referrer).
     Attest(commands::attest::AttestArgs),

@@ -555,7 +555,45 @@ fn dct_signed_tags_verify_migrate_and_altered_metadata_is_refused() {
     assert_eq!(c.targets["v2"].digest, d2);
     assert_eq!(c.targets["v1"].role, "targets");
 
-    // 7. Migration: v1 and v2 verified and signed with a cosign key; v3 refused (moved).
+    // 7. The gate, with `sources.notary` in the policy: v2 is allowed as signed by `dct`; v3
+    //    (moved after signing) is denied with Notary's reason.
+    let policy = w.join("notary-policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nsources:\n  notary:\n    dct: {{ server: \"{}\", root: \"{pin}\" }}\n  \
+             default: deny\n  rules:\n    - name: dct\n      images: [\"127.0.0.1:*/testbed/**\"]\n      \
+             signers: {{ any_of: [dct] }}\n",
+            notary.url
+        ),
+    )
+    .unwrap();
+    let gate = |tag: &str| {
+        let out = palisade(
+            &[
+                "gate",
+                &format!("registry:{gun}:{tag}"),
+                "--policy",
+                policy.to_str().unwrap(),
+                "--cache-dir",
+                w.join("gate-cache").to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &[],
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap(), v, text(&out))
+    };
+    let (code, v, t) = gate("v2");
+    assert_eq!(code, 0, "{t}");
+    assert_eq!(v["decision"], "allow", "{t}");
+    let (code, v, t) = gate("v3");
+    assert_eq!(code, 1, "{t}");
+    assert_eq!(v["decision"], "deny", "{t}");
+    assert!(t.contains("the registry serves"), "{t}");
+
+    // 8. Migration: v1 and v2 verified and signed with a cosign key; v3 refused (moved).
     let key = generate_cosign_key(w);
     let out = palisade(
         &[

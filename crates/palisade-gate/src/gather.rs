@@ -340,6 +340,55 @@ fn verify_signatures(
             }
         }
     }
+    // GPG simple signing (`sources.gpg`): signatures in lookaside storage, one run per keyring.
+    if let Some(digest) = pinned.digest() {
+        let registry = gate.options.registry();
+        for (name, g) in gate.policy.gpg() {
+            let http = palisade_image::HttpOptions {
+                insecure: registry.insecure.clone(),
+                ca_file: registry.ca_file.clone(),
+                deadline: registry.deadline,
+            };
+            let (reports, _) = palisade_trust::gpg::verify_source(
+                name,
+                &g.keyring,
+                g.registries_d.as_deref(),
+                g.lookaside.as_deref(),
+                http,
+                &pinned,
+                digest,
+            )
+            .map_err(trust_err(format!(
+                "policy gpg keyring {name:?} ({})",
+                g.keyring.display()
+            )))?;
+            signatures = signatures.max(reports.len());
+            for s in &reports {
+                match (&s.verified, &s.reason) {
+                    (Some(_), _) => {
+                        signers.insert(name.clone());
+                    }
+                    (None, Some(reason)) => {
+                        errors.insert(format!("{}: {reason}", s.source));
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    // Docker Content Trust (`sources.notary`): the tag's target in each pinned Notary
+    // collection must be the digest read.
+    for (name, n) in gate.policy.notary() {
+        signatures = signatures.max(1);
+        match notary_run(gate, name, n, &client, &pinned)? {
+            Ok(()) => {
+                signers.insert(name.clone());
+            }
+            Err(reason) => {
+                errors.insert(format!("notary {name:?} ({}): {reason}", n.server));
+            }
+        }
+    }
     Ok(TrustInput {
         signers: signers.into_iter().collect(),
         signatures,
@@ -379,4 +428,53 @@ fn keyless_run(name: &str, keyless: &Keyless) -> Result<VerifyOptions> {
         identity: IdentityMatch::RepoDigestOrExact,
         ..VerifyOptions::default()
     })
+}
+
+/// One `sources.notary` run: `Ok(Err(reason))` when the tag is not verified (reported, never
+/// accepted), `Err` when the policy's entry itself cannot be used.
+fn notary_run(
+    gate: &Gate<'_>,
+    name: &str,
+    source: &palisade_policy::NotarySource,
+    client: &RegistryClient,
+    pinned: &Reference,
+) -> Result<std::result::Result<(), String>> {
+    use palisade_trust::notary::{Notary, RootPin, verify_in};
+    let what = || format!("policy notary source {name:?}");
+    let trust = |source: palisade_trust::Error| Error::Trust {
+        what: what(),
+        source: Box::new(source),
+    };
+    let pin: RootPin = source.root.parse().map_err(trust)?;
+    // Rollback protection keeps its state even with --no-cache.
+    let state = gate
+        .options
+        .cache_dir
+        .clone()
+        .or_else(palisade_catalog::LayerCache::default_dir)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: no cache directory for the Notary version state: pass --cache-dir, or set \
+                 XDG_CACHE_HOME or HOME",
+                what()
+            ))
+        })?
+        .join("notary");
+    let registry = gate.options.registry();
+    let http = palisade_image::HttpOptions {
+        insecure: registry.insecure.clone(),
+        ca_file: registry.ca_file.clone(),
+        deadline: registry.deadline,
+    };
+    let notary = Notary::new(&source.server, pin, &state, &http).map_err(trust)?;
+    if pinned.tag().is_none() {
+        return Ok(Err(
+            "Docker Content Trust signs tags; the image was named by digest only".to_owned(),
+        ));
+    }
+    Ok(notary
+        .collection(&palisade_trust::notary::gun_of(pinned))
+        .and_then(|c| verify_in(&c, client, pinned))
+        .map(|_| ())
+        .map_err(|e| e.to_string()))
 }

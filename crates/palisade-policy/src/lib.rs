@@ -55,6 +55,9 @@ pub use input::{
     NotCoveredInput, PackageInput, SbomInput, TrustInput, VulnInput,
 };
 pub use policy::{ExceptionInfo, Keyless, MAX_ITEMS, MAX_POLICY_BYTES, Needs, Policy};
+pub use policy::GpgSource;
+pub use policy::NotarySource;
+pub use policy::NotationSource;
 pub use sandbox::{
     DEFAULT_RULE_CPU_SECONDS, DEFAULT_RULE_MEMORY_BYTES, DEFAULT_RULE_OUTPUT_BYTES,
     DEFAULT_RULE_TIMEOUT, RuleBudget, RuleWorker, install_rule_worker, rule_worker_main,

@@ -44,6 +44,15 @@ pub(crate) struct RawSources {
     pub(crate) keys: BTreeMap<String, S<String>>,
     #[serde(default)]
     pub(crate) keyless: BTreeMap<String, RawKeyless>,
+    /// GPG simple-signing keyrings (containers/image signatures in lookaside storage).
+    #[serde(default)]
+    pub(crate) gpg: BTreeMap<String, RawGpg>,
+    /// Docker Content Trust (Notary v1) servers with their pinned roots.
+    #[serde(default)]
+    pub(crate) notary: BTreeMap<String, RawNotary>,
+    /// Notation (Notary Project v2) trust policies with their trust stores.
+    #[serde(default)]
+    pub(crate) notation: BTreeMap<String, RawNotation>,
     #[serde(default)]
     pub(crate) default: Option<RawAction>,
     #[serde(default)]
@@ -59,6 +68,30 @@ pub(crate) struct RawKeyless {
     pub(crate) issuer: S<String>,
     #[serde(default)]
     pub(crate) trusted_root: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotary {
+    pub(crate) server: S<String>,
+    pub(crate) root: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotation {
+    pub(crate) trust_policy: S<String>,
+    pub(crate) trust_store: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGpg {
+    pub(crate) keyring: S<String>,
+    #[serde(default)]
+    pub(crate) registries_d: Option<S<String>>,
+    #[serde(default)]
+    pub(crate) lookaside: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

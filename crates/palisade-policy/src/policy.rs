@@ -39,6 +39,9 @@ pub struct Policy {
     pub(crate) environments: std::collections::BTreeSet<String>,
     pub(crate) keys: BTreeMap<String, PathBuf>,
     pub(crate) keyless: BTreeMap<String, Keyless>,
+    pub(crate) gpg: BTreeMap<String, GpgSource>,
+    pub(crate) notary: BTreeMap<String, NotarySource>,
+    pub(crate) notation: BTreeMap<String, NotationSource>,
     pub(crate) sources: Option<TrustedSources>,
     pub(crate) vulnerabilities: Option<Scoped<VulnSettings>>,
     pub(crate) hardening: Option<Scoped<HardeningSettings>>,
@@ -73,6 +76,40 @@ pub struct Keyless {
     pub issuer: String,
     /// The offline trust root (`trusted_root.json`), resolved against the policy's directory.
     pub trusted_root: Option<PathBuf>,
+}
+
+/// A named Docker Content Trust (Notary v1) source from `sources.notary`: a tag is signed by
+/// it when the collection `registry/repository` on `server` verifies from the pinned `root`
+/// and its target for the tag is the digest the registry serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotarySource {
+    /// The Notary server URL (`https://…`).
+    pub server: String,
+    /// The pinned root: `sha256:<hex of root.json>` or `key:<root key ID>`.
+    pub root: String,
+}
+
+/// A named Notation (Notary Project v2) source from `sources.notation`: a digest is signed by
+/// it when a Notation signature verifies under `trust_policy` (`trustpolicy.json` 1.0) with
+/// the certificates of `trust_store` (`x509/ca/<name>/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotationSource {
+    /// The trust policy file, resolved against the policy's directory.
+    pub trust_policy: PathBuf,
+    /// The trust store directory, resolved likewise.
+    pub trust_store: PathBuf,
+}
+
+/// A named GPG simple-signing keyring from `sources.gpg`, with where its signatures are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpgSource {
+    /// The keyring file (`gpg --export`, binary or armoured), resolved against the policy's
+    /// directory.
+    pub keyring: PathBuf,
+    /// A containers `registries.d` directory giving the lookaside storage, resolved likewise.
+    pub registries_d: Option<PathBuf>,
+    /// A lookaside base URL (`file://` or `http(s)://`), used before `registries_d`.
+    pub lookaside: Option<String>,
 }
 
 /// What the caller must gather before calling [`Policy::evaluate`] for an environment.
@@ -441,6 +478,13 @@ impl Policy {
             environments,
             keys,
             keyless,
+            gpg: raw.sources.as_ref().map_or_else(BTreeMap::new, |s| {
+                crate::policy::gpg_sources(s, &base_dir)
+            }),
+            notary: raw.sources.as_ref().map_or_else(BTreeMap::new, notary_sources),
+            notation: raw.sources.as_ref().map_or_else(BTreeMap::new, |s| {
+                notation_sources(s, &base_dir)
+            }),
             sources,
             vulnerabilities,
             hardening,
@@ -555,6 +599,24 @@ impl Policy {
     #[must_use]
     pub fn keyless(&self) -> &BTreeMap<String, Keyless> {
         &self.keyless
+    }
+
+    /// Named GPG keyrings (`sources.gpg`).
+    #[must_use]
+    pub fn gpg(&self) -> &BTreeMap<String, GpgSource> {
+        &self.gpg
+    }
+
+    /// Named Notation trust policies and stores (`sources.notation`).
+    #[must_use]
+    pub fn notation(&self) -> &BTreeMap<String, NotationSource> {
+        &self.notation
+    }
+
+    /// Named Docker Content Trust (Notary v1) sources (`sources.notary`).
+    #[must_use]
+    pub fn notary(&self) -> &BTreeMap<String, NotarySource> {
+        &self.notary
     }
 
     /// Every file the policy depends on besides the policy file itself, as absolute paths
@@ -750,6 +812,55 @@ fn file_refs(raw: &RawSources, base: &Path) -> Vec<FileRef> {
     out
 }
 
+/// `sources.gpg`, paths resolved against the policy's directory.
+pub(crate) fn gpg_sources(raw: &RawSources, base: &Path) -> BTreeMap<String, GpgSource> {
+    raw.gpg
+        .iter()
+        .map(|(name, g)| {
+            (
+                name.clone(),
+                GpgSource {
+                    keyring: resolve(base, &g.keyring.value),
+                    registries_d: g.registries_d.as_ref().map(|d| resolve(base, &d.value)),
+                    lookaside: g.lookaside.as_ref().map(|l| l.value.clone()),
+                },
+            )
+        })
+        .collect()
+}
+
+/// `sources.notation`, paths resolved against the policy's directory.
+fn notation_sources(raw: &RawSources, base: &Path) -> BTreeMap<String, NotationSource> {
+    raw.notation
+        .iter()
+        .map(|(name, n)| {
+            (
+                name.clone(),
+                NotationSource {
+                    trust_policy: resolve(base, &n.trust_policy.value),
+                    trust_store: resolve(base, &n.trust_store.value),
+                },
+            )
+        })
+        .collect()
+}
+
+/// `sources.notary`, as written.
+fn notary_sources(raw: &RawSources) -> BTreeMap<String, NotarySource> {
+    raw.notary
+        .iter()
+        .map(|(name, n)| {
+            (
+                name.clone(),
+                NotarySource {
+                    server: n.server.value.clone(),
+                    root: n.root.value.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
 fn resolve(base: &Path, p: &str) -> PathBuf {
     base.join(p)
 }
@@ -818,6 +929,9 @@ fn sources(
     let known: Vec<&str> = keys
         .keys()
         .chain(keyless.keys())
+        .chain(raw.gpg.keys())
+        .chain(raw.notary.keys())
+        .chain(raw.notation.keys())
         .map(String::as_str)
         .collect();
     let mut seen = BTreeSet::new();
