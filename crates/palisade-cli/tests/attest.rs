@@ -363,6 +363,8 @@ fn attestations_made_by_palisade_reach_the_policy_only_when_verified() {
 
         // `palisade verify` lists it, with its predicate type and signer.
         let v = verify_json(&image, &release_pub);
+        // The attestation is not counted as a signature of the image (only the `.sig`).
+        assert_eq!(v["signatures"].as_array().unwrap().len(), 1, "{v:#}");
         let atts = v["attestations"]
             .as_array()
             .unwrap_or_else(|| panic!("{v:#}"));

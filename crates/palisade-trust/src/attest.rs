@@ -524,6 +524,22 @@ pub fn verify_bundle_attestation(
     }
 }
 
+/// The predicate type cosign v3 signs an image signature with (a bundle referrer with this
+/// type is a signature, not an attestation).
+pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// The predicate type a bundle referrer's manifest announces, when it is an attestation
+/// rather than a signature (`cosign attest` writes [`BUNDLE_PREDICATE_TYPE_ANNOTATION`];
+/// `cosign sign` writes [`COSIGN_SIGN_PREDICATE_TYPE`] or nothing).
+#[must_use]
+pub fn attestation_type(manifest: &SignatureManifest) -> Option<&str> {
+    manifest
+        .annotations
+        .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
+        .map(String::as_str)
+        .filter(|t| *t != COSIGN_SIGN_PREDICATE_TYPE)
+}
+
 /// The bundle layer of a referrer, if the referrer is a Sigstore bundle.
 fn bundle_layer(artifact: &Referrer) -> Option<&Descriptor> {
     let is_bundle = |t: &str| t.starts_with("application/vnd.dev.sigstore.bundle");
@@ -932,4 +948,165 @@ fn push_bundle_referrer(
             "{registry} has no referrers API: listed in the {fallback} fallback index"
         )),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    //! `.att` layers checked one at a time: what must hold before a statement is reported.
+
+    use super::*;
+    use crate::keys::PrivateKey;
+
+    fn named(key: &PrivateKey, name: &str) -> NamedKey {
+        NamedKey {
+            name: name.into(),
+            key: key.public_key(),
+        }
+    }
+
+    /// A `.att` layer: `key`'s DSSE envelope over `statement` (as `payload_type`).
+    fn layer(
+        key: &PrivateKey,
+        payload_type: &str,
+        statement: &serde_json::Value,
+    ) -> SignatureLayer {
+        let payload = serde_json::to_vec(statement).unwrap();
+        let sig = key.sign(&crate::dsse::pae(payload_type, &payload)).unwrap();
+        let envelope = serde_json::json!({
+            "payloadType": payload_type,
+            "payload": B64.encode(&payload),
+            "signatures": [{"keyid": "", "sig": B64.encode(sig)}],
+        });
+        SignatureLayer {
+            source: "test layer".into(),
+            media_type: DSSE_MEDIA_TYPE.into(),
+            payload: serde_json::to_vec(&envelope).unwrap(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn statement(digest: &Digest, predicate: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "subject": [{"name": "reg/app", "digest": {"sha256": digest.hex()}}],
+            "predicate": predicate,
+        })
+    }
+
+    fn options(key: &PrivateKey) -> VerifyOptions {
+        VerifyOptions {
+            keys: vec![named(key, "release")],
+            ..VerifyOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_keyed_att_layer_verifies_only_for_its_digest_key_and_bytes() {
+        let key = PrivateKey::generate_p256().unwrap();
+        let digest = Digest::sha256_of(b"image");
+        let predicate = serde_json::json!({"runDetails": {"builder": {"id": "b"}}});
+        let l = layer(
+            &key,
+            IN_TOTO_PAYLOAD_TYPE,
+            &statement(&digest, predicate.clone()),
+        );
+        let v = verify_att_layer(&l, &digest, &options(&key)).unwrap();
+        assert_eq!(v.kind, "key");
+        assert_eq!(v.signer, "release");
+        assert_eq!(v.predicate, predicate);
+        assert_eq!(v.subjects[0].name, "reg/app");
+
+        // Another digest: the statement is not about it.
+        let other = Digest::sha256_of(b"other");
+        let err = verify_att_layer(&l, &other, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("not {other}")), "{err}");
+
+        // Another key: refused before the statement is read.
+        let stranger = PrivateKey::generate_p256().unwrap();
+        let err = verify_att_layer(&l, &digest, &options(&stranger))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not signed by a trusted key"), "{err}");
+
+        // One byte of the envelope's payload changed.
+        let mut env: serde_json::Value = serde_json::from_slice(&l.payload).unwrap();
+        let mut payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
+        let i = payload.len() - 3;
+        payload[i] ^= 1;
+        env["payload"] = B64.encode(payload).into();
+        let mut altered = l.clone();
+        altered.payload = serde_json::to_vec(&env).unwrap();
+        let err = verify_att_layer(&altered, &digest, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not signed by a trusted key"), "{err}");
+
+        // Not an in-toto payload, though validly signed.
+        let l = layer(
+            &key,
+            "text/plain",
+            &statement(&digest, serde_json::json!({})),
+        );
+        let err = verify_att_layer(&l, &digest, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an in-toto statement"), "{err}");
+
+        // A keyless layer without a trust root: not checked, says how.
+        let mut l = layer(
+            &key,
+            IN_TOTO_PAYLOAD_TYPE,
+            &statement(&digest, serde_json::json!({})),
+        );
+        l.annotations.insert(
+            CERTIFICATE_ANNOTATION.into(),
+            "-----BEGIN CERTIFICATE-----".into(),
+        );
+        let err = verify_att_layer(&l, &digest, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("keyless attestation") && err.contains("--trusted-root"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_large_predicate_is_reported_without_its_content() {
+        let key = PrivateKey::generate_p256().unwrap();
+        let digest = Digest::sha256_of(b"image");
+        let big = "x".repeat(MAX_PREDICATE_BYTES + 1);
+        let l = layer(
+            &key,
+            IN_TOTO_PAYLOAD_TYPE,
+            &statement(&digest, serde_json::json!({"blob": big})),
+        );
+        let v = verify_att_layer(&l, &digest, &options(&key)).unwrap();
+        assert!(v.predicate.is_null());
+        assert!(v.predicate_omitted.unwrap().contains("more than"));
+    }
+
+    #[test]
+    fn type_names_are_cosigns() {
+        assert_eq!(
+            predicate_type_uri("slsaprovenance").unwrap(),
+            "https://slsa.dev/provenance/v0.2"
+        );
+        assert_eq!(
+            predicate_type_uri("slsaprovenance1").unwrap(),
+            "https://slsa.dev/provenance/v1"
+        );
+        assert_eq!(
+            predicate_type_uri("spdxjson").unwrap(),
+            "https://spdx.dev/Document"
+        );
+        assert_eq!(
+            predicate_type_uri("https://example.com/p/v1").unwrap(),
+            "https://example.com/p/v1"
+        );
+        assert!(predicate_type_uri("sbom").is_err());
+    }
 }

@@ -277,6 +277,14 @@ fn verify_found(
             ));
             continue;
         };
+        if let Some(predicate_type) = crate::attest::attestation_type(&artifact.manifest) {
+            // An attestation (cosign attest), not a signature: checked by `crate::attest`.
+            notes.push(format!(
+                "{}: attestation ({predicate_type}), checked with the attestations",
+                artifact.source
+            ));
+            continue;
+        }
         bundles += 1;
         if bundles > MAX_BUNDLE_REFERRERS {
             notes.push(format!(
