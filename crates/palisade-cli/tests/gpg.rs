@@ -434,3 +434,149 @@ fn users_without_gpg_configuration_are_told_where_gpg_signatures_live() {
         assert!(!stderr.contains("base64"), "{stderr}");
     }
 }
+
+/// Runs `palisade gate IMAGE --policy POLICY --format json` (no vulnerability section: no
+/// database needed).
+fn gate(image: &str, policy: &Path) -> (i32, Value) {
+    let out = palisade(&[
+        "gate",
+        image,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let code = out.status.code().unwrap();
+    assert_ne!(code, 2, "gate failed: {}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    (code, v)
+}
+
+fn deny_codes(v: &Value) -> Vec<String> {
+    v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["effect"] == "deny")
+        .map(|r| r["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn gate_runs_policy_gpg_sources() {
+    let s = setup();
+    s.push("gpg/signed", true);
+    s.push("gpg/unsigned", false);
+    let d = s.g.dir.path();
+    let policy = |name: &str, keyring: &Path| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "version: 1\nsources:\n  gpg:\n    redhat:\n      keyring: {}\n      registries_d: {}\n  default: deny\n  rules:\n    - name: testbed\n      images: [\"127.0.0.1:*/gpg/**\"]\n      signers: {{ any_of: [redhat] }}\n",
+                keyring.display(),
+                s.rd.display()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let good = policy("good.yaml", &s.key_asc);
+    let out = palisade(&["policy", "validate", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Signed by the policy's keyring: allow, the signer named after the policy entry.
+    let (code, v) = gate(&s.reference("gpg/signed"), &good);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["decision"], "allow", "{v:#}");
+    assert_eq!(v["evaluated"]["trust"], true, "{v:#}");
+
+    // Unsigned: deny for the missing signature.
+    let (code, v) = gate(&s.reference("gpg/unsigned"), &good);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        deny_codes(&v).contains(&"signature-missing".to_owned()),
+        "{v:#}"
+    );
+
+    // Signed, but by a key the policy does not trust: deny.
+    let wrong = policy("wrong.yaml", &s.other_bin);
+    let (code, v) = gate(&s.reference("gpg/signed"), &wrong);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["decision"], "deny", "{v:#}");
+}
+
+#[test]
+fn containers_policy_json_imports_into_a_policy_that_gates_alike() {
+    let s = setup();
+    s.push("gpg/signed", true);
+    s.push("gpg/unsigned", false);
+    let d = s.g.dir.path();
+    // What an OpenShift / RHEL host carries: reject by default, signedBy for one registry
+    // namespace, a repository open to anything, and constructs that cannot be expressed.
+    let containers = json!({
+        "default": [{"type": "reject"}],
+        "transports": {
+            "docker": {
+                format!("{}/gpg", s.reg.addr): [{
+                    "type": "signedBy", "keyType": "GPGKeys", "keyPath": s.key_bin,
+                    "signedIdentity": {"type": "matchRepoDigestOrExact"}
+                }],
+                format!("{}/open/app", s.reg.addr): [{"type": "insecureAcceptAnything"}],
+                format!("{}/gpg/pinned:v1", s.reg.addr): [{"type": "reject"}],
+                "quay.io/exact": [{
+                    "type": "signedBy", "keyType": "GPGKeys", "keyPath": s.key_bin,
+                    "signedIdentity": {"type": "exactRepository", "dockerRepository": "quay.io/x"}
+                }]
+            },
+            "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}
+        }
+    });
+    let pj = d.join("policy.json");
+    std::fs::write(&pj, serde_json::to_vec_pretty(&containers).unwrap()).unwrap();
+    let out_path = d.join("imported.yaml");
+    let out = palisade(&[
+        "policy",
+        "import-containers-policy",
+        pj.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for warned in [
+        "transports.docker-daemon: not imported",
+        "gpg/pinned:v1: a scope with a tag or digest cannot be expressed",
+        "quay.io/exact[0]: signedIdentity exactRepository",
+    ] {
+        assert!(stderr.contains(warned), "{warned}: {stderr}");
+    }
+    let yaml = std::fs::read_to_string(&out_path).unwrap();
+    assert!(
+        yaml.contains("# WARNING transports.docker-daemon"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("  gpg:\n    gpg-1:\n      keyring:"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("  default: deny"), "{yaml}");
+    let out = palisade(&["policy", "validate", out_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{yaml}", text(&out));
+
+    // The imported policy needs the lookaside location: the containers host has it in
+    // /etc/containers/registries.d; here the test's own registries.d is added to the keyring.
+    let yaml = yaml.replace(
+        "      keyring:",
+        &format!("      registries_d: {}\n      keyring:", s.rd.display()),
+    );
+    std::fs::write(&out_path, &yaml).unwrap();
+
+    // Same verdicts as skopeo with the original policy.json.
+    for (repo, want) in [("gpg/signed", true), ("gpg/unsigned", false)] {
+        let (code, v) = gate(&s.reference(repo), &out_path);
+        assert_eq!(code == 0, want, "{repo}: {v:#}");
+        let skopeo = skopeo_accepts(&s.g, &pj, &s.rd, &s.reference(repo));
+        assert_eq!(skopeo, want, "{repo}: skopeo");
+    }
+}

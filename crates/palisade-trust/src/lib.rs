@@ -7,6 +7,7 @@
 
 pub mod attest;
 pub mod bundle;
+pub mod containers_policy;
 pub mod cosign;
 pub mod discover;
 pub mod dsse;

@@ -39,6 +39,18 @@ enum PolicyCommand {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Convert a containers policy.json (podman, skopeo, CRI-O) into a Palisade policy's
+    /// `sources` section: signedBy GPG keys become `sources.gpg`, sigstoreSigned keys
+    /// `sources.keys`, scopes image globs. What cannot be expressed is printed as a warning
+    /// (and kept as a comment in the output); unknown requirement types are refused.
+    ImportContainersPolicy {
+        /// The policy.json file.
+        file: PathBuf,
+        /// Where to write the Palisade policy (default: standard output); keyData keys are
+        /// written beside it.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// The hidden first argument that makes `palisade` the Rego rule worker (see
@@ -106,6 +118,9 @@ pub(crate) fn run(args: &PolicyArgs) -> Result<u8> {
             Ok(exit::OK)
         }
         PolicyCommand::Test { paths } => test(paths, crate::progress::verbose()),
+        PolicyCommand::ImportContainersPolicy { file, output } => {
+            super::gpg::import_containers_policy(file, output.as_deref())
+        }
     }
 }
 
