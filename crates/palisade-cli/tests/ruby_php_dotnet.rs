@@ -147,14 +147,22 @@ fn ruby_php_dotnet_are_cataloged_and_matched() {
             "4.0.0",
             "4.5.1",
         ),
-        // Not a published advisory: it checks that a 4-part NuGet version, which the SemVer
-        // reading of NuGet versions cannot order, is reported as skipped, never guessed at.
+        // Not published advisories: they check that 4-part NuGet versions are ordered as
+        // NuGet orders them (1.0.118.0 < 1.0.118.1, and 1.0.118 == 1.0.118.0), and that the
+        // package name matches whatever its case.
         osv(
             "TEST-NUGET-4PART",
             "NuGet",
             "system.data.sqlite.core",
             "0",
-            "2.0.0",
+            "1.0.118.1",
+        ),
+        osv(
+            "TEST-NUGET-4PART-FIXED",
+            "NuGet",
+            "System.Data.SQLite.Core",
+            "0",
+            "1.0.118",
         ),
     ];
     let mut paths = Vec::new();
@@ -204,6 +212,7 @@ fn ruby_php_dotnet_are_cataloged_and_matched() {
         ("twig/twig", "v2.14.10", "GHSA-52m2-vc4m-jj33"),
         ("Newtonsoft.Json", "12.0.1", "GHSA-5crp-9r3c-p9vr"),
         ("System.Text.Encodings.Web", "4.5.0", "GHSA-ghhp-997w-qr28"),
+        ("System.Data.SQLite.Core", "1.0.118.0", "TEST-NUGET-4PART"),
     ]
     .into_iter()
     .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
@@ -217,15 +226,10 @@ fn ruby_php_dotnet_are_cataloged_and_matched() {
     );
     let skipped = report["skipped"].as_array().unwrap();
     assert!(
-        skipped
+        !skipped
             .iter()
-            .any(|s| s["package"] == "System.Data.SQLite.Core"
-                && s["version"] == "1.0.118.0"
-                && s["reason"]
-                    .as_str()
-                    .unwrap()
-                    .contains("not a npm semver version")),
-        "{report:#}"
+            .any(|s| s["package"] == "System.Data.SQLite.Core"),
+        "NuGet's 4-part versions are compared: {report:#}"
     );
     let coverage: BTreeSet<String> = report["coverage"]
         .as_array()

@@ -890,7 +890,8 @@ fn scheme_of_purl(purl: &str) -> Option<Scheme> {
         "golang" => Scheme::Go,
         "maven" => Scheme::Maven,
         "gem" => Scheme::RubyGems,
-        "composer" | "nuget" => Scheme::SemverNpm,
+        "nuget" => Scheme::NuGet,
+        "composer" => Scheme::SemverNpm,
         _ => return None,
     })
 }

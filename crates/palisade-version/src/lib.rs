@@ -1,5 +1,5 @@
-//! Version schemes and ranges: dpkg, rpm, apk, PEP 440, SemVer (npm and Cargo), Go, Maven and
-//! RubyGems, each read and ordered by its reference rules, and OSV `affected` ranges evaluated
+//! Version schemes and ranges: dpkg, rpm, apk, PEP 440, SemVer (npm and Cargo), Go, Maven,
+//! RubyGems and NuGet, each read and ordered by its reference rules, and OSV `affected` ranges evaluated
 //! with the reason a version matched.
 //!
 //! Not for: packages, ecosystems' package names, feeds or databases. This crate knows strings
@@ -63,6 +63,9 @@
 //!   itself (see [`MavenVersion`]). Versions longer than 256 characters are rejected.
 //! - **RubyGems**: any letter makes a pre-release (`1.0.a < 1.0 < 1.0.1`), `-` reads as
 //!   `.pre.`, trailing zeros vanish (`1 == 1.0`, `1.0.a == 1.a`).
+//! - **NuGet**: up to four numeric parts, missing ones zero (`1.0 == 1.0.0.0 < 1.0.0.1`),
+//!   SemVer pre-release labels compared ignoring case (`1.0.0-Beta == 1.0.0-beta`), build
+//!   metadata ignored.
 //!
 //! # OSV
 //!
@@ -105,6 +108,7 @@ mod dpkg;
 mod error;
 mod go;
 mod maven;
+mod nuget;
 mod num;
 pub mod osv;
 mod pep440;
@@ -118,6 +122,7 @@ pub use dpkg::DpkgVersion;
 pub use error::Error;
 pub use go::GoVersion;
 pub use maven::MavenVersion;
+pub use nuget::NuGetVersion;
 pub use pep440::Pep440Version;
 pub use rpm::RpmVersion;
 pub use rubygems::GemVersion;

@@ -372,7 +372,7 @@ struct Listed {
 /// A necessary condition for two version strings to be equal under `scheme`: the sequence
 /// of non-zero ASCII digits, hashed. Equal versions have equal signatures because every
 /// scheme compares numbers by value (`1.0` = `1`, `01` = `1`) and words never stand for
-/// digits. For the SemVer schemes (and Go's) only the digits before `+` count: what follows
+/// digits. For the SemVer schemes (and Go's and NuGet's) only the digits before `+` count: what follows
 /// is build metadata, which they ignore; in rpm, dpkg and PEP 440 the digits after `+` do
 /// count (rpm reads `+` as a separator: `+6` = `6`). `None` (any non-ASCII byte) means
 /// "always parse".
@@ -380,7 +380,10 @@ fn equality_signature(text: &str, scheme: Scheme) -> Option<u64> {
     if !text.is_ascii() {
         return None;
     }
-    let build_metadata = matches!(scheme, Scheme::SemverNpm | Scheme::SemverCargo | Scheme::Go);
+    let build_metadata = matches!(
+        scheme,
+        Scheme::SemverNpm | Scheme::SemverCargo | Scheme::Go | Scheme::NuGet
+    );
     // FNV-1a over the digits: no allocation, stable across runs.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes().take_while(|&b| !(build_metadata && b == b'+')) {
@@ -406,10 +409,11 @@ pub struct CompiledAffected {
 }
 
 /// The scheme of `SEMVER` ranges for an ecosystem scheme: Go keeps its own (for `v` and
-/// `go` prefixes), Cargo its strict reading, every other ecosystem the npm reading.
+/// `go` prefixes), Cargo its strict reading, NuGet its own (SemVer plus a fourth part and
+/// case-insensitive labels), every other ecosystem the npm reading.
 fn semver_scheme(scheme: Scheme) -> Scheme {
     match scheme {
-        Scheme::Go | Scheme::SemverCargo => scheme,
+        Scheme::Go | Scheme::SemverCargo | Scheme::NuGet => scheme,
         _ => Scheme::SemverNpm,
     }
 }

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ApkVersion, DpkgVersion, Error, GemVersion, GoVersion, MavenVersion, Pep440Version, RpmVersion,
-    SemVersion,
+    ApkVersion, DpkgVersion, Error, GemVersion, GoVersion, MavenVersion, NuGetVersion,
+    Pep440Version, RpmVersion, SemVersion,
 };
 
 /// A version scheme: how version strings of one ecosystem are read and ordered.
@@ -33,11 +33,15 @@ pub enum Scheme {
     /// Ruby gems (`Gem::Version`).
     #[serde(rename = "rubygems")]
     RubyGems,
+    /// NuGet packages (`NuGet.Versioning`): up to four numeric parts, pre-release labels
+    /// compared ignoring case.
+    #[serde(rename = "nuget")]
+    NuGet,
 }
 
 impl Scheme {
     /// Every scheme, in declaration order.
-    pub const ALL: [Scheme; 9] = [
+    pub const ALL: [Scheme; 10] = [
         Scheme::Dpkg,
         Scheme::Rpm,
         Scheme::Apk,
@@ -47,6 +51,7 @@ impl Scheme {
         Scheme::Go,
         Scheme::Maven,
         Scheme::RubyGems,
+        Scheme::NuGet,
     ];
 
     /// Parses `text` as a version of this scheme.
@@ -61,6 +66,7 @@ impl Scheme {
             Scheme::Go => Version::Go(GoVersion::parse(text)?),
             Scheme::Maven => Version::Maven(MavenVersion::parse(text)?),
             Scheme::RubyGems => Version::RubyGems(GemVersion::parse(text)?),
+            Scheme::NuGet => Version::NuGet(NuGetVersion::parse(text)?),
         })
     }
 
@@ -83,7 +89,8 @@ impl Scheme {
             "java-archive" | "maven" => Scheme::Maven,
             "gem" | "rubygems" => Scheme::RubyGems,
             // The approximation of `from_osv_ecosystem` (documented there).
-            "php-composer" | "composer" | "dotnet" | "nuget" => Scheme::SemverNpm,
+            "dotnet" | "nuget" => Scheme::NuGet,
+            "php-composer" | "composer" => Scheme::SemverNpm,
             _ => return None,
         })
     }
@@ -92,10 +99,10 @@ impl Scheme {
     /// no scheme here (`GIT`, `Linux`, `Hackage`, …). A `:suffix` (`Debian:12`, `Alpine:v3.19`,
     /// `Ubuntu:Pro:18.04:LTS`, `Red Hat:rhel_aus:8.4::appstream`, `Maven:https://…`) is ignored.
     ///
-    /// `NuGet` and `Packagist` map to [`Scheme::SemverNpm`], an approximation: their 2- and
-    /// 4-part versions (`1.0`, `1.2.3.4`) are rejected as errors rather than guessed at, and
-    /// pre-release tags are ordered as SemVer orders them (ASCII, so `RC1 < beta1` and
-    /// `beta10 < beta9`), not case-insensitively (NuGet) or by stability (Composer).
+    /// `Packagist` maps to [`Scheme::SemverNpm`], an approximation: its 2- and 4-part versions
+    /// (`1.0`, `1.2.3.4`) are rejected as errors rather than guessed at, and pre-release tags
+    /// are ordered as SemVer orders them (ASCII, so `RC1 < beta1`), not by Composer's
+    /// stability order.
     pub fn from_osv_ecosystem(ecosystem: &str) -> Option<Scheme> {
         let base = ecosystem
             .split_once(':')
@@ -106,7 +113,8 @@ impl Scheme {
             | "Mageia" | "openEuler" => Scheme::Rpm,
             "Alpine" | "Wolfi" | "Chainguard" | "Alpaquita" | "MinimOS" => Scheme::Apk,
             "PyPI" => Scheme::Pep440,
-            "npm" | "NuGet" | "Packagist" => Scheme::SemverNpm,
+            "npm" | "Packagist" => Scheme::SemverNpm,
+            "NuGet" => Scheme::NuGet,
             "crates.io" | "Hex" => Scheme::SemverCargo,
             "Go" => Scheme::Go,
             "Maven" => Scheme::Maven,
@@ -127,6 +135,7 @@ impl Scheme {
             Scheme::Go => "Go",
             Scheme::Maven => "Maven",
             Scheme::RubyGems => "RubyGems",
+            Scheme::NuGet => "NuGet",
         }
     }
 }
@@ -166,6 +175,8 @@ pub enum Version {
     Maven(MavenVersion),
     /// A RubyGems version.
     RubyGems(GemVersion),
+    /// A NuGet version.
+    NuGet(NuGetVersion),
 }
 
 impl Version {
@@ -181,6 +192,7 @@ impl Version {
             Version::Go(_) => Scheme::Go,
             Version::Maven(_) => Scheme::Maven,
             Version::RubyGems(_) => Scheme::RubyGems,
+            Version::NuGet(_) => Scheme::NuGet,
         }
     }
 
@@ -195,6 +207,7 @@ impl Version {
             Version::Go(v) => v.as_str(),
             Version::Maven(v) => v.as_str(),
             Version::RubyGems(v) => v.as_str(),
+            Version::NuGet(v) => v.as_str(),
         }
     }
 
@@ -207,6 +220,7 @@ impl Version {
             Version::SemverNpm(v) | Version::SemverCargo(v) => v.is_prerelease(),
             Version::Go(v) => v.is_prerelease(),
             Version::RubyGems(v) => v.is_prerelease(),
+            Version::NuGet(v) => v.is_prerelease(),
             Version::Dpkg(_) | Version::Rpm(_) | Version::Apk(_) | Version::Maven(_) => false,
         }
     }
@@ -232,6 +246,7 @@ impl PartialOrd for Version {
             (Version::Go(a), Version::Go(b)) => a.cmp(b),
             (Version::Maven(a), Version::Maven(b)) => a.cmp(b),
             (Version::RubyGems(a), Version::RubyGems(b)) => a.cmp(b),
+            (Version::NuGet(a), Version::NuGet(b)) => a.cmp(b),
             _ => return None,
         })
     }
@@ -281,7 +296,7 @@ mod tests {
                 "Packagist:https://packages.drupal.org/8",
                 Some(Scheme::SemverNpm),
             ),
-            ("NuGet", Some(Scheme::SemverNpm)),
+            ("NuGet", Some(Scheme::NuGet)),
             ("GIT", None),
             ("Linux", None),
             ("pypi", None),
@@ -322,6 +337,7 @@ mod tests {
                 Scheme::Go => "go1.21rc2",
                 Scheme::Maven => "1.0-RELEASE",
                 Scheme::RubyGems => " 1.0-beta ",
+                Scheme::NuGet => " 1.0.0.1-Beta+b ",
             };
             let v = scheme.parse(text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(v.to_string(), text);
@@ -334,7 +350,7 @@ mod tests {
         let json = serde_json::to_string(&Scheme::ALL).unwrap();
         assert_eq!(
             json,
-            r#"["dpkg","rpm","apk","pep440","semver-npm","semver-cargo","go","maven","rubygems"]"#
+            r#"["dpkg","rpm","apk","pep440","semver-npm","semver-cargo","go","maven","rubygems","nuget"]"#
         );
         let back: Vec<Scheme> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, Scheme::ALL);

@@ -258,6 +258,12 @@ scheme_properties!(
     "[0-9]{1,2}(\\.([0-9]{1,2}|[a-c]{1,2}|[a-c][0-9]|0)){0,4}(|-[a-c0-9]{1,2}(\\.[a-c0-9\\-]{1,2}){0,1})"
 );
 
+scheme_properties!(
+    nuget,
+    Scheme::NuGet,
+    "[0-9]{1,2}(\\.[0-9]{1,2}){0,3}(|-[a-cA-C0-9]{1,2}(\\.[a-cA-C0-9\\-]{1,2}){0,2})(|\\+[a-z0-9]{1,3})"
+);
+
 /// Differential check of the Cargo flavour against the `semver` crate, which Cargo uses.
 mod semver_crate {
     use super::*;

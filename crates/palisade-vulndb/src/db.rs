@@ -25,8 +25,9 @@ use crate::{
 /// searches the index again.
 const SKIP_BEFORE_SEEK: usize = 8;
 
-/// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 5;
+/// The schema version this crate writes and reads. 6: NuGet entries are stored with the NuGet
+/// version scheme (5 stored them as npm SemVer).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The feeds whose data lives in a table of their own, by the names their importers give.
 const NVD_FEED: &str = "nvd";
