@@ -125,7 +125,15 @@ fn der_of(pem_file: &Path) -> Vec<u8> {
 /// Pushes a one-layer OCI image to `repo:tag`; returns (digest, manifest size).
 fn push_image(reg: &Registry, repo: &str, tag: &str) -> (Digest, usize) {
     let client = reg.client();
-    let layer = b"awesome palisade notation".to_vec();
+    let mut tar = tar::Builder::new(Vec::new());
+    let body = format!("awesome palisade notation {tag}\n").into_bytes();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "etc/notation.txt", body.as_slice())
+        .unwrap();
+    let layer = tar.into_inner().unwrap();
     let layer_digest = client.push_blob(repo, &layer).unwrap();
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
@@ -427,6 +435,51 @@ fn notation_sign_jws_and_cose_push_to_docker_registry_and_verify() {
             "{reason}"
         );
     }
+
+    // The gate, with the trust policy and store as `sources.notation.release`: the signed
+    // image is allowed (signer "release"), an unsigned one in the same repository is denied.
+    let (unsigned, _) = push_image(&reg, repo, "unsigned");
+    let gate_policy = w.join("gate.yaml");
+    std::fs::write(
+        &gate_policy,
+        format!(
+            "version: 1\nsources:\n  notation:\n    release:\n      trust_policy: {}\n      trust_store: {}\n  default: deny\n  rules:\n    - name: notation\n      images: [\"127.0.0.1:*/notation/**\"]\n      signers: {{ any_of: [release] }}\n",
+            policy.display(),
+            store.display()
+        ),
+    )
+    .unwrap();
+    let out = palisade(&["policy", "validate", gate_policy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let gate = |image: &str| {
+        let out = palisade(&[
+            "gate",
+            image,
+            "--policy",
+            gate_policy.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let code = out.status.code().unwrap();
+        assert_ne!(code, 2, "gate failed: {}", text(&out));
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+        (code, v)
+    };
+    let (code, v) = gate(&reference);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["decision"], "allow", "{v:#}");
+    let (code, v) = gate(&format!("{}/{repo}@{unsigned}", reg.addr));
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["decision"], "deny", "{v:#}");
+    let denies: Vec<&str> = v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["effect"] == "deny")
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(denies.contains(&"signature-missing"), "{v:#}");
 
     // A policy whose only statement is for another repository: untrusted, exit 1.
     let elsewhere = w.join("elsewhere.json");

@@ -389,12 +389,58 @@ fn verify_signatures(
             }
         }
     }
+    // Notation (`sources.notation`): each trust policy and store; the source's name is the
+    // signer when one signature verifies (a `skip` statement verifies none, so names none).
+    if let Some(digest) = pinned.digest() {
+        for (name, n) in gate.policy.notation() {
+            let result = notation_run(name, n, &client, &pinned, digest)?;
+            signatures = signatures.max(result.signatures.len());
+            for s in &result.signatures {
+                match (&s.verified, &s.reason) {
+                    (Some(_), _) => {
+                        signers.insert(name.clone());
+                    }
+                    (None, Some(reason)) => {
+                        errors.insert(format!("{}: {reason}", s.source));
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+    }
     Ok(TrustInput {
         signers: signers.into_iter().collect(),
         signatures,
         errors: errors.into_iter().collect(),
         attestations,
     })
+}
+
+/// One `sources.notation` run: the Notation signatures of `digest` under the source's trust
+/// policy and store.
+fn notation_run(
+    name: &str,
+    source: &palisade_policy::NotationSource,
+    client: &RegistryClient,
+    pinned: &Reference,
+    digest: &Digest,
+) -> Result<palisade_trust::verify::Verification> {
+    use palisade_trust::notation::{Verifier, now, verify_registry};
+    let trust = |what: String| {
+        move |source| Error::Trust {
+            what,
+            source: Box::new(source),
+        }
+    };
+    let verifier = Verifier::from_files(name, &source.trust_policy, &source.trust_store).map_err(
+        trust(format!(
+            "policy notation source {name:?} ({})",
+            source.trust_policy.display()
+        )),
+    )?;
+    verify_registry(client, pinned, digest, &verifier, now()).map_err(trust(format!(
+        "verifying the Notation signatures of {pinned}"
+    )))
 }
 
 /// The verification of one keyless identity of the policy, against its offline trust root.
