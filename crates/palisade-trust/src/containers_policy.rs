@@ -10,9 +10,10 @@
 //!
 //! What does not map is never dropped silently: each such construct yields a warning naming it
 //! and what the imported policy does instead (signed identities other than
-//! `matchRepoDigestOrExact`, scopes with a tag or digest, other transports, `keyPaths` in a list
+//! `matchRepoDigestOrExact`, other transports, `keyPaths` in a list
 //! with other requirements, Rekor keys, Fulcio CAs); an unknown requirement type or key type is
-//! an error, as it is for containers/image.
+//! an error, as it is for containers/image, and so is a scope with a tag or digest (importing
+//! it as its repository would accept what it refuses).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -342,11 +343,12 @@ pub fn import(json: &[u8], base: &Path) -> Result<Imported> {
     for (scope, reqs) in scopes {
         let what = format!("transports.docker.{scope}");
         let Some(glob) = scope_glob(scope) else {
-            b.warnings.push(format!(
-                "WARNING {what}: a scope with a tag or digest cannot be expressed (Palisade rules \
-                 match repositories); not imported, the repository falls under the next scope"
-            ));
-            continue;
+            return Err(Error::Invalid(format!(
+                "{what}: a scope with a tag or digest cannot be expressed (Palisade rules match \
+                 repositories; importing it as its repository would accept what it refuses): \
+                 remove it from the policy.json, import, then add a rule for the repository \
+                 with `tags: {{ deny: [...] }}` by hand"
+            )));
         };
         rules.push(b.rule(&what, glob, reqs)?);
     }
@@ -469,8 +471,7 @@ mod tests {
             "docker": {
               "registry.example.com": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k/a.gpg"}],
               "registry.example.com/team/app": [{"type": "insecureAcceptAnything"}],
-              "*.example.com": [{"type": "reject"}],
-              "registry.example.com/team/app:v1": [{"type": "reject"}]
+              "*.example.com": [{"type": "reject"}]
             },
             "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}
           }
@@ -487,11 +488,6 @@ mod tests {
         assert!(y.contains("gpg-1:\n      keyring: \"/k/a.gpg\""), "{y}");
         assert!(y.contains("signers: { any_of: [gpg-1] }"), "{y}");
         assert!(
-            out.warnings.iter().any(|w| w.contains("app:v1")),
-            "{:?}",
-            out.warnings
-        );
-        assert!(
             out.warnings
                 .iter()
                 .any(|w| w.contains("transports.docker-daemon")),
@@ -504,6 +500,10 @@ mod tests {
     fn unknown_constructs_are_refused_or_warned() {
         let bad = br#"{"default": [{"type": "signedBy", "keyType": "X509Certificates", "keyPath": "/x"}]}"#;
         assert!(import(bad, Path::new("/")).is_err());
+        let tagged = br#"{"default": [{"type": "insecureAcceptAnything"}],
+            "transports": {"docker": {"r.io/a/b:v1": [{"type": "reject"}]}}}"#;
+        let e = import(tagged, Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("r.io/a/b:v1: a scope with a tag"), "{e}");
         let bad = br#"{"default": [{"type": "somethingNew"}]}"#;
         assert!(import(bad, Path::new("/")).is_err());
         assert!(import(br#"{"default": []}"#, Path::new("/")).is_err());

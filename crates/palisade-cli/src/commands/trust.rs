@@ -472,6 +472,12 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     if notary.is_some() && args.local_image.is_some() {
         bail!("--notary-server verifies a tag in a registry, not a --local-image");
     }
+    if gpg.is_some() && args.local_image.is_some() {
+        bail!(
+            "--gpg-keyring checks GPG signatures in lookaside storage for a registry image, \
+             not a --local-image"
+        );
+    }
     let notation = args.notation.verifier()?;
     if keys.is_empty()
         && identity.is_none()
