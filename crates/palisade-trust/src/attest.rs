@@ -1109,4 +1109,269 @@ mod tests {
         );
         assert!(predicate_type_uri("sbom").is_err());
     }
+
+    /// A keyless `.att` layer made here: a generated CA and Fulcio-like leaf (e-mail SAN,
+    /// OIDC issuer extension), a generated "Rekor" key signing the SET over a `dsse` 0.0.1
+    /// entry that records this signature, certificate and payload.
+    mod keyless {
+        use std::str::FromStr as _;
+        use std::time::Duration;
+
+        use der::Encode as _;
+        use p256::ecdsa::{DerSignature, SigningKey};
+        use spki::EncodePublicKey as _;
+        use x509_cert::builder::{Builder as _, CertificateBuilder, profile::BuilderProfile};
+        use x509_cert::certificate::TbsCertificate;
+        use x509_cert::ext::pkix::name::GeneralName;
+        use x509_cert::ext::pkix::{
+            BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+        };
+        use x509_cert::ext::{Extension, ToExtension as _};
+        use x509_cert::name::Name;
+        use x509_cert::serial_number::SerialNumber;
+        use x509_cert::time::{Time, Validity};
+
+        use super::super::*;
+        use crate::keyless::IdentityPolicy;
+
+        const T0: i64 = 1_700_000_000;
+        const EMAIL: &str = "dev@example.com";
+        const ISSUER: &str = "https://issuer.example";
+
+        struct Profile {
+            subject: Name,
+            issuer: Name,
+            ca: bool,
+        }
+
+        impl BuilderProfile for Profile {
+            fn get_issuer(&self, _subject: &Name) -> Name {
+                self.issuer.clone()
+            }
+
+            fn get_subject(&self) -> Name {
+                self.subject.clone()
+            }
+
+            fn build_extensions(
+                &self,
+                _spk: spki::SubjectPublicKeyInfoRef<'_>,
+                _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
+                tbs: &TbsCertificate,
+            ) -> x509_cert::builder::Result<Vec<Extension>> {
+                let subject = tbs.subject();
+                let mut exts: Vec<Extension> = Vec::new();
+                let bc = BasicConstraints {
+                    ca: self.ca,
+                    path_len_constraint: None,
+                };
+                exts.push((&bc).to_extension(subject, &exts)?);
+                if self.ca {
+                    let ku = KeyUsage(KeyUsages::KeyCertSign.into());
+                    exts.push((&ku).to_extension(subject, &exts)?);
+                } else {
+                    let ku = KeyUsage(KeyUsages::DigitalSignature.into());
+                    exts.push((&ku).to_extension(subject, &exts)?);
+                    let eku = ExtendedKeyUsage(vec![der::oid::ObjectIdentifier::new_unwrap(
+                        "1.3.6.1.5.5.7.3.3",
+                    )]);
+                    exts.push((&eku).to_extension(subject, &exts)?);
+                    let email = der::asn1::Ia5String::new(EMAIL)?;
+                    let san = SubjectAltName(vec![GeneralName::Rfc822Name(email)]);
+                    exts.push((&san).to_extension(subject, &exts)?);
+                    let issuer = der::asn1::Utf8StringRef::new(ISSUER)?.to_der()?;
+                    exts.push(Extension {
+                        extn_id: der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8"),
+                        critical: false,
+                        extn_value: der::asn1::OctetString::new(issuer)?,
+                    });
+                }
+                Ok(exts)
+            }
+        }
+
+        fn signing_key(n: u8) -> SigningKey {
+            let mut bytes = [0u8; 32];
+            bytes[31] = n;
+            bytes[0] = 1;
+            SigningKey::from_slice(&bytes).unwrap()
+        }
+
+        fn time(t: i64) -> Time {
+            Time::UtcTime(
+                der::asn1::UtcTime::from_unix_duration(Duration::from_secs(t as u64)).unwrap(),
+            )
+        }
+
+        fn issue(subject: &str, key: &SigningKey, issuer_key: &SigningKey, ca: bool) -> Cert {
+            let spki = spki::SubjectPublicKeyInfoOwned::from_key(key.verifying_key()).unwrap();
+            let profile = Profile {
+                subject: Name::from_str(&format!("CN={subject},O=palisade-test")).unwrap(),
+                issuer: Name::from_str("CN=root,O=palisade-test").unwrap(),
+                ca,
+            };
+            // The leaf lives ten minutes around T0, as a Fulcio certificate does.
+            let window = if ca {
+                (T0 - 86_400, T0 + 86_400)
+            } else {
+                (T0 - 300, T0 + 300)
+            };
+            let validity = Validity::new(time(window.0), time(window.1));
+            let builder =
+                CertificateBuilder::new(profile, SerialNumber::from(7u32), validity, spki).unwrap();
+            let cert = builder.build::<_, DerSignature>(issuer_key).unwrap();
+            Cert::from_der(&cert.to_der().unwrap()).unwrap()
+        }
+
+        fn pem(label: &str, der: &[u8]) -> String {
+            crate::keys::encode_pem(label, der)
+        }
+
+        struct World {
+            root: TrustRoot,
+            layer: SignatureLayer,
+            digest: Digest,
+        }
+
+        /// Everything valid; `integrated_time` is what the SET signs.
+        fn world(integrated_time: i64) -> World {
+            let ca_key = signing_key(1);
+            let leaf_key = signing_key(2);
+            let rekor_key = signing_key(3);
+            let ca = issue("root", &ca_key, &ca_key, true);
+            let leaf = issue("leaf", &leaf_key, &ca_key, false);
+            let rekor_spki = rekor_key.verifying_key().to_public_key_der().unwrap();
+            let root = TrustRoot::from_pem(
+                pem("CERTIFICATE", ca.der()).as_bytes(),
+                None,
+                Some(pem("PUBLIC KEY", rekor_spki.as_bytes()).as_bytes()),
+            )
+            .unwrap();
+
+            let digest = Digest::sha256_of(b"image");
+            let payload = serde_json::to_vec(&serde_json::json!({
+                "_type": "https://in-toto.io/Statement/v0.1",
+                "predicateType": "https://slsa.dev/provenance/v0.2",
+                "subject": [{"name": "reg/app", "digest": {"sha256": digest.hex()}}],
+                "predicate": {"builder": {"id": "https://builder.example"}},
+            }))
+            .unwrap();
+            let pae = crate::dsse::pae(IN_TOTO_PAYLOAD_TYPE, &payload);
+            let sig: DerSignature = signature::Signer::sign(&leaf_key, &pae);
+            let sig = sig.to_bytes().to_vec();
+            let envelope = serde_json::json!({
+                "payloadType": IN_TOTO_PAYLOAD_TYPE,
+                "payload": B64.encode(&payload),
+                "signatures": [{"keyid": "", "sig": B64.encode(&sig)}],
+            });
+            let leaf_pem = pem("CERTIFICATE", leaf.der());
+            let body = serde_json::json!({
+                "apiVersion": "0.0.1",
+                "kind": "dsse",
+                "spec": {
+                    "payloadHash": {"algorithm": "sha256", "value": hex::encode(HashAlg::Sha256.digest(&payload))},
+                    "signatures": [{"signature": B64.encode(&sig), "verifier": B64.encode(leaf_pem.as_bytes())}],
+                },
+            });
+            let body = B64.encode(serde_json::to_vec(&body).unwrap());
+            let log_id = hex::encode(HashAlg::Sha256.digest(rekor_spki.as_bytes()));
+            let message = format!(
+                "{{\"body\":\"{body}\",\"integratedTime\":{integrated_time},\"logID\":\"{log_id}\",\"logIndex\":42}}"
+            );
+            let set: DerSignature = signature::Signer::sign(&rekor_key, message.as_bytes());
+            let rekor_bundle = serde_json::json!({
+                "SignedEntryTimestamp": B64.encode(set.to_bytes()),
+                "Payload": {"body": body, "integratedTime": integrated_time, "logIndex": 42, "logID": log_id},
+            });
+            let mut annotations = BTreeMap::new();
+            annotations.insert(
+                crate::cosign::SIGNATURE_ANNOTATION.to_owned(),
+                String::new(),
+            );
+            annotations.insert(CERTIFICATE_ANNOTATION.to_owned(), leaf_pem);
+            annotations.insert(BUNDLE_ANNOTATION.to_owned(), rekor_bundle.to_string());
+            World {
+                root,
+                layer: SignatureLayer {
+                    source: "test .att layer".into(),
+                    media_type: DSSE_MEDIA_TYPE.into(),
+                    payload: serde_json::to_vec(&envelope).unwrap(),
+                    annotations,
+                },
+                digest,
+            }
+        }
+
+        fn options(root: TrustRoot, email: &str) -> VerifyOptions {
+            VerifyOptions {
+                trust_root: Some(root),
+                certificate_identities: vec![IdentityPolicy::exact(email, ISSUER)],
+                ..VerifyOptions::default()
+            }
+        }
+
+        #[test]
+        fn a_keyless_att_layer_verifies_with_its_identity_and_log_entry() {
+            let w = world(T0);
+            let v = verify_att_layer(&w.layer, &w.digest, &options(w.root.clone(), EMAIL)).unwrap();
+            assert_eq!(v.kind, "keyless");
+            assert_eq!(v.signer, EMAIL);
+            assert_eq!(v.issuer.as_deref(), Some(ISSUER));
+            assert_eq!(v.signed_at, Some(T0));
+            assert_eq!(v.rekor_log_index, Some(42));
+            assert_eq!(v.predicate_type, "https://slsa.dev/provenance/v0.2");
+            assert_eq!(v.predicate["builder"]["id"], "https://builder.example");
+
+            // Another identity: refused.
+            let err = verify_att_layer(
+                &w.layer,
+                &w.digest,
+                &options(w.root.clone(), "x@example.com"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("identity mismatch: expected x@example.com"),
+                "{err}"
+            );
+
+            // Another digest: the statement is not about it.
+            let other = Digest::sha256_of(b"other");
+            let err = verify_att_layer(&w.layer, &other, &options(w.root.clone(), EMAIL))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("not {other}")), "{err}");
+
+            // No Rekor bundle: nothing says when it was signed.
+            let mut bare = w.layer.clone();
+            bare.annotations.remove(BUNDLE_ANNOTATION);
+            let err = verify_att_layer(&bare, &w.digest, &options(w.root.clone(), EMAIL))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("no Rekor bundle"), "{err}");
+
+            // One byte of the payload changed: the certificate's key did not sign it.
+            let mut env: serde_json::Value = serde_json::from_slice(&w.layer.payload).unwrap();
+            let mut payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
+            let i = payload.len() / 2;
+            payload[i] ^= 1;
+            env["payload"] = B64.encode(payload).into();
+            let mut altered = w.layer.clone();
+            altered.payload = serde_json::to_vec(&env).unwrap();
+            let err = verify_att_layer(&altered, &w.digest, &options(w.root, EMAIL))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("no DSSE signature verifies"), "{err}");
+        }
+
+        #[test]
+        fn a_keyless_att_layer_outside_the_certificate_window_is_refused() {
+            // Logged an hour after the ten-minute certificate expired.
+            let w = world(T0 + 3_600);
+            let err = verify_att_layer(&w.layer, &w.digest, &options(w.root, EMAIL))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is not valid at 1700003600"), "{err}");
+        }
+    }
 }
