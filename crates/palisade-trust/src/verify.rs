@@ -488,6 +488,29 @@ fn bundle_layer(artifact: &Referrer) -> Option<&palisade_image::Descriptor> {
         .filter(|_| typed || artifact.manifest.layers.len() == 1)
 }
 
+/// A DSSE bundle signs an image only when its in-toto statement is cosign's signature
+/// predicate: any other statement (SLSA provenance, an SBOM, a scan) about the digest is an
+/// attestation, whatever the referrer's unsigned annotations say, and never counts as a
+/// signature. Read before verification, so it can only refuse.
+fn refuse_attestation_as_signature(bundle: &Bundle) -> Result<()> {
+    let crate::bundle::Content::Dsse(env) = &bundle.content else {
+        return Ok(());
+    };
+    if env.payload_type != crate::dsse::IN_TOTO_PAYLOAD_TYPE {
+        return Ok(());
+    }
+    let statement = crate::dsse::Statement::from_json(&env.payload)?;
+    if statement.predicate_type == crate::attest::COSIGN_SIGN_PREDICATE_TYPE {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "Sigstore bundle: an in-toto statement of type {:?} is an attestation, not a \
+         signature (cosign signs images with {}); it is checked with the attestations",
+        statement.predicate_type,
+        crate::attest::COSIGN_SIGN_PREDICATE_TYPE
+    )))
+}
+
 fn verify_bundle_referrer(
     blobs: &Blobs<'_>,
     digest: &Digest,
@@ -522,6 +545,7 @@ fn verify_bundle_referrer(
         &format!("{} layer {}", artifact.source, layer.digest),
     )?;
     let bundle = Bundle::from_json(&bytes)?;
+    refuse_attestation_as_signature(&bundle)?;
     let artifact = Artifact::Sha256(&sha);
     let digest_text = digest.to_string();
     match &bundle.material {
@@ -847,5 +871,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(&img.digest.to_string()), "{err}");
+    }
+
+    /// A DSSE bundle is an image signature only with cosign's signature predicate: the real
+    /// SLSA provenance bundle (a conformance fixture) is refused as a signature, the real
+    /// cosign v3 image bundle is not.
+    #[test]
+    fn attestations_never_count_as_signatures() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/trust-fixtures");
+        let read = |rel: &str| {
+            crate::bundle::Bundle::from_json(&std::fs::read(fixtures.join(rel)).unwrap()).unwrap()
+        };
+        let provenance =
+            read("sigstore-bundles/conformance/happy-path-intoto-in-dsse-v3/bundle.sigstore.json");
+        let err = super::refuse_attestation_as_signature(&provenance)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"https://slsa.dev/provenance/v1\" is an attestation, not a signature"),
+            "{err}"
+        );
+        let signature = read("sigstore-bundles/sigstore-rs/bundle_v03.json");
+        super::refuse_attestation_as_signature(&signature).unwrap();
+        let cosign_v3 = read("cosign-v3-bundle-referrer/bundle-sigstore.json");
+        super::refuse_attestation_as_signature(&cosign_v3).unwrap();
     }
 }
