@@ -301,16 +301,21 @@ impl Notary {
         check_gun(gun)?;
         let fail =
             |reason: String| Error::registry(format!("Notary {gun} at {}", self.server), reason);
-        self.collection_inner(gun).map_err(fail)
+        let fetch = |role: &str, limit: u64| self.fetch(gun, role, limit);
+        self.collection_inner(gun, &fetch).map_err(fail)
     }
 
-    fn collection_inner(&self, gun: &str) -> std::result::Result<Collection, String> {
+    fn collection_inner(
+        &self,
+        gun: &str,
+        fetch: Fetch<'_>,
+    ) -> std::result::Result<Collection, String> {
         let mut state = state::State::load(&self.state_dir)?;
         let mut versions = BTreeMap::new();
         let mut notes = Vec::new();
 
         // 1. Root, against the pin.
-        let root_bytes = self.fetch(gun, "root", MAX_ROOT_BYTES)?;
+        let root_bytes = fetch("root", MAX_ROOT_BYTES)?;
         let root_sha256 = hex::encode(sha2::Sha256::digest(&root_bytes));
         if let RootPin::RootSha256(pin) = &self.pin
             && *pin != root_sha256
@@ -370,7 +375,7 @@ impl Notary {
 
         // 2. Timestamp.
         let (ts_keys, ts_threshold) = role_keys("timestamp")?;
-        let ts_bytes = self.fetch(gun, "timestamp", MAX_TIMESTAMP_BYTES)?;
+        let ts_bytes = fetch("timestamp", MAX_TIMESTAMP_BYTES)?;
         let (ts_env, ts_signed) = parse_envelope("timestamp.json", &ts_bytes)?;
         let ts = self.check_doc(
             gun,
@@ -392,8 +397,13 @@ impl Notary {
             .ok_or("timestamp.json names no snapshot")?;
 
         // 3. Snapshot, as the timestamp names it.
-        let snap_bytes =
-            self.fetch_meta(gun, "snapshot", snap_meta, MAX_SNAPSHOT_BYTES, "timestamp")?;
+        let snap_bytes = fetch_meta(
+            fetch,
+            "snapshot",
+            snap_meta,
+            MAX_SNAPSHOT_BYTES,
+            "timestamp",
+        )?;
         let (snap_keys, snap_threshold) = role_keys("snapshot")?;
         let (snap_env, snap_signed) = parse_envelope("snapshot.json", &snap_bytes)?;
         let snap = self.check_doc(
@@ -419,8 +429,13 @@ impl Notary {
             .meta
             .get("targets")
             .ok_or("snapshot.json names no targets")?;
-        let targets_bytes =
-            self.fetch_meta(gun, "targets", targets_meta, MAX_TARGETS_BYTES, "snapshot")?;
+        let targets_bytes = fetch_meta(
+            fetch,
+            "targets",
+            targets_meta,
+            MAX_TARGETS_BYTES,
+            "snapshot",
+        )?;
         let (targets_keys, targets_threshold) = role_keys("targets")?;
         let (t_env, t_signed) = parse_envelope("targets.json", &targets_bytes)?;
         let targets_checked = self.check_doc(
@@ -478,8 +493,7 @@ impl Notary {
                     })?;
                     keys.insert(id.clone(), k.load(id, self.now)?);
                 }
-                let bytes =
-                    self.fetch_meta(gun, RELEASES_ROLE, meta, MAX_TARGETS_BYTES, "snapshot")?;
+                let bytes = fetch_meta(fetch, RELEASES_ROLE, meta, MAX_TARGETS_BYTES, "snapshot")?;
                 let what = format!("{RELEASES_ROLE}.json");
                 let (env, signed) = parse_envelope(&what, &bytes)?;
                 let checked = self.check_doc(
@@ -604,28 +618,30 @@ impl Notary {
         }
         Ok(bytes)
     }
-
-    /// Fetches a document whose length and hashes `parent` names, and checks them.
-    fn fetch_meta(
-        &self,
-        gun: &str,
-        role: &str,
-        meta: &FileMeta,
-        cap: u64,
-        parent: &str,
-    ) -> std::result::Result<Vec<u8>, String> {
-        let what = format!("{role}.json");
-        if meta.length > cap {
-            return Err(format!(
-                "{parent}.json gives {what} a length of {} bytes, over the {cap}-byte cap",
-                meta.length
-            ));
-        }
-        let bytes = self.fetch(gun, role, meta.length)?;
-        check_hashes(&what, &bytes, meta, parent)?;
-        Ok(bytes)
-    }
 }
+
+/// Fetches a document whose length and hashes `parent` names, and checks them.
+fn fetch_meta(
+    fetch: Fetch<'_>,
+    role: &str,
+    meta: &FileMeta,
+    cap: u64,
+    parent: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    let what = format!("{role}.json");
+    if meta.length > cap {
+        return Err(format!(
+            "{parent}.json gives {what} a length of {} bytes, over the {cap}-byte cap",
+            meta.length
+        ));
+    }
+    let bytes = fetch(role, meta.length)?;
+    check_hashes(&what, &bytes, meta, parent)?;
+    Ok(bytes)
+}
+
+/// Reads one role's document (`root`, `targets/releases`, …) of at most the given bytes.
+type Fetch<'a> = &'a dyn Fn(&str, u64) -> std::result::Result<Vec<u8>, String>;
 
 fn check_gun(gun: &str) -> Result<()> {
     let ok = !gun.is_empty()
@@ -927,5 +943,254 @@ mod tests {
                 .unwrap_err()
                 .contains("5 bytes")
         );
+    }
+
+    /// A collection made here with Ed25519 keys, signed as Notary signs (canonical JSON of
+    /// `signed`), to exercise the rules no real server would break.
+    mod chain {
+        use super::super::*;
+        use ed25519_dalek::Signer as _;
+        use serde_json::json;
+
+        const FUTURE: &str = "2099-01-01T00:00:00Z";
+
+        struct Ed {
+            sk: ed25519_dalek::SigningKey,
+            id: String,
+            key: Value,
+        }
+
+        fn ed(seed: u8) -> Ed {
+            let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+            let key = json!({"keytype": "ed25519", "keyval": {"private": null,
+                "public": B64.encode(sk.verifying_key().to_bytes())}});
+            let id = hex::encode(sha2::Sha256::digest(cjson::to_vec(&key).unwrap()));
+            Ed { sk, id, key }
+        }
+
+        fn sign(signed: &Value, keys: &[&Ed]) -> Vec<u8> {
+            let msg = cjson::to_vec(signed).unwrap();
+            let sigs: Vec<Value> = keys
+                .iter()
+                .map(|k| {
+                    json!({"keyid": k.id, "method": "eddsa",
+                    "sig": B64.encode(k.sk.sign(&msg).to_bytes())})
+                })
+                .collect();
+            serde_json::to_vec(&json!({"signed": signed, "signatures": sigs})).unwrap()
+        }
+
+        fn meta(bytes: &[u8]) -> Value {
+            json!({"hashes": {"sha256": B64.encode(sha2::Sha256::digest(bytes)),
+                "sha512": B64.encode(sha2::Sha512::digest(bytes))}, "length": bytes.len()})
+        }
+
+        fn target(hex_digest: &str, len: u64) -> Value {
+            json!({"hashes": {"sha256": B64.encode(hex::decode(hex_digest).unwrap())},
+                "length": len})
+        }
+
+        /// The keys: root, timestamp, snapshot, targets, releases.
+        struct Keys([Ed; 5]);
+
+        fn keys() -> Keys {
+            Keys([ed(1), ed(2), ed(3), ed(4), ed(5)])
+        }
+
+        struct Docs {
+            root: Value,
+            targets: Value,
+            releases: Option<Value>,
+            /// Who signs each role, when not its own key.
+            timestamp_kind: &'static str,
+        }
+
+        fn docs(k: &Keys) -> Docs {
+            let [root, ts, snap, tg, rel] = &k.0;
+            let mut all = serde_json::Map::new();
+            for key in [root, ts, snap, tg] {
+                all.insert(key.id.clone(), key.key.clone());
+            }
+            let role = |key: &Ed| json!({"keyids": [key.id], "threshold": 1});
+            Docs {
+                root: json!({"_type": "Root", "consistent_snapshot": false, "expires": FUTURE,
+                    "version": 1, "keys": all, "roles": {"root": role(root),
+                    "timestamp": role(ts), "snapshot": role(snap), "targets": role(tg)}}),
+                targets: json!({"_type": "Targets", "expires": FUTURE, "version": 1,
+                    "targets": {"v1": target(&"11".repeat(32), 100),
+                                "v2": target(&"22".repeat(32), 200)},
+                    "delegations": {"keys": {rel.id.clone(): rel.key.clone()},
+                        "roles": [{"name": "targets/releases", "keyids": [rel.id],
+                                   "threshold": 1, "paths": [""]}]}}),
+                releases: Some(json!({"_type": "Targets", "expires": FUTURE, "version": 1,
+                    "targets": {"v2": target(&"33".repeat(32), 300)}})),
+                timestamp_kind: "Timestamp",
+            }
+        }
+
+        fn publish(k: &Keys, d: &Docs) -> BTreeMap<String, Vec<u8>> {
+            let [root, ts, snap, tg, rel] = &k.0;
+            let mut files = BTreeMap::new();
+            let root_bytes = sign(&d.root, &[root]);
+            let targets_bytes = sign(&d.targets, &[tg]);
+            let mut snap_meta = serde_json::Map::new();
+            snap_meta.insert("root".into(), meta(&root_bytes));
+            snap_meta.insert("targets".into(), meta(&targets_bytes));
+            if let Some(r) = &d.releases {
+                let b = sign(r, &[rel]);
+                snap_meta.insert("targets/releases".into(), meta(&b));
+                files.insert("targets/releases".to_owned(), b);
+            }
+            let snap_bytes = sign(
+                &json!({"_type": "Snapshot", "expires": FUTURE, "version": 1,
+                    "meta": snap_meta}),
+                &[snap],
+            );
+            let ts_bytes = sign(
+                &json!({"_type": d.timestamp_kind, "expires": FUTURE, "version": 1,
+                    "meta": {"snapshot": meta(&snap_bytes)}}),
+                &[ts],
+            );
+            files.insert("root".to_owned(), root_bytes);
+            files.insert("targets".to_owned(), targets_bytes);
+            files.insert("snapshot".to_owned(), snap_bytes);
+            files.insert("timestamp".to_owned(), ts_bytes);
+            files
+        }
+
+        fn check(
+            files: &BTreeMap<String, Vec<u8>>,
+            pin: RootPin,
+        ) -> std::result::Result<Collection, String> {
+            let dir = tempfile::tempdir().unwrap();
+            let notary = Notary {
+                http: HttpClient::new(&HttpOptions::default(), true).unwrap(),
+                server: "http://127.0.0.1:1".to_owned(),
+                pin,
+                state_dir: dir.path().to_owned(),
+                now: 1_800_000_000,
+            };
+            let fetch = |role: &str, limit: u64| {
+                let b = files
+                    .get(role)
+                    .cloned()
+                    .ok_or_else(|| format!("{role}.json: not found (404)"))?;
+                if b.len() as u64 > limit {
+                    return Err(format!("{role}.json is larger than {limit} bytes; refused"));
+                }
+                Ok(b)
+            };
+            notary.collection_inner("reg/app", &fetch)
+        }
+
+        fn key_pin(k: &Keys) -> RootPin {
+            RootPin::KeyId(k.0[0].id.clone())
+        }
+
+        #[test]
+        fn releases_wins_over_targets_and_both_pins_work() {
+            let k = keys();
+            let files = publish(&k, &docs(&k));
+            let c = check(&files, key_pin(&k)).unwrap();
+            assert_eq!(c.targets["v1"].role, "targets");
+            assert_eq!(
+                c.targets["v1"].digest,
+                format!("sha256:{}", "11".repeat(32))
+            );
+            assert_eq!(c.targets["v2"].role, "targets/releases");
+            assert_eq!(c.targets["v2"].length, 300);
+            assert_eq!(c.targets["v2"].key_ids, vec![k.0[4].id.clone()]);
+            let sha = hex::encode(sha2::Sha256::digest(&files["root"]));
+            assert!(check(&files, RootPin::RootSha256(sha)).is_ok());
+            let e = check(&files, RootPin::KeyId(k.0[1].id.clone())).unwrap_err();
+            assert!(e.contains("is not one of root.json's root keys"), "{e}");
+        }
+
+        #[test]
+        fn thresholds_count_distinct_keys() {
+            let k = keys();
+            let mut d = docs(&k);
+            d.root["roles"]["targets"]["threshold"] = json!(2);
+            let files = publish(&k, &d);
+            let e = check(&files, key_pin(&k)).unwrap_err();
+            assert!(
+                e.contains("targets.json: 1 valid signature(s) from the role's keys, 2 required"),
+                "{e}"
+            );
+            // The same key twice is still one key.
+            let tg = &k.0[3];
+            let (env, signed) =
+                parse_envelope("targets.json", &sign(&d.targets, &[tg, tg])).unwrap();
+            let tuf: TufKey = serde_json::from_value(tg.key.clone()).unwrap();
+            let loaded = BTreeMap::from([(tg.id.clone(), tuf.load(&tg.id, 0).unwrap())]);
+            let e = check_signatures("targets.json", &env, &signed, &loaded, 2).unwrap_err();
+            assert!(e.contains("targets.json: 1 valid signature(s)"), "{e}");
+            assert!(check_signatures("targets.json", &env, &signed, &loaded, 1).is_ok());
+            let e = check_signatures("targets.json", &env, &signed, &loaded, 0).unwrap_err();
+            assert!(e.contains("threshold is 0"), "{e}");
+        }
+
+        #[test]
+        fn a_document_of_another_type_is_refused() {
+            let k = keys();
+            let mut d = docs(&k);
+            d.timestamp_kind = "Snapshot";
+            let e = check(&publish(&k, &d), key_pin(&k)).unwrap_err();
+            assert!(e.contains("timestamp.json is of type \"Snapshot\""), "{e}");
+        }
+
+        #[test]
+        fn delegation_paths_and_hash_prefixes() {
+            let k = keys();
+            let mut d = docs(&k);
+            d.targets["delegations"]["roles"][0]["paths"] = json!(["release-"]);
+            let c = check(&publish(&k, &d), key_pin(&k)).unwrap();
+            // v2 outside the delegated paths: ignored, targets' own v2 stands.
+            assert_eq!(c.targets["v2"].role, "targets");
+            assert!(
+                c.notes
+                    .iter()
+                    .any(|n| n.contains("outside its delegated paths"))
+            );
+            let mut d = docs(&k);
+            d.targets["delegations"]["roles"][0]["path_hash_prefixes"] = json!(["ab"]);
+            let e = check(&publish(&k, &d), key_pin(&k)).unwrap_err();
+            assert!(e.contains("path_hash_prefixes are not supported"), "{e}");
+            // Another delegation is not consulted, and says so.
+            let mut d = docs(&k);
+            d.targets["delegations"]["roles"][0]["name"] = json!("targets/alice");
+            let c = check(&publish(&k, &d), key_pin(&k)).unwrap();
+            assert_eq!(c.targets["v2"].role, "targets");
+            assert!(
+                c.notes
+                    .iter()
+                    .any(|n| n.contains("targets/alice not consulted"))
+            );
+        }
+
+        #[test]
+        fn expired_roles_misfiled_keys_and_oversized_documents() {
+            let k = keys();
+            let mut d = docs(&k);
+            d.releases.as_mut().unwrap()["expires"] = json!("2020-01-01T00:00:00Z");
+            let e = check(&publish(&k, &d), key_pin(&k)).unwrap_err();
+            assert!(
+                e.contains("targets/releases.json (version 1) expired at 2020-01-01"),
+                "{e}"
+            );
+            // A key listed under another key's ID.
+            let mut d = docs(&k);
+            let real = d.root["keys"][&k.0[3].id].clone();
+            d.root["keys"][&k.0[3].id] = d.root["keys"][&k.0[2].id].clone();
+            let e = check(&publish(&k, &d), key_pin(&k)).unwrap_err();
+            assert!(e.contains("has the key ID"), "{e}");
+            d.root["keys"][&k.0[3].id] = real;
+            // A targets document larger than its cap is not even fetched.
+            let mut d = docs(&k);
+            d.targets["targets"]["pad"] = target(&"44".repeat(32), 1);
+            d.targets["custom"] = json!("x".repeat((MAX_TARGETS_BYTES + 1) as usize));
+            let e = check(&publish(&k, &d), key_pin(&k)).unwrap_err();
+            assert!(e.contains("over the 33554432-byte cap"), "{e}");
+        }
     }
 }
