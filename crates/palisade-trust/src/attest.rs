@@ -838,6 +838,12 @@ fn push_att_layer(
         PREDICATE_TYPE_ANNOTATION.to_owned(),
         predicate_type.to_owned(),
     );
+    // cosign reads this annotation from every layer; an attestation's signature is inside
+    // the envelope, so cosign writes it empty.
+    layer.annotations.insert(
+        crate::cosign::SIGNATURE_ANNOTATION.to_owned(),
+        String::new(),
+    );
     layers.push(layer);
     let config = signature_config(&layers);
     let config_digest = client.push_blob(repository, &config)?;
