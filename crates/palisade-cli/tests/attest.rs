@@ -265,6 +265,26 @@ fn gate(image: &str, policy: &Path) -> (i32, Value, String) {
     (out.status.code().unwrap(), v, text(&out))
 }
 
+/// The input document the gate evaluated (`palisade gate --write-input`).
+fn gate_input(image: &str, policy: &Path, dir: &Path) -> Value {
+    let path = dir.join("input.json");
+    let out = palisade(
+        &[
+            "gate",
+            image,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--now",
+            NOW,
+            "--write-input",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
 fn deny_messages(v: &Value) -> Vec<String> {
     v["reasons"]
         .as_array()
@@ -424,6 +444,14 @@ fn attestations_made_by_palisade_reach_the_policy_only_when_verified() {
         let (code, v, out) = gate(&image, &wrong);
         assert_eq!(code, 1, "{out}");
         assert_eq!(deny_messages(&v), vec![denied_wrong.clone()], "{out}");
+        // What the rule saw: the verified statement, under the policy's name for the key.
+        let input = gate_input(&image, &right, w);
+        let atts = input["trust"]["attestations"].as_array().unwrap();
+        assert_eq!(atts.len(), 1, "{input:#}");
+        assert_eq!(atts[0]["signer"], "release", "{input:#}");
+        assert_eq!(atts[0]["predicate_type"], "https://slsa.dev/provenance/v1");
+        assert_eq!(atts[0]["predicate"]["runDetails"]["builder"]["id"], BUILDER);
+        assert_eq!(atts[0]["subjects"][0]["digest"]["sha256"], digest.hex());
     }
 
     // Attested with the right builder, but by a key the policy does not trust: verify shows
@@ -461,4 +489,15 @@ fn attestations_made_by_palisade_reach_the_policy_only_when_verified() {
     let (code, v, out) = gate(&image, &right);
     assert_eq!(code, 1, "{out}");
     assert_eq!(deny_messages(&v), vec![denied_right], "{out}");
+    let input = gate_input(&image, &right, w);
+    assert_eq!(
+        input["trust"]["signers"],
+        serde_json::json!(["release"]),
+        "{input:#}"
+    );
+    assert_eq!(
+        input["trust"]["attestations"],
+        serde_json::json!([]),
+        "{input:#}"
+    );
 }
