@@ -601,6 +601,16 @@ impl Notary {
                      was the repository signed with Docker Content Trust on this server?"
                 ));
             }
+            401 | 403 => {
+                return Err(format!(
+                    "{role}.json: the server answered {} {}: it wants a token (as Harbor's and \
+                     Docker Hub's Notary do), and Palisade reads only Notary servers that \
+                     allow anonymous reads; export the collection's metadata and serve it \
+                     from a server that does",
+                    resp.status(),
+                    resp.reason()
+                ));
+            }
             s => {
                 return Err(format!(
                     "{role}.json: the server answered {s} {}",
