@@ -150,6 +150,9 @@ impl Alg {
 /// # Errors
 /// Any other key type or size.
 pub fn alg_for_cert(cert: &Cert) -> Result<Alg, String> {
+    if p521_key(cert)?.is_some() {
+        return Ok(Alg::ES512);
+    }
     let key = cert
         .verifying_key()
         .map_err(|e| format!("signing certificate key: {e}"))?;
@@ -169,6 +172,34 @@ pub fn alg_for_cert(cert: &Cert) -> Result<Alg, String> {
         VerifyingKey::P384(_) => Ok(Alg::ES384),
         VerifyingKey::Ed25519(_) => Err("Ed25519 keys are not allowed by the specification".into()),
     }
+}
+
+/// The certificate's key when it is ECDSA P-521 (which the shared key type does not cover),
+/// `None` for any other key.
+///
+/// # Errors
+/// A malformed key.
+pub(crate) fn p521_key(cert: &Cert) -> Result<Option<p521::ecdsa::VerifyingKey>, String> {
+    use der::Decode as _;
+    const OID_EC: der::oid::ObjectIdentifier =
+        der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    const OID_P521: der::oid::ObjectIdentifier =
+        der::oid::ObjectIdentifier::new_unwrap("1.3.132.0.35");
+    let spki_der = cert
+        .public_key_der()
+        .map_err(|e| format!("certificate key: {e}"))?;
+    let info = spki::SubjectPublicKeyInfoRef::from_der(&spki_der)
+        .map_err(|e| format!("certificate key: {e}"))?;
+    if info.algorithm.oid != OID_EC || info.algorithm.parameters_oid().ok() != Some(OID_P521) {
+        return Ok(None);
+    }
+    let point = info
+        .subject_public_key
+        .as_bytes()
+        .ok_or("P-521 public key has unused bits")?;
+    p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
+        .map(Some)
+        .map_err(|e| format!("P-521 public key: {e}"))
 }
 
 /// The signing scheme.
@@ -619,10 +650,18 @@ impl Envelope {
                 expected.name()
             ));
         }
-        let key = leaf
-            .verifying_key()
-            .map_err(|e| format!("signing certificate key: {e}"))?;
-        verify_raw(&key, self.alg, &self.signed_bytes, &self.signature)?;
+        if let Some(key) = p521_key(leaf)? {
+            use p521::ecdsa::signature::Verifier as _;
+            let sig = p521::ecdsa::Signature::from_slice(&self.signature)
+                .map_err(|_| "ES512 signature is not 132 bytes r||s".to_owned())?;
+            key.verify(&self.signed_bytes, &sig)
+                .map_err(|_| "ES512 signature does not verify".to_owned())?;
+        } else {
+            let key = leaf
+                .verifying_key()
+                .map_err(|e| format!("signing certificate key: {e}"))?;
+            verify_raw(&key, self.alg, &self.signed_bytes, &self.signature)?;
+        }
         let payload: Payload = serde_json::from_slice(&self.payload)
             .map_err(|e| format!("payload is not a Notary Project payload: {e}"))?;
         Ok(payload)
@@ -663,7 +702,6 @@ pub(crate) fn verify_raw(
                 .map_err(|_| "ES384 signature is not 96 bytes r||s".to_owned())?;
             k.verify(message, &s).map_err(|_| bad())
         }
-        (_, Alg::ES512) => Err("ES512 (ECDSA P-521) is not supported by Palisade yet".into()),
         (k, a) => Err(format!("alg {} does not fit a {} key", a.name(), k.kind())),
     }
 }

@@ -689,3 +689,106 @@ fn produced_cose_and_jws_envelopes_meet_the_spec_headers() {
         "{e}"
     );
 }
+
+#[test]
+fn es512_jws_made_with_openssl_verifies() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, crt) = (d.join("p521.key"), d.join("p521.crt"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-521",
+        "-sha512",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+        "-days",
+        "30",
+        "-subj",
+        "/C=US/ST=WA/O=Palisade Test/CN=p521",
+        "-addext",
+        "keyUsage=critical,digitalSignature",
+        "-addext",
+        "extendedKeyUsage=codeSigning",
+        "-addext",
+        "basicConstraints=CA:FALSE",
+    ]);
+    let leaf = crate::x509::Cert::from_pem_chain(&std::fs::read(&crt).unwrap()).unwrap();
+    let at = leaf[0].not_before() + 5;
+    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let prot = serde_json::json!({
+        "alg": "ES512",
+        "crit": ["io.cncf.notary.signingScheme"],
+        "cty": "application/vnd.cncf.notary.payload.v1+json",
+        "io.cncf.notary.signingScheme": "notary.x509",
+        "io.cncf.notary.signingTime": palisade_image::Timestamp::from_unix_seconds(at).unwrap().to_string(),
+    });
+    let digest = format!("sha256:{}", "ef".repeat(32));
+    let payload = serde_json::json!({"targetArtifact": {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 7}});
+    let (p64, b64p) = (
+        b64u.encode(serde_json::to_vec(&prot).unwrap()),
+        b64u.encode(serde_json::to_vec(&payload).unwrap()),
+    );
+    std::fs::write(d.join("input"), format!("{p64}.{b64p}")).unwrap();
+    openssl(&[
+        "dgst",
+        "-sha512",
+        "-sign",
+        key.to_str().unwrap(),
+        "-out",
+        d.join("sig.der").to_str().unwrap(),
+        d.join("input").to_str().unwrap(),
+    ]);
+    let der_sig = std::fs::read(d.join("sig.der")).unwrap();
+    let raw = p521::ecdsa::Signature::from_der(&der_sig)
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    let x5c = base64::engine::general_purpose::STANDARD.encode(leaf[0].der());
+    let env = |sig: &[u8]| {
+        serde_json::to_vec(&serde_json::json!({
+            "payload": b64p, "protected": p64, "header": {"x5c": [x5c]},
+            "signature": b64u.encode(sig)}))
+        .unwrap()
+    };
+    let st = store(&[("ca", "p521", &crt)]);
+    let p = policy("strict", "", r#""ca:p521""#);
+    let target = Target {
+        digest,
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 7,
+    };
+    let run = |bytes: &[u8]| {
+        verify_envelope(
+            Format::Jws,
+            bytes,
+            &target,
+            &p.statements[0],
+            &TrustStore::new(st.path()),
+            at + 60,
+            &mut Vec::new(),
+        )
+    };
+    let o = run(&env(&raw));
+    assert!(o.verified, "{o:#?}");
+    assert!(
+        o.steps[0]
+            .detail
+            .starts_with("JWS ES512 signature by CN=p521"),
+        "{o:#?}"
+    );
+    let mut bad = raw.clone();
+    bad[10] ^= 1;
+    assert_eq!(
+        run(&env(&bad)).failure.as_deref(),
+        Some("integrity: ES512 signature does not verify")
+    );
+}

@@ -355,6 +355,9 @@ fn check_leaf(cert: &Cert, timestamping: bool) -> Result<(), String> {
             ));
         }
     }
+    if super::envelope::p521_key(cert)?.is_some() {
+        return Ok(());
+    }
     match cert
         .verifying_key()
         .map_err(|e| format!("{name}: public key: {e}"))?
@@ -419,18 +422,26 @@ pub(crate) fn check_chain(certs: &[Cert], at: Option<i64>) -> Result<(), String>
                 parent.subject()
             ));
         }
-        child
-            .verify_issued_by(parent)
-            .map_err(|e| format!("x5c[{i}]: {e}"))?;
+        issued_by(child, parent).map_err(|e| format!("x5c[{i}]: {e}"))?;
         check_ca(parent, i)?;
     }
     let root = rest.last().unwrap_or(leaf);
-    if !root.is_self_signed() {
+    let self_issued = {
+        let r = parsed(root)?;
+        r.tbs_certificate().issuer() == r.tbs_certificate().subject()
+    };
+    if !self_issued {
         return Err(format!(
-            "the chain does not end in a self-signed root ({} is not self-signed)",
+            "the chain does not end in a self-signed root ({} is not self-issued)",
             root.subject()
         ));
     }
+    issued_by(root, root).map_err(|e| {
+        format!(
+            "the chain does not end in a self-signed root ({} is not self-signed: {e})",
+            root.subject()
+        )
+    })?;
     if let Some(at) = at {
         for c in certs {
             if at < c.not_before() || at > c.not_after() {
@@ -445,6 +456,43 @@ pub(crate) fn check_chain(certs: &[Cert], at: Option<i64>) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// `child`'s signature under `parent`'s key; ECDSA P-521 issuers are checked here, every other key by [`Cert::verify_issued_by`].
+fn issued_by(child: &Cert, parent: &Cert) -> Result<(), String> {
+    let Some(key) = super::envelope::p521_key(parent)? else {
+        return child.verify_issued_by(parent).map_err(|e| e.to_string());
+    };
+    use p521::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let c = parsed(child)?;
+    let oid = c.signature_algorithm().oid;
+    let hash: fn(&[u8]) -> Vec<u8> = match oid.to_string().as_str() {
+        "1.2.840.10045.4.3.2" => |b| sha2::Sha256::digest(b).to_vec(),
+        "1.2.840.10045.4.3.3" => |b| sha2::Sha384::digest(b).to_vec(),
+        "1.2.840.10045.4.3.4" => |b| sha2::Sha512::digest(b).to_vec(),
+        _ => {
+            return Err(format!(
+                "{}: signature algorithm {oid} is not ECDSA with SHA-256/384/512",
+                child.subject()
+            ));
+        }
+    };
+    let tbs = c
+        .tbs_certificate()
+        .to_der()
+        .map_err(|e| format!("certificate: {e}"))?;
+    let sig = c
+        .signature()
+        .as_bytes()
+        .and_then(|b| p521::ecdsa::Signature::from_der(b).ok())
+        .ok_or_else(|| format!("{}: malformed ECDSA P-521 signature", child.subject()))?;
+    key.verify_prehash(&hash(&tbs), &sig).map_err(|_| {
+        format!(
+            "signature of {} by {} does not verify",
+            child.subject(),
+            parent.subject()
+        )
+    })
 }
 
 fn subject_attributes(cert: &Cert) -> Result<std::collections::BTreeMap<String, String>, String> {
