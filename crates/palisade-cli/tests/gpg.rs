@@ -373,7 +373,56 @@ fn gpg_signatures_verify_like_skopeo() {
     assert!(sigs[0]["reason"].is_string(), "{v:#}");
     assert!(!s.skopeo("gpg/tampered", &s.key_bin));
 
-    // 7. No signature at all: not verified, the lookaside directory named.
+    // 7. A key that has expired (made in 2020 with a one-day lifetime, signing on its first
+    //    day, by gpg itself since gpgme refuses to sign with it): refused by both.
+    let old = "Expired <expired@test.invalid>";
+    s.g.gpg(&[
+        "--faked-system-time",
+        "20200101T000000",
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        old,
+        "rsa2048",
+        "sign",
+        "1d",
+    ]);
+    let expired_key = s.g.export(old, "expired.gpg", false);
+    let digest = s.push("gpg/expired", false);
+    let payload = s.g.dir.path().join("payload.json");
+    std::fs::write(
+        &payload,
+        json!({"critical": {"identity": {"docker-reference": s.reference("gpg/expired")},
+            "image": {"docker-manifest-digest": digest},
+            "type": "atomic container signature"}, "optional": {}})
+        .to_string(),
+    )
+    .unwrap();
+    let signed = s.g.dir.path().join("payload.sig");
+    s.g.gpg(&[
+        "--faked-system-time",
+        "20200101T120000",
+        "--yes",
+        "--local-user",
+        old,
+        "--output",
+        signed.to_str().unwrap(),
+        "--sign",
+        payload.to_str().unwrap(),
+    ]);
+    put_signature(
+        &s.sigs,
+        "gpg/expired",
+        &digest,
+        &std::fs::read(&signed).unwrap(),
+    );
+    let (ok, sigs, v) = s.palisade("gpg/expired", &expired_key);
+    assert!(!ok, "{v:#}");
+    let reason = sigs[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("whose key expired at 1577923200"), "{v:#}");
+    assert!(!s.skopeo("gpg/expired", &expired_key));
+
+    // 8. No signature at all: not verified, the lookaside directory named.
     s.push("gpg/unsigned", false);
     let (ok, sigs, v) = s.palisade("gpg/unsigned", &s.key_bin);
     assert!(!ok);

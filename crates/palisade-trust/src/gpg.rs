@@ -153,21 +153,64 @@ impl Keyring {
         self.keys.iter().map(fingerprint).collect()
     }
 
-    /// The fingerprint of the key (primary or subkey) that made `message`'s signature.
-    fn signer(&self, message: &Message<'_>) -> Option<String> {
+    /// The fingerprint of the key (primary or signing subkey) that made `message`'s signature:
+    /// `Some(Ok)`, or `Some(Err(reason))` when that key has expired (containers/image, through
+    /// gpgme, refuses those too); `None` when no key of the keyring made it.
+    fn signer(&self, message: &Message<'_>) -> Option<std::result::Result<String, String>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         for key in &self.keys {
+            let fpr = fingerprint(key);
+            let primary_expiry = expires_at(
+                key.primary_key.created_at().as_secs(),
+                key.details
+                    .users
+                    .iter()
+                    .flat_map(|u| u.signatures.iter())
+                    .chain(key.details.direct_signatures.iter()),
+            );
+            let expired = |expiry: Option<u64>, what: &str| match expiry {
+                Some(at) if at <= now => Some(Err(format!(
+                    "signed by GPG key {fpr} of {} whose {what} expired at {} (seconds since \
+                     the epoch); renew it (gpg --quick-set-expire) and export it again",
+                    self.name, at
+                ))),
+                _ => None,
+            };
             if message.verify(&key.primary_key).is_ok() {
-                return Some(fingerprint(key));
+                return Some(expired(primary_expiry, "key").unwrap_or(Ok(fpr.clone())));
             }
             for sub in &key.public_subkeys {
                 let signing = sub.signatures.iter().any(|s| s.key_flags().sign());
                 if signing && message.verify(&sub.key).is_ok() {
-                    return Some(fingerprint(key));
+                    if let Some(e) = expired(primary_expiry, "primary key") {
+                        return Some(e);
+                    }
+                    let sub_expiry =
+                        expires_at(sub.key.created_at().as_secs(), sub.signatures.iter());
+                    return Some(expired(sub_expiry, "signing subkey").unwrap_or(Ok(fpr.clone())));
                 }
             }
         }
         None
     }
+}
+
+/// When a key created at `created` expires (seconds since the epoch), by its newest
+/// self-signature among `sigs` that says; `None` when it does not expire.
+fn expires_at<'s>(
+    created: u32,
+    sigs: impl Iterator<Item = &'s pgp::packet::Signature>,
+) -> Option<u64> {
+    let newest = sigs
+        .filter_map(|s| s.created().map(|c| (c.as_secs(), s)))
+        .max_by_key(|(c, _)| *c)?;
+    newest
+        .1
+        .key_expiration_time()
+        .filter(|d| d.as_secs() > 0)
+        .map(|d| u64::from(created) + u64::from(d.as_secs()))
 }
 
 fn fingerprint(key: &SignedPublicKey) -> String {
@@ -278,8 +321,15 @@ pub fn open_signature<'k>(
         return Err(Error::Invalid("no GPG keyring given".into()));
     }
     for keyring in keyrings {
-        if let Some(fpr) = keyring.signer(&message) {
-            return Ok((keyring, fpr, data));
+        match keyring.signer(&message) {
+            Some(Ok(fpr)) => return Ok((keyring, fpr, data)),
+            Some(Err(reason)) => {
+                return Err(Error::BadSignature {
+                    key: keyring.name.clone(),
+                    reason,
+                });
+            }
+            None => {}
         }
     }
     let names: Vec<String> = keyrings
