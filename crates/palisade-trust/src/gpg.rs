@@ -559,7 +559,14 @@ pub fn discover(reference: &Reference, digest: &Digest, options: &GpgOptions) ->
             .and_then(|r| r.lookaside_for(reference))
             .map(str::to_owned)
     });
-    let http = match HttpClient::new(&options.http, false) {
+    // Loopback-only work (tests, a local mirror) must not go through the environment's proxy.
+    let registry_url = format!("http://{}/", reference.api_host());
+    let mut urls = vec![registry_url.as_str()];
+    if let Some(b) = base.as_deref().filter(|b| !b.starts_with("file://")) {
+        urls.push(b);
+    }
+    let loopback = palisade_image::http::all_loopback(urls);
+    let http = match HttpClient::new(&options.http, loopback) {
         Ok(c) => Some(c),
         Err(e) => {
             found.refused.push(("GPG discovery".into(), e.to_string()));
@@ -939,6 +946,125 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("more than")
+        );
+    }
+
+    /// A one-thread HTTP server on 127.0.0.1 answering `routes` (path -> status, body) for
+    /// `requests` connections; unknown paths get 404.
+    fn serve(routes: Vec<(String, u16, Vec<u8>)>, requests: usize) -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for _ in 0..requests {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                }
+                let (status, body) = routes
+                    .iter()
+                    .find(|(p, _, _)| *p == path)
+                    .map_or((404, b"not found".to_vec()), |(_, s, b)| (*s, b.clone()));
+                let mut out = stream;
+                let _ = write!(
+                    out,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = out.write_all(&body);
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn http_lookaside_and_extension_api_are_read_with_caps() {
+        let d = Digest::sha256_of(b"manifest");
+        let hex = d.hex().to_owned();
+        let ext = serde_json::json!({"signatures": [
+            {"version": 2, "type": "atomic", "name": "s1", "content": "c2lnLWV4dA=="},
+            {"version": 2, "type": "other", "name": "s2", "content": "AA=="}
+        ]});
+        let addr = serve(
+            vec![
+                (
+                    format!("/sigs/ns/app@sha256={hex}/signature-1"),
+                    200,
+                    b"sig-1".to_vec(),
+                ),
+                (
+                    format!("/sigs/ns/app@sha256={hex}/signature-2"),
+                    200,
+                    vec![0u8; MAX_SIGNATURE_BYTES as usize + 1],
+                ),
+                (
+                    format!("/extensions/v2/ns/app/signatures/{d}"),
+                    200,
+                    ext.to_string().into_bytes(),
+                ),
+            ],
+            3,
+        );
+        let reference = r(&format!("{addr}/ns/app:v1"));
+        let options = GpgOptions {
+            lookaside: Some(format!("http://{addr}/sigs/")),
+            ..GpgOptions::default()
+        };
+        let found = discover(&reference, &d, &options);
+        let got: Vec<(&str, &[u8])> = found
+            .signatures
+            .iter()
+            .map(|s| (s.source.as_str(), s.bytes.as_slice()))
+            .collect();
+        assert_eq!(got.len(), 2, "{found:#?}");
+        assert!(
+            got[0].0.ends_with("/signature-1") && got[0].1 == b"sig-1",
+            "{found:#?}"
+        );
+        assert!(
+            got[1].0.starts_with("extension API") && got[1].1 == b"sig-ext",
+            "{found:#?}"
+        );
+        let refused: Vec<String> = found
+            .refused
+            .iter()
+            .map(|(s, r)| format!("{s}: {r}"))
+            .collect();
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.contains("signature-2") && r.contains("more than 65536 bytes")),
+            "{refused:?}"
+        );
+        assert!(
+            refused.iter().any(|r| r.contains("type \"other\"")),
+            "{refused:?}"
+        );
+
+        // A registry without the extension API (404) and an empty lookaside: nothing, noted.
+        let addr = serve(Vec::new(), 2);
+        let reference = r(&format!("{addr}/ns/app:v1"));
+        let options = GpgOptions {
+            lookaside: Some(format!("http://{addr}/sigs")),
+            ..GpgOptions::default()
+        };
+        let found = discover(&reference, &d, &options);
+        assert!(
+            found.signatures.is_empty() && found.refused.is_empty(),
+            "{found:#?}"
+        );
+        assert!(
+            found.notes[0].starts_with("no GPG signature in lookaside http://"),
+            "{found:#?}"
         );
     }
 
