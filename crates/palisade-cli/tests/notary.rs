@@ -131,6 +131,10 @@ fn notary_report(v: &Value) -> &Value {
 struct MetadataServer {
     url: String,
     files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    /// When set, metadata needs `Authorization: Bearer <this>`, handed out by `/token`.
+    token: Arc<Mutex<Option<String>>>,
+    /// The query strings `/token` was asked with.
+    token_queries: Arc<Mutex<Vec<String>>>,
 }
 
 impl MetadataServer {
@@ -138,7 +142,11 @@ impl MetadataServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let files: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let token: Arc<Mutex<Option<String>>> = Arc::default();
+        let token_queries: Arc<Mutex<Vec<String>>> = Arc::default();
         let shared = Arc::clone(&files);
+        let (want, queries) = (Arc::clone(&token), Arc::clone(&token_queries));
+        let realm = format!("{url}/token");
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -147,13 +155,44 @@ impl MetadataServer {
                 if reader.read_line(&mut line).is_err() {
                     continue;
                 }
+                let mut authorization = String::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
                         break;
                     }
+                    if let Some(v) = h
+                        .strip_prefix("Authorization: ")
+                        .or(h.strip_prefix("authorization: "))
+                    {
+                        authorization = v.trim().to_owned();
+                    }
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let wanted = want.lock().unwrap().clone();
+                if let Some(query) = path.strip_prefix("/token?") {
+                    queries.lock().unwrap().push(query.to_owned());
+                    let body = json!({"token": wanted.unwrap_or_default()}).to_string();
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    continue;
+                }
+                if let Some(t) = wanted
+                    && authorization != format!("Bearer {t}")
+                {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"notary\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    continue;
+                }
                 let role = path
                     .split_once("/_trust/tuf/")
                     .and_then(|(_, r)| r.strip_suffix(".json"))
@@ -176,7 +215,12 @@ impl MetadataServer {
                 };
             }
         });
-        Self { url, files }
+        Self {
+            url,
+            files,
+            token,
+            token_queries,
+        }
     }
 
     fn serve(&self, files: &BTreeMap<String, Vec<u8>>) {
@@ -455,6 +499,21 @@ fn dct_signed_tags_verify_migrate_and_altered_metadata_is_refused() {
     fake.serve(&current);
     let (code, _, t) = verify_notary(&format!("{gun}:v2"), &fake.url, &pin, &state);
     assert_eq!(code, 0, "{t}");
+    // A server that wants a token (as Docker Hub's and Harbor's Notary do): one anonymous
+    // token for the collection's pull scope, then the same verification.
+    *fake.token.lock().unwrap() = Some("anonymous-pull-token".to_owned());
+    let (code, _, t) = verify_notary(&format!("{gun}:v2"), &fake.url, &pin, &state);
+    assert_eq!(code, 0, "{t}");
+    let queries = fake.token_queries.lock().unwrap().clone();
+    assert_eq!(
+        queries,
+        vec![format!(
+            "scope=repository%3A{}%3Apull&service=notary",
+            gun.replace(':', "%3A").replace('/', "%2F")
+        )],
+        "one token for the whole chain"
+    );
+    *fake.token.lock().unwrap() = None;
     // A target's hash changed in targets/releases.json: the snapshot no longer matches it.
     let mut tampered = current.clone();
     let releases = String::from_utf8(tampered["targets/releases"].clone()).unwrap();

@@ -25,6 +25,7 @@
 //! Not for: publishing to Notary (Notary v1 is retired: this is read-only, for verification
 //! and migration), Notation (Notary v2).
 
+mod auth;
 mod cjson;
 mod keys;
 mod state;
@@ -113,6 +114,8 @@ pub struct Notary {
     pin: RootPin,
     state_dir: PathBuf,
     now: i64,
+    /// Anonymous tokens per collection, for servers that ask for one.
+    tokens: std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>,
 }
 
 /// One signed tag of a verified collection.
@@ -276,6 +279,7 @@ impl Notary {
             pin,
             state_dir: state_dir.to_owned(),
             now: palisade_image::Timestamp::now().unix_seconds(),
+            tokens: std::sync::Arc::default(),
         })
     }
 
@@ -586,13 +590,38 @@ impl Notary {
         })
     }
 
+    /// One GET under the client's deadline, with `authorization` when given.
+    fn get(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> std::result::Result<palisade_image::http::HttpResponse, String> {
+        let mut headers = vec![("Accept", "application/json")];
+        if let Some(a) = authorization {
+            headers.push(("Authorization", a));
+        }
+        self.http.get(url, &headers).map_err(|e| e.to_string())
+    }
+
     /// GETs `<role>.json` of `gun`, at most `limit` bytes.
     fn fetch(&self, gun: &str, role: &str, limit: u64) -> std::result::Result<Vec<u8>, String> {
         let url = format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.server);
-        let resp = self
-            .http
-            .get(&url, &[("Accept", "application/json")])
-            .map_err(|e| e.to_string())?;
+        let known = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(gun).map(|t| format!("Bearer {t}")));
+        let mut resp = self.get(&url, known.as_deref())?;
+        if resp.status() == 401
+            && known.is_none()
+            && let Some(challenge) = resp.header("www-authenticate").and_then(auth::parse_bearer)
+        {
+            let token = auth::token(&self.http, &challenge, gun)?;
+            if let Ok(mut t) = self.tokens.lock() {
+                t.insert(gun.to_owned(), token.clone());
+            }
+            resp = self.get(&url, Some(&format!("Bearer {token}")))?;
+        }
         match resp.status() {
             200 => {}
             404 => {
@@ -603,10 +632,9 @@ impl Notary {
             }
             401 | 403 => {
                 return Err(format!(
-                    "{role}.json: the server answered {} {}: it wants a token (as Harbor's and \
-                     Docker Hub's Notary do), and Palisade reads only Notary servers that \
-                     allow anonymous reads; export the collection's metadata and serve it \
-                     from a server that does",
+                    "{role}.json: the server answered {} {} (also to an anonymous token): the \
+                     collection needs a login, which Palisade does not do for Notary; serve its \
+                     metadata from a server that allows anonymous reads",
                     resp.status(),
                     resp.reason()
                 ));
@@ -1079,6 +1107,7 @@ mod tests {
                 pin,
                 state_dir: dir.path().to_owned(),
                 now: 1_800_000_000,
+                tokens: std::sync::Arc::default(),
             };
             let fetch = |role: &str, limit: u64| {
                 let b = files
