@@ -481,6 +481,49 @@ fn notation_sign_jws_and_cose_push_to_docker_registry_and_verify() {
         .collect();
     assert!(denies.contains(&"signature-missing"), "{v:#}");
 
+    // An audit-level trust policy accepts signatures by an untrusted CA (the spec's verdict,
+    // reported by verify as "+unauthenticated"), but the gate never takes them as a signer.
+    let audit = w.join("audit.json");
+    std::fs::write(
+        &audit,
+        std::fs::read_to_string(&policy)
+            .unwrap()
+            .replace("\"strict\"", "\"audit\""),
+    )
+    .unwrap();
+    let a = args(&other, &audit);
+    let (code, v) = verify_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{v:#}");
+    for s in v["signatures"].as_array().unwrap() {
+        assert!(
+            s["verified"]["kind"]
+                .as_str()
+                .unwrap()
+                .ends_with("+unauthenticated"),
+            "{v:#}"
+        );
+    }
+    let audit_gate = w.join("gate-audit.yaml");
+    std::fs::write(
+        &audit_gate,
+        std::fs::read_to_string(&gate_policy)
+            .unwrap()
+            .replace(policy.to_str().unwrap(), audit.to_str().unwrap())
+            .replace(store.to_str().unwrap(), other.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = palisade(&[
+        "gate",
+        &reference,
+        "--policy",
+        audit_gate.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(out.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["decision"], "deny", "{v:#}");
+
     // A policy whose only statement is for another repository: untrusted, exit 1.
     let elsewhere = w.join("elsewhere.json");
     std::fs::write(
@@ -560,7 +603,10 @@ fn notation_e2e_layout_verifies_under_the_notation_cli_trust_policies() {
     // audit: the untrusted, expired signature passes with its failures logged.
     let (code, v) = run("audit_trustpolicy.json");
     assert_eq!(code, 0, "{v:#}");
-    assert_eq!(find(&v, untrusted)["verified"]["kind"], "notation-jws");
+    assert_eq!(
+        find(&v, untrusted)["verified"]["kind"],
+        "notation-jws+unauthenticated"
+    );
     let notes: Vec<&str> = v["notes"]
         .as_array()
         .unwrap()

@@ -397,6 +397,14 @@ fn verify_signatures(
             signatures = signatures.max(result.signatures.len());
             for s in &result.signatures {
                 match (&s.verified, &s.reason) {
+                    (Some(v), _) if v.kind.ends_with(palisade_trust::notation::UNAUTHENTICATED) => {
+                        errors.insert(format!(
+                            "{}: accepted by the Notation trust policy's level, but its signer \
+                             is not authenticated (authenticity failed and was only logged), so \
+                             it names no signer",
+                            s.source
+                        ));
+                    }
                     (Some(_), _) => {
                         signers.insert(name.clone());
                     }

@@ -44,6 +44,10 @@ pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature
 pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// The annotation listing the SHA-256 thumbprints of the envelope's certificate chain.
 pub const THUMBPRINT_ANNOTATION: &str = "io.cncf.notary.x509chain.thumbprint#S256";
+/// Suffix of [`VerifiedSignature::kind`] for a signature the trust policy accepted although
+/// its authenticity failed (logged at `audit`, or overridden to `log`): the spec's verdict is
+/// kept, but its signer is not authenticated, so the gate never counts it as a signer.
+pub const UNAUTHENTICATED: &str = "+unauthenticated";
 /// Most Notation signatures checked for one artifact.
 pub const MAX_SIGNATURES: usize = 32;
 
@@ -485,6 +489,10 @@ fn report(
         };
     }
     let leaf = o.signer.clone().unwrap_or_default();
+    let unauthenticated = o
+        .steps
+        .iter()
+        .any(|s| s.name == "authenticity" && s.result != "passed");
     let mut annotations = o.annotations.clone();
     if let Some(agent) = &o.signing_agent {
         annotations.insert("io.cncf.notary.signingAgent".into(), agent.clone());
@@ -492,11 +500,14 @@ fn report(
     SignatureReport {
         source,
         verified: Some(VerifiedSignature {
-            kind: match o.format {
-                Some(Format::Cose) => "notation-cose",
-                _ => "notation-jws",
-            }
-            .into(),
+            kind: format!(
+                "{}{}",
+                match o.format {
+                    Some(Format::Cose) => "notation-cose",
+                    _ => "notation-jws",
+                },
+                if unauthenticated { UNAUTHENTICATED } else { "" }
+            ),
             signer: format!("{} ({leaf})", statement.name),
             key_fingerprint: o
                 .leaf_thumbprint
@@ -515,9 +526,14 @@ fn report(
     }
 }
 
-/// Appends `other`'s signatures and notes to `into`; `into` is verified when either is.
+/// Appends `other`'s signatures and notes (each note once) to `into`; `into` is verified when
+/// either is.
 pub fn merge(into: &mut Verification, other: Verification) {
     into.verified |= other.verified;
     into.signatures.extend(other.signatures);
-    into.notes.extend(other.notes);
+    for note in other.notes {
+        if !into.notes.contains(&note) {
+            into.notes.push(note);
+        }
+    }
 }
