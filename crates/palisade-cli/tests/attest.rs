@@ -444,6 +444,53 @@ fn attestations_made_by_palisade_reach_the_policy_only_when_verified() {
         let (code, v, out) = gate(&image, &wrong);
         assert_eq!(code, 1, "{out}");
         assert_eq!(deny_messages(&v), vec![denied_wrong.clone()], "{out}");
+        if layout.is_none() {
+            // The image and its `.att` object copied to an OCI layout (skopeo oci:DIR:TAG):
+            // `verify --local-image` finds and verifies the attestation there too.
+            let oci = w.join(format!("layout-{}", repo.replace('/', "-")));
+            let att_tag = format!("sha256-{}.att", digest.hex());
+            for (from, to) in [("v1", "v1"), (att_tag.as_str(), att_tag.as_str())] {
+                let out = Command::new("skopeo")
+                    .args([
+                        "--insecure-policy",
+                        "copy",
+                        "--quiet",
+                        "--src-tls-verify=false",
+                        &format!("docker://{}/{repo}:{from}", reg.addr),
+                        &format!("oci:{}:{to}", oci.display()),
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", text(&out));
+            }
+            let local = format!("{}:v1", oci.display());
+            let out = palisade(
+                &[
+                    "verify",
+                    "--local-image",
+                    &local,
+                    "--key",
+                    release_pub.to_str().unwrap(),
+                    "--format",
+                    "json",
+                ],
+                &[],
+            );
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            assert_eq!(
+                v["attestations"].as_array().map(Vec::len),
+                Some(1),
+                "{}",
+                text(&out)
+            );
+            let a = &v["attestations"][0]["verified"];
+            assert_eq!(
+                a["predicate_type"], "https://slsa.dev/provenance/v1",
+                "{v:#}"
+            );
+            assert_eq!(a["subjects"][0]["digest"]["sha256"], digest.hex(), "{v:#}");
+        }
+
         // What the rule saw: the verified statement, under the policy's name for the key.
         let input = gate_input(&image, &right, w);
         let atts = input["trust"]["attestations"].as_array().unwrap();

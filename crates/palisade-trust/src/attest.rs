@@ -678,6 +678,113 @@ pub fn verify_attestations(
     Ok(reports)
 }
 
+/// Finds and verifies the attestations of the image of a local OCI image layout (`cosign
+/// save`'s `dev.cosignproject.cosign/atts` entry, a `sha256-<hex>.att` tag, and DSSE bundles
+/// among the referrers of the `sha256-<hex>` fallback index), chosen as
+/// [`crate::verify::verify_local_image`] chooses it. Every blob read is bounded and its digest
+/// checked; nothing is fetched.
+///
+/// # Errors
+/// The layout, its `index.json` or an attestation manifest cannot be read.
+pub fn verify_local_attestations(
+    root: &std::path::Path,
+    tag: Option<&str>,
+    options: &VerifyOptions,
+) -> Result<Vec<AttestationReport>> {
+    use crate::discover::{KIND_ANNOTATION, KIND_ATTESTATIONS, Layout, REF_NAME_ANNOTATION};
+    let layout = Layout::open(root)?;
+    let image = layout.image(tag)?;
+    let digest = &image.digest;
+    // `Layout::open` read and bounded it already; read again for the entries.
+    let index_bytes =
+        crate::read_trust_file(&root.join("index.json"), palisade_image::MAX_DOCUMENT_BYTES)?;
+    let index: palisade_image::Index = serde_json::from_slice(&index_bytes)
+        .map_err(|e| Error::Invalid(format!("{}: index.json: {e}", layout.name())))?;
+    let att_tag = attestation_tag(digest);
+    let mut reports = Vec::new();
+    let mut seen: Vec<&Digest> = Vec::new();
+    for entry in index
+        .manifests
+        .iter()
+        .take(crate::discover::MAX_LAYOUT_ENTRIES)
+    {
+        let tag = entry
+            .annotations
+            .get(REF_NAME_ANNOTATION)
+            .map(|n| n.rsplit_once(':').map_or(n.as_str(), |(_, t)| t));
+        let saved =
+            entry.annotations.get(KIND_ANNOTATION).map(String::as_str) == Some(KIND_ATTESTATIONS);
+        if !(saved || tag == Some(att_tag.as_str())) || seen.contains(&&entry.digest) {
+            continue;
+        }
+        seen.push(&entry.digest);
+        let what = match tag {
+            Some(t) => format!("{}:{t}", layout.name()),
+            None => format!("{}@{} ({KIND_ATTESTATIONS})", layout.name(), entry.digest),
+        };
+        let bytes = layout.read_blob(
+            &entry.digest,
+            entry.size,
+            palisade_image::MAX_DOCUMENT_BYTES,
+            &what,
+        )?;
+        let manifest = SignatureManifest::parse(&bytes, &what)?;
+        if manifest.layers.len() > MAX_ATTESTATION_LAYERS {
+            return Err(Error::Invalid(format!(
+                "{what}: {} attestations, more than the {MAX_ATTESTATION_LAYERS} accepted",
+                manifest.layers.len()
+            )));
+        }
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            let source = format!("{what} layer {}", i + 1);
+            let claimed = layer.annotations.get(PREDICATE_TYPE_ANNOTATION).cloned();
+            let outcome = layout
+                .read_blob(&layer.digest, layer.size, MAX_ENVELOPE_BYTES, &source)
+                .and_then(|payload| {
+                    let read = SignatureLayer {
+                        source: source.clone(),
+                        media_type: layer.media_type.clone(),
+                        payload,
+                        annotations: layer.annotations.clone(),
+                    };
+                    verify_att_layer(&read, digest, options)
+                });
+            reports.push(report(source, claimed, outcome));
+        }
+    }
+    let found = layout.discover(digest)?;
+    for artifact in found
+        .artifacts
+        .iter()
+        .filter(|a| bundle_layer(a).is_some())
+        .take(MAX_BUNDLE_ATTESTATIONS)
+    {
+        let Some(layer) = bundle_layer(artifact) else {
+            continue;
+        };
+        let claimed = artifact
+            .manifest
+            .annotations
+            .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
+            .cloned();
+        let bundle = layout
+            .read_blob(
+                &layer.digest,
+                layer.size,
+                MAX_ARTIFACT_LAYER_BYTES,
+                &format!("{} layer {}", artifact.source, layer.digest),
+            )
+            .and_then(|bytes| Ok(Bundle::from_json(&bytes)?));
+        let outcome = match bundle {
+            Ok(b) if !matches!(b.content, Content::Dsse(_)) => continue,
+            Ok(b) => verify_bundle_attestation(&b, digest, options),
+            Err(e) => Err(e),
+        };
+        reports.push(report(artifact.source.clone(), claimed, outcome));
+    }
+    Ok(reports)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Making attestations.
 
@@ -1093,6 +1200,81 @@ mod tests {
         let v = verify_att_layer(&l, &digest, &options(&key)).unwrap();
         assert!(v.predicate.is_null());
         assert!(v.predicate_omitted.unwrap().contains("more than"));
+    }
+
+    fn blob(root: &std::path::Path, bytes: &[u8], media: &str) -> Descriptor {
+        let digest = Digest::sha256_of(bytes);
+        let dir = root.join("blobs/sha256");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(digest.hex()), bytes).unwrap();
+        plain(media, digest, bytes.len() as u64)
+    }
+
+    #[test]
+    fn a_cosign_save_layout_s_attestations_are_verified_locally() {
+        use crate::discover::{KIND_ANNOTATION, KIND_ATTESTATIONS, KIND_IMAGE};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let key = PrivateKey::generate_p256().unwrap();
+        let config = blob(root, b"{}", media_type::OCI_CONFIG);
+        let image_manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST, "config": config, "layers": []
+        });
+        let mut image = blob(
+            root,
+            image_manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        );
+        let predicate = serde_json::json!({"builder": {"id": "b"}});
+        let good = layer(
+            &key,
+            IN_TOTO_PAYLOAD_TYPE,
+            &statement(&image.digest, predicate),
+        );
+        let elsewhere = layer(
+            &key,
+            IN_TOTO_PAYLOAD_TYPE,
+            &statement(&Digest::sha256_of(b"other"), serde_json::json!({})),
+        );
+        let layers: Vec<Descriptor> = [good, elsewhere]
+            .iter()
+            .map(|l| blob(root, &l.payload, DSSE_MEDIA_TYPE))
+            .collect();
+        let att_config = blob(root, &signature_config(&layers), media_type::OCI_CONFIG);
+        let att_manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST, "config": att_config, "layers": layers
+        });
+        let mut atts = blob(
+            root,
+            att_manifest.to_string().as_bytes(),
+            media_type::OCI_MANIFEST,
+        );
+        image
+            .annotations
+            .insert(KIND_ANNOTATION.into(), KIND_IMAGE.into());
+        atts.annotations
+            .insert(KIND_ANNOTATION.into(), KIND_ATTESTATIONS.into());
+        std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let index = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": [image, atts]
+        });
+        std::fs::write(root.join("index.json"), index.to_string()).unwrap();
+
+        let reports = verify_local_attestations(root, None, &options(&key)).unwrap();
+        assert_eq!(reports.len(), 2, "{reports:#?}");
+        let v = reports[0].verified.as_ref().unwrap();
+        assert_eq!(v.signer, "release");
+        assert_eq!(v.predicate["builder"]["id"], "b");
+        let reason = reports[1].reason.as_deref().unwrap();
+        assert!(
+            reason.contains(&format!("not {}", image.digest)),
+            "{reason}"
+        );
+
+        // Another key: nothing verifies.
+        let stranger = PrivateKey::generate_p256().unwrap();
+        let reports = verify_local_attestations(root, None, &options(&stranger)).unwrap();
+        assert!(reports.iter().all(|r| r.verified.is_none()), "{reports:#?}");
     }
 
     #[test]

@@ -596,7 +596,7 @@ impl Layout {
                 self.read_referrers(d, digest, &mut found)?;
             } else if role == EntryRole::Attachment {
                 found.notes.push(format!(
-                    "{}: attestation or attachment {} not checked",
+                    "{}: attestation or attachment {} is not a signature (attestations are listed apart)",
                     self.name,
                     tag.map_or_else(|| d.digest.to_string(), str::to_owned)
                 ));

@@ -128,14 +128,34 @@ pub(crate) fn for_verify(
         // Verifying with GPG, Notary or Notation only: nothing to check attestations with.
         return Ok(Vec::new());
     }
-    let mut reports = verify_digest_attestations(client, reference, &digest, options)?;
+    let reports = verify_digest_attestations(client, reference, &digest, options)?;
+    Ok(of_type(reports, wanted.as_deref()))
+}
+
+/// The attestations of the image of a local layout (`palisade verify --local-image`).
+pub(crate) fn for_local(
+    root: &std::path::Path,
+    tag: Option<&str>,
+    options: &VerifyOptions,
+    wanted: Option<&str>,
+) -> Result<Vec<AttestationReport>> {
+    let wanted = wanted.map(predicate_type_uri).transpose()?;
+    if options.keys.is_empty() && options.certificate_identities.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reports = palisade_trust::attest::verify_local_attestations(root, tag, options)?;
+    Ok(of_type(reports, wanted.as_deref()))
+}
+
+/// Only the attestations of type `wanted` (a URI); an unverified one by its claimed type.
+fn of_type(mut reports: Vec<AttestationReport>, wanted: Option<&str>) -> Vec<AttestationReport> {
     if let Some(wanted) = wanted {
         reports.retain(|r| match &r.verified {
             Some(v) => v.predicate_type == wanted,
             None => r.claimed_type.as_deref().is_none_or(|t| t == wanted),
         });
     }
-    Ok(reports)
+    reports
 }
 
 /// Adds `attestations` to the JSON of a verification.

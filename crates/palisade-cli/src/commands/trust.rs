@@ -503,13 +503,19 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
         },
         annotations: parse_annotations(&args.annotations)?,
     };
-    let mut attestations = Vec::new();
+    let attestations;
     let result = match (&args.local_image, &args.reference) {
         (Some(local), _) => {
             let (path, tag) = parse_local_image(local)?;
             let mut result = verify_local_image(&path, tag.as_deref(), &options)?;
             let (n, t) = (notation.as_ref(), tag.as_deref());
             super::notation::add_layout(&mut result, &args.notation, n, &path, t)?;
+            attestations = super::attest::for_local(
+                &path,
+                tag.as_deref(),
+                &options,
+                args.attestation_type.as_deref(),
+            )?;
             result
         }
         (None, Some(reference)) => {
