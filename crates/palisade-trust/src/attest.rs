@@ -333,7 +333,45 @@ pub fn verify_att_layer(
     out.kind = "key".into();
     out.signer.clone_from(&key.name);
     out.key_fingerprint = key.key.fingerprint();
+    // With a trust root, a Rekor bundle on the layer must verify too (as for `.sig`).
+    if let (Some(root), Some(bundle)) = (
+        &options.trust_root,
+        layer.annotations.get(BUNDLE_ANNOTATION),
+    ) {
+        let entry = keyed_log_entry(&env, bundle, &key.key, root)
+            .map_err(|e| Error::Invalid(format!("Rekor bundle of a keyed attestation: {e}")))?;
+        out.signed_at = entry.integrated_time;
+        out.rekor_log_index = Some(entry.log_index);
+    }
     Ok(out)
+}
+
+/// The Rekor entry of a keyed `.att` layer: SET under a known log key, recording one of the
+/// envelope's signatures, this key and this payload (or its PAE, for hashedrekord).
+fn keyed_log_entry(
+    env: &Envelope,
+    bundle: &str,
+    key: &crate::keys::PublicKey,
+    root: &TrustRoot,
+) -> std::result::Result<crate::rekor::VerifiedEntry, SigstoreError> {
+    let entry = crate::rekor::LogEntry::from_cosign_bundle(bundle.as_bytes())?;
+    let verified = crate::rekor::verify_entry(&entry, root)?;
+    let claims = crate::rekor::body_claims(&entry.body)?;
+    let pae = env.pae();
+    let recorded = if claims.kind.starts_with("hashedrekord") {
+        HashAlg::Sha256.digest(&pae)
+    } else {
+        HashAlg::Sha256.digest(&env.payload)
+    };
+    let spki = key.spki_der();
+    let mut last = None;
+    for (sig, _) in &env.signatures {
+        match crate::rekor::check_body(&entry.body, sig, &[&spki], &recorded) {
+            Ok(_) => return Ok(verified),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| SigstoreError::Tlog("no signature to match".into())))
 }
 
 /// A keyless `.att` layer: the DSSE signature by the certificate's key, the Rekor entry
@@ -1488,6 +1526,110 @@ mod tests {
                 },
                 digest,
             }
+        }
+
+        /// A keyed `.att` layer by `signing_key(2)` with a Rekor bundle (`dsse` entry whose
+        /// verifier is the public key).
+        fn keyed_world(sign_set_with: u8) -> (World, NamedKey) {
+            let ca_key = signing_key(1);
+            let key = signing_key(2);
+            let rekor_key = signing_key(3);
+            let ca = issue("root", &ca_key, &ca_key, true);
+            let rekor_spki = rekor_key.verifying_key().to_public_key_der().unwrap();
+            let root = TrustRoot::from_pem(
+                pem("CERTIFICATE", ca.der()).as_bytes(),
+                None,
+                Some(pem("PUBLIC KEY", rekor_spki.as_bytes()).as_bytes()),
+            )
+            .unwrap();
+            let digest = Digest::sha256_of(b"image");
+            let payload = serde_json::to_vec(&serde_json::json!({
+                "_type": "https://in-toto.io/Statement/v0.1",
+                "predicateType": "https://slsa.dev/provenance/v0.2",
+                "subject": [{"name": "reg/app", "digest": {"sha256": digest.hex()}}],
+                "predicate": {},
+            }))
+            .unwrap();
+            let pae = crate::dsse::pae(IN_TOTO_PAYLOAD_TYPE, &payload);
+            let sig: DerSignature = signature::Signer::sign(&key, &pae);
+            let sig = sig.to_bytes().to_vec();
+            let envelope = serde_json::json!({
+                "payloadType": IN_TOTO_PAYLOAD_TYPE,
+                "payload": B64.encode(&payload),
+                "signatures": [{"keyid": "", "sig": B64.encode(&sig)}],
+            });
+            let key_spki = key.verifying_key().to_public_key_der().unwrap();
+            let key_pem = pem("PUBLIC KEY", key_spki.as_bytes());
+            let body = serde_json::json!({
+                "apiVersion": "0.0.1",
+                "kind": "dsse",
+                "spec": {
+                    "payloadHash": {"algorithm": "sha256", "value": hex::encode(HashAlg::Sha256.digest(&payload))},
+                    "signatures": [{"signature": B64.encode(&sig), "verifier": B64.encode(key_pem.as_bytes())}],
+                },
+            });
+            let body = B64.encode(serde_json::to_vec(&body).unwrap());
+            let log_id = hex::encode(HashAlg::Sha256.digest(rekor_spki.as_bytes()));
+            let message = format!(
+                "{{\"body\":\"{body}\",\"integratedTime\":{T0},\"logID\":\"{log_id}\",\"logIndex\":7}}"
+            );
+            let set: DerSignature =
+                signature::Signer::sign(&signing_key(sign_set_with), message.as_bytes());
+            let rekor_bundle = serde_json::json!({
+                "SignedEntryTimestamp": B64.encode(set.to_bytes()),
+                "Payload": {"body": body, "integratedTime": T0, "logIndex": 7, "logID": log_id},
+            });
+            let mut annotations = BTreeMap::new();
+            annotations.insert(BUNDLE_ANNOTATION.to_owned(), rekor_bundle.to_string());
+            let named = NamedKey {
+                name: "release".into(),
+                key: crate::keys::PublicKey::from_pem(&key_pem).unwrap(),
+            };
+            (
+                World {
+                    root,
+                    layer: SignatureLayer {
+                        source: "test keyed .att layer".into(),
+                        media_type: DSSE_MEDIA_TYPE.into(),
+                        payload: serde_json::to_vec(&envelope).unwrap(),
+                        annotations,
+                    },
+                    digest,
+                },
+                named,
+            )
+        }
+
+        #[test]
+        fn a_keyed_att_layer_s_rekor_bundle_is_checked_with_a_trust_root() {
+            let (w, key) = keyed_world(3);
+            let with_root = VerifyOptions {
+                keys: vec![key.clone()],
+                trust_root: Some(w.root.clone()),
+                ..VerifyOptions::default()
+            };
+            let v = verify_att_layer(&w.layer, &w.digest, &with_root).unwrap();
+            assert_eq!(v.kind, "key");
+            assert_eq!(v.signed_at, Some(T0));
+            assert_eq!(v.rekor_log_index, Some(7));
+            // Without a trust root the key signature alone decides, as for `.sig`.
+            let no_root = VerifyOptions {
+                keys: vec![key.clone()],
+                ..VerifyOptions::default()
+            };
+            let v = verify_att_layer(&w.layer, &w.digest, &no_root).unwrap();
+            assert_eq!(v.rekor_log_index, None);
+            // A SET signed by another key: refused once a trust root is given.
+            let (w, key) = keyed_world(4);
+            let with_root = VerifyOptions {
+                keys: vec![key],
+                trust_root: Some(w.root.clone()),
+                ..VerifyOptions::default()
+            };
+            let err = verify_att_layer(&w.layer, &w.digest, &with_root)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("Rekor bundle of a keyed attestation"), "{err}");
         }
 
         fn options(root: TrustRoot, email: &str) -> VerifyOptions {
