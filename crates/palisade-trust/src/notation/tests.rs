@@ -178,6 +178,66 @@ fn timestamped_jws_and_cose_verify_with_the_globalsign_tsa_root() {
             ["revocation"]
         );
     }
+    // verifyTimestamp afterCertExpiry: while the chain is valid the token is not needed (and
+    // not read), so the signature without one passes; once a certificate has expired it is.
+    let after = policy(
+        "strict",
+        r#","verifyTimestamp":"afterCertExpiry","override":{"revocation":"skip"}"#,
+        r#""ca:ts","tsa:gs""#,
+    );
+    let without = std::fs::read(dir.join("withoutTimestamp.sig")).unwrap();
+    let o = verify_envelope(
+        Format::Jws,
+        &without,
+        &target,
+        &after.statements[0],
+        &TrustStore::new(st.path()),
+        NOW,
+        &mut Vec::new(),
+    );
+    assert!(o.verified, "{o:#?}");
+    let ts = o
+        .steps
+        .iter()
+        .find(|s| s.name == "authenticTimestamp")
+        .unwrap();
+    assert!(
+        ts.detail
+            .contains("afterCertExpiry and no certificate has expired"),
+        "{ts:?}"
+    );
+    let after_expiry = 2_000_000_000; // 2033-05-18, after the leaf's notAfter (2033-05-10)
+    let o = verify_envelope(
+        Format::Jws,
+        &without,
+        &target,
+        &after.statements[0],
+        &TrustStore::new(st.path()),
+        after_expiry,
+        &mut Vec::new(),
+    );
+    assert!(
+        o.failure
+            .as_deref()
+            .unwrap()
+            .contains("no timestamp countersignature"),
+        "{o:#?}"
+    );
+    let with = std::fs::read(dir.join("jwsWithTimestamp.sig")).unwrap();
+    let o = verify_envelope(
+        Format::Jws,
+        &with,
+        &target,
+        &after.statements[0],
+        &TrustStore::new(st.path()),
+        after_expiry,
+        &mut Vec::new(),
+    );
+    assert!(
+        o.verified,
+        "an expired chain is fine when the timestamp proves it was valid: {o:#?}"
+    );
+
     // Without a timestamp, a policy that verifies timestamps fails authentic timestamp.
     let bytes = std::fs::read(dir.join("withoutTimestamp.sig")).unwrap();
     let o = verify_envelope(

@@ -670,6 +670,23 @@ fn authentic_timestamp(
     let root = tsa_root(&tsa)?;
     let ts = crate::rfc3161::verify_timestamp(token, &env.signature, &root)
         .map_err(|e| format!("timestamp countersignature: {e}"))?;
+    // The timestamping certificate must meet the specification's requirements too.
+    let tsa_leaf = token_certs(token).into_iter().find(|c| {
+        parsed(c).is_ok_and(|p| {
+            ext::<ExtendedKeyUsage>(&p, "extendedKeyUsage")
+                .ok()
+                .flatten()
+                .is_some_and(|(_, e)| e.0.contains(&OID_TIME_STAMPING))
+        })
+    });
+    match &tsa_leaf {
+        Some(leaf) => {
+            check_leaf(leaf, true).map_err(|e| format!("timestamping certificate: {e}"))?
+        }
+        None => {
+            return Err("the timestamp token carries no timestamping certificate to check".into());
+        }
+    }
     chain_valid_at(&env.certs, ts.time, "the timestamp")?;
     Ok((
         Some(ts.time),
