@@ -781,3 +781,41 @@ fn dct_signed_tags_verify_migrate_and_altered_metadata_is_refused() {
         .unwrap();
     assert_eq!(format!("sha256:{}", sha256_hex(manifest.as_bytes())), d2);
 }
+
+#[test]
+fn policy_notary_sources_need_a_url_and_a_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("bad.yaml");
+    std::fs::write(
+        &policy,
+        "version: 1\nsources:\n  notary:\n    dct: { server: \"notary.example.com\", root: \"tofu\" }\n  \
+         default: deny\n  rules:\n    - name: r\n      images: [\"**\"]\n      signers: { any_of: [dct] }\n",
+    )
+    .unwrap();
+    let out = palisade(&["policy", "validate", policy.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains(
+            "bad.yaml:4:20: sources.notary.dct.server: the Notary server is an https:// URL"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("bad.yaml:4:48: sources.notary.dct.root: the pinned root is sha256:<64 hex>"),
+        "{t}"
+    );
+    // A well-formed entry is a known signer name for the rules.
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        format!(
+            "version: 1\nsources:\n  notary:\n    dct: {{ server: \"https://notary.example.com\", root: \"key:{}\" }}\n  \
+             default: deny\n  rules:\n    - name: r\n      images: [\"**\"]\n      signers: {{ any_of: [dct] }}\n",
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    let out = palisade(&["policy", "validate", good.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -98,6 +98,9 @@ pub struct NotationSource {
     pub trust_policy: PathBuf,
     /// The trust store directory, resolved likewise.
     pub trust_store: PathBuf,
+    /// Where the policy file names the trust policy.
+    line: u64,
+    column: u64,
 }
 
 /// A named GPG simple-signing keyring from `sources.gpg`, with where its signatures are stored.
@@ -110,6 +113,9 @@ pub struct GpgSource {
     pub registries_d: Option<PathBuf>,
     /// A lookaside base URL (`file://` or `http(s)://`), used before `registries_d`.
     pub lookaside: Option<String>,
+    /// Where the policy file names the keyring.
+    line: u64,
+    column: u64,
 }
 
 /// What the caller must gather before calling [`Policy::evaluate`] for an environment.
@@ -365,6 +371,32 @@ impl Policy {
                 });
             }
         }
+        for (name, g) in &self.gpg {
+            if let Err(e) = palisade_trust::gpg::Keyring::from_file(&g.keyring) {
+                errors.push(Diagnostic {
+                    path: self.path.clone(),
+                    line: g.line,
+                    column: g.column,
+                    message: format!("sources.gpg.{name}.keyring: not a usable GPG keyring: {e}"),
+                });
+            }
+        }
+        for (name, n) in &self.notation {
+            if let Err(e) = palisade_trust::notation::Verifier::from_files(
+                name,
+                &n.trust_policy,
+                &n.trust_store,
+            ) {
+                errors.push(Diagnostic {
+                    path: self.path.clone(),
+                    line: n.line,
+                    column: n.column,
+                    message: format!(
+                        "sources.notation.{name}: not a usable Notation trust policy and store: {e}"
+                    ),
+                });
+            }
+        }
         PolicyError::from_diagnostics(ErrorKind::Io, errors).map_or(Ok(()), Err)
     }
 
@@ -478,13 +510,18 @@ impl Policy {
             environments,
             keys,
             keyless,
-            gpg: raw.sources.as_ref().map_or_else(BTreeMap::new, |s| {
-                crate::policy::gpg_sources(s, &base_dir)
-            }),
-            notary: raw.sources.as_ref().map_or_else(BTreeMap::new, notary_sources),
-            notation: raw.sources.as_ref().map_or_else(BTreeMap::new, |s| {
-                notation_sources(s, &base_dir)
-            }),
+            gpg: raw
+                .sources
+                .as_ref()
+                .map_or_else(BTreeMap::new, |s| crate::policy::gpg_sources(s, &base_dir)),
+            notary: raw
+                .sources
+                .as_ref()
+                .map_or_else(BTreeMap::new, notary_sources),
+            notation: raw
+                .sources
+                .as_ref()
+                .map_or_else(BTreeMap::new, |s| notation_sources(s, &base_dir)),
             sources,
             vulnerabilities,
             hardening,
@@ -632,7 +669,13 @@ impl Policy {
     #[must_use]
     pub fn dependencies(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
-        for path in self.files.iter().map(|f| &f.path).chain(&self.rego_files) {
+        for path in self
+            .files
+            .iter()
+            .map(|f| &f.path)
+            .chain(self.gpg.values().map(|g| &g.keyring))
+            .chain(&self.rego_files)
+        {
             if !out.contains(path) {
                 out.push(path.clone());
             }
@@ -823,6 +866,8 @@ pub(crate) fn gpg_sources(raw: &RawSources, base: &Path) -> BTreeMap<String, Gpg
                     keyring: resolve(base, &g.keyring.value),
                     registries_d: g.registries_d.as_ref().map(|d| resolve(base, &d.value)),
                     lookaside: g.lookaside.as_ref().map(|l| l.value.clone()),
+                    line: g.keyring.referenced.line(),
+                    column: g.keyring.referenced.column(),
                 },
             )
         })
@@ -839,6 +884,8 @@ fn notation_sources(raw: &RawSources, base: &Path) -> BTreeMap<String, NotationS
                 NotationSource {
                     trust_policy: resolve(base, &n.trust_policy.value),
                     trust_store: resolve(base, &n.trust_store.value),
+                    line: n.trust_policy.referenced.line(),
+                    column: n.trust_policy.referenced.column(),
                 },
             )
         })
@@ -886,6 +933,41 @@ fn sources(
         }
         keys.insert(name.clone(), resolve(base, &path.value));
     }
+    for (name, g) in &raw.gpg {
+        let key = format!("sources.gpg.{name}");
+        if !valid_name(name) {
+            ctx.at(
+                g.keyring.referenced,
+                &key,
+                "keyring names use 1 to 64 letters, digits, `.`, `_` or `-`",
+            );
+        }
+        if keys.contains_key(name) || raw.keyless.contains_key(name) {
+            ctx.at(
+                g.keyring.referenced,
+                &key,
+                "the name is also used in sources.keys or sources.keyless",
+            );
+        }
+        if g.keyring.value.is_empty() {
+            ctx.at(
+                g.keyring.referenced,
+                &format!("{key}.keyring"),
+                "empty path",
+            );
+        }
+        if let Some(l) = &g.lookaside
+            && !["file://", "http://", "https://"]
+                .iter()
+                .any(|p| l.value.starts_with(p))
+        {
+            ctx.at(
+                l.referenced,
+                &format!("{key}.lookaside"),
+                "a lookaside URL starts with file://, http:// or https://",
+            );
+        }
+    }
     for (name, k) in &raw.keyless {
         let key = format!("sources.keyless.{name}");
         if !valid_name(name) {
@@ -925,6 +1007,36 @@ fn sources(
                 trusted_root: k.trusted_root.as_ref().map(|t| resolve(base, &t.value)),
             },
         );
+    }
+    for (name, n) in &raw.notary {
+        let key = format!("sources.notary.{name}");
+        if !valid_name(name) {
+            ctx.at(
+                n.server.referenced,
+                &key,
+                "Notary source names use 1 to 64 letters, digits, `.`, `_` or `-`",
+            );
+        }
+        if !(n.server.value.starts_with("https://") || n.server.value.starts_with("http://")) {
+            ctx.at(
+                n.server.referenced,
+                &format!("{key}.server"),
+                "the Notary server is an https:// URL (http:// only on loopback)",
+            );
+        }
+        let pin = n
+            .root
+            .value
+            .strip_prefix("sha256:")
+            .or_else(|| n.root.value.strip_prefix("key:"));
+        if !pin.is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) {
+            ctx.at(
+                n.root.referenced,
+                &format!("{key}.root"),
+                "the pinned root is sha256:<64 hex> (of an exported root.json) or key:<64 hex> \
+                 (a root key ID); trust on first use is not accepted",
+            );
+        }
     }
     let known: Vec<&str> = keys
         .keys()
