@@ -530,6 +530,23 @@ fn gate_runs_policy_gpg_sources() {
         .unwrap();
         p
     };
+    // policy validate reads the keyring: a PEM key or a missing file is named at its line.
+    let pem = d.join("not-a-keyring.pem");
+    std::fs::write(
+        &pem,
+        "-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let bad = policy("bad.yaml", &pem);
+    let out = palisade(&["policy", "validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:5:16:")
+            && stderr.contains("sources.gpg.redhat.keyring: not a usable GPG keyring"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use --key"), "{stderr}");
     let good = policy("good.yaml", &s.key_asc);
     let out = palisade(&["policy", "validate", good.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
