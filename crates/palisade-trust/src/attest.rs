@@ -219,6 +219,13 @@ fn checked_statement(env: &Envelope, digest: &Digest) -> Result<VerifiedAttestat
     }
     let raw: RawStatement = serde_json::from_slice(&env.payload)
         .map_err(|e| Error::Payload(format!("in-toto statement: {e}")))?;
+    // Policies select attestations by predicate type: a statement without one says nothing a
+    // rule could rely on.
+    if raw.predicate_type.trim().is_empty() {
+        return Err(Error::Payload(
+            "the in-toto statement has no predicateType".into(),
+        ));
+    }
     let size = serde_json::to_vec(&raw.predicate).map_or(usize::MAX, |b| b.len());
     let (predicate, predicate_omitted) = if size > MAX_PREDICATE_BYTES {
         (
@@ -1205,6 +1212,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not an in-toto statement"), "{err}");
+
+        // A statement without a predicate type, though validly signed: nothing to select on.
+        let mut untyped = statement(&digest, serde_json::json!({}));
+        untyped["predicateType"] = "".into();
+        let l = layer(&key, IN_TOTO_PAYLOAD_TYPE, &untyped);
+        let err = verify_att_layer(&l, &digest, &options(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no predicateType"), "{err}");
 
         // A keyless layer without a trust root: not checked, says how.
         let mut l = layer(
