@@ -698,6 +698,37 @@ fn dct_signed_tags_verify_migrate_and_altered_metadata_is_refused() {
         records["v3"]
     );
 
+    // Again, for one tag named twice: one record, and the signature is not added twice.
+    let out = palisade(
+        &[
+            "trust",
+            "migrate",
+            &gun,
+            "--tag",
+            "v2",
+            "--tag",
+            "v2",
+            "--notary-server",
+            &notary.url,
+            "--notary-root",
+            &pin,
+            "--notary-state-dir",
+            state.to_str().unwrap(),
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+        ],
+        &[("PALISADE_PASSWORD", PASS)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<Value> = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", text(&out));
+    assert_eq!(lines[0]["status"], "migrated");
+    assert_eq!(lines[0]["cosign"]["added"], false, "{}", text(&out));
+
     // The cosign signatures verify with palisade ...
     for (tag, digest) in [("v1", &d1), ("v2", &d2)] {
         let out = palisade(

@@ -226,7 +226,8 @@ fn migrate(args: &MigrateArgs) -> Result<u8> {
     } else {
         args.tags.clone()
     };
-    tags.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
     let mut out = io::stdout().lock();
     let mut refused = 0usize;
     for tag in &tags {
