@@ -619,6 +619,28 @@ fn notation_e2e_layout_verifies_under_the_notation_cli_trust_policies() {
         "{notes:#?}"
     );
 
+    // `policy validate` reads sources.notation: the e2e skip policy (skip on "*") is refused
+    // at the line that names it.
+    let bad = work.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        format!(
+            "version: 1\nsources:\n  notation:\n    e2e:\n      trust_policy: {}\n      trust_store: {}\n",
+            e2e.join("trustpolicies/skip_trustpolicy.json").display(),
+            store.display()
+        ),
+    )
+    .unwrap();
+    let out = palisade(&["policy", "validate", bad.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("sources.notation.e2e"), "{all}");
+    assert!(all.contains(":5:"), "{all}");
+    assert!(
+        all.contains("level skip cannot be used with the global scope"),
+        "{all}"
+    );
+
     // Without a trust store holding e2e's certificate, nothing verifies: exit 1.
     let empty = trust_store(
         work.path(),
