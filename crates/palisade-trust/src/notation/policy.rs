@@ -239,7 +239,7 @@ pub fn parse_dn(text: &str) -> std::result::Result<BTreeMap<String, String>, Str
     let mut out = BTreeMap::new();
     for part in parts {
         // Unescaped whitespace around an RDN is not part of it; escaped characters are kept.
-        let trimmed = part.trim_matches(|c: char| c == ' ' || c == '\t');
+        let trimmed = trim_unescaped(&part);
         let Some((k, v)) = trimmed.split_once('=') else {
             return Err(format!(
                 "RDN {:?} has no '='",
@@ -248,7 +248,7 @@ pub fn parse_dn(text: &str) -> std::result::Result<BTreeMap<String, String>, Str
         };
         let key = k.trim().replace('\u{0}', "").to_ascii_uppercase();
         let key = if key == "S" { "ST".to_owned() } else { key };
-        let value = v.trim_start_matches(' ').replace('\u{0}', "");
+        let value = trim_unescaped(v).replace('\u{0}', "");
         if key.is_empty() || value.is_empty() {
             return Err(format!("empty attribute or value in {text:?}"));
         }
@@ -257,6 +257,21 @@ pub fn parse_dn(text: &str) -> std::result::Result<BTreeMap<String, String>, Str
         }
     }
     Ok(out)
+}
+
+/// `s` without unescaped spaces or tabs at either end (an escaped character is preceded by
+/// the NUL marker [`parse_dn`] puts in front of it).
+fn trim_unescaped(s: &str) -> &str {
+    let s = s.trim_start_matches([' ', '\t']);
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 0
+        && matches!(b.get(end - 1), Some(b' ' | b'\t'))
+        && !(end >= 2 && b.get(end - 2) == Some(&0))
+    {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or(s)
 }
 
 /// Whether two DNs overlap: a certificate could satisfy both (every shared attribute agrees).
@@ -667,7 +682,8 @@ mod tests {
 
     #[test]
     fn dn_parsing_and_escapes() {
-        let dn = parse_dn(" C=US, S=WA , O=wabbit\\, inc., CN=a\\\\b").unwrap();
+        let dn = parse_dn(" C=US, S=WA , O=wabbit\\, inc., CN=a\\\\b, OU=x\\ ").unwrap();
+        assert_eq!(dn["OU"], "x ");
         assert_eq!(dn["C"], "US");
         assert_eq!(dn["ST"], "WA");
         assert_eq!(dn["O"], "wabbit, inc.");
