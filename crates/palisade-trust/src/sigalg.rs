@@ -73,6 +73,21 @@ const OID_RSA: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 impl VerifyingKey {
+    /// The key's DER `SubjectPublicKeyInfo`, re-encoded from the parsed key (points
+    /// uncompressed): one key has one encoding whatever form it was listed in (a bare key, a
+    /// certificate, a compressed point). Empty if encoding fails, which cannot happen for a
+    /// key that parsed.
+    pub(crate) fn spki_der(&self) -> Vec<u8> {
+        use spki::EncodePublicKey as _;
+        let der = match self {
+            Self::P256(k) => k.to_public_key_der(),
+            Self::P384(k) => k.to_public_key_der(),
+            Self::Ed25519(k) => k.to_public_key_der(),
+            Self::Rsa(k) => k.to_public_key_der(),
+        };
+        der.map(|d| d.as_bytes().to_vec()).unwrap_or_default()
+    }
+
     /// Parses a DER `SubjectPublicKeyInfo`.
     pub(crate) fn from_spki_der(der_bytes: &[u8]) -> Result<Self, SigstoreError> {
         use spki::DecodePublicKey as _;

@@ -125,6 +125,12 @@ impl TufKey {
 }
 
 impl Key {
+    /// The public key itself (its re-encoded SPKI DER), not its ID: a threshold counts keys,
+    /// and one key may be listed under several IDs (bare and as a certificate).
+    pub(crate) fn identity(&self) -> Vec<u8> {
+        self.verifying.spki_der()
+    }
+
     /// Verifies `sig` (decoded) made with `method` over `message`.
     pub(crate) fn verify(&self, method: &str, message: &[u8], sig: &[u8]) -> Result<(), String> {
         use ecdsa::signature::hazmat::PrehashVerifier as _;

@@ -728,7 +728,10 @@ fn check_signatures(
         ));
     }
     let message = cjson::to_vec(signed).map_err(|e| format!("{what}: {e}"))?;
+    // Key IDs that signed, and the distinct keys behind them: a threshold counts keys, so
+    // one key listed under two IDs (bare and in a certificate) counts once.
     let mut good = BTreeSet::new();
+    let mut distinct = BTreeSet::new();
     let mut problems = Vec::new();
     for s in &env.signatures {
         let Some(key) = keys.get(&s.keyid) else {
@@ -745,20 +748,21 @@ fn check_signatures(
         match key.verify(&s.method, &message, &sig) {
             Ok(()) => {
                 good.insert(s.keyid.clone());
+                distinct.insert(key.identity());
             }
             Err(e) => problems.push(e),
         }
     }
-    if (good.len() as u64) < threshold {
+    if (distinct.len() as u64) < threshold {
         let detail = if problems.is_empty() {
             "no signatures".to_owned()
         } else {
             problems.join("; ")
         };
         return Err(format!(
-            "{what}: {} valid signature(s) from the role's keys, {threshold} required ({detail}): \
-             the metadata was altered or signed by an untrusted key",
-            good.len()
+            "{what}: valid signatures from {} distinct key(s) of the role, {threshold} required \
+             ({detail}): the metadata was altered or signed by an untrusted key",
+            distinct.len()
         ));
     }
     Ok(good.into_iter().collect())
@@ -1153,7 +1157,9 @@ mod tests {
             let files = publish(&k, &d);
             let e = check(&files, key_pin(&k)).unwrap_err();
             assert!(
-                e.contains("targets.json: 1 valid signature(s) from the role's keys, 2 required"),
+                e.contains(
+                    "targets.json: valid signatures from 1 distinct key(s) of the role, 2 required"
+                ),
                 "{e}"
             );
             // The same key twice is still one key.
@@ -1163,8 +1169,25 @@ mod tests {
             let tuf: TufKey = serde_json::from_value(tg.key.clone()).unwrap();
             let loaded = BTreeMap::from([(tg.id.clone(), tuf.load(&tg.id, 0).unwrap())]);
             let e = check_signatures("targets.json", &env, &signed, &loaded, 2).unwrap_err();
-            assert!(e.contains("targets.json: 1 valid signature(s)"), "{e}");
+            assert!(e.contains("from 1 distinct key(s)"), "{e}");
             assert!(check_signatures("targets.json", &env, &signed, &loaded, 1).is_ok());
+            // One key listed under two IDs (as a bare key and in a certificate, say), signing
+            // under both: still one key.
+            let mut alias = loaded[&tg.id].clone();
+            alias.id = "another-id".into();
+            let twice = BTreeMap::from([
+                (tg.id.clone(), loaded[&tg.id].clone()),
+                ("another-id".to_owned(), alias),
+            ]);
+            let msg = cjson::to_vec(&d.targets).unwrap();
+            let sig = B64.encode(tg.sk.sign(&msg).to_bytes());
+            let doubled = serde_json::to_vec(&json!({"signed": d.targets, "signatures": [
+                {"keyid": tg.id, "method": "eddsa", "sig": sig},
+                {"keyid": "another-id", "method": "eddsa", "sig": sig}]}))
+            .unwrap();
+            let (env, signed) = parse_envelope("targets.json", &doubled).unwrap();
+            let e = check_signatures("targets.json", &env, &signed, &twice, 2).unwrap_err();
+            assert!(e.contains("from 1 distinct key(s)"), "{e}");
             let e = check_signatures("targets.json", &env, &signed, &loaded, 0).unwrap_err();
             assert!(e.contains("threshold is 0"), "{e}");
         }
