@@ -564,6 +564,11 @@ fn gate_runs_policy_gpg_sources() {
         deny_codes(&v).contains(&"signature-missing".to_owned()),
         "{v:#}"
     );
+    let fix = v["reasons"][0]["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("GPG keyring redhat") && fix.contains("skopeo copy --sign-by"),
+        "{v:#}"
+    );
 
     // Signed, but by a key the policy does not trust: deny.
     let wrong = policy("wrong.yaml", &s.other_bin);

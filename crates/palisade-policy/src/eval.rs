@@ -500,6 +500,15 @@ impl Policy {
                          (palisade sign --key {signer}.key REGISTRY/REPOSITORY@sha256:…) and \
                          gate the registry reference"
                     )
+                } else if let Some(g) = self.gpg.get(&signer) {
+                    format!(
+                        "Sign the image with a key of GPG keyring {signer} ({}): skopeo copy \
+                         --sign-by FINGERPRINT … docker://{}, with the signature written to \
+                         the lookaside storage sources.gpg.{signer} reads (registries_d or \
+                         lookaside)",
+                        g.keyring.display(),
+                        input.image.reference
+                    )
                 } else {
                     format!(
                         "Sign the image with key {signer}: palisade sign --key {signer}.key {}",
