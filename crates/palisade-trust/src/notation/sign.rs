@@ -60,7 +60,7 @@ fn rfc3339(secs: i64) -> String {
 }
 
 /// Signs raw bytes as JWS/COSE expect (ECDSA `r||s`; RSASSA-PSS with salt = hash length).
-fn sign_raw(key: &PrivateKey, alg: Alg, message: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn sign_raw(key: &PrivateKey, alg: Alg, message: &[u8]) -> Result<Vec<u8>> {
     use signature::{SignatureEncoding as _, Signer as _};
     match (key, alg) {
         (PrivateKey::EcdsaP256(k), Alg::ES256) => {

@@ -852,3 +852,84 @@ fn es512_jws_made_with_openssl_verifies() {
         Some("integrity: ES512 signature does not verify")
     );
 }
+
+#[test]
+fn signing_authority_scheme_needs_a_signing_authority_store() {
+    use base64::Engine as _;
+    let made = make_cert(false);
+    let at = made.chain[0].not_before() + 30;
+    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let stamp = palisade_image::Timestamp::from_unix_seconds(at)
+        .unwrap()
+        .to_string();
+    let jws = |crit: serde_json::Value| {
+        let prot = serde_json::json!({
+            "alg": "ES256",
+            "crit": crit,
+            "cty": "application/vnd.cncf.notary.payload.v1+json",
+            "io.cncf.notary.signingScheme": "notary.x509.signingAuthority",
+            "io.cncf.notary.authenticSigningTime": stamp,
+        });
+        let payload = serde_json::json!({"targetArtifact": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", "12".repeat(32)), "size": 3}});
+        let (p, b) = (
+            b64u.encode(serde_json::to_vec(&prot).unwrap()),
+            b64u.encode(serde_json::to_vec(&payload).unwrap()),
+        );
+        let sig = sign::sign_raw(
+            &made.key,
+            super::envelope::Alg::ES256,
+            format!("{p}.{b}").as_bytes(),
+        )
+        .unwrap();
+        serde_json::to_vec(&serde_json::json!({
+            "payload": b, "protected": p,
+            "header": {"x5c": [base64::engine::general_purpose::STANDARD.encode(made.chain[0].der())]},
+            "signature": b64u.encode(sig)}))
+        .unwrap()
+    };
+    let target = Target {
+        digest: format!("sha256:{}", "12".repeat(32)),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 3,
+    };
+    let good = jws(serde_json::json!([
+        "io.cncf.notary.signingScheme",
+        "io.cncf.notary.authenticSigningTime"
+    ]));
+    let st = store(&[
+        ("signingAuthority", "sa", &made.cert_path),
+        ("ca", "ca", &made.cert_path),
+    ]);
+    let run = |bytes: &[u8], stores: &str| {
+        let p = policy("strict", "", stores);
+        verify_envelope(
+            Format::Jws,
+            bytes,
+            &target,
+            &p.statements[0],
+            &TrustStore::new(st.path()),
+            at + 100,
+            &mut Vec::new(),
+        )
+    };
+    let o = run(&good, r#""signingAuthority:sa""#);
+    assert!(o.verified, "{o:#?}");
+    assert_eq!(o.authentic_time, Some(at));
+    // A ca store does not vouch for a signing authority's signature.
+    let o = run(&good, r#""ca:ca""#);
+    assert_eq!(
+        o.failure.as_deref(),
+        Some("authenticity: statement \"test\" names no signingAuthority trust store")
+    );
+    // authenticSigningTime must be critical.
+    let o = run(
+        &jws(serde_json::json!(["io.cncf.notary.signingScheme"])),
+        r#""signingAuthority:sa""#,
+    );
+    assert_eq!(
+        o.failure.as_deref(),
+        Some("integrity: io.cncf.notary.authenticSigningTime is present but not marked critical")
+    );
+}
