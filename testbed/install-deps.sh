@@ -11,6 +11,8 @@ has_cmd() { command -v "$1" >/dev/null 2>&1; }
 
 has_cmd docker-registry || want docker-registry
 has_cmd skopeo          || want skopeo
+# GPG simple-signing tests (crates/palisade-cli/tests/gpg.rs): keys made with gpg, signed by skopeo.
+has_cmd gpg             || want gnupg
 has_cmd umoci           || want umoci
 has_cmd mmdebstrap      || want mmdebstrap
 has_cmd jq              || want jq
