@@ -933,3 +933,50 @@ fn signing_authority_scheme_needs_a_signing_authority_store() {
         Some("integrity: io.cncf.notary.authenticSigningTime is present but not marked critical")
     );
 }
+
+#[test]
+fn hostile_envelopes_are_refused_with_a_reason() {
+    let dir = fixtures().join("notation-go-local-layout");
+    let jws: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("jws_signature.sig")).unwrap()).unwrap();
+    let parse =
+        |v: &serde_json::Value| Envelope::parse(Format::Jws, &serde_json::to_vec(v).unwrap());
+    // No members beyond the flattened JWS ones.
+    let mut extra = jws.clone();
+    extra["signatures"] = serde_json::json!([]);
+    assert!(
+        parse(&extra)
+            .unwrap_err()
+            .contains("unknown field `signatures`")
+    );
+    // At most MAX_CHAIN_CERTS certificates.
+    let mut long = jws.clone();
+    let one = long["header"]["x5c"][0].clone();
+    long["header"]["x5c"] = serde_json::Value::Array(vec![one; envelope::MAX_CHAIN_CERTS + 1]);
+    assert!(
+        parse(&long)
+            .unwrap_err()
+            .contains("more than the 10 accepted")
+    );
+    // No chain at all.
+    let mut none = jws.clone();
+    none["header"].as_object_mut().unwrap().remove("x5c");
+    assert!(parse(&none).unwrap_err().contains("no x5c"));
+    // Too large, garbage COSE, untagged or truncated COSE.
+    let big = vec![b' '; envelope::MAX_ENVELOPE_BYTES + 1];
+    assert!(
+        Envelope::parse(Format::Jws, &big)
+            .unwrap_err()
+            .contains("more than the")
+    );
+    assert!(
+        Envelope::parse(Format::Cose, b"\xd2\x84\x40")
+            .unwrap_err()
+            .contains("not a tagged COSE_Sign1")
+    );
+    let cose = std::fs::read(dir.join("cose_signature.sig")).unwrap();
+    assert!(Envelope::parse(Format::Cose, &cose[1..]).is_err());
+    assert!(Envelope::parse(Format::Cose, &cose[..cose.len() / 2]).is_err());
+    // A COSE envelope given as JWS (wrong layer media type) is an integrity failure.
+    assert!(Envelope::parse(Format::Jws, &cose).is_err());
+}
