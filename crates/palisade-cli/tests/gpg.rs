@@ -111,6 +111,16 @@ impl Gpg {
     }
 }
 
+impl Drop for Gpg {
+    /// Stops the gpg-agent that gpg and skopeo (gpgme) started for this home.
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", self.home())
+            .output();
+    }
+}
+
 fn palisade(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(args)
