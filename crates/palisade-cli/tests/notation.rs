@@ -124,7 +124,14 @@ fn der_of(pem_file: &Path) -> Vec<u8> {
 
 /// Pushes a one-layer OCI image to `repo:tag`; returns (digest, manifest size).
 fn push_image(reg: &Registry, repo: &str, tag: &str) -> (Digest, usize) {
-    let client = reg.client();
+    push_image_to(&reg.client(), repo, tag)
+}
+
+fn push_image_to(
+    client: &palisade_image::RegistryClient,
+    repo: &str,
+    tag: &str,
+) -> (Digest, usize) {
     let mut tar = tar::Builder::new(Vec::new());
     let body = format!("awesome palisade notation {tag}\n").into_bytes();
     let mut header = tar::Header::new_gnu();
@@ -658,4 +665,269 @@ fn notation_e2e_layout_verifies_under_the_notation_cli_trust_policies() {
     ]);
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(v["verified"], false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A registry with the OCI 1.1 referrers API (no such registry is packaged in Debian 12): a small
+// in-memory one on loopback, enough for push, pull and referrers.
+
+mod oci11 {
+    use std::collections::HashMap;
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+    use sha2::Digest as _;
+
+    #[derive(Default)]
+    struct State {
+        blobs: HashMap<String, Vec<u8>>,
+        manifests: HashMap<String, (String, Vec<u8>)>,
+        tags: HashMap<String, String>,
+    }
+
+    pub(crate) fn start() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let state = Arc::new(Mutex::new(State::default()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut r = BufReader::new(stream);
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, target) = (
+                    parts.next().unwrap_or_default().to_owned(),
+                    parts.next().unwrap_or_default().to_owned(),
+                );
+                let mut headers = HashMap::new();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                    }
+                }
+                let len: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let (status, hdrs, out) = handle(
+                    &mut state.lock().unwrap(),
+                    &method,
+                    &target,
+                    headers.get("content-type").cloned(),
+                    body,
+                );
+                let mut stream = r.into_inner();
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n",
+                    out.len()
+                );
+                for (k, v) in hdrs {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                if method != "HEAD" {
+                    let _ = stream.write_all(&out);
+                }
+            }
+        });
+        addr
+    }
+
+    fn digest_of(b: &[u8]) -> String {
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+    }
+
+    fn handle(
+        st: &mut State,
+        method: &str,
+        target: &str,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let not_found = (
+            404,
+            vec![],
+            br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#.to_vec(),
+        );
+        if path == "/v2/" {
+            return (200, vec![], b"{}".to_vec());
+        }
+        if let Some((_, rest)) = path.split_once("/blobs/uploads/") {
+            return match method {
+                "POST" => (
+                    202,
+                    vec![(
+                        "Location".into(),
+                        format!(
+                            "{}/blobs/uploads/u1",
+                            path.trim_end_matches("/blobs/uploads/")
+                        ),
+                    )],
+                    vec![],
+                ),
+                "PUT" if !rest.is_empty() => {
+                    let d = digest_of(&body);
+                    let want = query
+                        .trim_start_matches("digest=")
+                        .replace("%3A", ":")
+                        .replace("%3a", ":");
+                    if want != d {
+                        return (400, vec![], vec![]);
+                    }
+                    st.blobs.insert(d.clone(), body);
+                    (201, vec![("Docker-Content-Digest".into(), d)], vec![])
+                }
+                _ => not_found,
+            };
+        }
+        if let Some((_, d)) = path.split_once("/blobs/") {
+            return match st.blobs.get(d) {
+                Some(b) => (
+                    200,
+                    vec![("Docker-Content-Digest".into(), d.to_owned())],
+                    b.clone(),
+                ),
+                None => not_found,
+            };
+        }
+        if let Some((_, r)) = path.split_once("/manifests/") {
+            if method == "PUT" {
+                let d = digest_of(&body);
+                st.manifests
+                    .insert(d.clone(), (content_type.unwrap_or_default(), body));
+                if !r.starts_with("sha256:") {
+                    st.tags.insert(r.to_owned(), d.clone());
+                }
+                return (201, vec![("Docker-Content-Digest".into(), d)], vec![]);
+            }
+            let d = st.tags.get(r).cloned().unwrap_or_else(|| r.to_owned());
+            return match st.manifests.get(&d) {
+                Some((ct, b)) => (
+                    200,
+                    vec![
+                        ("Content-Type".into(), ct.clone()),
+                        ("Docker-Content-Digest".into(), d),
+                    ],
+                    b.clone(),
+                ),
+                None => not_found,
+            };
+        }
+        if let Some((_, d)) = path.split_once("/referrers/") {
+            let mut list = Vec::new();
+            for (md, (ct, b)) in &st.manifests {
+                let m: Value = serde_json::from_slice(b).unwrap_or(Value::Null);
+                if m["subject"]["digest"] == d {
+                    let at = m
+                        .get("artifactType")
+                        .cloned()
+                        .unwrap_or_else(|| m["config"]["mediaType"].clone());
+                    list.push(json!({"mediaType": ct, "digest": md, "size": b.len(),
+                        "artifactType": at, "annotations": m["annotations"]}));
+                }
+            }
+            let idx = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": list});
+            return (
+                200,
+                vec![(
+                    "Content-Type".into(),
+                    "application/vnd.oci.image.index.v1+json".into(),
+                )],
+                idx.to_string().into_bytes(),
+            );
+        }
+        not_found
+    }
+}
+
+#[test]
+fn notation_sign_and_verify_through_the_oci_referrers_api() {
+    let addr = oci11::start();
+    let client =
+        palisade_image::RegistryClient::new(&addr, &palisade_image::RegistryOptions::default())
+            .unwrap();
+    let repo = "notation/app";
+    let (digest, _) = push_image_to(&client, repo, "v1");
+    assert!(client.get_referrers(repo, &digest).unwrap().is_some());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (key, chain, ca) = make_chain(w, "Referrers Signer");
+    let reference = format!("{addr}/{repo}:v1");
+    let out = palisade(&[
+        "sign",
+        "--notation-key",
+        key.to_str().unwrap(),
+        "--notation-cert",
+        chain.to_str().unwrap(),
+        &reference,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("fallback"), "{stdout}");
+    // The specification's default form: artifactType, empty config, no fallback tag.
+    let referrers = client.get_referrers(repo, &digest).unwrap().unwrap();
+    assert_eq!(referrers.manifests.len(), 1);
+    let (bytes, _, _) = client
+        .get_manifest(
+            repo,
+            &referrers.manifests[0].digest.to_string(),
+            &[media_type::OCI_MANIFEST],
+        )
+        .unwrap();
+    let m: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m["artifactType"], "application/vnd.cncf.notary.signature");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    assert!(
+        client
+            .head_manifest(
+                repo,
+                &format!("sha256-{}", digest.hex()),
+                &[media_type::OCI_INDEX]
+            )
+            .unwrap()
+            .is_none()
+    );
+    let store = trust_store(w, "ref", &ca);
+    let policy = w.join("trustpolicy.json");
+    std::fs::write(
+        &policy,
+        serde_json::to_vec(&json!({"version": "1.0", "trustPolicies": [{
+            "name": "referrers", "registryScopes": ["*"],
+            "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:ref"], "trustedIdentities": ["*"]}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let (code, v) = verify_json(&[
+        &reference,
+        "--notation-trust-policy",
+        policy.to_str().unwrap(),
+        "--notation-trust-store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["signatures"][0]["verified"]["kind"], "notation-jws",
+        "{v:#}"
+    );
+    assert!(
+        !v["notes"].to_string().contains("no referrers API"),
+        "the referrers API was used: {v:#}"
+    );
 }
