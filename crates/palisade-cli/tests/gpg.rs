@@ -677,3 +677,45 @@ fn containers_policy_json_imports_into_a_policy_that_gates_alike() {
         assert_eq!(skopeo, want, "{repo}: skopeo");
     }
 }
+
+/// A real distribution keyring (Debian's archive keys: several keys, certified by each other)
+/// loads next to the signer's, and the signature is attributed to the keyring that verified it.
+#[test]
+fn several_keyrings_and_a_real_distribution_keyring() {
+    let debian = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
+    assert!(
+        debian.is_file(),
+        "debian-archive-keyring missing: run testbed/install-deps.sh"
+    );
+    let s = setup();
+    s.push("gpg/signed", true);
+    let rd = s.rd.display().to_string();
+    let (code, v) = verify_json(&[
+        &s.reference("gpg/signed"),
+        "--gpg-keyring",
+        debian.to_str().unwrap(),
+        "--gpg-keyring",
+        s.key_bin.to_str().unwrap(),
+        "--registries-d",
+        &rd,
+    ]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["signatures"][0]["verified"]["signer"], "signer.gpg",
+        "{v:#}"
+    );
+    // Debian's keys alone: not verified, every keyring tried is named with its fingerprints.
+    let (code, v) = verify_json(&[
+        &s.reference("gpg/signed"),
+        "--gpg-keyring",
+        debian.to_str().unwrap(),
+        "--registries-d",
+        &rd,
+    ]);
+    assert_eq!(code, 1, "{v:#}");
+    let reason = v["signatures"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("debian-archive-keyring.gpg (") && reason.contains("not signed by a key"),
+        "{reason}"
+    );
+}

@@ -124,10 +124,10 @@ impl Keyring {
                 }
             };
             let fpr = fingerprint(&key);
-            key.verify_bindings().map_err(|e| {
+            let key = self_certified(key).ok_or_else(|| {
                 Error::key(
                     &what,
-                    format!("key {fpr}: self-signatures do not verify: {e}"),
+                    format!("key {fpr}: no user ID or direct-key self-signature verifies"),
                 )
             })?;
             if !key.details.revocation_signatures.is_empty() {
@@ -211,6 +211,29 @@ fn expires_at<'s>(
         .key_expiration_time()
         .filter(|d| d.as_secs() > 0)
         .map(|d| u64::from(created) + u64::from(d.as_secs()))
+}
+
+/// The key with only what its primary key itself certified: user IDs with their verified
+/// self-signatures (third-party certifications, common in distribution keyrings, are dropped,
+/// not checked), verified direct-key signatures, and subkeys whose bindings verify. `None` when
+/// nothing self-certifies the key.
+fn self_certified(mut key: SignedPublicKey) -> Option<SignedPublicKey> {
+    let primary = key.primary_key.clone();
+    for user in &mut key.details.users {
+        let pgp::types::SignedUser { id, signatures } = user;
+        signatures.retain(|s| {
+            s.verify_certification(&primary, pgp::types::Tag::UserId, &*id)
+                .is_ok()
+        });
+    }
+    key.details.users.retain(|u| !u.signatures.is_empty());
+    key.details.user_attributes.clear();
+    key.details
+        .direct_signatures
+        .retain(|s| s.verify_key(&primary).is_ok());
+    key.public_subkeys
+        .retain(|s| s.verify_bindings(&primary).is_ok());
+    (!key.details.users.is_empty() || !key.details.direct_signatures.is_empty()).then_some(key)
 }
 
 fn fingerprint(key: &SignedPublicKey) -> String {
