@@ -432,6 +432,44 @@ fn gpg_signatures_verify_like_skopeo() {
     assert!(reason.contains("whose key expired at 1577923200"), "{v:#}");
     assert!(!s.skopeo("gpg/expired", &expired_key));
 
+    // 7b. The right key, payload and identity, but a SHA-1 digest (collisions can be made):
+    //     refused by Palisade, with the fix.
+    let digest = s.push("gpg/sha1", false);
+    std::fs::write(
+        &payload,
+        json!({"critical": {"identity": {"docker-reference": s.reference("gpg/sha1")},
+            "image": {"docker-manifest-digest": digest},
+            "type": "atomic container signature"}, "optional": {}})
+        .to_string(),
+    )
+    .unwrap();
+    s.g.gpg(&[
+        "--yes",
+        "--digest-algo",
+        "SHA1",
+        "--local-user",
+        &s.fpr,
+        "--output",
+        signed.to_str().unwrap(),
+        "--sign",
+        payload.to_str().unwrap(),
+    ]);
+    put_signature(
+        &s.sigs,
+        "gpg/sha1",
+        &digest,
+        &std::fs::read(&signed).unwrap(),
+    );
+    let (ok, sigs, v) = s.palisade("gpg/sha1", &s.key_bin);
+    assert!(!ok, "{v:#}");
+    let reason = sigs[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("with the Sha1 digest, which is broken"),
+        "{v:#}"
+    );
+    // The one deliberate difference from skopeo: Debian 12's GnuPG 2.2 accepts it.
+    assert!(s.skopeo("gpg/sha1", &s.key_bin));
+
     // 8. No signature at all: not verified, the lookaside directory named.
     s.push("gpg/unsigned", false);
     let (ok, sigs, v) = s.palisade("gpg/unsigned", &s.key_bin);

@@ -178,12 +178,27 @@ impl Keyring {
                 ))),
                 _ => None,
             };
-            if message.verify(&key.primary_key).is_ok() {
+            if let Ok(sig) = message.verify(&key.primary_key) {
+                if let Some(weak) = weak_hash(sig, &fpr) {
+                    return Some(Err(weak));
+                }
                 return Some(expired(primary_expiry, "key").unwrap_or(Ok(fpr.clone())));
             }
             for sub in &key.public_subkeys {
-                let signing = sub.signatures.iter().any(|s| s.key_flags().sign());
-                if signing && message.verify(&sub.key).is_ok() {
+                // A revoked subkey signs nothing, whatever its binding signature says.
+                let revoked = sub
+                    .signatures
+                    .iter()
+                    .any(|s| s.typ() == Some(pgp::packet::SignatureType::SubkeyRevocation));
+                let signing = !revoked
+                    && sub.signatures.iter().any(|s| {
+                        s.typ() == Some(pgp::packet::SignatureType::SubkeyBinding)
+                            && s.key_flags().sign()
+                    });
+                if signing && let Ok(sig) = message.verify(&sub.key) {
+                    if let Some(weak) = weak_hash(sig, &fpr) {
+                        return Some(Err(weak));
+                    }
                     if let Some(e) = expired(primary_expiry, "primary key") {
                         return Some(e);
                     }
@@ -194,6 +209,24 @@ impl Keyring {
             }
         }
         None
+    }
+}
+
+/// Why a signature made with a broken digest (MD5, SHA-1, RIPEMD-160: collisions can be
+/// made) is refused, as GnuPG refuses them in data signatures by default; `None` otherwise.
+fn weak_hash(sig: &pgp::packet::Signature, fpr: &str) -> Option<String> {
+    use pgp::crypto::hash::HashAlgorithm;
+    match sig.hash_alg() {
+        Some(alg @ (HashAlgorithm::Md5 | HashAlgorithm::Sha1 | HashAlgorithm::Ripemd160)) => {
+            Some(format!(
+                "signed by GPG key {fpr} with the {alg:?} digest, which is broken: sign again \
+                 with SHA-256 or better (gpg --personal-digest-preferences SHA256)"
+            ))
+        }
+        Some(_) => None,
+        None => Some(format!(
+            "signed by GPG key {fpr} with an unknown digest algorithm"
+        )),
     }
 }
 
