@@ -144,6 +144,7 @@ impl Builder {
                          as in containers/image)"
                     )));
                 }
+                one_key_source(what, req, &["keyPath", "keyPaths", "keyData"])?;
                 self.identity(what, req);
                 let mut names = Vec::new();
                 if let Some(p) = str_of("keyPath") {
@@ -151,7 +152,7 @@ impl Builder {
                     names.push(self.signer("gpg", Signer::Gpg(p)));
                 }
                 if let Some(list) = req.get("keyPaths").and_then(Value::as_array) {
-                    for p in list.iter().filter_map(Value::as_str) {
+                    for p in string_list(what, list)? {
                         let p = self.path(what, p);
                         names.push(self.signer("gpg", Signer::Gpg(p)));
                     }
@@ -168,6 +169,11 @@ impl Builder {
                 Ok(Some(names))
             }
             "sigstoreSigned" => {
+                one_key_source(
+                    what,
+                    req,
+                    &["keyPath", "keyPaths", "keyData", "fulcio", "pki"],
+                )?;
                 self.identity(what, req);
                 let mut names = Vec::new();
                 if let Some(p) = str_of("keyPath") {
@@ -175,7 +181,7 @@ impl Builder {
                     names.push(self.signer("key", Signer::Key(p)));
                 }
                 if let Some(list) = req.get("keyPaths").and_then(Value::as_array) {
-                    for p in list.iter().filter_map(Value::as_str) {
+                    for p in string_list(what, list)? {
                         let p = self.path(what, p);
                         names.push(self.signer("key", Signer::Key(p)));
                     }
@@ -275,6 +281,39 @@ impl Builder {
     }
 }
 
+/// containers/image accepts exactly one of a requirement's key sources (`keyPath`,
+/// `keyPaths`, `keyData`, and for `sigstoreSigned` `fulcio` or `pki`) and refuses a policy
+/// with several or none; so does the import, rather than merge them.
+fn one_key_source(what: &str, req: &Value, sources: &[&str]) -> Result<()> {
+    let given: Vec<&str> = sources
+        .iter()
+        .copied()
+        .filter(|k| req.get(*k).is_some())
+        .collect();
+    match given.as_slice() {
+        [_] => Ok(()),
+        [] => Err(Error::Invalid(format!(
+            "{what}: needs one of {} (containers/image refuses it too)",
+            sources.join(", ")
+        ))),
+        many => Err(Error::Invalid(format!(
+            "{what}: sets {}; containers/image accepts exactly one of them and refuses this \
+             policy",
+            many.join(" and ")
+        ))),
+    }
+}
+
+/// The strings of a `keyPaths` list; anything else in it is an error, never skipped.
+fn string_list<'v>(what: &str, list: &'v [Value]) -> Result<Vec<&'v str>> {
+    list.iter()
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| Error::Invalid(format!("{what}: keyPaths holds {v}, not a path")))
+        })
+        .collect()
+}
+
 /// The image globs of a `docker` scope (a repository scope also covers what is below it, as
 /// in containers/image), or `None` when it cannot be expressed.
 fn scope_glob(scope: &str) -> Option<Vec<String>> {
@@ -342,6 +381,18 @@ pub fn import(json: &[u8], base: &Path) -> Result<Imported> {
     let mut rules = Vec::new();
     for (scope, reqs) in scopes {
         let what = format!("transports.docker.{scope}");
+        // containers/image's only wildcard is a leading `*.` on a host; any other `*`, `?`,
+        // `[` or `{` would become a Palisade glob and cover more than the scope names.
+        if scope
+            .strip_prefix("*.")
+            .unwrap_or(scope)
+            .contains(['*', '?', '[', ']', '{', '}'])
+        {
+            return Err(Error::Invalid(format!(
+                "{what}: only a leading `*.` is a wildcard in containers/image scopes; this \
+                 scope's other wildcard characters would match more than it names"
+            )));
+        }
         let Some(glob) = scope_glob(scope) else {
             return Err(Error::Invalid(format!(
                 "{what}: a scope with a tag or digest cannot be expressed (Palisade rules match \
@@ -518,5 +569,33 @@ mod tests {
             out.warnings
         );
         assert!(out.yaml.contains("# WARNING default[0]"), "{}", out.yaml);
+    }
+
+    /// What containers/image refuses is refused, never merged, skipped or widened.
+    #[test]
+    fn invalid_key_sources_and_scope_wildcards_are_refused() {
+        let err = |json: &[u8]| import(json, Path::new("/")).unwrap_err().to_string();
+        let both = br#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/a",
+            "keyData": "AAAA"}]}"#;
+        assert!(
+            err(both).contains("sets keyPath and keyData"),
+            "{}",
+            err(both)
+        );
+        let none = br#"{"default": [{"type": "sigstoreSigned"}]}"#;
+        assert!(err(none).contains("needs one of keyPath"), "{}", err(none));
+        let keys_and_fulcio = br#"{"default": [{"type": "sigstoreSigned", "keyPath": "/a",
+            "fulcio": {"subjectEmail": "a@b", "oidcIssuer": "https://i"}}]}"#;
+        assert!(err(keys_and_fulcio).contains("sets keyPath and fulcio"));
+        let not_a_path = br#"{"default": [{"type": "signedBy", "keyType": "GPGKeys",
+            "keyPaths": ["/a", 7]}]}"#;
+        assert!(
+            err(not_a_path).contains("keyPaths holds 7"),
+            "{}",
+            err(not_a_path)
+        );
+        let wildcard = br#"{"default": [{"type": "reject"}],
+            "transports": {"docker": {"r.io/team/*": [{"type": "insecureAcceptAnything"}]}}}"#;
+        assert!(err(wildcard).contains("only a leading `*.` is a wildcard"));
     }
 }
