@@ -488,8 +488,9 @@ fn notation_sign_jws_and_cose_push_to_docker_registry_and_verify() {
         .collect();
     assert!(denies.contains(&"signature-missing"), "{v:#}");
 
-    // An audit-level trust policy accepts signatures by an untrusted CA (the spec's verdict,
-    // reported by verify as "+unauthenticated"), but the gate never takes them as a signer.
+    // An audit-level trust policy accepts signatures by an untrusted CA (the spec's verdict):
+    // verify lists them as "+unauthenticated" but says not verified (exit 1), and the gate
+    // never takes them as a signer.
     let audit = w.join("audit.json");
     std::fs::write(
         &audit,
@@ -500,7 +501,8 @@ fn notation_sign_jws_and_cose_push_to_docker_registry_and_verify() {
     .unwrap();
     let a = args(&other, &audit);
     let (code, v) = verify_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verified"], false, "{v:#}");
     for s in v["signatures"].as_array().unwrap() {
         assert!(
             s["verified"]["kind"]

@@ -12,8 +12,10 @@
 //! (`registry/namespace/repository`; exact scope first, then `*`); for an OCI layout, from the
 //! scope the caller gives (Notation's `--scope`), else only the global statement applies.
 //! Each signature found is then checked by [`verify::verify_envelope`]; the artifact is
-//! verified when one signature passes every enforced validation. A `skip` statement verifies
-//! nothing and accepts the artifact, as the specification says.
+//! verified when one signature passes every enforced validation and its authenticity was
+//! checked (an `audit` signature whose authenticity failure was only logged is listed, never
+//! counted). A `skip` statement verifies nothing, and Palisade reports the artifact as not
+//! verified (the specification accepts it; in Palisade that is a source rule without signers).
 //!
 //! Not for: plugins (a signature that requires a verification plugin is refused), blob
 //! signatures, online revocation checks (see [`verify`]).
@@ -319,12 +321,17 @@ fn verify_artifacts(
         return verification(name, &target.digest, false, signatures, notes);
     };
     if statement.level == Level::Skip {
+        // The specification's `skip` accepts the artifact unverified; Palisade never calls an
+        // unverified artifact verified (a `palisade verify` exit code, merged with other
+        // formats, would otherwise pass an unsigned image). Accepting unsigned images is a
+        // policy decision: a source rule without `signers`.
         notes.push(format!(
-            "notation: trust policy statement {:?} has level skip: no signature verification \
-             is performed and the artifact is accepted, as the specification says",
+            "notation: trust policy statement {:?} has level skip: no signature is verified, \
+             so Notation verifies nothing here (to accept these images unsigned, give their \
+             source rule no signers)",
             statement.name
         ));
-        return verification(name, &target.digest, true, signatures, notes);
+        return verification(name, &target.digest, false, signatures, notes);
     }
     let mut count = 0usize;
     for artifact in artifacts
@@ -354,13 +361,14 @@ fn verify_artifacts(
             target.digest
         ));
     }
-    verification(
-        name,
-        &target.digest,
-        signatures.iter().any(|s| s.verified.is_some()),
-        signatures,
-        notes,
-    )
+    // A signature accepted only because its authenticity failure was logged (`audit`) is
+    // listed, but verifies nothing: anyone can make one.
+    let verified = signatures.iter().any(|s| {
+        s.verified
+            .as_ref()
+            .is_some_and(|v| !v.kind.ends_with(UNAUTHENTICATED))
+    });
+    verification(name, &target.digest, verified, signatures, notes)
 }
 
 fn check_artifact(
