@@ -982,3 +982,27 @@ fn hostile_envelopes_are_refused_with_a_reason() {
     // A COSE envelope given as JWS (wrong layer media type) is an integrity failure.
     assert!(Envelope::parse(Format::Jws, &cose).is_err());
 }
+
+/// A subject that repeats an attribute (`O=Evil, O=Acme`) is refused, never matched by one
+/// of its values (notation-go refuses it too).
+#[test]
+fn repeated_subject_attributes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let cert = dir.path().join("c.pem");
+    let (k, c) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    for (subject, repeated) in [("/O=Evil/O=Acme/CN=x", true), ("/O=Acme/CN=x", false)] {
+        openssl(&[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", k, "-out", c, "-days", "1",
+            "-subj", subject,
+        ]);
+        let certs = crate::x509::Cert::from_pem_chain(&std::fs::read(&cert).unwrap()).unwrap();
+        let got = super::verify::subject_attributes(&certs[0]);
+        if repeated {
+            let e = got.unwrap_err();
+            assert!(e.contains("repeats the attribute O"), "{e}");
+        } else {
+            assert_eq!(got.unwrap()["O"], "Acme");
+        }
+    }
+}

@@ -495,7 +495,9 @@ fn issued_by(child: &Cert, parent: &Cert) -> Result<(), String> {
     })
 }
 
-fn subject_attributes(cert: &Cert) -> Result<std::collections::BTreeMap<String, String>, String> {
+pub(crate) fn subject_attributes(
+    cert: &Cert,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
     let c = parsed(cert)?;
     let mut out = std::collections::BTreeMap::new();
     for rdn in c.tbs_certificate().subject().iter_rdn() {
@@ -519,7 +521,14 @@ fn subject_attributes(cert: &Cert) -> Result<std::collections::BTreeMap<String, 
                     .map_err(|_| format!("subject attribute {k} is not a string"))?;
                 let key = k.to_ascii_uppercase();
                 let key = if key == "S" { "ST".to_owned() } else { key };
-                out.insert(key, value);
+                // A repeated attribute (`O=Evil, O=Acme`) could match an identity by one of its
+                // values; notation-go refuses such subjects, and so does Palisade.
+                if out.insert(key.clone(), value).is_some() {
+                    return Err(format!(
+                        "the certificate subject repeats the attribute {key}; trusted \
+                         identities cannot be matched against it"
+                    ));
+                }
             }
         }
     }
