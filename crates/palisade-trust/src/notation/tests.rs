@@ -1006,3 +1006,50 @@ fn repeated_subject_attributes_are_refused() {
         }
     }
 }
+
+/// A certificate with a critical extension the verifier does not enforce (name constraints)
+/// is refused in a chain, not silently accepted.
+#[test]
+fn unsupported_critical_extensions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let cert = dir.path().join("c.pem");
+    let (k, c) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        k,
+        "-out",
+        c,
+        "-days",
+        "1",
+        "-subj",
+        "/O=Acme/CN=root",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-addext",
+        "nameConstraints=critical,permitted;dirName:dir_sect",
+        "-config",
+        &{
+            let cfg = dir.path().join("openssl.cnf");
+            std::fs::write(
+                &cfg,
+                "[req]\ndistinguished_name=dn\n[dn]\n[dir_sect]\nO=Acme\n",
+            )
+            .unwrap();
+            cfg.to_str().unwrap().to_owned()
+        },
+    ]);
+    let certs = crate::x509::Cert::from_pem_chain(&std::fs::read(&cert).unwrap()).unwrap();
+    let e = super::verify::critical_extensions_understood(&certs[0]).unwrap_err();
+    assert!(
+        e.contains("2.5.29.30 (name constraints) is not supported"),
+        "{e}"
+    );
+}

@@ -404,6 +404,38 @@ fn check_ca(cert: &Cert, below: usize) -> Result<(), String> {
     }
 }
 
+/// Critical extensions this verifier acts on, or that restrict nothing it relies on: basic
+/// constraints, key usage, extended key usage, subject alternative name, certificate
+/// policies. Any other critical extension (name constraints above all, whose directory-name
+/// limits would bound the subjects `trustedIdentities` match) must not be ignored (RFC 5280
+/// 4.2), so the certificate is refused, as Go's x509 (notation-go's) refuses it.
+pub(crate) fn critical_extensions_understood(cert: &Cert) -> Result<(), String> {
+    const UNDERSTOOD: [&str; 5] = [
+        "2.5.29.19", // basicConstraints
+        "2.5.29.15", // keyUsage
+        "2.5.29.37", // extKeyUsage
+        "2.5.29.17", // subjectAltName
+        "2.5.29.32", // certificatePolicies
+    ];
+    let c = parsed(cert)?;
+    for e in c.tbs_certificate().extensions().into_iter().flatten() {
+        let oid = e.extn_id.to_string();
+        if e.critical && !UNDERSTOOD.contains(&oid.as_str()) {
+            return Err(format!(
+                "{}: critical extension {oid}{} is not supported; refusing the certificate \
+                 rather than ignoring a restriction",
+                cert.subject(),
+                if oid == "2.5.29.30" {
+                    " (name constraints)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The chain in the envelope, on its own: ordered leaf to root, each signed by the next,
 /// ending in a self-signed root, every certificate meeting its requirements and valid at
 /// `at` (when given).
@@ -412,6 +444,9 @@ pub(crate) fn check_chain(certs: &[Cert], at: Option<i64>) -> Result<(), String>
         return Err("the certificate chain is empty".into());
     };
     check_leaf(leaf, false)?;
+    for c in certs {
+        critical_extensions_understood(c)?;
+    }
     for (i, pair) in certs.windows(2).enumerate() {
         let [child, parent] = pair else { continue };
         let (cc, pc) = (parsed(child)?, parsed(parent)?);
