@@ -54,10 +54,10 @@ pub use input::{
     CheckInput, CoverageInput, CvssInput, FindingInput, HardeningInput, ImageInput, Input,
     NotCoveredInput, PackageInput, SbomInput, TrustInput, VulnInput,
 };
-pub use policy::{ExceptionInfo, Keyless, MAX_ITEMS, MAX_POLICY_BYTES, Needs, Policy};
 pub use policy::GpgSource;
 pub use policy::NotarySource;
 pub use policy::NotationSource;
+pub use policy::{ExceptionInfo, Keyless, MAX_ITEMS, MAX_POLICY_BYTES, Needs, Policy};
 pub use sandbox::{
     DEFAULT_RULE_CPU_SECONDS, DEFAULT_RULE_MEMORY_BYTES, DEFAULT_RULE_OUTPUT_BYTES,
     DEFAULT_RULE_TIMEOUT, RuleBudget, RuleWorker, install_rule_worker, rule_worker_main,

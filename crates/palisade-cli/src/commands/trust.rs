@@ -62,7 +62,12 @@ pub(crate) struct SignArgs {
 
     /// The private key (cosign's encrypted PEM, or unencrypted PKCS#8). Its passphrase comes
     /// from PALISADE_PASSWORD, else COSIGN_PASSWORD, else a prompt.
-    #[arg(long, value_name = "FILE", required_unless_present = "notation_key", conflicts_with = "notation_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "notation_key",
+        conflicts_with = "notation_key"
+    )]
     key: Option<PathBuf>,
 
     #[command(flatten)]
@@ -337,9 +342,11 @@ fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
 
 pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
     let reference = parse_reference(&args.reference)?;
-    if let Some(code) =
-        super::notation::sign(&args.notation, &client(&reference, &args.registry)?, &reference)?
-    {
+    if let Some(code) = super::notation::sign(
+        &args.notation,
+        &client(&reference, &args.registry)?,
+        &reference,
+    )? {
         return Ok(code);
     }
     let Some(key_path) = &args.key else {
