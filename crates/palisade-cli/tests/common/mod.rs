@@ -79,7 +79,10 @@ pub(crate) struct Env {
 pub(crate) fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        // A static is never dropped, so this directory outlives the process: keep it under
+        // the target directory (which `cargo clean` empties), not in /tmp, where every test
+        // binary run used to leave 34 MB behind.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let db = dir.path().join("data/vuln.db");
         let cache = dir.path().join("cache");
         let f = feeds();
