@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod progress;
 mod render;
+mod secret;
 mod service;
 
 use std::io::{self, Write};

@@ -71,7 +71,7 @@ pub(crate) fn run(args: &AttestArgs) -> Result<u8> {
     let pem = String::from_utf8(read_bounded(&args.key, MAX_KEY_FILE, "key")?)
         .with_context(|| format!("{} is not a PEM text file", args.key.display()))?;
     let password = if pem.contains("-----BEGIN ENCRYPTED") {
-        super::trust::passphrase(false)?
+        crate::secret::passphrase(false)?
     } else {
         String::new()
     };

@@ -205,7 +205,7 @@ fn migrate(args: &MigrateArgs) -> Result<u8> {
     let pem = String::from_utf8(palisade_trust::read_trust_file(&args.key, MAX_KEY_FILE)?)
         .with_context(|| format!("{} is not a PEM text file", args.key.display()))?;
     let password = if pem.contains("-----BEGIN ENCRYPTED") {
-        super::trust::passphrase(false)?
+        crate::secret::passphrase(false)?
     } else {
         String::new()
     };

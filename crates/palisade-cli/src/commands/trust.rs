@@ -6,7 +6,7 @@
 //! Exit codes of `verify`: 0 verified, 1 not verified (no signature accepted), 2 error.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead as _, IsTerminal as _, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -230,7 +230,7 @@ fn generate(prefix: &Path, force: bool) -> Result<u8> {
             bail!("{} exists (use --force to overwrite)", p.display());
         }
     }
-    let password = passphrase(true)?;
+    let password = crate::secret::passphrase(true)?;
     let key = PrivateKey::generate_p256()?;
     let pem = key.to_encrypted_pem(password.as_bytes())?;
     write_file(&key_path, pem.as_bytes(), true)?;
@@ -268,51 +268,6 @@ fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     f.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
-}
-
-/// The passphrase: PALISADE_PASSWORD, COSIGN_PASSWORD, else a prompt on the terminal.
-pub(crate) fn passphrase(confirm: bool) -> Result<String> {
-    for var in ["PALISADE_PASSWORD", "COSIGN_PASSWORD"] {
-        if let Ok(v) = std::env::var(var) {
-            return Ok(v);
-        }
-    }
-    if !io::stdin().is_terminal() {
-        bail!(
-            "no passphrase: set PALISADE_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked"
-        );
-    }
-    let first = prompt("Enter passphrase for the private key: ")?;
-    if confirm {
-        let second = prompt("Enter passphrase again: ")?;
-        if first != second {
-            bail!("passphrases do not match");
-        }
-    }
-    Ok(first)
-}
-
-/// Reads one line from the terminal with echo off (via `stty`, restored afterwards).
-fn prompt(text: &str) -> Result<String> {
-    let mut err = io::stderr().lock();
-    write!(err, "{text}")?;
-    err.flush()?;
-    let stty = |arg: &str| {
-        std::process::Command::new("stty")
-            .arg(arg)
-            .stdin(std::process::Stdio::inherit())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let silenced = stty("-echo");
-    let mut line = String::new();
-    let read = io::stdin().lock().read_line(&mut line);
-    if silenced {
-        stty("echo");
-    }
-    writeln!(err)?;
-    read.context("reading the passphrase")?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn parse_reference(text: &str) -> Result<Reference> {
@@ -356,7 +311,7 @@ pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
     let text = String::from_utf8(read_trust_file(key_path)?)
         .with_context(|| format!("{} is not a PEM text file", key_path.display()))?;
     let password = if text.contains("-----BEGIN ENCRYPTED") {
-        passphrase(false)?
+        crate::secret::passphrase(false)?
     } else {
         String::new()
     };
