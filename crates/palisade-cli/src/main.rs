@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use commands::{agent, bench, db, docs, gate, notary, policy, sbom, scan, serve, store, trust};
+use commands::trust::notary;
+use commands::{agent, bench, db, docs, gate, policy, sbom, scan, serve, store, trust};
 
 /// Exit codes, documented in the README.
 /// mimalloc instead of the system allocator: matching and catalog reading allocate many small
@@ -89,7 +90,7 @@ enum Command {
     Verify(Box<trust::VerifyArgs>),
     /// Attest an image in a registry: a signed in-toto statement (cosign-compatible `.att`,
     /// or a Sigstore bundle referrer).
-    Attest(commands::attest::AttestArgs),
+    Attest(commands::trust::attest::AttestArgs),
     /// Docker Content Trust (Notary v1): migrate DCT-signed tags to cosign signatures.
     Trust(notary::TrustArgs),
     /// Decide on an image under a policy (signatures, vulnerabilities, hardening, Rego rules):
@@ -152,7 +153,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Key(args) => trust::key(&args),
         Command::Sign(args) => trust::sign(&args),
         Command::Verify(args) => trust::verify(&args),
-        Command::Attest(args) => commands::attest::run(&args),
+        Command::Attest(args) => commands::trust::attest::run(&args),
         Command::Trust(args) => notary::run(&args),
         Command::Gate(args) => gate::run(&args),
         Command::Policy(args) => policy::run(&args),

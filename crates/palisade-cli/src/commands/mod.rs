@@ -2,14 +2,10 @@
 //! the result to a renderer and picks the exit code; no command imports another.
 
 pub(crate) mod agent;
-pub(crate) mod attest;
 pub(crate) mod bench;
 pub(crate) mod db;
 pub(crate) mod docs;
 pub(crate) mod gate;
-pub(crate) mod gpg;
-pub(crate) mod notary;
-pub(crate) mod notation;
 pub(crate) mod policy;
 pub(crate) mod sbom;
 pub(crate) mod scan;

@@ -5,6 +5,11 @@
 //!
 //! Exit codes of `verify`: 0 verified, 1 not verified (no signature accepted), 2 error.
 
+pub(crate) mod attest;
+pub(crate) mod gpg;
+pub(crate) mod notary;
+pub(crate) mod notation;
+
 use std::collections::BTreeMap;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -71,7 +76,7 @@ pub(crate) struct SignArgs {
     key: Option<PathBuf>,
 
     #[command(flatten)]
-    notation: super::notation::NotationSignArgs,
+    notation: notation::NotationSignArgs,
 
     /// An annotation to sign into the payload (`key=value`, repeatable).
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
@@ -204,10 +209,10 @@ pub(crate) struct VerifyArgs {
     format: VerifyFormat,
 
     #[command(flatten)]
-    notary: super::notary::NotaryArgs,
+    notary: notary::NotaryArgs,
 
     #[command(flatten)]
-    notation: super::notation::NotationVerifyArgs,
+    notation: notation::NotationVerifyArgs,
 
     #[command(flatten)]
     registry: RegistryArgs,
@@ -297,7 +302,7 @@ fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
 
 pub(crate) fn sign(args: &SignArgs) -> Result<u8> {
     let reference = parse_reference(&args.reference)?;
-    if let Some(code) = super::notation::sign(
+    if let Some(code) = notation::sign(
         &args.notation,
         &client(&reference, &args.registry)?,
         &reference,
@@ -423,7 +428,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
              --trusted-root FILE, or --ca-roots FILE"
         );
     }
-    let gpg = crate::commands::gpg::options(
+    let gpg = gpg::options(
         &args.gpg_keyring,
         args.registries_d.as_deref(),
         args.lookaside.as_deref(),
@@ -471,8 +476,8 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
             let (path, tag) = parse_local_image(local)?;
             let mut result = verify_local_image(&path, tag.as_deref(), &options)?;
             let (n, t) = (notation.as_ref(), tag.as_deref());
-            super::notation::add_layout(&mut result, &args.notation, n, &path, t)?;
-            attestations = super::attest::for_local(
+            notation::add_layout(&mut result, &args.notation, n, &path, t)?;
+            attestations = attest::for_local(
                 &path,
                 tag.as_deref(),
                 &options,
@@ -484,14 +489,14 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
             let reference = parse_reference(reference)?;
             let client = client(&reference, &args.registry)?;
             let mut result = verify_image(&client, &reference, &options)?;
-            crate::commands::gpg::add_to(&mut result, &reference, gpg.as_ref(), options.identity)?;
-            super::notation::add_registry(&mut result, notation.as_ref(), &client, &reference)?;
+            gpg::add_to(&mut result, &reference, gpg.as_ref(), options.identity)?;
+            notation::add_registry(&mut result, notation.as_ref(), &client, &reference)?;
             if let Some(notary) = &notary {
-                let r = super::notary::report(notary, &client, &reference, &result.digest);
+                let r = notary::report(notary, &client, &reference, &result.digest);
                 result.verified |= r.verified.is_some();
                 result.signatures.push(r);
             }
-            attestations = super::attest::for_verify(
+            attestations = attest::for_verify(
                 &client,
                 &reference,
                 &result.digest,
@@ -505,7 +510,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
     let mut out = io::stdout().lock();
     match args.format {
         VerifyFormat::Json => {
-            let json = super::attest::with_attestations(&result, &attestations)?;
+            let json = attest::with_attestations(&result, &attestations)?;
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
         }
@@ -549,7 +554,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<u8> {
                     )?,
                 }
             }
-            super::attest::write_table(&mut out, &attestations)?;
+            attest::write_table(&mut out, &attestations)?;
             for note in &result.notes {
                 writeln!(out, "  note  {note}")?;
             }
