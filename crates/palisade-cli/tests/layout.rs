@@ -82,7 +82,7 @@ fn the_cli_does_no_pipeline_work_itself() {
         let text = code(f);
         for (needle, belongs) in forbidden {
             // `palisade verify` is the one command whose job is a signature check.
-            if needle == "verify_image" && f.ends_with("commands/trust.rs") {
+            if needle == "verify_image" && f.ends_with("commands/trust/mod.rs") {
                 continue;
             }
             assert!(

@@ -68,38 +68,3 @@ pub(crate) fn add_to(
     merge(result, gpg);
     Ok(())
 }
-
-/// `palisade policy import-containers-policy FILE [-o OUT]`: exit 0, or 2 when refused.
-pub(crate) fn import_containers_policy(file: &Path, output: Option<&Path>) -> Result<u8> {
-    use std::io::Write as _;
-    let bytes = palisade_trust::read_trust_file(
-        file,
-        palisade_trust::containers_policy::MAX_POLICY_JSON_BYTES as u64,
-    )?;
-    let base = file.parent().unwrap_or_else(|| Path::new("."));
-    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-    let imported = palisade_trust::containers_policy::import(&bytes, &base)
-        .with_context(|| format!("importing {}", file.display()))?;
-    let mut err = std::io::stderr().lock();
-    for w in &imported.warnings {
-        writeln!(err, "palisade: {w}")?;
-    }
-    let dir = output
-        .and_then(Path::parent)
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    for (name, bytes) in &imported.files {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-    }
-    match output {
-        Some(out) => std::fs::write(out, &imported.yaml)
-            .with_context(|| format!("writing {}", out.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(imported.yaml.as_bytes())?;
-            stdout.flush()?;
-        }
-    }
-    Ok(crate::exit::OK)
-}
