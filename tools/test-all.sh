@@ -30,6 +30,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
+# --no-fail-fast: every test binary runs even after one fails, so a CI log lists every
+# failure at once instead of hiding the ones after the first.
 # The server's end-to-end tests run the `palisade` binary this same command builds (without
 # these they build it themselves, which under a single-package feature set compiles part of
 # the tree a second time).
@@ -38,4 +40,4 @@ step "cargo test"
 # reach GitHub, so there the tests say loudly that the spec check did not run.
 export PALISADE_HARBOR_SPEC_OPTIONAL="${PALISADE_HARBOR_SPEC_OPTIONAL:-1}"
 PALISADE_TEST_BIN="$root/target/debug/palisade" PALISADE_BIN="$root/target/debug/palisade" \
-  cargo test --workspace --locked
+  cargo test --workspace --locked --no-fail-fast
