@@ -44,7 +44,7 @@ use crate::keys::{NamedKey, PrivateKey};
 use crate::sigalg::HashAlg;
 use crate::sigstore_error::SigstoreError;
 use crate::trust_root::TrustRoot;
-use crate::verify::VerifyOptions;
+use crate::verify::{VerifyOptions, bundle_layer};
 use crate::x509::{Cert, verify_chain};
 
 /// Media type of a cosign attestation layer.
@@ -583,23 +583,6 @@ pub fn attestation_type(manifest: &SignatureManifest) -> Option<&str> {
         .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
         .map(String::as_str)
         .filter(|t| *t != COSIGN_SIGN_PREDICATE_TYPE)
-}
-
-/// The bundle layer of a referrer, if the referrer is a Sigstore bundle.
-fn bundle_layer(artifact: &Referrer) -> Option<&Descriptor> {
-    let is_bundle = |t: &str| t.starts_with("application/vnd.dev.sigstore.bundle");
-    let typed = artifact
-        .manifest
-        .artifact_type
-        .as_deref()
-        .is_some_and(is_bundle)
-        || is_bundle(&artifact.manifest.config.media_type);
-    artifact
-        .manifest
-        .layers
-        .iter()
-        .find(|l| is_bundle(&l.media_type))
-        .filter(|_| typed || artifact.manifest.layers.len() == 1)
 }
 
 /// Finds and verifies the attestations of `digest` (already resolved from `reference`, as

@@ -471,8 +471,8 @@ fn from_keyless(v: crate::keyless::VerifiedSigner, kind: &str, digest: &str) -> 
     }
 }
 
-/// The Sigstore bundle layer of a referrer, if it is one.
-fn bundle_layer(artifact: &Referrer) -> Option<&palisade_image::Descriptor> {
+/// The Sigstore bundle layer of a referrer, if it is one (shared with `crate::attest`).
+pub(crate) fn bundle_layer(artifact: &Referrer) -> Option<&palisade_image::Descriptor> {
     let is_bundle = |t: &str| t.starts_with("application/vnd.dev.sigstore.bundle");
     let typed = artifact
         .manifest
